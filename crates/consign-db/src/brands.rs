@@ -1,0 +1,229 @@
+//! Brands (stores), their members and their fulfilment partners.
+
+use consign_domain::roles::{BrandRole, OrganizationKind};
+use consign_domain::{BrandId, OrganizationId, Timestamp, UserId};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, db_read, db_write};
+
+/// A brand.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Brand {
+    /// Id.
+    pub id: BrandId,
+    /// The owning organization.
+    pub organization_id: OrganizationId,
+    /// Display name.
+    pub name: String,
+    /// URL name, unique across the installation.
+    pub slug: String,
+    /// ISO 4217 currency of its prices.
+    pub currency: String,
+    /// How long checkout holds stock for an unpaid order.
+    pub reservation_ttl_seconds: i64,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+    /// When created.
+    pub created_at: Timestamp,
+    /// When last changed.
+    pub updated_at: Timestamp,
+}
+
+const BRAND_COLUMNS: &str =
+    "id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at";
+
+/// A new brand.
+pub struct NewBrand<'a> {
+    /// The organization that will own it.
+    pub organization_id: OrganizationId,
+    /// Name.
+    pub name: &'a str,
+    /// Slug.
+    pub slug: &'a str,
+    /// Currency.
+    pub currency: &'a str,
+}
+
+/// Changes to a brand; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct BrandChanges<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// New currency.
+    pub currency: Option<&'a str>,
+    /// New reservation TTL.
+    pub reservation_ttl_seconds: Option<i64>,
+}
+
+/// Creates a brand in an organization the caller belongs to. A taken slug
+/// is `Conflict`.
+pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Brand> {
+    scope.check_organization(brand.organization_id)?;
+    let now = Timestamp::now();
+    let brand = Brand {
+        id: BrandId::new(),
+        organization_id: brand.organization_id,
+        name: brand.name.to_owned(),
+        slug: brand.slug.to_owned(),
+        currency: brand.currency.to_owned(),
+        reservation_ttl_seconds: 900,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    db_write!(db, |tx| {
+        sqlx::query(
+            "INSERT INTO brands (id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+        )
+        .bind(brand.id.to_string())
+        .bind(brand.organization_id.to_string())
+        .bind(brand.name.clone())
+        .bind(brand.slug.clone())
+        .bind(brand.currency.clone())
+        .bind(brand.reservation_ttl_seconds)
+        .bind(now.as_micros())
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(brand)
+}
+
+/// The brands the caller sees, newest first.
+pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<Brand>> {
+    let rows: Vec<Brand> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(format!("SELECT {BRAND_COLUMNS} FROM brands WHERE 1 = 1"));
+        scope.push_brand_filter(&mut query, "id");
+        if let Some(after) = &page.after {
+            query.push(" AND id < ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+        query.build_query_as().fetch_all(conn).await?
+    });
+    Ok(Page::from_rows(rows, page, |b| b.id.to_string()))
+}
+
+/// One brand the caller sees.
+pub async fn get(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Brand> {
+    scope.check_brand(brand_id)?;
+    const SQL: &str = "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at
+                         FROM brands WHERE id = $1";
+    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(brand_id.to_string()).fetch_one(conn).await?))
+}
+
+/// Applies changes when the brand is at `expected_version` (if given).
+/// A stale version is `VersionMismatch`.
+pub async fn update(
+    db: &Db,
+    scope: &Scope,
+    brand_id: BrandId,
+    changes: BrandChanges<'_>,
+    expected_version: Option<i64>,
+) -> DbResult<Brand> {
+    let current = get(db, scope, brand_id).await?;
+    if expected_version.is_some_and(|v| v != current.version) {
+        return Err(DbError::VersionMismatch);
+    }
+    const SQL: &str = "UPDATE brands SET name = $1, currency = $2, reservation_ttl_seconds = $3,
+                              version = version + 1, updated_at = $4
+                        WHERE id = $5 AND version = $6
+                    RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at";
+    let updated: Option<Brand> = db_write!(db, |tx| {
+        sqlx::query_as(SQL)
+            .bind(changes.name.unwrap_or(&current.name).to_owned())
+            .bind(changes.currency.unwrap_or(&current.currency).to_owned())
+            .bind(changes.reservation_ttl_seconds.unwrap_or(current.reservation_ttl_seconds))
+            .bind(Timestamp::now().as_micros())
+            .bind(brand_id.to_string())
+            .bind(current.version)
+            .fetch_optional(&mut **tx)
+            .await?
+    });
+    // Nothing updated means someone else changed it between our read and
+    // our write: the caller's view is stale either way.
+    updated.ok_or(DbError::VersionMismatch)
+}
+
+/// A brand membership as listed.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct BrandMember {
+    /// The user.
+    pub user_id: UserId,
+    /// Their email.
+    pub email: String,
+    /// Their name.
+    pub name: String,
+    /// Their role in the brand.
+    pub role: BrandRole,
+    /// When added.
+    pub created_at: Timestamp,
+}
+
+/// Gives a user a role in a brand (or changes the role it has).
+pub async fn put_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: UserId, role: BrandRole) -> DbResult<BrandMember> {
+    let brand = get(db, scope, brand_id).await?;
+    db_write!(db, |tx| {
+        sqlx::query(
+            "INSERT INTO brand_memberships (organization_id, brand_id, user_id, role, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (brand_id, user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(brand.organization_id.to_string())
+        .bind(brand_id.to_string())
+        .bind(user_id.to_string())
+        .bind(role.as_str())
+        .bind(Timestamp::now().as_micros())
+        .execute(&mut **tx)
+        .await?;
+    });
+    list_members(db, scope, brand_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .ok_or(DbError::NotFound)
+}
+
+/// A brand's members.
+pub async fn list_members(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<BrandMember>> {
+    scope.check_brand(brand_id)?;
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+               FROM brand_memberships m JOIN users u ON u.id = m.user_id
+              WHERE m.brand_id = $1 ORDER BY m.created_at, u.id",
+        )
+        .bind(brand_id.to_string())
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// Lets a 3PL organization fulfil for the brand. Answers `NotFound` when
+/// the organization does not exist and `Conflict` when it is no 3PL.
+pub async fn add_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: OrganizationId) -> DbResult<()> {
+    scope.check_brand(brand_id)?;
+    let kind: Option<String> = db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT kind FROM organizations WHERE id = $1")
+            .bind(threepl.to_string())
+            .fetch_optional(conn)
+            .await?
+    });
+    match kind.as_deref().map(str::parse::<OrganizationKind>) {
+        None => return Err(DbError::NotFound),
+        Some(Ok(OrganizationKind::Threepl)) => {}
+        Some(_) => return Err(DbError::Conflict { constraint: "organization_kind".into() }),
+    }
+    db_write!(db, |tx| {
+        sqlx::query(
+            "INSERT INTO brand_fulfillers (organization_id, brand_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (brand_id, organization_id) DO NOTHING",
+        )
+        .bind(threepl.to_string())
+        .bind(brand_id.to_string())
+        .bind(Timestamp::now().as_micros())
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Consign's storage: one API over SQLite and PostgreSQL.
+//!
+//! Every query is written once, with `$1` placeholders that both engines
+//! accept, and expanded for each engine by [`db_read!`] and [`db_write!`].
+//! Where SQL must differ (none yet beyond the DDL), the two arms are written
+//! out by hand next to each other.
+//!
+//! Architecture invariants:
+//! - Every function that reads or writes tenant data takes a [`Scope`], and
+//!   a row outside the scope is reported as [`DbError::NotFound`], exactly as
+//!   if it did not exist.
+//! - On SQLite every write runs on the single writer connection inside
+//!   `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
+//!   "database is locked"; reads use a separate pool.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod api_keys;
+pub mod brands;
+mod error;
+pub mod idempotency;
+pub mod page;
+pub mod scope;
+pub mod secrets;
+pub mod sessions;
+pub mod users;
+
+pub use error::DbError;
+pub use page::{Page, PageRequest};
+pub use scope::{Principal, Scope};
+
+/// Result of a storage call.
+pub type DbResult<T, E = DbError> = Result<T, E>;
+
+/// Which engine a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite (the default).
+    Sqlite,
+    /// PostgreSQL (production, several instances).
+    Postgres,
+}
+
+/// Pool sizes and timeouts.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Most connections (SQLite: readers; the writer is always one).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
+#[doc(hidden)]
+pub enum Pool {
+    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Arc<Pool>,
+}
+
+/// Expands a read-only body once per engine. Inside, `$conn` is the pool to
+/// run queries on (`&SqlitePool` or `&PgPool`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! db_read {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db.pool() {
+            $crate::Pool::Sqlite { reader: $conn, .. } => $body,
+            $crate::Pool::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Expands a write body once per engine inside one transaction. Inside,
+/// `$tx` is `&mut Transaction`; the body's value is returned after commit,
+/// and an early `?` return rolls the transaction back.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! db_write {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        match $db.pool() {
+            $crate::Pool::Sqlite { writer, .. } => {
+                let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let value = {
+                    let $tx = &mut transaction;
+                    $body
+                };
+                transaction.commit().await?;
+                value
+            }
+            $crate::Pool::Postgres(pool) => {
+                let mut transaction = pool.begin().await?;
+                let value = {
+                    let $tx = &mut transaction;
+                    $body
+                };
+                transaction.commit().await?;
+                value
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Connects by URL scheme: `sqlite://path` (created if missing) or
+    /// `postgres://…`. Any other scheme is an error, never a new file.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<Self> {
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .with_context(|| "invalid SQLite database URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("temp_store", "memory");
+            if let Some(dir) = sqlite_parent_dir(url) {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options.clone())
+                .await
+                .context("cannot open the SQLite database")?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections.max(1))
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options.read_only(true))
+                .await
+                .context("cannot open the SQLite database for reading")?;
+            Pool::Sqlite { writer, reader }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections.max(1))
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options)
+                .await
+                .context("cannot connect to PostgreSQL")?;
+            Pool::Postgres(pool)
+        } else {
+            anyhow::bail!("unsupported database URL scheme: use sqlite://… or postgres://…");
+        };
+        Ok(Self { pool: Arc::new(pool) })
+    }
+
+    /// Applies every pending migration. Safe to run from several instances
+    /// at once on PostgreSQL (the migrator takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.pool() {
+            Pool::Sqlite { writer, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writer).await?;
+            }
+            Pool::Postgres(pool) => {
+                sqlx::migrate!("./migrations/postgres").run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine behind this handle.
+    pub fn engine(&self) -> Engine {
+        match self.pool() {
+            Pool::Sqlite { .. } => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Answers whether the database takes a query now (for `/readyz`).
+    pub async fn ping(&self) -> DbResult<()> {
+        db_read!(self, |conn| {
+            sqlx::query("SELECT 1").execute(conn).await?;
+        });
+        Ok(())
+    }
+
+    /// Connections in use and idle, summed over pools (for `/metrics`).
+    pub fn pool_stats(&self) -> PoolStats {
+        match self.pool() {
+            Pool::Sqlite { writer, reader } => PoolStats {
+                size: writer.size() + reader.size(),
+                idle: (writer.num_idle() + reader.num_idle()) as u32,
+            },
+            Pool::Postgres(pool) => {
+                PoolStats { size: pool.size(), idle: pool.num_idle() as u32 }
+            }
+        }
+    }
+
+    /// Closes every connection; in-flight queries finish first. On SQLite
+    /// this also checkpoints the WAL.
+    pub async fn close(&self) {
+        match self.pool() {
+            Pool::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+/// Pool occupancy.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Of which idle.
+    pub idle: u32,
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    let parent = std::path::Path::new(path).parent()?;
+    (!parent.as_os_str().is_empty()).then(|| parent.to_path_buf())
+}

@@ -1,0 +1,215 @@
+//! The tenant scope every tenant query takes.
+//!
+//! A [`Scope`] can only be made here, from a verified principal (a user
+//! session, an API key) or explicitly as [`Scope::system`] for the CLI and
+//! background work. Storage functions take `&Scope` and filter by it, so no
+//! code path can read tenant rows without one.
+
+use consign_domain::policy::{BrandAccess, BrandGrant, Grants, OrgGrant};
+use consign_domain::roles::{BrandRole, OrgRole, OrganizationKind};
+use consign_domain::{ApiKeyId, BrandId, OrganizationId, SessionId, UserId};
+use sqlx::QueryBuilder;
+
+use crate::{Db, DbResult, db_read};
+
+/// Who is acting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A signed-in user, in one session.
+    User {
+        /// The user.
+        user_id: UserId,
+        /// The session (refresh-token family) the access token belongs to.
+        session_id: SessionId,
+    },
+    /// An integration holding a brand API key.
+    ApiKey {
+        /// The key.
+        key_id: ApiKeyId,
+    },
+    /// Consign itself: the CLI, the seeder, background jobs.
+    System,
+}
+
+impl Principal {
+    /// The actor id recorded in audit rows and events.
+    pub fn actor_id(&self) -> String {
+        match self {
+            Principal::User { user_id, .. } => user_id.to_string(),
+            Principal::ApiKey { key_id } => key_id.to_string(),
+            Principal::System => "system".to_owned(),
+        }
+    }
+}
+
+/// What a caller may see. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    principal: Principal,
+    grants: Grants,
+}
+
+impl Scope {
+    /// Consign itself, seeing every tenant. For the CLI, the seeder and jobs
+    /// only: request handlers get their scope from authentication.
+    pub fn system() -> Self {
+        Self {
+            principal: Principal::System,
+            grants: Grants { platform_admin: true, ..Grants::default() },
+        }
+    }
+
+    /// Who is acting.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// What the caller may see and do, for the authorization policy.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// The user behind the scope, if it is a user.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.principal {
+            Principal::User { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+
+    /// The tenant that owns idempotency keys and similar per-tenant records:
+    /// the caller's first organization, else the caller itself.
+    pub fn tenant_key(&self) -> String {
+        if let Some(org) = self.grants.organizations.first() {
+            return format!("org:{}", org.organization_id);
+        }
+        if let Some(brand) = self.grants.brands.first() {
+            return format!("org:{}", brand.organization_id);
+        }
+        format!("actor:{}", self.principal.actor_id())
+    }
+
+    /// `None` when the caller sees every brand, else the brands it sees.
+    pub(crate) fn brand_filter(&self) -> Option<Vec<String>> {
+        if self.grants.platform_admin {
+            return None;
+        }
+        Some(self.grants.brands.iter().map(|g| g.brand_id.to_string()).collect())
+    }
+
+    /// Fails with `NotFound` unless the caller sees the brand.
+    pub(crate) fn check_brand(&self, brand_id: BrandId) -> DbResult<()> {
+        if self.grants.sees_brand(brand_id) { Ok(()) } else { Err(crate::DbError::NotFound) }
+    }
+
+    /// Fails with `NotFound` unless the caller belongs to the organization.
+    pub(crate) fn check_organization(&self, organization_id: OrganizationId) -> DbResult<()> {
+        if self.grants.sees_organization(organization_id) {
+            Ok(())
+        } else {
+            Err(crate::DbError::NotFound)
+        }
+    }
+
+    /// Builds a user's scope in one round trip: organization memberships,
+    /// brand memberships, brands of its organizations and brands its 3PL
+    /// organizations fulfil for.
+    pub(crate) async fn for_user(
+        db: &Db,
+        user_id: UserId,
+        session_id: SessionId,
+        platform_admin: bool,
+    ) -> DbResult<Self> {
+        // kind: 'org' rows carry (organization, org kind, org role);
+        // the others carry (brand, owner organization, role or 'fulfiller').
+        const SQL: &str = "
+            SELECT 'org' AS kind, o.id AS organization_id, NULL AS brand_id, m.role AS role, o.kind AS org_kind
+              FROM org_memberships m JOIN organizations o ON o.id = m.organization_id
+             WHERE m.user_id = $1
+            UNION ALL
+            SELECT 'owner', b.organization_id, b.id, m.role, NULL
+              FROM org_memberships m JOIN brands b ON b.organization_id = m.organization_id
+             WHERE m.user_id = $1
+            UNION ALL
+            SELECT 'brand', bm.organization_id, bm.brand_id, bm.role, NULL
+              FROM brand_memberships bm WHERE bm.user_id = $1
+            UNION ALL
+            SELECT 'fulfiller', b.organization_id, b.id, 'fulfiller', NULL
+              FROM org_memberships m
+              JOIN brand_fulfillers f ON f.organization_id = m.organization_id
+              JOIN brands b ON b.id = f.brand_id
+             WHERE m.user_id = $1";
+        let rows: Vec<GrantRow> = db_read!(db, |conn| {
+            sqlx::query_as(SQL).bind(user_id.to_string()).fetch_all(conn).await?
+        });
+        let mut grants = Grants { platform_admin, ..Grants::default() };
+        for row in rows {
+            row.apply(&mut grants)?;
+        }
+        Ok(Self { principal: Principal::User { user_id, session_id }, grants })
+    }
+
+    /// The scope of a brand API key: that one brand, as an integration.
+    pub(crate) fn for_api_key(key_id: ApiKeyId, brand_id: BrandId, organization_id: OrganizationId) -> Self {
+        let grants = Grants {
+            platform_admin: false,
+            organizations: vec![],
+            brands: vec![BrandGrant { brand_id, organization_id, access: BrandAccess::Integration }],
+        };
+        Self { principal: Principal::ApiKey { key_id }, grants }
+    }
+
+    /// Appends ` AND <column> IN (…)` for the caller's brands, or nothing for
+    /// a caller that sees every brand. A caller with no brands matches none.
+    pub(crate) fn push_brand_filter<DB: sqlx::Database>(&self, query: &mut QueryBuilder<DB>, column: &str)
+    where
+        String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let Some(brand_ids) = self.brand_filter() else { return };
+        if brand_ids.is_empty() {
+            query.push(" AND 1 = 0");
+            return;
+        }
+        query.push(format_args!(" AND {column} IN ("));
+        let mut separated = query.separated(", ");
+        for id in brand_ids {
+            separated.push_bind(id);
+        }
+        query.push(")");
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    kind: String,
+    organization_id: String,
+    brand_id: Option<String>,
+    role: String,
+    org_kind: Option<String>,
+}
+
+impl GrantRow {
+    fn apply(self, grants: &mut Grants) -> DbResult<()> {
+        let corrupt = |what: &str| crate::DbError::Other(anyhow::anyhow!("corrupt grant row: {what}"));
+        let organization_id: OrganizationId =
+            self.organization_id.parse().map_err(|_| corrupt("organization id"))?;
+        if self.kind == "org" {
+            let kind: OrganizationKind =
+                self.org_kind.unwrap_or_default().parse().map_err(|_| corrupt("org kind"))?;
+            let role: OrgRole = self.role.parse().map_err(|_| corrupt("org role"))?;
+            grants.organizations.push(OrgGrant { organization_id, kind, role });
+            return Ok(());
+        }
+        let brand_id: BrandId =
+            self.brand_id.unwrap_or_default().parse().map_err(|_| corrupt("brand id"))?;
+        let access = match self.kind.as_str() {
+            "owner" => BrandAccess::from_org_role(self.role.parse().map_err(|_| corrupt("org role"))?),
+            "brand" => BrandAccess::from_brand_role(
+                self.role.parse::<BrandRole>().map_err(|_| corrupt("brand role"))?,
+            ),
+            _ => BrandAccess::Fulfiller,
+        };
+        grants.brands.push(BrandGrant { brand_id, organization_id, access });
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! Login sessions and their rotating refresh tokens.
+//!
+//! A session is a family of refresh tokens: each refresh spends one token
+//! and issues the next. Presenting a spent token again means it leaked, so
+//! the whole family is revoked (and with it every access token that names the
+//! session). Only SHA-256 hashes of tokens are stored.
+
+use consign_domain::{RefreshTokenId, SessionId, Timestamp, UserId};
+
+use crate::{Db, DbResult, db_write};
+
+/// Starts a session for a user with its first refresh token.
+pub async fn start(db: &Db, user_id: UserId, token_hash: &str, expires_at: Timestamp) -> DbResult<SessionId> {
+    let session_id = SessionId::new();
+    let now = Timestamp::now().as_micros();
+    db_write!(db, |tx| {
+        sqlx::query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
+            .bind(session_id.to_string())
+            .bind(user_id.to_string())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+        )
+        .bind(RefreshTokenId::new().to_string())
+        .bind(session_id.to_string())
+        .bind(user_id.to_string())
+        .bind(token_hash.to_owned())
+        .bind(expires_at.as_micros())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(session_id)
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now spent and `new` replaces it.
+    Rotated {
+        /// The user.
+        user_id: UserId,
+        /// The session, unchanged across rotations.
+        session_id: SessionId,
+    },
+    /// The token was already spent: the whole session is now revoked.
+    ReuseDetected,
+    /// Unknown, expired, or its session was revoked.
+    Invalid,
+}
+
+/// Spends `presented_hash` and stores `new_hash` in its place, in one
+/// transaction. Two concurrent refreshes with one token: one rotates, the
+/// other is reuse and revokes the family.
+pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_at: Timestamp) -> DbResult<Rotation> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        session_id: String,
+        user_id: String,
+        expires_at: i64,
+        used_at: Option<i64>,
+        revoked_at: Option<i64>,
+    }
+    let now = Timestamp::now().as_micros();
+    let rotation = db_write!(db, |tx| {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT t.id, t.session_id, t.user_id, t.expires_at, t.used_at, s.revoked_at
+               FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+              WHERE t.token_hash = $1",
+        )
+        .bind(presented_hash.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+        match row {
+            None => Rotation::Invalid,
+            Some(row) if row.revoked_at.is_some() || row.expires_at <= now => Rotation::Invalid,
+            Some(row) => {
+                // The conditional update is the arbiter under concurrency:
+                // only one request can flip used_at from NULL.
+                let spent = match row.used_at {
+                    Some(_) => 0,
+                    None => sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                        .bind(now)
+                        .bind(row.id.clone())
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected(),
+                };
+                if spent == 0 {
+                    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(row.session_id.clone())
+                        .execute(&mut **tx)
+                        .await?;
+                    Rotation::ReuseDetected
+                } else {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+                    )
+                    .bind(RefreshTokenId::new().to_string())
+                    .bind(row.session_id.clone())
+                    .bind(row.user_id.clone())
+                    .bind(new_hash.to_owned())
+                    .bind(new_expires_at.as_micros())
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    Rotation::Rotated {
+                        user_id: row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?,
+                        session_id: row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?,
+                    }
+                }
+            }
+        }
+    });
+    Ok(rotation)
+}
+
+/// Ends a session (logout). Idempotent.
+pub async fn revoke(db: &Db, session_id: SessionId) -> DbResult<()> {
+    db_write!(db, |tx| {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(Timestamp::now().as_micros())
+            .bind(session_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
+}

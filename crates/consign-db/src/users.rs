@@ -1,0 +1,234 @@
+//! Users, organizations and organization memberships.
+//!
+//! Users are global (one login across tenants); what they may see comes from
+//! their memberships, turned into a [`Scope`] by [`scope_for_session`].
+
+use consign_domain::roles::{OrgRole, OrganizationKind};
+use consign_domain::{OrganizationId, SessionId, Timestamp, UserId};
+use serde::Serialize;
+
+use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+
+/// A user as shown to itself and to admins. Never carries the password hash.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Login email, lowercased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Sees every tenant.
+    pub platform_admin: bool,
+    /// When created.
+    pub created_at: Timestamp,
+}
+
+/// An organization.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Organization {
+    /// Id.
+    pub id: OrganizationId,
+    /// Name.
+    pub name: String,
+    /// `threepl` or `merchant`.
+    pub kind: OrganizationKind,
+    /// When created.
+    pub created_at: Timestamp,
+}
+
+/// What login needs to check a password.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Credentials {
+    /// The user.
+    pub id: UserId,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// A new user with a new organization it administers (signup).
+pub struct NewSignup<'a> {
+    /// Lowercased email.
+    pub email: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// argon2id PHC string.
+    pub password_hash: &'a str,
+    /// The organization's name.
+    pub organization_name: &'a str,
+    /// The organization's kind.
+    pub organization_kind: OrganizationKind,
+}
+
+/// Inserts a `User` row; expanded inside each engine's transaction.
+macro_rules! insert_user {
+    ($tx:expr, $user:expr, $password_hash:expr) => {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, platform_admin, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind($user.id.to_string())
+        .bind($user.email.clone())
+        .bind($user.name.clone())
+        .bind($password_hash.to_owned())
+        .bind($user.platform_admin)
+        .bind($user.created_at.as_micros())
+        .execute(&mut **$tx)
+        .await?
+    };
+}
+
+/// Creates the user, its organization and its `org_admin` membership in one
+/// transaction. A taken email is `Conflict`.
+pub async fn sign_up(db: &Db, signup: NewSignup<'_>) -> DbResult<(User, Organization)> {
+    let now = Timestamp::now();
+    let user = User {
+        id: UserId::new(),
+        email: signup.email.to_owned(),
+        name: signup.name.to_owned(),
+        platform_admin: false,
+        created_at: now,
+    };
+    let organization = Organization {
+        id: OrganizationId::new(),
+        name: signup.organization_name.to_owned(),
+        kind: signup.organization_kind,
+        created_at: now,
+    };
+    db_write!(db, |tx| {
+        insert_user!(tx, user, signup.password_hash);
+        sqlx::query("INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(organization.id.to_string())
+            .bind(&organization.name)
+            .bind(organization.kind.as_str())
+            .bind(now.as_micros())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO org_memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(organization.id.to_string())
+            .bind(user.id.to_string())
+            .bind(OrgRole::OrgAdmin.as_str())
+            .bind(now.as_micros())
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok((user, organization))
+}
+
+/// Creates a user with no memberships (a platform admin, or a member added
+/// to a brand). A taken email is `Conflict`.
+pub async fn create(db: &Db, email: &str, name: &str, password_hash: &str, platform_admin: bool) -> DbResult<User> {
+    let user = User {
+        id: UserId::new(),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        platform_admin,
+        created_at: Timestamp::now(),
+    };
+    db_write!(db, |tx| {
+        insert_user!(tx, user, password_hash);
+    });
+    Ok(user)
+}
+
+/// The password hash for a login email, if such a user exists.
+pub async fn credentials_by_email(db: &Db, email: &str) -> DbResult<Option<Credentials>> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(email.to_owned())
+            .fetch_optional(conn)
+            .await?
+    }))
+}
+
+/// A user by id.
+pub async fn get(db: &Db, user_id: UserId) -> DbResult<User> {
+    const SQL: &str = "SELECT id, email, name, platform_admin, created_at FROM users WHERE id = $1";
+    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(user_id.to_string()).fetch_one(conn).await?))
+}
+
+/// A user by email.
+pub async fn get_by_email(db: &Db, email: &str) -> DbResult<Option<User>> {
+    const SQL: &str = "SELECT id, email, name, platform_admin, created_at FROM users WHERE email = $1";
+    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(email.to_owned()).fetch_optional(conn).await?))
+}
+
+/// Replaces a user's password hash and ends every session it has.
+pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbResult<()> {
+    let now = Timestamp::now().as_micros();
+    db_write!(db, |tx| {
+        let result = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash.to_owned())
+            .bind(now)
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Makes an existing user a platform admin.
+pub async fn grant_platform_admin(db: &Db, user_id: UserId) -> DbResult<()> {
+    db_write!(db, |tx| {
+        sqlx::query("UPDATE users SET platform_admin = TRUE WHERE id = $1")
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
+}
+
+/// The organizations a user belongs to, with its role in each.
+pub async fn organizations_of(db: &Db, user_id: UserId) -> DbResult<Vec<(Organization, OrgRole)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        organization: Organization,
+        role: OrgRole,
+    }
+    let rows: Vec<Row> = db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT o.id, o.name, o.kind, o.created_at, m.role
+               FROM org_memberships m JOIN organizations o ON o.id = m.organization_id
+              WHERE m.user_id = $1 ORDER BY o.id",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(rows.into_iter().map(|r| (r.organization, r.role)).collect())
+}
+
+/// The scope of a live session: fails with `NotFound` when the user is gone
+/// or the session was revoked (logout, refresh-token reuse, password reset).
+pub async fn scope_for_session(db: &Db, user_id: UserId, session_id: SessionId) -> DbResult<Scope> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        platform_admin: bool,
+    }
+    let row: Option<Row> = db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT u.platform_admin FROM users u JOIN sessions s ON s.user_id = u.id
+              WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL",
+        )
+        .bind(user_id.to_string())
+        .bind(session_id.to_string())
+        .fetch_optional(conn)
+        .await?
+    });
+    let row = row.ok_or(DbError::NotFound)?;
+    Scope::for_user(db, user_id, session_id, row.platform_admin).await
+}
+
+/// How many users exist (to tell an empty installation).
+pub async fn count(db: &Db) -> DbResult<i64> {
+    Ok(db_read!(db, |conn| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await?))
+}

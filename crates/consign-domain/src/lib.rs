@@ -1,0 +1,14 @@
+//! Consign's domain: the types and rules every other crate shares.
+//!
+//! Architecture invariant: this crate does no IO. It knows nothing of HTTP,
+//! SQL or the clock's source; callers hand it what it needs.
+
+pub mod ids;
+pub mod policy;
+pub mod roles;
+#[cfg(feature = "sqlx")]
+mod sql;
+pub mod time;
+
+pub use ids::*;
+pub use time::Timestamp;

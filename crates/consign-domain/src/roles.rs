@@ -1,0 +1,77 @@
+//! Organization kinds and staff roles (SPEC §1).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The error for a string that names no known variant.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown value `{0}`")]
+pub struct UnknownVariant(pub String);
+
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vdoc])* $variant),* }
+
+        impl $name {
+            /// The stored and wire form.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, UnknownVariant> {
+                match s { $($text => Ok(Self::$variant),)* other => Err(UnknownVariant(other.to_owned())) }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownVariant;
+            fn try_from(s: String) -> Result<Self, UnknownVariant> {
+                s.parse()
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What an organization does.
+    OrganizationKind {
+        /// A third-party logistics warehouse operator fulfilling for brands.
+        Threepl = "threepl",
+        /// A company selling under its own brands.
+        Merchant = "merchant",
+    }
+}
+
+string_enum! {
+    /// A role over a whole organization.
+    OrgRole {
+        /// Manages the organization, its brands, members and keys.
+        OrgAdmin = "org_admin",
+        /// Works across the organization's brands.
+        OrgMember = "org_member",
+    }
+}
+
+string_enum! {
+    /// A role over one brand, granted to a user directly.
+    BrandRole {
+        /// Manages the brand, its members and keys.
+        BrandAdmin = "brand_admin",
+        /// Works within the brand.
+        BrandMember = "brand_member",
+    }
+}

@@ -1,0 +1,20 @@
+//! The JSON API under `/api/v1`. Each module owns one resource: its routes,
+//! request and response types, and handlers.
+
+pub mod api_keys;
+pub mod auth;
+pub mod brands;
+pub mod me;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Every `/api/v1` route, with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(brands::router())
+        .merge(api_keys::router())
+}

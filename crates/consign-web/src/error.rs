@@ -1,0 +1,238 @@
+//! The API's one error type and its problem+json form (RFC 9457, SPEC §3).
+//!
+//! Every failure a handler can return is an [`AppError`]; the mapping to a
+//! status and a stable `code` is one exhaustive `match`, so a new variant
+//! forces a decision. Internal errors are logged with the request id and
+//! answered with a generic body: their detail never reaches the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use consign_db::DbError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Result of a handler.
+pub type AppResult<T, E = AppError> = Result<T, E>;
+
+/// One invalid field.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's path in the request, such as `organization.name`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened this time.
+    pub detail: String,
+    /// A stable machine-readable code, such as `validation_failed`.
+    pub code: String,
+    /// Invalid fields, for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// Everything an API call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The body was not JSON, or not the JSON asked for.
+    #[error("{detail}")]
+    BadRequest {
+        /// What is wrong.
+        detail: String,
+        /// Offending fields, if known.
+        errors: Vec<FieldError>,
+    },
+    /// The request is well-formed but some fields are invalid.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// No credentials, or credentials that do not hold.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated, able to see the resource, not allowed this action.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such resource, or one the caller cannot see.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with current state (a taken email, say).
+    #[error("{0}")]
+    Conflict(String),
+    /// An `If-Match` version that is not the current one.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The `Idempotency-Key` was used with another request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being processed.
+    #[error("idempotency request in progress")]
+    IdempotencyInProgress,
+    /// Too many attempts.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until another attempt may succeed.
+        retry_after_seconds: u64,
+    },
+    /// Our fault. Logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// One invalid field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// Status, code, title and detail, in one place.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use AppError::*;
+        match self {
+            BadRequest { detail, .. } => {
+                (StatusCode::BAD_REQUEST, "validation_failed", "Malformed request", detail.clone())
+            }
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+                "One or more fields are invalid.".into(),
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "The request body is larger than this server accepts.".into(),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "validation_failed",
+                "Unsupported media type",
+                "Send the body as application/json.".into(),
+            ),
+            Unauthenticated(detail) => {
+                (StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", (*detail).into())
+            }
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "Your role does not allow this action.".into(),
+            ),
+            NotFound => {
+                (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into())
+            }
+            Conflict(detail) => (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone()),
+            PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "Precondition failed",
+                "The resource changed since the version given in If-Match.".into(),
+            ),
+            IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was already used with a different request.".into(),
+            ),
+            IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency_request_in_progress",
+                "Request in progress",
+                "A request with this Idempotency-Key is still being processed.".into(),
+            ),
+            RateLimited { retry_after_seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!("Try again in {retry_after_seconds} seconds."),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+                "Something went wrong on our side; it has been logged.".into(),
+            ),
+        }
+    }
+}
+
+/// The internal error behind a 500, left in the response's extensions for
+/// the logging middleware.
+#[derive(Clone, Debug)]
+pub struct InternalErrorDetail(pub String);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code, title, detail) = self.parts();
+        let errors = match &self {
+            AppError::Validation(errors) | AppError::BadRequest { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            type_: format!("urn:consign:problem:{code}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            code: code.into(),
+            errors,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let AppError::RateLimited { retry_after_seconds } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
+        if let AppError::Internal(error) = &self {
+            response.extensions_mut().insert(InternalErrorDetail(format!("{error:#}")));
+        }
+        response
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => AppError::NotFound,
+            DbError::Conflict { constraint } => {
+                AppError::Conflict(format!("This conflicts with an existing record ({constraint})."))
+            }
+            DbError::VersionMismatch => AppError::PreconditionFailed,
+            DbError::Other(error) => AppError::Internal(error),
+        }
+    }
+}
+
+impl From<garde::Report> for AppError {
+    fn from(report: garde::Report) -> Self {
+        AppError::Validation(
+            report
+                .iter()
+                .map(|(path, error)| FieldError::new(path.to_string(), error.message().to_string()))
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,216 @@
+//! Consign's HTTP edge: the JSON API under `/api/v1`, the ops endpoints and
+//! the API reference.
+//!
+//! A request passes, outermost first: request id → timeout → catch-panic →
+//! metrics and access log → authentication (bearer token → `Caller`) →
+//! idempotency (POST with `Idempotency-Key`) → the route's handler, which
+//! checks the authorization policy and calls `consign-db` with the caller's
+//! scope.
+//!
+//! Architecture invariant: only this crate knows about HTTP.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use consign_db::Db;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::tokens::AccessTokens;
+use crate::error::AppError;
+
+/// Settings of the HTTP edge.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Whether `POST /auth/signup` is open.
+    pub allow_signup: bool,
+    /// Access-token lifetime.
+    pub access_token_ttl_seconds: i64,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl_seconds: i64,
+    /// Login attempts per minute per client IP.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Login attempts per minute per account.
+    pub login_attempts_per_account_per_minute: u32,
+    /// Longest a request may run.
+    pub request_timeout: Duration,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            allow_signup: true,
+            access_token_ttl_seconds: 15 * 60,
+            refresh_token_ttl_seconds: 30 * 24 * 60 * 60,
+            login_attempts_per_ip_per_minute: 30,
+            login_attempts_per_account_per_minute: 10,
+            request_timeout: Duration::from_secs(30),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+    /// Access-token signer.
+    pub access_tokens: Arc<AccessTokens>,
+    /// Login rate limits.
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Metrics renderer.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Builds the state. The JWT signing secret is `jwt_secret` if given,
+    /// else one generated once and kept in the database, so every instance
+    /// sharing the database accepts every other's tokens.
+    pub async fn new(db: Db, config: WebConfig, jwt_secret: Option<String>) -> anyhow::Result<Self> {
+        let secret = match jwt_secret {
+            Some(secret) => secret,
+            None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
+        };
+        Ok(Self {
+            access_tokens: Arc::new(AccessTokens::new(secret.as_bytes(), config.access_token_ttl_seconds)),
+            login_limiter: Arc::new(LoginLimiter::new(
+                config.login_attempts_per_ip_per_minute,
+                config.login_attempts_per_account_per_minute,
+            )),
+            metrics: ops::prometheus(),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Consign API", description = "Order management for brands and 3PLs. See SPEC.md §3 for conventions."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Signup, login, sessions"),
+        (name = "brands", description = "Brands, members, fulfilment partners"),
+        (name = "api-keys", description = "Brand API keys"),
+        (name = "ops", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the route annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = routes().split_for_parts();
+    api
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::router())
+        .merge(ops::router())
+}
+
+/// The whole application as one router.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = state.config.request_timeout;
+    let body_limit = state.config.body_limit_bytes;
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(|| async { AppError::NotFound.into_response() })
+        .method_not_allowed_fallback(|| async {
+            let mut response = AppError::NotFound.into_response();
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency::idempotency))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(middleware::observe::observe))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish for at most `grace`, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let limiter = state.login_limiter.clone();
+    let shrinker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.shrink();
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop_for_server = stop_rx.clone();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let _ = stop_for_server.wait_for(|stop| *stop).await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => { shrinker.abort(); return Ok(result?); }
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let result = match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.map_err(anyhow::Error::from),
+        Err(_) => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
+            Ok(())
+        }
+    };
+    shrinker.abort();
+    result
+}

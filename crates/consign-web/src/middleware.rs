@@ -1,0 +1,4 @@
+//! Cross-cutting request handling, applied once to every route.
+
+pub mod idempotency;
+pub mod observe;

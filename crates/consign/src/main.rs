@@ -1,0 +1,154 @@
+//! `consign`: the one binary. `serve` runs the API (and seeds demo data on an
+//! empty database), `migrate` applies migrations, `seed` loads demo data,
+//! `admin` manages platform admins and passwords.
+
+mod cli;
+mod seed;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use consign_db::{Db, PoolSettings};
+use consign_web::AppState;
+
+use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let db = connect(&args).await?;
+            db.migrate().await.context("migration failed")?;
+            tracing::info!("database is up to date");
+            db.close().await;
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let db = connect(&args).await?;
+            db.migrate().await.context("migration failed")?;
+            match seed::demo(&db).await? {
+                Some(logins) => seed::print_logins(&logins),
+                None => println!("Demo data is already there; nothing to do."),
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Admin { database, command } => {
+            let db = connect(&database).await?;
+            db.migrate().await.context("migration failed")?;
+            let result = admin(&db, command).await;
+            db.close().await;
+            result
+        }
+    }
+}
+
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<Db> {
+    let settings = PoolSettings { max_connections: args.db_max_connections, ..PoolSettings::default() };
+    Db::connect(&args.database_url, &settings).await
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let db = connect(&args.database).await?;
+    db.migrate().await.context("migration failed")?;
+    if args.demo {
+        if let Some(logins) = seed::demo_if_empty(&db).await? {
+            seed::print_logins(&logins);
+        }
+    }
+    let state = AppState::new(db.clone(), args.web_config(), args.jwt_secret.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
+    let housekeeping = tokio::spawn(housekeeping(db.clone()));
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let result = consign_web::serve(listener, state, shutdown_signal(), grace).await;
+    housekeeping.abort();
+    db.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+/// Periodic clean-up that needs no job queue yet.
+async fn housekeeping(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match consign_db::idempotency::purge_expired(&db).await {
+            Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
+            Err(error) => tracing::warn!(%error, "purging idempotency keys failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreatePlatformAdmin { email, name, password } => {
+            let email = email.trim().to_lowercase();
+            anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+            let user = match consign_db::users::get_by_email(db, &email).await? {
+                Some(user) => user,
+                None => {
+                    let hash = consign_web::auth::password::hash(password).await?;
+                    consign_db::users::create(db, &email, &name, &hash, true).await?
+                }
+            };
+            consign_db::users::grant_platform_admin(db, user.id).await?;
+            println!("{email} is a platform admin.");
+        }
+        AdminCommand::ResetPassword { email, password } => {
+            let email = email.trim().to_lowercase();
+            anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+            let user = consign_db::users::get_by_email(db, &email)
+                .await?
+                .with_context(|| format!("no user has the email {email}"))?;
+            let hash = consign_web::auth::password::hash(password).await?;
+            consign_db::users::set_password(db, user.id, &hash).await?;
+            println!("Password changed for {email}; its sessions were ended.");
+        }
+    }
+    Ok(())
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
