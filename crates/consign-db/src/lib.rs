@@ -28,6 +28,7 @@ pub mod brands;
 mod error;
 pub mod idempotency;
 pub mod page;
+pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;

@@ -1,1 +1,270 @@
-//! placeholder
+//! Test support: a real Consign server on `127.0.0.1:0` over a fresh
+//! database, and a small typed client for it.
+//!
+//! The database comes from `CONSIGN_TEST_DATABASE_URL`: unset, each test gets
+//! its own SQLite file in a temporary directory; `postgres://…`, each test
+//! gets its own freshly created PostgreSQL database on that server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use consign_db::{Db, Engine, PoolSettings};
+use consign_web::{AppState, WebConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    /// The handle.
+    pub db: Db,
+    /// Its URL, for a second instance on the same database.
+    pub url: String,
+    sqlite_dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    /// Creates and migrates a database (see the module docs for which).
+    pub async fn new() -> Self {
+        let base = std::env::var("CONSIGN_TEST_DATABASE_URL").unwrap_or_default();
+        let (url, sqlite_dir) = if base.starts_with("postgres") {
+            (create_postgres_database(&base).await, None)
+        } else {
+            let dir = std::env::temp_dir().join(format!("consign-test-{}", uuid::Uuid::now_v7().simple()));
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            (format!("sqlite://{}", dir.join("consign.db").display()), Some(dir))
+        };
+        let db = Db::connect(&url, &PoolSettings { max_connections: 8, ..PoolSettings::default() })
+            .await
+            .expect("connect to the test database");
+        db.migrate().await.expect("migrate the test database");
+        Self { db, url, sqlite_dir }
+    }
+
+    /// A second handle on the same database, as another instance would have.
+    pub async fn another_connection(&self) -> Self {
+        let db = Db::connect(&self.url, &PoolSettings { max_connections: 8, ..PoolSettings::default() })
+            .await
+            .expect("connect to the test database again");
+        Self { db, url: self.url.clone(), sqlite_dir: None }
+    }
+
+    /// Which engine the suite runs on.
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+async fn create_postgres_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("consign_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let _ = admin.close().await;
+    match base.rfind('/') {
+        Some(slash) if slash > "postgres://".len() => {
+            let (prefix, rest) = base.split_at(slash);
+            let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+            format!("{prefix}/{name}{query}")
+        }
+        _ => format!("{}/{name}", base.trim_end_matches('/')),
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// Base URL, such as `http://127.0.0.1:41234`.
+    pub address: String,
+    /// The database behind it.
+    pub test_db: TestDb,
+    /// HTTP client (no redirects, no proxy).
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A signed-up user: its tokens and its organization.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Access token.
+    pub token: String,
+    /// Refresh token.
+    pub refresh_token: String,
+    /// User id.
+    pub user_id: String,
+    /// Organization id.
+    pub organization_id: String,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// Body as text.
+    pub text: String,
+}
+
+impl TestResponse {
+    /// The problem+json `code`, if any.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    /// A server with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(WebConfig::default()).await
+    }
+
+    /// A server with these settings over a fresh database.
+    pub async fn spawn_with(config: WebConfig) -> Self {
+        Self::spawn_on(TestDb::new().await, config).await
+    }
+
+    /// A server over an existing database.
+    pub async fn spawn_on(test_db: TestDb, config: WebConfig) -> Self {
+        let state = AppState::new(test_db.db.clone(), config, None).await.expect("build app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address: SocketAddr = listener.local_addr().expect("local addr");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(consign_web::serve(
+            listener,
+            state,
+            async move {
+                let _ = stop.await;
+            },
+            Duration::from_secs(5),
+        ));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .expect("client");
+        Self { address: format!("http://{address}"), test_db, client, shutdown: Some(shutdown), server: Some(server) }
+    }
+
+    /// The storage handle, for arranging and checking state directly.
+    pub fn db(&self) -> &Db {
+        &self.test_db.db
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("send request")).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        read(request.send().await.expect("send request")).await
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    /// POST JSON with a token.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(Method::POST, path, Some(token), Some(&body)).await
+    }
+
+    /// POST JSON without a token.
+    pub async fn post_anonymous(&self, path: &str, body: Value) -> TestResponse {
+        self.request(Method::POST, path, None, Some(&body)).await
+    }
+
+    /// Signs up a user with a new organization of `kind`.
+    pub async fn sign_up(&self, email: &str, kind: &str) -> TestUser {
+        let password = "correct horse battery".to_owned();
+        let response = self
+            .post_anonymous(
+                "/api/v1/auth/signup",
+                json!({"email": email, "password": password, "name": "Test User",
+                       "organization": {"name": format!("{email} org"), "kind": kind}}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "signup failed: {}", response.text);
+        TestUser {
+            email: email.to_owned(),
+            password,
+            token: response.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: response.body["refresh_token"].as_str().unwrap().to_owned(),
+            user_id: response.body["user"]["id"].as_str().unwrap().to_owned(),
+            organization_id: response.body["organization"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a brand as `user` (an org admin) and returns its JSON.
+    pub async fn create_brand(&self, user: &TestUser, slug: &str) -> Value {
+        let response = self
+            .post("/api/v1/brands", &user.token, json!({"name": format!("Brand {slug}"), "slug": slug, "currency": "USD"}))
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "create brand failed: {}", response.text);
+        response.body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> TestResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("read body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    TestResponse { status, headers, body, text }
+}

@@ -1,0 +1,110 @@
+//! Bad input never yields a 5xx: malformed JSON, wrong types, missing
+//! fields and huge bodies answer 4xx problem+json on every endpoint with a
+//! body.
+
+use consign_testkit::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn body_endpoints(brand: &str) -> Vec<(Method, String)> {
+    vec![
+        (Method::POST, "/api/v1/auth/signup".into()),
+        (Method::POST, "/api/v1/auth/login".into()),
+        (Method::POST, "/api/v1/auth/refresh".into()),
+        (Method::POST, "/api/v1/brands".into()),
+        (Method::PATCH, format!("/api/v1/brands/{brand}")),
+        (Method::POST, format!("/api/v1/brands/{brand}/members")),
+        (Method::POST, format!("/api/v1/brands/{brand}/fulfillers")),
+        (Method::POST, "/api/v1/api-keys".into()),
+    ]
+}
+
+async fn assert_problem(app: &TestApp, method: &Method, path: &str, token: &str, body: Vec<u8>, what: &str) -> StatusCode {
+    let response = app
+        .send(
+            app.client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    assert!(response.status.is_client_error(), "{what} to {method} {path} answered {}: {}", response.status, response.text);
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json"),
+        "{what} to {method} {path}"
+    );
+    assert!(!response.code().is_empty(), "{what} to {method} {path} has a code");
+    response.status
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_bad_bodies_with_4xx_problems() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let brand = app.create_brand(&owner, "acme").await;
+    let brand_id = brand["id"].as_str().unwrap();
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    for (method, path) in body_endpoints(brand_id) {
+        let malformed = assert_problem(&app, &method, &path, &owner.token, b"{\"name\": ".to_vec(), "malformed JSON").await;
+        assert_eq!(malformed, StatusCode::BAD_REQUEST);
+        assert_problem(&app, &method, &path, &owner.token, b"[1, 2, 3]".to_vec(), "an array").await;
+        let wrong_types = json!({"email": 5, "password": [], "name": {}, "slug": 1, "currency": true,
+                                 "brand_id": 7, "organization_id": false, "role": 3, "refresh_token": 9,
+                                 "organization": "x", "reservation_ttl_seconds": "soon"});
+        let status = assert_problem(&app, &method, &path, &owner.token, wrong_types.to_string().into_bytes(), "wrong types").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}");
+        assert_problem(&app, &method, &path, &owner.token, huge.clone().into_bytes(), "a 2 MiB body").await;
+        assert_problem(&app, &method, &path, &owner.token, b"\xff\xfe".to_vec(), "not UTF-8").await;
+    }
+}
+
+#[tokio::test]
+async fn validation_errors_name_each_field() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_anonymous(
+            "/api/v1/auth/signup",
+            json!({"email": "not-an-email", "password": "short", "name": "", "organization": {"name": "", "kind": "merchant"}}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.code(), "validation_failed");
+    let fields: Vec<&str> = response.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for expected in ["email", "password", "name", "organization.name"] {
+        assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+    }
+    let wrong_kind = app
+        .post_anonymous(
+            "/api/v1/auth/signup",
+            json!({"email": "a@example.com", "password": "long enough", "name": "A", "organization": {"name": "O", "kind": "bank"}}),
+        )
+        .await;
+    assert_eq!(wrong_kind.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong_kind.body["errors"][0]["field"], "organization.kind");
+}
+
+#[tokio::test]
+async fn the_body_limit_is_configurable() {
+    let app = TestApp::spawn_with(consign_web::WebConfig { body_limit_bytes: 256, ..Default::default() }).await;
+    let response = app
+        .post_anonymous("/api/v1/auth/login", json!({"email": "a@example.com", "password": "p".repeat(400)}))
+        .await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.code(), "payload_too_large");
+}
+
+#[tokio::test]
+async fn unknown_ids_and_routes_are_404_problems() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    for path in ["/api/v1/brands/not-an-id", "/api/v1/brands/01a20095-c351-734f-bb2e-855cbbbec971", "/api/v1/nothing"] {
+        let response = app.get(path, &owner.token).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    }
+    let anonymous = app.request(Method::GET, "/api/v1/me", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.code(), "unauthenticated");
+}

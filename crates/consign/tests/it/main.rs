@@ -1,0 +1,10 @@
+//! Integration tests: the real server over real HTTP on an ephemeral port,
+//! on SQLite by default and on PostgreSQL when `CONSIGN_TEST_DATABASE_URL`
+//! points at one. Modules mirror the API.
+
+mod auth;
+mod bad_input;
+mod idempotency;
+mod ops;
+mod storage;
+mod tenancy;
