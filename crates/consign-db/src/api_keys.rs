@@ -24,7 +24,6 @@ pub struct ApiKey {
     /// When created.
     pub created_at: Timestamp,
     /// When revoked, if it was.
-    
     pub revoked_at: Option<Timestamp>,
 }
 
@@ -68,9 +67,8 @@ pub async fn create(
 /// Keys of the brands the caller sees, optionally of one brand.
 pub async fn list(db: &Db, scope: &Scope, brand_id: Option<BrandId>, page: &PageRequest) -> DbResult<Page<ApiKey>> {
     let rows: Vec<ApiKey> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE 1 = 1",
-        );
+        let mut query =
+            QueryBuilder::new("SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE 1 = 1");
         scope.push_brand_filter(&mut query, "brand_id");
         if let Some(brand_id) = brand_id {
             query.push(" AND brand_id = ").push_bind(brand_id.to_string());
@@ -111,11 +109,7 @@ pub async fn revoke(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey
 
 /// The scope of a live key whose prefix and hash match, or `NotFound`.
 /// `hashes_equal` is the caller's constant-time comparison.
-pub async fn authenticate(
-    db: &Db,
-    prefix: &str,
-    hashes_equal: impl Fn(&str) -> bool,
-) -> DbResult<Scope> {
+pub async fn authenticate(db: &Db, prefix: &str, hashes_equal: impl Fn(&str) -> bool) -> DbResult<Scope> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: ApiKeyId,
@@ -132,9 +126,7 @@ pub async fn authenticate(
         .await?
     });
     match row {
-        Some(row) if hashes_equal(&row.key_hash) => {
-            Ok(Scope::for_api_key(row.id, row.brand_id, row.organization_id))
-        }
+        Some(row) if hashes_equal(&row.key_hash) => Ok(Scope::for_api_key(row.id, row.brand_id, row.organization_id)),
         _ => Err(DbError::NotFound),
     }
 }

@@ -107,7 +107,8 @@ pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<B
 /// One brand the caller sees.
 pub async fn get(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Brand> {
     scope.check_brand(brand_id)?;
-    const SQL: &str = "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at
+    const SQL: &str =
+        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at
                          FROM brands WHERE id = $1";
     Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(brand_id.to_string()).fetch_one(conn).await?))
 }
@@ -161,7 +162,13 @@ pub struct BrandMember {
 }
 
 /// Gives a user a role in a brand (or changes the role it has).
-pub async fn put_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: UserId, role: BrandRole) -> DbResult<BrandMember> {
+pub async fn put_member(
+    db: &Db,
+    scope: &Scope,
+    brand_id: BrandId,
+    user_id: UserId,
+    role: BrandRole,
+) -> DbResult<BrandMember> {
     let brand = get(db, scope, brand_id).await?;
     db_write!(db, |tx| {
         sqlx::query(
@@ -177,11 +184,7 @@ pub async fn put_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: User
         .execute(&mut **tx)
         .await?;
     });
-    list_members(db, scope, brand_id)
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id)
-        .ok_or(DbError::NotFound)
+    list_members(db, scope, brand_id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(DbError::NotFound)
 }
 
 /// A brand's members.

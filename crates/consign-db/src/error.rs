@@ -25,10 +25,8 @@ impl From<sqlx::Error> for DbError {
         match &error {
             sqlx::Error::RowNotFound => DbError::NotFound,
             sqlx::Error::Database(db_error) if db_error.is_unique_violation() => {
-                let constraint = db_error
-                    .constraint()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| db_error.message().to_owned());
+                let constraint =
+                    db_error.constraint().map(str::to_owned).unwrap_or_else(|| db_error.message().to_owned());
                 DbError::Conflict { constraint }
             }
             _ => DbError::Other(anyhow::Error::new(error)),

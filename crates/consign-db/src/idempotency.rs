@@ -120,11 +120,13 @@ pub async fn complete(db: &Db, tenant: &str, key: &str, response: &StoredRespons
 /// run it again.
 pub async fn release(db: &Db, tenant: &str, key: &str) -> DbResult<()> {
     db_write!(db, |tx| {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'")
-            .bind(tenant.to_owned())
-            .bind(key.to_owned())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'",
+        )
+        .bind(tenant.to_owned())
+        .bind(key.to_owned())
+        .execute(&mut **tx)
+        .await?;
     });
     Ok(())
 }

@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod api_keys;
 pub mod brands;
@@ -198,13 +196,10 @@ impl Db {
     /// Connections in use and idle, summed over pools (for `/metrics`).
     pub fn pool_stats(&self) -> PoolStats {
         match self.pool() {
-            Pool::Sqlite { writer, reader } => PoolStats {
-                size: writer.size() + reader.size(),
-                idle: (writer.num_idle() + reader.num_idle()) as u32,
-            },
-            Pool::Postgres(pool) => {
-                PoolStats { size: pool.size(), idle: pool.num_idle() as u32 }
+            Pool::Sqlite { writer, reader } => {
+                PoolStats { size: writer.size() + reader.size(), idle: (writer.num_idle() + reader.num_idle()) as u32 }
             }
+            Pool::Postgres(pool) => PoolStats { size: pool.size(), idle: pool.num_idle() as u32 },
         }
     }
 

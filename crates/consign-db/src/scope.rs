@@ -53,10 +53,7 @@ impl Scope {
     /// Consign itself, seeing every tenant. For the CLI, the seeder and jobs
     /// only: request handlers get their scope from authentication.
     pub fn system() -> Self {
-        Self {
-            principal: Principal::System,
-            grants: Grants { platform_admin: true, ..Grants::default() },
-        }
+        Self { principal: Principal::System, grants: Grants { platform_admin: true, ..Grants::default() } }
     }
 
     /// Who is acting.
@@ -104,11 +101,7 @@ impl Scope {
 
     /// Fails with `NotFound` unless the caller belongs to the organization.
     pub(crate) fn check_organization(&self, organization_id: OrganizationId) -> DbResult<()> {
-        if self.grants.sees_organization(organization_id) {
-            Ok(())
-        } else {
-            Err(crate::DbError::NotFound)
-        }
+        if self.grants.sees_organization(organization_id) { Ok(()) } else { Err(crate::DbError::NotFound) }
     }
 
     /// Builds a user's scope in one round trip: organization memberships,
@@ -139,9 +132,8 @@ impl Scope {
               JOIN brand_fulfillers f ON f.organization_id = m.organization_id
               JOIN brands b ON b.id = f.brand_id
              WHERE m.user_id = $1";
-        let rows: Vec<GrantRow> = db_read!(db, |conn| {
-            sqlx::query_as(SQL).bind(user_id.to_string()).fetch_all(conn).await?
-        });
+        let rows: Vec<GrantRow> =
+            db_read!(db, |conn| { sqlx::query_as(SQL).bind(user_id.to_string()).fetch_all(conn).await? });
         let mut grants = Grants { platform_admin, ..Grants::default() };
         for row in rows {
             row.apply(&mut grants)?;
@@ -191,22 +183,17 @@ struct GrantRow {
 impl GrantRow {
     fn apply(self, grants: &mut Grants) -> DbResult<()> {
         let corrupt = |what: &str| crate::DbError::Other(anyhow::anyhow!("corrupt grant row: {what}"));
-        let organization_id: OrganizationId =
-            self.organization_id.parse().map_err(|_| corrupt("organization id"))?;
+        let organization_id: OrganizationId = self.organization_id.parse().map_err(|_| corrupt("organization id"))?;
         if self.kind == "org" {
-            let kind: OrganizationKind =
-                self.org_kind.unwrap_or_default().parse().map_err(|_| corrupt("org kind"))?;
+            let kind: OrganizationKind = self.org_kind.unwrap_or_default().parse().map_err(|_| corrupt("org kind"))?;
             let role: OrgRole = self.role.parse().map_err(|_| corrupt("org role"))?;
             grants.organizations.push(OrgGrant { organization_id, kind, role });
             return Ok(());
         }
-        let brand_id: BrandId =
-            self.brand_id.unwrap_or_default().parse().map_err(|_| corrupt("brand id"))?;
+        let brand_id: BrandId = self.brand_id.unwrap_or_default().parse().map_err(|_| corrupt("brand id"))?;
         let access = match self.kind.as_str() {
             "owner" => BrandAccess::from_org_role(self.role.parse().map_err(|_| corrupt("org role"))?),
-            "brand" => BrandAccess::from_brand_role(
-                self.role.parse::<BrandRole>().map_err(|_| corrupt("brand role"))?,
-            ),
+            "brand" => BrandAccess::from_brand_role(self.role.parse::<BrandRole>().map_err(|_| corrupt("brand role"))?),
             _ => BrandAccess::Fulfiller,
         };
         grants.brands.push(BrandGrant { brand_id, organization_id, access });

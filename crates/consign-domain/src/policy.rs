@@ -96,11 +96,7 @@ pub enum Action {
 impl Grants {
     /// The caller's access to a brand, if it can see it at all.
     pub fn brand_access(&self, brand_id: BrandId) -> Option<BrandAccess> {
-        self.brands
-            .iter()
-            .filter(|g| g.brand_id == brand_id)
-            .map(|g| g.access)
-            .max()
+        self.brands.iter().filter(|g| g.brand_id == brand_id).map(|g| g.access).max()
     }
 
     /// Whether the caller can see the brand.
@@ -110,10 +106,7 @@ impl Grants {
 
     /// The caller's role in an organization.
     pub fn org_role(&self, organization_id: OrganizationId) -> Option<OrgRole> {
-        self.organizations
-            .iter()
-            .find(|g| g.organization_id == organization_id)
-            .map(|g| g.role)
+        self.organizations.iter().find(|g| g.organization_id == organization_id).map(|g| g.role)
     }
 
     /// Whether the caller can see the organization's own rows (warehouses…).
@@ -132,9 +125,7 @@ impl Grants {
         use BrandAccess::*;
         match action {
             Action::ViewBrand | Action::ViewCommerce | Action::EditCommerce => true,
-            Action::ManageBrand | Action::ManageBrandMembers | Action::ManageApiKeys => {
-                access == Admin
-            }
+            Action::ManageBrand | Action::ManageBrandMembers | Action::ManageApiKeys => access == Admin,
             Action::CreateBrand | Action::ManageWarehouses => false,
         }
     }

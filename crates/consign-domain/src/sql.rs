@@ -66,8 +66,4 @@ macro_rules! sql_text_enums {
     )*};
 }
 
-sql_text_enums!(
-    crate::roles::OrganizationKind,
-    crate::roles::OrgRole,
-    crate::roles::BrandRole
-);
+sql_text_enums!(crate::roles::OrganizationKind, crate::roles::OrgRole, crate::roles::BrandRole);

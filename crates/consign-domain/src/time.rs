@@ -48,9 +48,7 @@ impl Timestamp {
 
     /// Parses RFC 3339.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| Self(t.with_timezone(&Utc).timestamp_micros()))
+        DateTime::parse_from_rfc3339(text).ok().map(|t| Self(t.with_timezone(&Utc).timestamp_micros()))
     }
 }
 

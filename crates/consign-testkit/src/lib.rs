@@ -162,11 +162,8 @@ impl TestApp {
             },
             Duration::from_secs(5),
         ));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .expect("client");
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("client");
         Self { address: format!("http://{address}"), test_db, client, shutdown: Some(shutdown), server: Some(server) }
     }
 
@@ -246,7 +243,11 @@ impl TestApp {
     /// Creates a brand as `user` (an org admin) and returns its JSON.
     pub async fn create_brand(&self, user: &TestUser, slug: &str) -> Value {
         let response = self
-            .post("/api/v1/brands", &user.token, json!({"name": format!("Brand {slug}"), "slug": slug, "currency": "USD"}))
+            .post(
+                "/api/v1/brands",
+                &user.token,
+                json!({"name": format!("Brand {slug}"), "slug": slug, "currency": "USD"}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "create brand failed: {}", response.text);
         response.body

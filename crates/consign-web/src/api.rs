@@ -12,9 +12,5 @@ use crate::AppState;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(auth::router())
-        .merge(me::router())
-        .merge(brands::router())
-        .merge(api_keys::router())
+    OpenApiRouter::new().merge(auth::router()).merge(me::router()).merge(brands::router()).merge(api_keys::router())
 }

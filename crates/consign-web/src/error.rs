@@ -135,15 +135,10 @@ impl AppError {
             Unauthenticated(detail) => {
                 (StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", (*detail).into())
             }
-            Forbidden => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                "Your role does not allow this action.".into(),
-            ),
-            NotFound => {
-                (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into())
+            Forbidden => {
+                (StatusCode::FORBIDDEN, "forbidden", "Forbidden", "Your role does not allow this action.".into())
             }
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
             Conflict(detail) => (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone()),
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
@@ -229,10 +224,7 @@ impl From<DbError> for AppError {
 impl From<garde::Report> for AppError {
     fn from(report: garde::Report) -> Self {
         AppError::Validation(
-            report
-                .iter()
-                .map(|(path, error)| FieldError::new(path.to_string(), error.message().to_string()))
-                .collect(),
+            report.iter().map(|(path, error)| FieldError::new(path.to_string(), error.message().to_string())).collect(),
         )
     }
 }

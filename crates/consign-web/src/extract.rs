@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use consign_db::{PageRequest, Scope};
 use consign_domain::BrandId;
 use consign_domain::policy::Action;
@@ -32,14 +32,10 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         let is_json = match req.headers().get(header::CONTENT_TYPE) {
             None => true,
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|v| v.split(';').next())
-                .is_some_and(|mime| {
-                    let mime = mime.trim();
-                    mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
-                }),
+            Some(value) => value.to_str().ok().and_then(|v| v.split(';').next()).is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            }),
         };
         if !is_json {
             return Err(AppError::UnsupportedMediaType);
@@ -122,9 +118,9 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        Query::<T>::try_from_uri(&parts.uri).map(|Query(value)| AppQuery(value)).map_err(|rejection| {
-            AppError::field("query", rejection.body_text())
-        })
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(value)| AppQuery(value))
+            .map_err(|rejection| AppError::field("query", rejection.body_text()))
     }
 }
 

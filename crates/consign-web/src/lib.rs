@@ -129,10 +129,7 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 
@@ -143,9 +140,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api::router())
-        .merge(ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api::router()).merge(ops::router())
 }
 
 /// The whole application as one router.
@@ -166,9 +161,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(middleware::observe::observe))
-        .layer(CatchPanicLayer::custom(|_| {
-            AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -15,7 +15,12 @@ use consign_web::AppState;
 use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Plain `consign` (and so plain `cargo run`) serves.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() == 1 {
+        args.push("serve".into());
+    }
+    let cli = Cli::parse_from(args);
     init_logging(cli.log_format, &cli.log_level);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,15 +67,14 @@ async fn connect(args: &DatabaseArgs) -> anyhow::Result<Db> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(&args.database).await?;
     db.migrate().await.context("migration failed")?;
-    if args.demo {
-        if let Some(logins) = seed::demo_if_empty(&db).await? {
-            seed::print_logins(&logins);
-        }
+    if args.demo
+        && let Some(logins) = seed::demo_if_empty(&db).await?
+    {
+        seed::print_logins(&logins);
     }
     let state = AppState::new(db.clone(), args.web_config(), args.jwt_secret.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
     let housekeeping = tokio::spawn(housekeeping(db.clone()));
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
@@ -144,8 +148,8 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use consign_db::api_keys::{self, ApiKey};
 use consign_db::Page;
+use consign_db::api_keys::{self, ApiKey};
 use consign_domain::policy::Action;
 use consign_domain::{ApiKeyId, BrandId};
 use garde::Validate;

@@ -4,9 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
+use consign_db::DbError;
 use consign_db::sessions::{self, Rotation};
 use consign_db::users::{self, NewSignup, Organization, User};
-use consign_db::DbError;
 use consign_domain::roles::OrganizationKind;
 use consign_domain::{Timestamp, UserId};
 use garde::Validate;
@@ -15,17 +15,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::AppState;
 use crate::auth::{password, tokens};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, Caller};
-use crate::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(signup))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(logout))
+    OpenApiRouter::new().routes(routes!(signup)).routes(routes!(login)).routes(routes!(refresh)).routes(routes!(logout))
 }
 
 /// The organization created at signup.

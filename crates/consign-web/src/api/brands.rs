@@ -40,11 +40,7 @@ fn is_slug(slug: &str, _: &()) -> garde::Result {
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(garde::Error::new("must be 2 to 64 lowercase letters, digits or inner hyphens"))
-    }
+    if valid { Ok(()) } else { Err(garde::Error::new("must be 2 to 64 lowercase letters, digits or inner hyphens")) }
 }
 
 /// `POST /brands`.
@@ -86,7 +82,12 @@ async fn create_brand(
     let organization_id = match (request.organization_id, organizations.as_slice()) {
         (Some(id), _) => id,
         (None, [only]) => only.organization_id,
-        (None, _) => return Err(AppError::field("organization_id", "required when you belong to several organizations or none")),
+        (None, _) => {
+            return Err(AppError::field(
+                "organization_id",
+                "required when you belong to several organizations or none",
+            ));
+        }
     };
     if !caller.scope().grants().sees_organization(organization_id) {
         return Err(AppError::NotFound);
@@ -271,12 +272,10 @@ async fn add_fulfiller(
     AppJson(request): AppJson<AddFulfiller>,
 ) -> AppResult<StatusCode> {
     caller.authorize_brand(Action::ManageBrand, brand_id)?;
-    brands::add_fulfiller(&state.db, caller.scope(), brand_id, request.organization_id)
-        .await
-        .map_err(|e| match e {
-            DbError::Conflict { .. } => AppError::field("organization_id", "is not a 3PL organization"),
-            DbError::NotFound => AppError::field("organization_id", "no such organization"),
-            other => other.into(),
-        })?;
+    brands::add_fulfiller(&state.db, caller.scope(), brand_id, request.organization_id).await.map_err(|e| match e {
+        DbError::Conflict { .. } => AppError::field("organization_id", "is not a 3PL organization"),
+        DbError::NotFound => AppError::field("organization_id", "no such organization"),
+        other => other.into(),
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }

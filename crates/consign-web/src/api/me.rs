@@ -54,10 +54,8 @@ pub struct MeResponse {
     ),
     security(("bearer" = [])))]
 async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<AppJson<MeResponse>> {
-    let user_id = caller
-        .scope()
-        .user_id()
-        .ok_or(AppError::Unauthenticated("/me is for users; an API key has no user."))?;
+    let user_id =
+        caller.scope().user_id().ok_or(AppError::Unauthenticated("/me is for users; an API key has no user."))?;
     let user = users::get(&state.db, user_id).await?;
     let memberships = users::organizations_of(&state.db, user_id)
         .await?
@@ -69,10 +67,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> AppResult<AppJson<
         .grants()
         .brands
         .iter()
-        .map(|grant| BrandAccessView {
-            brand_id: grant.brand_id,
-            access: format!("{:?}", grant.access).to_lowercase(),
-        })
+        .map(|grant| BrandAccessView { brand_id: grant.brand_id, access: format!("{:?}", grant.access).to_lowercase() })
         .collect();
     Ok(AppJson(MeResponse { user, memberships, brands }))
 }

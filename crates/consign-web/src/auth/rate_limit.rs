@@ -27,9 +27,7 @@ impl LoginLimiter {
     /// `Ok` if an attempt may go ahead, else the seconds to wait.
     pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), u64> {
         let clock = DefaultClock::default();
-        let wait = |not_until: governor::NotUntil<_>| {
-            not_until.wait_time_from(clock.now()).as_secs().max(1)
-        };
+        let wait = |not_until: governor::NotUntil<_>| not_until.wait_time_from(clock.now()).as_secs().max(1);
         if let Some(ip) = ip {
             self.per_ip.check_key(&ip).map_err(wait)?;
         }

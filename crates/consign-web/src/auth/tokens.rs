@@ -79,10 +79,7 @@ impl AccessTokens {
     /// The claims of a valid, unexpired token; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        Some(AccessClaims {
-            user_id: data.claims.sub.parse().ok()?,
-            session_id: data.claims.sid.parse().ok()?,
-        })
+        Some(AccessClaims { user_id: data.claims.sub.parse().ok()?, session_id: data.claims.sid.parse().ok()? })
     }
 }
 

@@ -45,8 +45,7 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
     let key = match key.to_str() {
         Ok(key) if !key.is_empty() && key.len() <= 255 => key.to_owned(),
         _ => {
-            return Err(AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
-                .into_response());
+            return Err(AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters").into_response());
         }
     };
     let tenant = match request.extensions().get::<Caller>() {
@@ -54,9 +53,8 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
         None => "public".to_owned(),
     };
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, state.config.body_limit_bytes)
-        .await
-        .map_err(|_| AppError::PayloadTooLarge.into_response())?;
+    let bytes =
+        to_bytes(body, state.config.body_limit_bytes).await.map_err(|_| AppError::PayloadTooLarge.into_response())?;
     let fingerprint = {
         let mut hasher = Sha256::new();
         hasher.update(parts.method.as_str().as_bytes());
@@ -93,11 +91,7 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
     };
     let stored = StoredResponse {
         response_status: i64::from(parts.status.as_u16()),
-        response_content_type: parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        response_content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         response_body: bytes.to_vec(),
     };
     if let Err(error) = idempotency::complete(&state.db, &tenant, &key, &stored).await {
@@ -107,10 +101,8 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
 }
 
 fn replay(stored: StoredResponse) -> Response {
-    let status = u16::try_from(stored.response_status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+    let status =
+        u16::try_from(stored.response_status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.response_body).into_response();
     let headers = response.headers_mut();
     if let Some(content_type) = stored.response_content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -22,20 +22,11 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let labels = [
-        ("method", method.to_string()),
-        ("route", route.clone()),
-        ("status", status.to_string()),
-    ];
+    let labels = [("method", method.to_string()), ("route", route.clone()), ("status", status.to_string())];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     let millis = elapsed.as_secs_f64() * 1000.0;

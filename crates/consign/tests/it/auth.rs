@@ -50,9 +50,8 @@ async fn signup_can_be_switched_off() {
 async fn login_gives_tokens_and_a_wrong_password_does_not() {
     let app = TestApp::spawn().await;
     let user = app.sign_up("ada@example.com", "merchant").await;
-    let ok = app
-        .post_anonymous("/api/v1/auth/login", json!({"email": "Ada@Example.com", "password": user.password}))
-        .await;
+    let ok =
+        app.post_anonymous("/api/v1/auth/login", json!({"email": "Ada@Example.com", "password": user.password})).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["expires_in"], 900);
     let token = ok.body["access_token"].as_str().unwrap();
@@ -63,9 +62,8 @@ async fn login_gives_tokens_and_a_wrong_password_does_not() {
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.code(), "unauthenticated");
-    let unknown = app
-        .post_anonymous("/api/v1/auth/login", json!({"email": "nobody@example.com", "password": "whatever1"}))
-        .await;
+    let unknown =
+        app.post_anonymous("/api/v1/auth/login", json!({"email": "nobody@example.com", "password": "whatever1"})).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.body["detail"], wrong.body["detail"], "unknown emails must look like wrong passwords");
 }
@@ -99,9 +97,8 @@ async fn refresh_rotates_and_reusing_a_spent_token_revokes_the_family() {
 async fn concurrent_refreshes_with_one_token_rotate_at_most_once() {
     let app = TestApp::spawn().await;
     let user = app.sign_up("ada@example.com", "merchant").await;
-    let attempts = (0..8).map(|_| {
-        app.post_anonymous("/api/v1/auth/refresh", json!({"refresh_token": user.refresh_token}))
-    });
+    let attempts =
+        (0..8).map(|_| app.post_anonymous("/api/v1/auth/refresh", json!({"refresh_token": user.refresh_token})));
     let results = futures_util::future::join_all(attempts).await;
     let rotated = results.iter().filter(|r| r.status == StatusCode::OK).count();
     assert!(rotated <= 1, "{rotated} refreshes succeeded with one token");
@@ -196,7 +193,8 @@ async fn login_is_rate_limited_per_account_with_retry_after() {
     let config = WebConfig { login_attempts_per_account_per_minute: 3, ..WebConfig::default() };
     let app = TestApp::spawn_with(config).await;
     app.sign_up("ada@example.com", "merchant").await;
-    let attempt = || app.post_anonymous("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess-guess"}));
+    let attempt =
+        || app.post_anonymous("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess-guess"}));
     for _ in 0..3 {
         assert_eq!(attempt().await.status, StatusCode::UNAUTHORIZED);
     }
@@ -213,12 +211,14 @@ async fn login_is_rate_limited_per_ip_across_accounts() {
     let app = TestApp::spawn_with(config).await;
     for i in 0..4 {
         let response = app
-            .post_anonymous("/api/v1/auth/login", json!({"email": format!("user{i}@example.com"), "password": "whatever1"}))
+            .post_anonymous(
+                "/api/v1/auth/login",
+                json!({"email": format!("user{i}@example.com"), "password": "whatever1"}),
+            )
             .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    let limited = app
-        .post_anonymous("/api/v1/auth/login", json!({"email": "fresh@example.com", "password": "whatever1"}))
-        .await;
+    let limited =
+        app.post_anonymous("/api/v1/auth/login", json!({"email": "fresh@example.com", "password": "whatever1"})).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -19,7 +19,14 @@ fn body_endpoints(brand: &str) -> Vec<(Method, String)> {
     ]
 }
 
-async fn assert_problem(app: &TestApp, method: &Method, path: &str, token: &str, body: Vec<u8>, what: &str) -> StatusCode {
+async fn assert_problem(
+    app: &TestApp,
+    method: &Method,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+    what: &str,
+) -> StatusCode {
     let response = app
         .send(
             app.client
@@ -29,12 +36,13 @@ async fn assert_problem(app: &TestApp, method: &Method, path: &str, token: &str,
                 .body(body),
         )
         .await;
-    assert!(response.status.is_client_error(), "{what} to {method} {path} answered {}: {}", response.status, response.text);
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/problem+json"),
-        "{what} to {method} {path}"
+    assert!(
+        response.status.is_client_error(),
+        "{what} to {method} {path} answered {}: {}",
+        response.status,
+        response.text
     );
+    assert_eq!(response.header("content-type"), Some("application/problem+json"), "{what} to {method} {path}");
     assert!(!response.code().is_empty(), "{what} to {method} {path} has a code");
     response.status
 }
@@ -47,13 +55,16 @@ async fn every_endpoint_answers_bad_bodies_with_4xx_problems() {
     let brand_id = brand["id"].as_str().unwrap();
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     for (method, path) in body_endpoints(brand_id) {
-        let malformed = assert_problem(&app, &method, &path, &owner.token, b"{\"name\": ".to_vec(), "malformed JSON").await;
+        let malformed =
+            assert_problem(&app, &method, &path, &owner.token, b"{\"name\": ".to_vec(), "malformed JSON").await;
         assert_eq!(malformed, StatusCode::BAD_REQUEST);
         assert_problem(&app, &method, &path, &owner.token, b"[1, 2, 3]".to_vec(), "an array").await;
         let wrong_types = json!({"email": 5, "password": [], "name": {}, "slug": 1, "currency": true,
                                  "brand_id": 7, "organization_id": false, "role": 3, "refresh_token": 9,
                                  "organization": "x", "reservation_ttl_seconds": "soon"});
-        let status = assert_problem(&app, &method, &path, &owner.token, wrong_types.to_string().into_bytes(), "wrong types").await;
+        let status =
+            assert_problem(&app, &method, &path, &owner.token, wrong_types.to_string().into_bytes(), "wrong types")
+                .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}");
         assert_problem(&app, &method, &path, &owner.token, huge.clone().into_bytes(), "a 2 MiB body").await;
         assert_problem(&app, &method, &path, &owner.token, b"\xff\xfe".to_vec(), "not UTF-8").await;
@@ -71,7 +82,8 @@ async fn validation_errors_name_each_field() {
         .await;
     assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(response.code(), "validation_failed");
-    let fields: Vec<&str> = response.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        response.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     for expected in ["email", "password", "name", "organization.name"] {
         assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
     }
@@ -88,9 +100,8 @@ async fn validation_errors_name_each_field() {
 #[tokio::test]
 async fn the_body_limit_is_configurable() {
     let app = TestApp::spawn_with(consign_web::WebConfig { body_limit_bytes: 256, ..Default::default() }).await;
-    let response = app
-        .post_anonymous("/api/v1/auth/login", json!({"email": "a@example.com", "password": "p".repeat(400)}))
-        .await;
+    let response =
+        app.post_anonymous("/api/v1/auth/login", json!({"email": "a@example.com", "password": "p".repeat(400)})).await;
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(response.code(), "payload_too_large");
 }

@@ -34,9 +34,23 @@ async fn the_same_key_and_body_replays_the_first_response() {
 async fn the_same_key_with_another_body_is_refused() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
-    let first = post_with_key(&app, "/api/v1/brands", &owner.token, "key-1", &json!({"name": "A", "slug": "aaa", "currency": "USD"})).await;
+    let first = post_with_key(
+        &app,
+        "/api/v1/brands",
+        &owner.token,
+        "key-1",
+        &json!({"name": "A", "slug": "aaa", "currency": "USD"}),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    let other = post_with_key(&app, "/api/v1/brands", &owner.token, "key-1", &json!({"name": "B", "slug": "bbb", "currency": "USD"})).await;
+    let other = post_with_key(
+        &app,
+        "/api/v1/brands",
+        &owner.token,
+        "key-1",
+        &json!({"name": "B", "slug": "bbb", "currency": "USD"}),
+    )
+    .await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(other.code(), "idempotency_key_reused");
     assert_eq!(brand_count(&app, &owner.token).await, 1);
@@ -55,7 +69,14 @@ async fn errors_are_replayed_too_but_keys_are_per_tenant() {
 
     // Another tenant may use the same key for its own request.
     let other = app.sign_up("owner@other.example", "merchant").await;
-    let theirs = post_with_key(&app, "/api/v1/brands", &other.token, "key-1", &json!({"name": "O", "slug": "other", "currency": "USD"})).await;
+    let theirs = post_with_key(
+        &app,
+        "/api/v1/brands",
+        &other.token,
+        "key-1",
+        &json!({"name": "O", "slug": "other", "currency": "USD"}),
+    )
+    .await;
     assert_eq!(theirs.status, StatusCode::CREATED);
     assert_eq!(theirs.header("idempotent-replayed"), None);
 }
@@ -99,6 +120,13 @@ async fn one_key_has_one_effect_across_two_instances_sharing_a_database() {
     let responses = race(&[&first, &second], &owner.token).await;
     assert_one_effect(&responses);
     assert_eq!(brand_count(&first, &owner.token).await, 1);
-    let replay = post_with_key(&second, "/api/v1/brands", &owner.token, "race-key", &json!({"name": "Race", "slug": "race", "currency": "USD"})).await;
+    let replay = post_with_key(
+        &second,
+        "/api/v1/brands",
+        &owner.token,
+        "race-key",
+        &json!({"name": "Race", "slug": "race", "currency": "USD"}),
+    )
+    .await;
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
 }

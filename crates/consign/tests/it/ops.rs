@@ -41,7 +41,11 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
     app.request(Method::GET, "/api/v1/me", None, None).await;
     let metrics = app.request(Method::GET, "/metrics", None, None).await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"}"#), "{}", metrics.text);
+    assert!(
+        metrics.text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"}"#),
+        "{}",
+        metrics.text
+    );
     assert!(metrics.text.contains(r#"route="/api/v1/me",status="401""#));
     assert!(metrics.text.contains("http_request_duration_seconds_bucket"));
     assert!(metrics.text.contains("db_pool_connections"));

@@ -41,7 +41,9 @@ async fn sqlite_and_postgres_migrations_define_the_same_tables_and_columns() {
     };
     assert_eq!(list("sqlite"), list("postgres"), "migration file names differ");
     for name in list("sqlite") {
-        let shape = |engine: &str| consign_db::schema::ddl_shape(&std::fs::read_to_string(root.join(engine).join(&name)).unwrap());
+        let shape = |engine: &str| {
+            consign_db::schema::ddl_shape(&std::fs::read_to_string(root.join(engine).join(&name)).unwrap())
+        };
         assert_eq!(shape("sqlite"), shape("postgres"), "{name} differs between engines");
     }
 }

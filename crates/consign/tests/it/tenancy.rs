@@ -16,7 +16,9 @@ fn id_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (
             Method::POST,
             "/api/v1/brands/{brand}/members",
-            Some(json!({"email": "intruder@example.com", "role": "brand_admin", "name": "I", "password": "intruder-pass"})),
+            Some(
+                json!({"email": "intruder@example.com", "role": "brand_admin", "name": "I", "password": "intruder-pass"}),
+            ),
         ),
         (Method::POST, "/api/v1/brands/{brand}/fulfillers", Some(json!({"organization_id": "{intruder_org}"}))),
         (Method::GET, "/api/v1/api-keys?brand_id={brand}", None),
@@ -46,7 +48,9 @@ async fn another_tenants_resources_answer_404_and_stay_unchanged() {
     for intruder in [&merchant, &threepl] {
         for (method, path, body) in id_endpoints() {
             let path = fill(path, brand_id, key_id, &threepl.organization_id);
-            let body = body.map(|b| serde_json::from_str(&fill(&b.to_string(), brand_id, key_id, &threepl.organization_id)).unwrap());
+            let body = body.map(|b| {
+                serde_json::from_str(&fill(&b.to_string(), brand_id, key_id, &threepl.organization_id)).unwrap()
+            });
             let response = app.request(method.clone(), &path, Some(&intruder.token), body.as_ref()).await;
             if path.starts_with("/api/v1/api-keys?") {
                 // A filtered list of someone else's brand: 404 like any id.
@@ -129,12 +133,16 @@ async fn a_brand_member_sees_only_its_brand_and_cannot_administer_it() {
     let listed = app.get("/api/v1/brands", &clerk).await;
     let ids: Vec<&str> = listed.body["data"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![brand_id]);
-    assert_eq!(app.get(&format!("/api/v1/brands/{}", sister["id"].as_str().unwrap()), &clerk).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/brands/{}", sister["id"].as_str().unwrap()), &clerk).await.status,
+        StatusCode::NOT_FOUND
+    );
     let patch = app
         .request(Method::PATCH, &format!("/api/v1/brands/{brand_id}"), Some(&clerk), Some(&json!({"name": "X"})))
         .await;
     assert_eq!(patch.status, StatusCode::FORBIDDEN);
-    let create = app.post("/api/v1/brands", &clerk, json!({"name": "New", "slug": "clerk-brand", "currency": "USD"})).await;
+    let create =
+        app.post("/api/v1/brands", &clerk, json!({"name": "New", "slug": "clerk-brand", "currency": "USD"})).await;
     assert!(matches!(create.status, StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY), "{}", create.text);
 }
 
@@ -142,11 +150,13 @@ async fn a_brand_member_sees_only_its_brand_and_cannot_administer_it() {
 async fn an_org_member_cannot_create_brands_but_an_org_admin_can() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
-    let created = app.post("/api/v1/brands", &owner.token, json!({"name": "Acme", "slug": "acme", "currency": "EUR"})).await;
+    let created =
+        app.post("/api/v1/brands", &owner.token, json!({"name": "Acme", "slug": "acme", "currency": "EUR"})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["organization_id"], owner.organization_id.as_str());
     assert_eq!(created.header("etag"), Some("\"1\""));
-    let taken = app.post("/api/v1/brands", &owner.token, json!({"name": "Acme 2", "slug": "acme", "currency": "EUR"})).await;
+    let taken =
+        app.post("/api/v1/brands", &owner.token, json!({"name": "Acme 2", "slug": "acme", "currency": "EUR"})).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
 }
 
@@ -172,7 +182,8 @@ async fn if_match_guards_brand_updates() {
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(stale.code(), "precondition_failed");
     assert_eq!(app.get(&path, &owner.token).await.body["name"], "First");
-    let unconditional = app.request(Method::PATCH, &path, Some(&owner.token), Some(&json!({"reservation_ttl_seconds": 600}))).await;
+    let unconditional =
+        app.request(Method::PATCH, &path, Some(&owner.token), Some(&json!({"reservation_ttl_seconds": 600}))).await;
     assert_eq!(unconditional.status, StatusCode::OK);
     assert_eq!(unconditional.body["version"], 3);
     let bad = patch("yesterday", "Bad").await;
