@@ -30,11 +30,13 @@ pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod tx;
 pub mod users;
 
 pub use error::DbError;
 pub use page::{Page, PageRequest};
-pub use scope::{Principal, Scope};
+pub use scope::{Origin, Principal, Scope};
+pub use tx::{AuditEntry, NewEvent, NewJob, TxExt};
 
 /// Result of a storage call.
 pub type DbResult<T, E = DbError> = Result<T, E>;

@@ -42,18 +42,67 @@ impl Principal {
     }
 }
 
+/// Where a request came from, for the audit log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
 /// What a caller may see. See the module docs.
 #[derive(Clone, Debug)]
 pub struct Scope {
     principal: Principal,
     grants: Grants,
+    origin: Origin,
 }
 
 impl Scope {
     /// Consign itself, seeing every tenant. For the CLI, the seeder and jobs
     /// only: request handlers get their scope from authentication.
     pub fn system() -> Self {
-        Self { principal: Principal::System, grants: Grants { platform_admin: true, ..Grants::default() } }
+        Self {
+            principal: Principal::System,
+            grants: Grants { platform_admin: true, ..Grants::default() },
+            origin: Origin::default(),
+        }
+    }
+
+    /// The same scope, noting where the request came from. Changes nothing
+    /// of what it may see.
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// Where the request came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// An audit row for an action by this scope's principal.
+    pub fn audit(
+        &self,
+        organization_id: OrganizationId,
+        brand_id: Option<BrandId>,
+        action: &'static str,
+        entity_type: &'static str,
+        entity_id: String,
+    ) -> crate::AuditEntry {
+        crate::AuditEntry {
+            organization_id,
+            brand_id,
+            actor_id: self.principal.actor_id(),
+            action,
+            entity_type,
+            entity_id,
+            before: None,
+            after: None,
+            ip: self.origin.ip.clone(),
+            user_agent: self.origin.user_agent.clone(),
+        }
     }
 
     /// Who is acting.
@@ -138,7 +187,7 @@ impl Scope {
         for row in rows {
             row.apply(&mut grants)?;
         }
-        Ok(Self { principal: Principal::User { user_id, session_id }, grants })
+        Ok(Self { principal: Principal::User { user_id, session_id }, grants, origin: Origin::default() })
     }
 
     /// The scope of a brand API key: that one brand, as an integration.
@@ -148,7 +197,7 @@ impl Scope {
             organizations: vec![],
             brands: vec![BrandGrant { brand_id, organization_id, access: BrandAccess::Integration }],
         };
-        Self { principal: Principal::ApiKey { key_id }, grants }
+        Self { principal: Principal::ApiKey { key_id }, grants, origin: Origin::default() }
     }
 
     /// Appends ` AND <column> IN (…)` for the caller's brands, or nothing for

@@ -74,6 +74,36 @@ id_type! {
     SessionId,
     /// One refresh token within a session.
     RefreshTokenId,
+    /// A product.
+    ProductId,
+    /// A product variant (the thing with a SKU).
+    VariantId,
+    /// A warehouse (stock location).
+    WarehouseId,
+    /// An order.
+    OrderId,
+    /// A line of an order.
+    OrderItemId,
+    /// Stock held for an order item in one warehouse.
+    ReservationId,
+    /// A payment or refund.
+    PaymentId,
+    /// One warehouse's share of an order.
+    FulfillmentOrderId,
+    /// A line of a fulfillment order.
+    FulfillmentOrderItemId,
+    /// A parcel.
+    ShipmentId,
+    /// A domain event.
+    EventId,
+    /// A stock ledger entry.
+    MovementId,
+    /// An audit-log entry.
+    AuditId,
+    /// A queued job.
+    JobId,
+    /// A note on an order.
+    NoteId,
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@
 //! SQL or the clock's source; callers hand it what it needs.
 
 pub mod ids;
+pub mod money;
 pub mod policy;
 pub mod roles;
 #[cfg(feature = "sqlx")]
 mod sql;
+pub mod status;
 pub mod time;
 
 pub use ids::*;
+pub use money::Money;
 pub use time::Timestamp;

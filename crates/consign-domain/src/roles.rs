@@ -1,10 +1,5 @@
 //! Organization kinds and staff roles (SPEC §1).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 /// The error for a string that names no known variant.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown value `{0}`")]
@@ -13,7 +8,7 @@ pub struct UnknownVariant(pub String);
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vdoc])* $variant),* }
 
@@ -24,27 +19,28 @@ macro_rules! string_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, UnknownVariant> {
-                match s { $($text => Ok(Self::$variant),)* other => Err(UnknownVariant(other.to_owned())) }
+        impl std::str::FromStr for $name {
+            type Err = $crate::roles::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, $crate::roles::UnknownVariant> {
+                match s { $($text => Ok(Self::$variant),)* other => Err($crate::roles::UnknownVariant(other.to_owned())) }
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = UnknownVariant;
-            fn try_from(s: String) -> Result<Self, UnknownVariant> {
+            type Error = $crate::roles::UnknownVariant;
+            fn try_from(s: String) -> Result<Self, $crate::roles::UnknownVariant> {
                 s.parse()
             }
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum! {
     /// What an organization does.

@@ -57,7 +57,22 @@ sql_ids!(
     crate::UserId,
     crate::ApiKeyId,
     crate::SessionId,
-    crate::RefreshTokenId
+    crate::RefreshTokenId,
+    crate::ProductId,
+    crate::VariantId,
+    crate::WarehouseId,
+    crate::OrderId,
+    crate::OrderItemId,
+    crate::ReservationId,
+    crate::PaymentId,
+    crate::FulfillmentOrderId,
+    crate::FulfillmentOrderItemId,
+    crate::ShipmentId,
+    crate::EventId,
+    crate::MovementId,
+    crate::AuditId,
+    crate::JobId,
+    crate::NoteId
 );
 
 macro_rules! sql_text_enums {

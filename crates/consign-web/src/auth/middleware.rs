@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use consign_db::{DbError, api_keys, users};
+use consign_db::{DbError, Origin, api_keys, users};
 
 use crate::AppState;
 use crate::auth::tokens::{self, api_key_lookup};
@@ -27,7 +29,15 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             return AppError::Unauthenticated("Use Authorization: Bearer <token>.").into_response();
         }
     };
-    match resolve(&state, &token).await {
+    let origin = Origin {
+        ip: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string()),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect()),
+    };
+    match resolve(&state, &token, origin).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -36,7 +46,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     }
 }
 
-async fn resolve(state: &AppState, token: &str) -> Result<Caller, AppError> {
+async fn resolve(state: &AppState, token: &str, origin: Origin) -> Result<Caller, AppError> {
     const INVALID: AppError = AppError::Unauthenticated("The token is invalid, expired or revoked.");
     let scope = if token.starts_with(tokens::API_KEY_PREFIX) {
         let lookup = api_key_lookup(token).ok_or(INVALID)?;
@@ -47,7 +57,7 @@ async fn resolve(state: &AppState, token: &str) -> Result<Caller, AppError> {
         users::scope_for_session(&state.db, claims.user_id, claims.session_id).await
     };
     match scope {
-        Ok(scope) => Ok(Caller(Arc::new(scope))),
+        Ok(scope) => Ok(Caller(Arc::new(scope.with_origin(origin)))),
         Err(DbError::NotFound) => Err(INVALID),
         Err(other) => Err(other.into()),
     }

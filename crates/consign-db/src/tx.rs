@@ -1,0 +1,155 @@
+//! Writes that ride along in business transactions, on either engine: the
+//! domain event (outbox), the audit row and follow-up jobs. Because they
+//! commit or roll back with the change itself, an event or job exists if and
+//! only if its change does.
+
+use std::future::Future;
+
+use consign_domain::{AuditId, BrandId, EventId, JobId, OrganizationId, Timestamp};
+use serde_json::Value;
+
+use crate::DbResult;
+
+/// A domain event to record.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The owning organization.
+    pub organization_id: OrganizationId,
+    /// The brand, when the event belongs to one.
+    pub brand_id: Option<BrandId>,
+    /// Such as `order.created`.
+    pub event_type: &'static str,
+    /// Such as `order`.
+    pub aggregate_type: &'static str,
+    /// The id of the thing that changed.
+    pub aggregate_id: String,
+    /// What changed.
+    pub payload: Value,
+    /// Who did it (user id, API key id or `system`/`customer`).
+    pub actor: String,
+}
+
+/// An audit-log row to record.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    /// The owning organization.
+    pub organization_id: OrganizationId,
+    /// The brand, if any.
+    pub brand_id: Option<BrandId>,
+    /// Who did it.
+    pub actor_id: String,
+    /// Such as `order.cancel`.
+    pub action: &'static str,
+    /// Such as `order`.
+    pub entity_type: &'static str,
+    /// The entity's id.
+    pub entity_id: String,
+    /// State before, if it existed.
+    pub before: Option<Value>,
+    /// State after, if it still exists.
+    pub after: Option<Value>,
+    /// Client IP, for requests.
+    pub ip: Option<String>,
+    /// Client user agent, for requests.
+    pub user_agent: Option<String>,
+}
+
+/// A job to run after the transaction commits.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// The handler's name, such as `fulfillment.create_for_order`.
+    pub kind: &'static str,
+    /// Its input.
+    pub payload: Value,
+    /// Jobs with the same key are enqueued once.
+    pub dedupe_key: Option<String>,
+    /// Not before this time.
+    pub run_at: Timestamp,
+}
+
+impl NewJob {
+    /// A job to run now.
+    pub fn now(kind: &'static str, payload: Value) -> Self {
+        Self { kind, payload, dedupe_key: None, run_at: Timestamp::now() }
+    }
+}
+
+/// The ride-along writes, implemented for both engines' transactions.
+pub trait TxExt: Send {
+    /// Records a domain event.
+    fn record_event(&mut self, event: NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
+    /// Records an audit row.
+    fn record_audit(&mut self, entry: AuditEntry) -> impl Future<Output = DbResult<()>> + Send;
+    /// Enqueues a job; a duplicate `dedupe_key` is silently skipped.
+    fn enqueue_job(&mut self, job: NewJob) -> impl Future<Output = DbResult<()>> + Send;
+}
+
+macro_rules! impl_tx_ext {
+    ($engine:ty) => {
+        impl TxExt for sqlx::Transaction<'static, $engine> {
+            async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
+                let id = EventId::new();
+                sqlx::query(
+                    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(id)
+                .bind(event.organization_id)
+                .bind(event.brand_id)
+                .bind(event.event_type)
+                .bind(event.aggregate_type)
+                .bind(event.aggregate_id)
+                .bind(event.payload.to_string())
+                .bind(event.actor)
+                .bind(Timestamp::now())
+                .execute(&mut **self)
+                .await?;
+                Ok(id)
+            }
+
+            async fn record_audit(&mut self, entry: AuditEntry) -> DbResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (id, organization_id, brand_id, actor_id, action, entity_type, entity_id,
+                                            before_state, after_state, ip, user_agent, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(AuditId::new())
+                .bind(entry.organization_id)
+                .bind(entry.brand_id)
+                .bind(entry.actor_id)
+                .bind(entry.action)
+                .bind(entry.entity_type)
+                .bind(entry.entity_id)
+                .bind(entry.before.map(|v| v.to_string()))
+                .bind(entry.after.map(|v| v.to_string()))
+                .bind(entry.ip)
+                .bind(entry.user_agent)
+                .bind(Timestamp::now())
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn enqueue_job(&mut self, job: NewJob) -> DbResult<()> {
+                let now = Timestamp::now();
+                sqlx::query(
+                    "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 'queued', 0, 10, $5, $6, $6)
+                     ON CONFLICT (dedupe_key) DO NOTHING",
+                )
+                .bind(JobId::new())
+                .bind(job.kind)
+                .bind(job.payload.to_string())
+                .bind(job.dedupe_key)
+                .bind(job.run_at)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_tx_ext!(sqlx::Sqlite);
+impl_tx_ext!(sqlx::Postgres);
