@@ -10,6 +10,7 @@ const GLOBAL_TABLES: &[&str] = &[
     "refresh_tokens",
     "instance_secrets",
     "idempotency_keys",
+    "jobs",
     "_sqlx_migrations",
 ];
 
