@@ -22,9 +22,14 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod api_keys;
+pub mod audit;
 pub mod brands;
 mod error;
+pub mod events;
+pub mod fulfillment;
 pub mod idempotency;
+mod json_text;
+pub mod orders;
 pub mod page;
 pub mod schema;
 pub mod scope;
@@ -34,6 +39,7 @@ pub mod tx;
 pub mod users;
 
 pub use error::DbError;
+pub use json_text::JsonText;
 pub use page::{Page, PageRequest};
 pub use scope::{Origin, Principal, Scope};
 pub use tx::{AuditEntry, NewEvent, NewJob, TxExt};
