@@ -4,7 +4,10 @@
 
 mod auth;
 mod bad_input;
+mod checkout;
+mod fulfillment;
 mod idempotency;
 mod ops;
+mod orders;
 mod storage;
 mod tenancy;
