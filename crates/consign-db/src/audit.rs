@@ -27,8 +27,10 @@ pub struct AuditRecord {
     /// The entity's id.
     pub entity_id: String,
     /// State before.
+    #[sqlx(rename = "before_state")]
     pub before: Option<JsonText>,
     /// State after.
+    #[sqlx(rename = "after_state")]
     pub after: Option<JsonText>,
     /// Client IP.
     pub ip: Option<String>,
@@ -57,8 +59,8 @@ pub async fn list(db: &Db, scope: &Scope, filter: &AuditFilter, page: &PageReque
         grants.brands.iter().filter(|g| g.access == BrandAccess::Admin).map(|g| g.brand_id).collect();
     let rows: Vec<AuditRecord> = db_read!(db, |conn| {
         let mut query = QueryBuilder::new(
-            "SELECT id, organization_id, brand_id, actor_id, action, entity_type, entity_id, before_state AS before,
-                    after_state AS after, ip, user_agent, created_at FROM audit_log WHERE 1 = 1",
+            "SELECT id, organization_id, brand_id, actor_id, action, entity_type, entity_id, before_state,
+                    after_state, ip, user_agent, created_at FROM audit_log WHERE 1 = 1",
         );
         if !grants.platform_admin {
             query.push(" AND (1 = 0");

@@ -43,7 +43,7 @@ pub async fn timeline(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec
     Ok(db_read!(db, |conn| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id IN (
-                 SELECT $1 UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = $1
+                 SELECT CAST($1 AS TEXT) UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = $1
                  UNION ALL SELECT id FROM shipments WHERE order_id = $1)
               ORDER BY id"
         )))

@@ -25,15 +25,15 @@ use crate::{Db, DbError, DbResult, NewEvent, Scope, TxExt, db_read, db_write};
 macro_rules! sync_order_fulfillment {
     ($tx:expr, $order:expr, $scope:expr) => {{
         let (ordered, shipped): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM order_items WHERE order_id = $1),
-                    (SELECT COALESCE(SUM(si.quantity), 0) FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id
+            "SELECT (SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM order_items WHERE order_id = $1),
+                    (SELECT CAST(COALESCE(SUM(si.quantity), 0) AS BIGINT) FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id
                       WHERE s.order_id = $1 AND s.status <> 'cancelled')",
         )
         .bind($order.id)
         .fetch_one(&mut **$tx)
         .await?;
         let (live, delivered): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) FROM shipments
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS BIGINT) FROM shipments
               WHERE order_id = $1 AND status <> 'cancelled'",
         )
         .bind($order.id)
@@ -411,7 +411,7 @@ pub async fn create_shipment(
                 Held { order_item_id: *order_item_id, variant_id, warehouse_id: fo.warehouse_id, quantity: *quantity };
             tx.consume(&held, &actor, &shipment_id.to_string()).await?;
         }
-        let left: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(quantity - shipped_quantity), 0) FROM fulfillment_order_items WHERE fulfillment_order_id = $1")
+        let left: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(quantity - shipped_quantity), 0) AS BIGINT) FROM fulfillment_order_items WHERE fulfillment_order_id = $1")
             .bind(fulfillment_order_id)
             .fetch_one(&mut **tx)
             .await?;
