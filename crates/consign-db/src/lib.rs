@@ -2,8 +2,8 @@
 //!
 //! Every query is written once, with `$1` placeholders that both engines
 //! accept, and expanded for each engine by [`db_read!`] and [`db_write!`].
-//! Where SQL must differ (none yet beyond the DDL), the two arms are written
-//! out by hand next to each other.
+//! Where SQL must differ (the DDL, and the row lock of `jobs::claim`), the two
+//! versions are written out by hand next to each other.
 //!
 //! Architecture invariants:
 //! - Every function that reads or writes tenant data takes a [`Scope`], and
@@ -25,6 +25,7 @@ pub mod api_keys;
 pub mod brands;
 mod error;
 pub mod idempotency;
+pub mod jobs;
 pub mod page;
 pub mod schema;
 pub mod scope;
