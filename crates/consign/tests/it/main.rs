@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod idempotency;
+mod jobs;
 mod ops;
 mod storage;
 mod tenancy;
