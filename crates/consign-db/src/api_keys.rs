@@ -60,7 +60,8 @@ pub async fn create(
         .bind(key.created_at.as_micros())
         .execute(&mut **tx)
         .await?;
-        let mut audit = scope.audit(brand.organization_id, Some(brand_id), "api_key.create", "api_key", key.id.to_string());
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand_id), "api_key.create", "api_key", key.id.to_string());
         audit.after = Some(serde_json::json!({"name": key.name, "prefix": key.prefix}));
         tx.record_audit(audit).await?;
     });
@@ -108,12 +109,19 @@ pub async fn revoke(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey
             .await?
             .rows_affected();
         if revoked == 1 {
-            let organization_id = sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM api_keys WHERE id = $1")
-                .bind(key_id)
-                .fetch_one(&mut **tx)
-                .await?;
-            tx.record_audit(scope.audit(organization_id, Some(key.brand_id), "api_key.revoke", "api_key", key_id.to_string()))
-                .await?;
+            let organization_id =
+                sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM api_keys WHERE id = $1")
+                    .bind(key_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            tx.record_audit(scope.audit(
+                organization_id,
+                Some(key.brand_id),
+                "api_key.revoke",
+                "api_key",
+                key_id.to_string(),
+            ))
+            .await?;
         }
     });
     get(db, scope, key_id).await

@@ -86,7 +86,8 @@ pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Bra
         .bind(now.as_micros())
         .execute(&mut **tx)
         .await?;
-        let mut audit = scope.audit(brand.organization_id, Some(brand.id), "brand.create", "brand", brand.id.to_string());
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand.id), "brand.create", "brand", brand.id.to_string());
         audit.after = serde_json::to_value(&brand).ok();
         tx.record_audit(audit).await?;
     });
@@ -144,7 +145,8 @@ pub async fn update(
             .fetch_optional(&mut **tx)
             .await?;
         if let Some(brand) = &updated {
-            let mut audit = scope.audit(brand.organization_id, Some(brand.id), "brand.update", "brand", brand.id.to_string());
+            let mut audit =
+                scope.audit(brand.organization_id, Some(brand.id), "brand.update", "brand", brand.id.to_string());
             audit.before = serde_json::to_value(&current).ok();
             audit.after = serde_json::to_value(brand).ok();
             tx.record_audit(audit).await?;
@@ -193,7 +195,8 @@ pub async fn put_member(
         .bind(Timestamp::now().as_micros())
         .execute(&mut **tx)
         .await?;
-        let mut audit = scope.audit(brand.organization_id, Some(brand_id), "brand.put_member", "user", user_id.to_string());
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand_id), "brand.put_member", "user", user_id.to_string());
         audit.after = Some(serde_json::json!({"role": role}));
         tx.record_audit(audit).await?;
     });

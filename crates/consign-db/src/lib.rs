@@ -2,8 +2,8 @@
 //!
 //! Every query is written once, with `$1` placeholders that both engines
 //! accept, and expanded for each engine by [`db_read!`] and [`db_write!`].
-//! Where SQL must differ (none yet beyond the DDL), the two arms are written
-//! out by hand next to each other.
+//! Where SQL must differ (the DDL, and the row lock of `jobs::claim`), the two
+//! versions are written out by hand next to each other.
 //!
 //! Architecture invariants:
 //! - Every function that reads or writes tenant data takes a [`Scope`], and
@@ -28,6 +28,7 @@ mod error;
 pub mod events;
 pub mod fulfillment;
 pub mod idempotency;
+pub mod jobs;
 mod json_text;
 pub mod orders;
 pub mod page;

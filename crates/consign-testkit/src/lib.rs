@@ -297,14 +297,21 @@ pub struct Sku<'a> {
 impl TestApp {
     /// Creates a brand owned by `owner` with `warehouse_count` warehouses
     /// (priority = creation order), one active product per SKU, and stock.
-    pub async fn stocked_brand(&self, owner: &TestUser, slug: &str, warehouse_count: usize, skus: &[Sku<'_>]) -> StockedBrand {
+    pub async fn stocked_brand(
+        &self,
+        owner: &TestUser,
+        slug: &str,
+        warehouse_count: usize,
+        skus: &[Sku<'_>],
+    ) -> StockedBrand {
         let brand = self.create_brand(owner, slug).await;
         let brand_id = brand["id"].as_str().unwrap().to_owned();
         let mut warehouses = Vec::new();
         for index in 0..warehouse_count {
             let code = format!("{}-W{index}", slug.to_uppercase());
-            let response =
-                self.post("/api/v1/warehouses", &owner.token, json!({"name": format!("Warehouse {index}"), "code": code})).await;
+            let response = self
+                .post("/api/v1/warehouses", &owner.token, json!({"name": format!("Warehouse {index}"), "code": code}))
+                .await;
             assert_eq!(response.status, StatusCode::CREATED, "create warehouse: {}", response.text);
             warehouses.push(response.body["id"].as_str().unwrap().to_owned());
         }
@@ -362,6 +369,14 @@ impl TestApp {
         assert_eq!(levels.status, StatusCode::OK, "levels: {}", levels.text);
         let level = &levels.body["data"][0];
         (level["on_hand"].as_i64().unwrap_or(0), level["reserved"].as_i64().unwrap_or(0))
+    }
+
+    /// Runs every due background job now (fulfillment orders after payment,
+    /// …) with the production handlers, until none is left.
+    pub async fn run_jobs(&self) -> usize {
+        let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
+        consign_jobs::handlers::register_all(&mut runner);
+        runner.run_pending().await.expect("run jobs")
     }
 
     /// Fails the test if any stock invariant is broken.

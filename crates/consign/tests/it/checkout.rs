@@ -43,7 +43,11 @@ async fn insufficient_stock_names_every_short_sku_and_holds_nothing() {
             &owner,
             "acme",
             1,
-            &[Sku { sku: "TENT", price: 100, stock: &[1] }, Sku { sku: "STOVE", price: 100, stock: &[0] }, Sku { sku: "MUG", price: 100, stock: &[9] }],
+            &[
+                Sku { sku: "TENT", price: 100, stock: &[1] },
+                Sku { sku: "STOVE", price: 100, stock: &[0] },
+                Sku { sku: "MUG", price: 100, stock: &[9] },
+            ],
         )
         .await;
     let refused = app.checkout(&shop.slug, &[("TENT", 2), ("STOVE", 1), ("MUG", 1)], "a@example.com").await;
@@ -75,7 +79,8 @@ async fn unknown_skus_bad_addresses_and_unknown_brands_are_refused() {
     body["items"][0]["quantity"] = 0.into();
     let invalid = app.post_anonymous(&format!("/api/v1/storefront/{}/checkout", shop.slug), body).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = invalid.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        invalid.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert!(fields.contains(&"shipping_address.country"), "{fields:?}");
     assert!(fields.contains(&"items[0].quantity"), "{fields:?}");
 
@@ -122,18 +127,25 @@ async fn the_order_access_token_reads_its_own_order_and_nothing_else() {
     assert_eq!(app.get(&format!("/api/v1/orders/{my_id}"), token).await.status, StatusCode::OK);
     assert_eq!(app.get(&format!("/api/v1/storefront/orders/{my_id}"), token).await.status, StatusCode::OK);
 
-    let other = app.request(Method::GET, &format!("/api/v1/storefront/orders/{their_id}?token={token}"), None, None).await;
+    let other =
+        app.request(Method::GET, &format!("/api/v1/storefront/orders/{their_id}?token={token}"), None, None).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/api/v1/orders/{their_id}"), token).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/api/v1/orders", token).await.body["data"].as_array().unwrap().len(), 0);
     assert_eq!(app.get("/api/v1/brands", token).await.body["data"].as_array().unwrap().len(), 0);
-    let cancel = app.post(&format!("/api/v1/orders/{my_id}/cancel"), token, serde_json::json!({"reason": "mine"})).await;
+    let cancel =
+        app.post(&format!("/api/v1/orders/{my_id}/cancel"), token, serde_json::json!({"reason": "mine"})).await;
     assert_eq!(cancel.status, StatusCode::NOT_FOUND, "a customer cannot act as staff");
     let pay = app
-        .post(&format!("/api/v1/orders/{my_id}/payments"), token, serde_json::json!({"amount": 100, "method": "manual"}))
+        .post(
+            &format!("/api/v1/orders/{my_id}/payments"),
+            token,
+            serde_json::json!({"amount": 100, "method": "manual"}),
+        )
         .await;
     assert_eq!(pay.status, StatusCode::NOT_FOUND);
-    let wrong = app.request(Method::GET, &format!("/api/v1/storefront/orders/{my_id}?token=cot_nope"), None, None).await;
+    let wrong =
+        app.request(Method::GET, &format!("/api/v1/storefront/orders/{my_id}?token=cot_nope"), None, None).await;
     assert_eq!(wrong.status, StatusCode::NOT_FOUND);
 }
 
@@ -147,10 +159,12 @@ async fn two_hundred_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
     let checkouts = emails.iter().map(|email| app.checkout(&shop.slug, &[("DROP", 1)], email));
     let responses = futures_util::future::join_all(checkouts).await;
     let created: Vec<_> = responses.iter().filter(|r| r.status == StatusCode::CREATED).collect();
-    let refused = responses.iter().filter(|r| r.status == StatusCode::CONFLICT && r.code() == "insufficient_stock").count();
+    let refused =
+        responses.iter().filter(|r| r.status == StatusCode::CONFLICT && r.code() == "insufficient_stock").count();
     assert_eq!(created.len(), 10, "exactly the stock is sold");
     assert_eq!(refused, 190);
-    let numbers: HashSet<String> = created.iter().map(|r| r.body["order"]["number"].as_str().unwrap().to_owned()).collect();
+    let numbers: HashSet<String> =
+        created.iter().map(|r| r.body["order"]["number"].as_str().unwrap().to_owned()).collect();
     let expected: HashSet<String> = (1001..=1010).map(|n| format!("#{n}")).collect();
     assert_eq!(numbers, expected, "numbers are gapless and unique");
     let drop = &shop.variants["DROP"];
@@ -164,7 +178,12 @@ async fn order_numbers_stay_gapless_under_a_hundred_concurrent_checkouts() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let shop = app
-        .stocked_brand(&owner, "acme", 2, &[Sku { sku: "A", price: 100, stock: &[500, 500] }, Sku { sku: "B", price: 250, stock: &[0, 500] }])
+        .stocked_brand(
+            &owner,
+            "acme",
+            2,
+            &[Sku { sku: "A", price: 100, stock: &[500, 500] }, Sku { sku: "B", price: 250, stock: &[0, 500] }],
+        )
         .await;
     let checkouts = (0..100).map(|i| {
         let lines: &[(&str, i64)] = if i % 2 == 0 { &[("A", 2), ("B", 1)] } else { &[("B", 3)] };

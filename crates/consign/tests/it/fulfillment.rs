@@ -14,7 +14,12 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     let order = placed.body["order"].clone();
     let order_id = order["id"].as_str().unwrap();
     let item_id = order["items"][0]["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/orders/{order_id}/payments"), &owner.token, json!({"amount": 40000, "method": "manual"})).await;
+    app.post(
+        &format!("/api/v1/orders/{order_id}/payments"),
+        &owner.token,
+        json!({"amount": 40000, "method": "manual"}),
+    )
+    .await;
     app.run_jobs().await;
 
     let fulfillment = app.get(&format!("/api/v1/orders/{order_id}/fulfillment-orders"), &owner.token).await;
@@ -27,11 +32,11 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     assert_eq!(second["items"][0]["quantity"], 2);
 
     let ship = |fo: &Value, quantity: i64, tracking: &str| {
-        app.post(
-            &format!("/api/v1/fulfillment-orders/{}/shipments", fo["id"].as_str().unwrap()),
-            &owner.token,
-            json!({"items": [{"order_item_id": item_id, "quantity": quantity}], "carrier": "UPS", "tracking_number": tracking}),
-        )
+        let path = format!("/api/v1/fulfillment-orders/{}/shipments", fo["id"].as_str().unwrap());
+        let body = json!({"items": [{"order_item_id": item_id, "quantity": quantity}], "carrier": "UPS", "tracking_number": tracking});
+        let token = owner.token.clone();
+        let app = &app;
+        async move { app.post(&path, &token, body).await }
     };
     let too_many = ship(&first, 3, "1Z0").await;
     assert_eq!(too_many.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_many.text);
@@ -42,7 +47,11 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     assert_eq!(parcel.body["tracking_url"], "https://www.ups.com/track?tracknum=1Z999AA10123456784");
     assert_eq!(parcel.body["items"][0]["quantity"], 1);
     let tent = &shop.variants["TENT"];
-    assert_eq!(app.stock(&owner.token, tent, &shop.warehouses[0]).await, (1, 1), "shipping consumes on_hand and reserved");
+    assert_eq!(
+        app.stock(&owner.token, tent, &shop.warehouses[0]).await,
+        (1, 1),
+        "shipping consumes on_hand and reserved"
+    );
     let partially = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
     assert_eq!(partially.body["fulfillment_status"], "partially_shipped");
 
@@ -57,16 +66,26 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     app.assert_stock_invariants().await;
     let cancel = app.post(&format!("/api/v1/orders/{order_id}/cancel"), &owner.token, json!({"reason": "late"})).await;
     assert_eq!(cancel.code(), "invalid_transition");
-    let edit = app.post(&format!("/api/v1/orders/{order_id}/items"), &owner.token, json!({"items": [{"sku": "TENT", "quantity": 1}]})).await;
+    let edit = app
+        .post(
+            &format!("/api/v1/orders/{order_id}/items"),
+            &owner.token,
+            json!({"items": [{"sku": "TENT", "quantity": 1}]}),
+        )
+        .await;
     assert_eq!(edit.code(), "invalid_transition");
 
     let shipments = app.get(&format!("/api/v1/orders/{order_id}/shipments"), &owner.token).await;
-    let ids: Vec<String> = shipments.body.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> =
+        shipments.body.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 3);
-    let backwards = app.post(&format!("/api/v1/shipments/{}/status", ids[0]), &owner.token, json!({"status": "delivered"})).await;
+    let backwards =
+        app.post(&format!("/api/v1/shipments/{}/status", ids[0]), &owner.token, json!({"status": "delivered"})).await;
     assert_eq!(backwards.code(), "invalid_transition", "ready cannot jump to delivered");
     for shipment in &ids {
-        let moved = app.post(&format!("/api/v1/shipments/{shipment}/status"), &owner.token, json!({"status": "in_transit"})).await;
+        let moved = app
+            .post(&format!("/api/v1/shipments/{shipment}/status"), &owner.token, json!({"status": "in_transit"}))
+            .await;
         assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
     }
     for (index, shipment) in ids.iter().enumerate() {
@@ -80,10 +99,20 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
 
     let timeline = app.get(&format!("/api/v1/orders/{order_id}/timeline"), &owner.token).await;
     let types: Vec<&str> = timeline.body.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    for expected in ["order.created", "order.paid", "shipment.created", "order.partially_shipped", "order.shipped", "shipment.delivered", "order.delivered", "order.completed"] {
+    for expected in [
+        "order.created",
+        "order.paid",
+        "shipment.created",
+        "order.partially_shipped",
+        "order.shipped",
+        "shipment.delivered",
+        "order.delivered",
+        "order.completed",
+    ] {
         assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
-    let created_at: Vec<&str> = timeline.body.as_array().unwrap().iter().map(|e| e["created_at"].as_str().unwrap()).collect();
+    let created_at: Vec<&str> =
+        timeline.body.as_array().unwrap().iter().map(|e| e["created_at"].as_str().unwrap()).collect();
     assert!(created_at.windows(2).all(|w| w[0] <= w[1]), "oldest first");
 }
 
@@ -93,11 +122,17 @@ async fn a_3pl_ships_orders_of_the_brand_it_fulfils_for() {
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let threepl = app.sign_up("ops@northwind.example", "threepl").await;
     let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
-    app.post(&format!("/api/v1/brands/{}/fulfillers", shop.brand_id), &owner.token, json!({"organization_id": threepl.organization_id})).await;
+    app.post(
+        &format!("/api/v1/brands/{}/fulfillers", shop.brand_id),
+        &owner.token,
+        json!({"organization_id": threepl.organization_id}),
+    )
+    .await;
     let placed = app.checkout(&shop.slug, &[("MUG", 2)], "casey@example.com").await;
     let order_id = placed.body["order"]["id"].as_str().unwrap();
     let item_id = placed.body["order"]["items"][0]["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/orders/{order_id}/payments"), &owner.token, json!({"amount": 3000, "method": "manual"})).await;
+    app.post(&format!("/api/v1/orders/{order_id}/payments"), &owner.token, json!({"amount": 3000, "method": "manual"}))
+        .await;
     app.run_jobs().await;
 
     let listed = app.get("/api/v1/orders?payment_status=paid", &threepl.token).await;

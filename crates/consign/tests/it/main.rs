@@ -7,6 +7,7 @@ mod bad_input;
 mod checkout;
 mod fulfillment;
 mod idempotency;
+mod jobs;
 mod ops;
 mod orders;
 mod storage;
