@@ -26,12 +26,15 @@ pub mod brands;
 mod error;
 pub mod idempotency;
 pub mod page;
+pub mod products;
 pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod stock;
 pub mod tx;
 pub mod users;
+pub mod warehouses;
 
 pub use error::DbError;
 pub use page::{Page, PageRequest};
