@@ -4,7 +4,10 @@
 pub mod api_keys;
 pub mod auth;
 pub mod brands;
+pub mod inventory;
 pub mod me;
+pub mod products;
+pub mod warehouses;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -12,5 +15,12 @@ use crate::AppState;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(auth::router()).merge(me::router()).merge(brands::router()).merge(api_keys::router())
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(brands::router())
+        .merge(api_keys::router())
+        .merge(products::router())
+        .merge(warehouses::router())
+        .merge(inventory::router())
 }

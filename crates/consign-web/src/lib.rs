@@ -119,6 +119,9 @@ impl AppState {
         (name = "auth", description = "Signup, login, sessions"),
         (name = "brands", description = "Brands, members, fulfilment partners"),
         (name = "api-keys", description = "Brand API keys"),
+        (name = "catalog", description = "Products and variants"),
+        (name = "warehouses", description = "Warehouses and each brand's allocation order"),
+        (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

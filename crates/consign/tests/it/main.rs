@@ -4,7 +4,9 @@
 
 mod auth;
 mod bad_input;
+mod catalog;
 mod idempotency;
+mod inventory;
 mod ops;
 mod storage;
 mod tenancy;
