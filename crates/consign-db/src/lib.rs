@@ -32,12 +32,15 @@ pub mod jobs;
 mod json_text;
 pub mod orders;
 pub mod page;
+pub mod products;
 pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod stock;
 pub mod tx;
 pub mod users;
+pub mod warehouses;
 
 pub use error::DbError;
 pub use json_text::JsonText;

@@ -6,9 +6,12 @@ pub mod auth;
 pub mod brands;
 pub mod events;
 pub mod fulfillment;
+pub mod inventory;
 pub mod me;
 pub mod orders;
+pub mod products;
 pub mod storefront;
+pub mod warehouses;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -25,4 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(fulfillment::router())
         .merge(events::router())
+        .merge(products::router())
+        .merge(warehouses::router())
+        .merge(inventory::router())
 }

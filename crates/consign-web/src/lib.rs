@@ -123,6 +123,9 @@ impl AppState {
         (name = "orders", description = "Orders and their changes"),
         (name = "fulfillment", description = "Fulfillment orders and shipments"),
         (name = "events", description = "Domain events and the audit log"),
+        (name = "catalog", description = "Products and variants"),
+        (name = "warehouses", description = "Warehouses and each brand's allocation order"),
+        (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

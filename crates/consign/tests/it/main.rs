@@ -4,9 +4,11 @@
 
 mod auth;
 mod bad_input;
+mod catalog;
 mod checkout;
 mod fulfillment;
 mod idempotency;
+mod inventory;
 mod jobs;
 mod ops;
 mod orders;
