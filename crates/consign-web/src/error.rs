@@ -83,7 +83,12 @@ pub enum AppError {
     Conflict(String),
     /// Not enough stock for these SKUs.
     #[error("insufficient stock")]
-    InsufficientStock(Vec<String>),
+    InsufficientStock {
+        /// Each short SKU.
+        skus: Vec<String>,
+        /// What is short, in words.
+        detail: String,
+    },
     /// The resource's state does not allow this change.
     #[error("{0}")]
     InvalidTransition(String),
@@ -146,12 +151,9 @@ impl AppError {
             }
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
             Conflict(detail) => (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone()),
-            InsufficientStock(skus) => (
-                StatusCode::CONFLICT,
-                "insufficient_stock",
-                "Insufficient stock",
-                format!("Not enough stock for: {}.", skus.join(", ")),
-            ),
+            InsufficientStock { detail, .. } => {
+                (StatusCode::CONFLICT, "insufficient_stock", "Insufficient stock", detail.clone())
+            }
             InvalidTransition(detail) => {
                 (StatusCode::CONFLICT, "invalid_transition", "Invalid transition", detail.clone())
             }
@@ -199,7 +201,7 @@ impl IntoResponse for AppError {
         let (status, code, title, detail) = self.parts();
         let errors = match &self {
             AppError::Validation(errors) | AppError::BadRequest { errors, .. } => errors.clone(),
-            AppError::InsufficientStock(skus) => {
+            AppError::InsufficientStock { skus, .. } => {
                 skus.iter().map(|sku| FieldError::new("sku", format!("{sku}: not enough stock"))).collect()
             }
             _ => Vec::new(),
@@ -234,7 +236,10 @@ impl From<DbError> for AppError {
                 AppError::Conflict(format!("This conflicts with an existing record ({constraint})."))
             }
             DbError::VersionMismatch => AppError::PreconditionFailed,
-            DbError::InsufficientStock { skus } => AppError::InsufficientStock(skus),
+            DbError::InsufficientStock { skus } => {
+                let detail = format!("Not enough stock for: {}.", skus.join(", "));
+                AppError::InsufficientStock { skus, detail }
+            }
             DbError::InvalidTransition { detail } => AppError::InvalidTransition(detail),
             DbError::Invalid { field, message } => AppError::field(field, message),
             DbError::Other(error) => AppError::Internal(error),

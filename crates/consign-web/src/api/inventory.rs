@@ -1,8 +1,7 @@
 //! Inventory: stock adjustments, stock levels and the stock ledger.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use consign_db::Page;
 use consign_db::products;
 use consign_db::stock::{
@@ -22,46 +21,6 @@ use crate::extract::{AppJson, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_adjustment)).routes(routes!(list_levels)).routes(routes!(list_movements))
-}
-
-/// An adjustment's failure: any [`AppError`], or the contract's
-/// `insufficient_stock` (409), which `AppError` does not carry yet.
-// TODO(lead): fold into an `AppError::InsufficientStock` when checkout's
-// branch brings one; this keeps the two branches from editing error.rs.
-#[derive(Debug)]
-enum AdjustFailure {
-    App(AppError),
-    InsufficientStock(String),
-}
-
-impl<E: Into<AppError>> From<E> for AdjustFailure {
-    fn from(error: E) -> Self {
-        AdjustFailure::App(error.into())
-    }
-}
-
-impl IntoResponse for AdjustFailure {
-    fn into_response(self) -> Response {
-        match self {
-            AdjustFailure::App(error) => error.into_response(),
-            AdjustFailure::InsufficientStock(detail) => {
-                let problem = Problem {
-                    type_: "urn:consign:problem:insufficient_stock".into(),
-                    title: "Insufficient stock".into(),
-                    status: StatusCode::CONFLICT.as_u16(),
-                    detail,
-                    code: "insufficient_stock".into(),
-                    errors: vec![],
-                };
-                let mut response =
-                    (StatusCode::CONFLICT, serde_json::to_vec(&problem).unwrap_or_default()).into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-                response
-            }
-        }
-    }
 }
 
 /// The most units one adjustment may move or count: far beyond any real
@@ -110,19 +69,19 @@ async fn create_adjustment(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(request): AppJson<CreateAdjustment>,
-) -> Result<(StatusCode, AppJson<StockLevel>), AdjustFailure> {
+) -> AppResult<(StatusCode, AppJson<StockLevel>)> {
     let variant = products::get_variant(&state.db, caller.scope(), request.variant_id).await?;
     caller.authorize_brand(Action::EditCommerce, variant.brand_id)?;
     request.validate()?;
     let change = match (request.delta, request.set_on_hand) {
-        (Some(0), None) => return Err(AppError::field("delta", "must not be 0").into()),
+        (Some(0), None) => return Err(AppError::field("delta", "must not be 0")),
         (Some(delta), None) => StockChange::Delta(delta),
         (None, Some(target)) => StockChange::SetOnHand(target),
-        _ => return Err(AppError::field("delta", "send exactly one of delta and set_on_hand").into()),
+        _ => return Err(AppError::field("delta", "send exactly one of delta and set_on_hand")),
     };
     let reason = request.reason.trim();
     if reason.is_empty() {
-        return Err(AppError::field("reason", "must not be blank").into());
+        return Err(AppError::field("reason", "must not be blank"));
     }
     let adjustment = NewAdjustment {
         variant_id: request.variant_id,
@@ -132,12 +91,13 @@ async fn create_adjustment(
         reference: request.reference.as_deref().map(str::trim).filter(|r| !r.is_empty()),
     };
     let level = stock::adjust(&state.db, caller.scope(), adjustment).await.map_err(|error| match error {
-        AdjustError::InsufficientStock { sku, on_hand, reserved, requested } => {
-            AdjustFailure::InsufficientStock(format!(
+        AdjustError::InsufficientStock { sku, on_hand, reserved, requested } => AppError::InsufficientStock {
+            detail: format!(
                 "SKU {sku} has {on_hand} on hand with {reserved} reserved in this warehouse; \
-                 on_hand cannot become {requested} (it may not go below the reserved quantity or zero)."
-            ))
-        }
+                     on_hand cannot become {requested} (it may not go below the reserved quantity or zero)."
+            ),
+            skus: vec![sku],
+        },
         AdjustError::Db(error) => error.into(),
     })?;
     Ok((StatusCode::CREATED, AppJson(level)))

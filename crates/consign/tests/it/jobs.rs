@@ -454,11 +454,14 @@ async fn the_hourly_maintenance_job_is_registered_and_runs() {
     let mut runner = Runner::new(db.clone(), config());
     consign_jobs::handlers::register_all(&mut runner);
 
-    assert_eq!(runner.enqueue_periodic().await.unwrap(), 1);
+    let periodic = runner.enqueue_periodic().await.unwrap();
+    assert!(periodic >= 1);
     let queued = jobs::list(db, Some(JobStatus::Queued), &PageRequest::first()).await.unwrap().data;
-    assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].kind, consign_jobs::handlers::MAINTENANCE_PURGE);
-    assert_eq!(runner.run_pending().await.unwrap(), 1);
-    let job = jobs::get(db, queued[0].id).await.unwrap();
-    assert_eq!(job.status, JobStatus::Done, "{:?}", job.last_error);
+    assert_eq!(queued.len(), periodic);
+    assert!(queued.iter().any(|job| job.kind == consign_jobs::handlers::MAINTENANCE_PURGE));
+    assert_eq!(runner.run_pending().await.unwrap(), periodic);
+    for queued in &queued {
+        let job = jobs::get(db, queued.id).await.unwrap();
+        assert_eq!(job.status, JobStatus::Done, "{}: {:?}", job.kind, job.last_error);
+    }
 }
