@@ -5,7 +5,7 @@
 //! BIGINT minor units with the brand's currency beside them. Every mutation
 //! writes its domain event and audit row in the same transaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use consign_domain::money::Money;
 use consign_domain::status::ProductStatus;
@@ -664,63 +664,20 @@ pub async fn update_variant(
 }
 
 /// The storefront's catalog: the brand's `active` products, newest first,
-/// with their variants, whatever their `available_at` (the caller decides
-/// what an upcoming drop shows).
+/// with their variants, whatever their `available_at` (the storefront shows
+/// an upcoming drop as not yet on sale).
 ///
 /// Takes no scope because the storefront is public, so it returns only
-/// public data: the early-access list is always empty here (ask
-/// [`early_access_includes`] about one email instead). `now` is the
-/// caller's clock, accepted so that scheduling rules can move here without
-/// changing callers; today it filters nothing.
+/// public data: the early-access list is always empty here.
 pub async fn active_for_storefront(
     db: &Db,
     brand_id: BrandId,
-    now: Timestamp,
     page: &PageRequest,
 ) -> DbResult<Page<ProductWithVariants>> {
-    let _ = now;
     let filter = ProductFilter { brand_id: Some(brand_id), q: None, status: Some(ProductStatus::Active) };
     let mut products = list(db, &Scope::system(), &filter, page).await?;
     for product in &mut products.data {
         product.product.early_access_emails.clear();
     }
     Ok(products)
-}
-
-/// Whether `email` is on the product's early-access list (case-insensitive).
-/// No scope: the storefront asks it for the customer at hand, and the
-/// answer reveals only that customer's own standing.
-pub async fn early_access_includes(db: &Db, product_id: ProductId, email: &str) -> DbResult<bool> {
-    let emails: Option<String> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT early_access_emails FROM products WHERE id = $1")
-            .bind(product_id)
-            .fetch_optional(conn)
-            .await?
-    });
-    let Some(emails) = emails else { return Err(DbError::NotFound) };
-    let emails: Vec<String> = serde_json::from_str(&emails).map_err(|_| corrupt("early_access_emails"))?;
-    let email = email.trim();
-    Ok(emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
-}
-
-/// The brand's variants with these SKUs (any product status), for checkout.
-/// No scope: SKUs and prices are public storefront data. SKUs that match
-/// nothing are simply absent from the answer.
-pub async fn variants_by_sku(db: &Db, brand_id: BrandId, skus: &[String]) -> DbResult<Vec<Variant>> {
-    let unique: HashSet<&String> = skus.iter().collect();
-    if unique.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<VariantRow> = db_read!(db, |conn| {
-        let mut query =
-            QueryBuilder::new(concat!("SELECT ", variant_columns!(), " FROM variants v WHERE v.brand_id = "));
-        query.push_bind(brand_id).push(" AND v.sku IN (");
-        let mut separated = query.separated(", ");
-        for sku in &unique {
-            separated.push_bind((*sku).clone());
-        }
-        query.push(") ORDER BY v.id");
-        query.build_query_as().fetch_all(conn).await?
-    });
-    rows.into_iter().map(VariantRow::into_variant).collect()
 }

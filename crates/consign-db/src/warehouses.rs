@@ -254,17 +254,3 @@ pub async fn set_for_brand(
     });
     Ok(for_brand(db, scope, brand_id).await?)
 }
-
-/// The brand's warehouses in allocation order (lowest priority number
-/// first, ties by id). No scope: checkout calls it for whatever brand it
-/// sells for, and the answer is only ids.
-pub async fn allocation_order(db: &Db, brand_id: BrandId) -> DbResult<Vec<WarehouseId>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar(
-            "SELECT warehouse_id FROM brand_warehouses WHERE brand_id = $1 ORDER BY priority, warehouse_id",
-        )
-        .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
-}

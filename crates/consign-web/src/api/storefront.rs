@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use consign_db::orders::checkout::{self, NewCheckout, RequestedLine};
 use consign_db::orders::{self, Order};
-use consign_db::{DbError, Scope, orders::scope_for_access_token};
+use consign_db::{DbError, Page, Scope, orders::scope_for_access_token, products, stock};
 use consign_domain::OrderId;
 use consign_domain::order::{Address, Customer};
 use garde::Validate;
@@ -18,10 +18,82 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(checkout)).routes(routes!(customer_order))
+    OpenApiRouter::new().routes(routes!(catalog)).routes(routes!(checkout)).routes(routes!(customer_order))
+}
+
+/// A variant as shoppers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorefrontVariant {
+    /// Id.
+    pub id: consign_domain::VariantId,
+    /// SKU, what checkout takes.
+    pub sku: String,
+    /// Title.
+    pub title: String,
+    /// Option values, such as `{"size": "L"}`.
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Price.
+    pub price: consign_domain::Money,
+    /// Units the brand's warehouses can sell now.
+    pub available: i64,
+}
+
+/// A product as shoppers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StorefrontProduct {
+    /// Id.
+    pub id: consign_domain::ProductId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// When it goes on sale, for an upcoming drop.
+    pub available_at: Option<consign_domain::Timestamp>,
+    /// Whether anyone may buy it now (early-access customers may buy a drop
+    /// before then).
+    pub on_sale: bool,
+    /// Its variants with their availability.
+    pub variants: Vec<StorefrontVariant>,
+}
+
+/// The brand's active products with live availability, newest first.
+#[utoipa::path(get, path = "/storefront/{brand_slug}/products", tag = "storefront",
+    params(("brand_slug" = String, Path, description = "The brand's slug"), PageQuery),
+    responses((status = 200, body = Page<StorefrontProduct>), (status = 404, description = "No such brand", body = Problem)))]
+async fn catalog(
+    State(state): State<AppState>,
+    AppPath(brand_slug): AppPath<String>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<StorefrontProduct>>> {
+    let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let products = products::active_for_storefront(&state.db, brand.id, &page.to_request()?).await?;
+    let variant_ids: Vec<_> = products.data.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
+    let available = stock::available_by_variant(&state.db, brand.id, &variant_ids).await?;
+    let now = consign_domain::Timestamp::now();
+    Ok(AppJson(products.map(|entry| {
+        StorefrontProduct {
+            id: entry.product.id,
+            on_sale: entry.product.available_at.is_none_or(|at| at <= now),
+            title: entry.product.title,
+            description: entry.product.description,
+            available_at: entry.product.available_at,
+            variants: entry
+                .variants
+                .into_iter()
+                .map(|v| StorefrontVariant {
+                    available: available.get(&v.id).copied().unwrap_or(0),
+                    id: v.id,
+                    sku: v.sku,
+                    title: v.title,
+                    options: v.options,
+                    price: v.price,
+                })
+                .collect(),
+        }
+    })))
 }
 
 /// A line of a checkout.

@@ -397,10 +397,10 @@ async fn a_brand_admin_or_the_admin_of_its_3pl_sets_the_allocation_order() {
     assert_eq!(reordered.status, StatusCode::OK, "{}", reordered.text);
     let codes: Vec<&str> = reordered.body.as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["LAX", "HOME", "EWR"]);
-    let brand_id = shop.brand_id.parse().unwrap();
-    let order = consign_db::warehouses::allocation_order(app.db(), brand_id).await.unwrap();
-    let order: Vec<String> = order.iter().map(ToString::to_string).collect();
-    assert_eq!(order, [shop.lax.clone(), own.clone(), shop.ewr.clone()]);
+    let listed = app.get(&format!("/api/v1/brands/{}/warehouses", shop.brand_id), &shop.owner.token).await;
+    let order: Vec<&str> =
+        listed.body.as_array().unwrap().iter().map(|w| w["warehouse_id"].as_str().unwrap()).collect();
+    assert_eq!(order, [shop.lax.as_str(), own.as_str(), shop.ewr.as_str()]);
 
     // A warehouse of an unrelated organization may not serve the brand.
     let stranger = app.sign_up("ops@stranger.example", "threepl").await;

@@ -2,7 +2,6 @@
 //! that sums to on_hand even under concurrent writers, levels and movements
 //! as the brand's 3PL sees them, and the storefront's helpers.
 
-use consign_domain::{BrandId, Timestamp, VariantId};
 use consign_testkit::{TestApp, TestResponse};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -344,29 +343,21 @@ async fn the_storefront_sees_active_products_and_what_its_warehouses_can_sell() 
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
     }
 
-    let db = app.db();
-    let brand_id: BrandId = shop.brand_id.parse().unwrap();
-    let page =
-        consign_db::products::active_for_storefront(db, brand_id, Timestamp::now(), &consign_db::PageRequest::first())
-            .await
-            .unwrap();
-    let titles: Vec<&str> = page.data.iter().map(|p| p.product.title.as_str()).collect();
+    // The brand's slug, as shoppers reach it.
+    let brand = app.get(&format!("/api/v1/brands/{}", shop.brand_id), token).await;
+    let slug = brand.body["slug"].as_str().unwrap();
+    let page = app.request(reqwest::Method::GET, &format!("/api/v1/storefront/{slug}/products"), None, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let products = page.body["data"].as_array().unwrap();
+    let titles: Vec<&str> = products.iter().map(|p| p["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Drop", "Tent"], "active products, scheduled or not");
-    assert!(page.data.iter().all(|p| p.product.early_access_emails.is_empty()), "no private data");
-    assert_eq!(page.data[1].variants.len(), 2);
-    let drop_id = page.data[0].product.id;
-    assert!(consign_db::products::early_access_includes(db, drop_id, "VIP@example.com").await.unwrap());
-    assert!(!consign_db::products::early_access_includes(db, drop_id, "other@example.com").await.unwrap());
-
-    let other = VariantId::new();
-    let ids: Vec<VariantId> = [tent_1, tent_2].iter().map(|id| id.parse().unwrap()).chain([other]).collect();
-    let available = consign_db::stock::available_by_variant(db, brand_id, &ids).await.unwrap();
-    assert_eq!(available[&ids[0]], 8, "EWR and LAX serve the brand; UNS does not");
-    assert_eq!(available[&ids[1]], 0);
-    assert_eq!(available[&other], 0);
-
-    let skus = ["TENT-2".to_owned(), "NOPE".to_owned()];
-    let found = consign_db::products::variants_by_sku(db, brand_id, &skus).await.unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].id, ids[1]);
+    assert!(!page.text.contains("vip@example.com"), "no private data");
+    assert_eq!(products[0]["on_sale"], false);
+    assert_eq!(products[1]["on_sale"], true);
+    let tent = &products[1]["variants"];
+    assert_eq!(tent.as_array().unwrap().len(), 2);
+    let available =
+        |id: &str| tent.as_array().unwrap().iter().find(|v| v["id"] == id).unwrap()["available"].as_i64().unwrap();
+    assert_eq!(available(tent_1), 8, "EWR and LAX serve the brand; UNS does not");
+    assert_eq!(available(tent_2), 0);
 }
