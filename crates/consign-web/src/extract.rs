@@ -65,7 +65,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
         Err(error) => {
             let path = error.path().to_string();
             let inner = error.into_inner();
-            if inner.is_data() {
+            // serde_json reports some wrong types (a number where an enum
+            // goes) as syntax errors; valid JSON of the wrong shape is a 422.
+            let well_formed = inner.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+            if well_formed {
                 let field = if path == "." { String::new() } else { path };
                 Err(AppError::Validation(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
             } else {
