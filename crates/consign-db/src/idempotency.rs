@@ -7,7 +7,7 @@
 
 use consign_domain::Timestamp;
 
-use crate::{Db, DbResult, db_write};
+use crate::{Db, DbResult, db_write, db_write_one};
 
 /// How long a key is remembered.
 pub const RETENTION_SECONDS: i64 = 24 * 60 * 60;
@@ -51,8 +51,9 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
     let now = Timestamp::now();
     let lease_until = now.plus_seconds(lease_seconds);
     let expires_at = now.plus_seconds(RETENTION_SECONDS);
-    Ok(db_write!(db, |tx| {
-        let inserted = sqlx::query(
+    // The common case, a new key, is one statement and no transaction.
+    let inserted = db_write_one!(db, |conn| {
+        sqlx::query(
             "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
              VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
              ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
@@ -63,13 +64,15 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
         .bind(lease_until)
         .bind(expires_at)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(conn)
         .await?
-        .rows_affected();
-        if inserted == 1 {
-            Claim::Claimed
-        } else {
-            let row: Row = sqlx::query_as(
+        .rows_affected()
+    });
+    if inserted == 1 {
+        return Ok(Claim::Claimed);
+    }
+    Ok(db_write!(db, |tx| {
+        let row: Row = sqlx::query_as(
                 "SELECT request_hash, state, response_status, response_content_type, response_body, locked_until, expires_at
                    FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2",
             )
@@ -77,14 +80,16 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
             .bind(key.to_owned())
             .fetch_one(&mut **tx)
             .await?;
-            let abandoned = row.state == "in_flight" && row.locked_until <= now;
-            if row.expires_at <= now || abandoned {
-                // Forgotten (past 24 hours) or abandoned by a holder that
-                // died: this request takes the key over.
-                sqlx::query(
+        let abandoned = row.state == "in_flight" && row.locked_until <= now;
+        if row.expires_at <= now || abandoned {
+            // Forgotten (past 24 hours) or abandoned by a holder that
+            // died: this request takes the key over, unless another
+            // request just did.
+            let taken = sqlx::query(
                     "UPDATE idempotency_keys SET request_hash = $1, state = 'in_flight', response_status = NULL,
                             response_content_type = NULL, response_body = NULL, locked_until = $2, expires_at = $3, created_at = $4
-                      WHERE scope_key = $5 AND idempotency_key = $6",
+                      WHERE scope_key = $5 AND idempotency_key = $6
+                        AND (expires_at <= $4 OR (state = 'in_flight' AND locked_until <= $4))",
                 )
                 .bind(request_hash.to_owned())
                 .bind(lease_until)
@@ -93,26 +98,27 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
                 .bind(tenant.to_owned())
                 .bind(key.to_owned())
                 .execute(&mut **tx)
-                .await?;
-                Claim::Claimed
-            } else if row.request_hash != request_hash {
-                Claim::Mismatch
-            } else if row.state == "in_flight" {
-                Claim::InFlight
-            } else {
-                Claim::Replay(StoredResponse {
-                    response_status: row.response_status.unwrap_or(200),
-                    response_content_type: row.response_content_type,
-                    response_body: row.response_body.unwrap_or_default(),
-                })
-            }
+                .await?
+                .rows_affected();
+            // Another request took it over first: it is in flight now.
+            if taken == 1 { Claim::Claimed } else { Claim::InFlight }
+        } else if row.request_hash != request_hash {
+            Claim::Mismatch
+        } else if row.state == "in_flight" {
+            Claim::InFlight
+        } else {
+            Claim::Replay(StoredResponse {
+                response_status: row.response_status.unwrap_or(200),
+                response_content_type: row.response_content_type,
+                response_body: row.response_body.unwrap_or_default(),
+            })
         }
     }))
 }
 
 /// Stores the response of a claimed key for replay.
 pub async fn complete(db: &Db, tenant: &str, key: &str, response: &StoredResponse) -> DbResult<()> {
-    db_write!(db, |tx| {
+    db_write_one!(db, |conn| {
         sqlx::query(
             "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3
               WHERE scope_key = $4 AND idempotency_key = $5",
@@ -122,7 +128,7 @@ pub async fn complete(db: &Db, tenant: &str, key: &str, response: &StoredRespons
         .bind(response.response_body.clone())
         .bind(tenant.to_owned())
         .bind(key.to_owned())
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     });
     Ok(())

@@ -130,6 +130,20 @@ macro_rules! db_write {
     };
 }
 
+/// Expands a body of ONE writing statement per engine, outside any
+/// transaction (a single statement is atomic by itself). Inside, `$conn` is
+/// the writer pool. Saves the `BEGIN`/`COMMIT` round trips on hot paths.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! db_write_one {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db.pool() {
+            $crate::Pool::Sqlite { writer: $conn, .. } => $body,
+            $crate::Pool::Postgres($conn) => $body,
+        }
+    };
+}
+
 impl Db {
     /// Connects by URL scheme: `sqlite://path` (created if missing) or
     /// `postgres://…`. Any other scheme is an error, never a new file.

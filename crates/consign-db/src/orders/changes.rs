@@ -310,7 +310,8 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
                 quantity: *quantity,
             });
         }
-        tx.hold(row.organization_id, row.brand_id, order_id, &holds).await?;
+        let held = tx.hold(row.brand_id, &holds).await?;
+        tx.record_holds(row.organization_id, row.brand_id, order_id, &held).await?;
 
         let total = subtotal + row.shipping_total + row.tax_total - row.discount_total;
         let is_paid = matches!(row.payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded);

@@ -136,8 +136,12 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
             lines.push((item_id, *sellable, *quantity));
         }
 
+        // Stock first: a short SKU fails here, before anything is written.
+        let held = tx.hold(brand.id, &holds).await?;
+
         // Gapless numbers: the counter row is locked by this transaction
-        // until it commits or rolls back.
+        // until it commits or rolls back, so it is taken as late as
+        // possible to keep concurrent checkouts of one brand moving.
         let number: i64 = sqlx::query_scalar(
             "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, 1001)
              ON CONFLICT (brand_id) DO UPDATE SET last_number = order_counters.last_number + 1
@@ -212,9 +216,7 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
                 .push_bind(now);
         });
         insert.build().execute(&mut **tx).await?;
-        // Rows that reservations point at exist by now; a short SKU rolls
-        // everything back, the order number included.
-        tx.hold(brand.organization_id, brand.id, order_id, &holds).await?;
+        tx.record_holds(brand.organization_id, brand.id, order_id, &held).await?;
         tx.record_event(NewEvent {
             organization_id: brand.organization_id,
             brand_id: Some(brand.id),

@@ -46,15 +46,21 @@ struct Level {
 
 /// Stock operations inside an order transaction, for both engines.
 pub(crate) trait StockTx: TxExt {
-    /// Allocates and holds stock for every line, or fails with
-    /// `InsufficientStock` naming every short SKU (and changes nothing).
-    fn hold(
+    /// Allocates and reserves stock for every line, or fails with
+    /// `InsufficientStock` naming every short SKU. The caller records the
+    /// returned holds with [`StockTx::record_holds`] once the order's rows
+    /// exist; until the transaction commits, nothing is visible.
+    fn hold(&mut self, brand_id: BrandId, lines: &[Hold]) -> impl Future<Output = DbResult<Vec<Held>>> + Send;
+
+    /// Writes the reservation rows of holds made by [`StockTx::hold`], in
+    /// one statement.
+    fn record_holds(
         &mut self,
         organization_id: OrganizationId,
         brand_id: BrandId,
         order_id: OrderId,
-        lines: &[Hold],
-    ) -> impl Future<Output = DbResult<Vec<Held>>> + Send;
+        holds: &[Held],
+    ) -> impl Future<Output = DbResult<()>> + Send;
 
     /// Gives back everything the order still holds. Returns the units released.
     fn release(&mut self, order_id: OrderId) -> impl Future<Output = DbResult<i64>> + Send;
@@ -67,13 +73,7 @@ pub(crate) trait StockTx: TxExt {
 macro_rules! impl_stock_tx {
     ($engine:ty) => {
         impl StockTx for sqlx::Transaction<'static, $engine> {
-            async fn hold(
-                &mut self,
-                organization_id: OrganizationId,
-                brand_id: BrandId,
-                order_id: OrderId,
-                lines: &[Hold],
-            ) -> DbResult<Vec<Held>> {
+            async fn hold(&mut self, brand_id: BrandId, lines: &[Hold]) -> DbResult<Vec<Held>> {
                 if lines.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -148,24 +148,40 @@ macro_rules! impl_stock_tx {
                         let sku = lines.iter().find(|l| l.order_item_id == held.order_item_id).map(|l| l.sku.clone());
                         return Err(DbError::InsufficientStock { skus: sku.into_iter().collect() });
                     }
-                    sqlx::query(
-                        "INSERT INTO reservations (id, organization_id, brand_id, order_id, order_item_id, variant_id,
-                                                   warehouse_id, quantity, status, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)",
-                    )
-                    .bind(ReservationId::new())
-                    .bind(organization_id)
-                    .bind(brand_id)
-                    .bind(order_id)
-                    .bind(held.order_item_id)
-                    .bind(held.variant_id)
-                    .bind(held.warehouse_id)
-                    .bind(held.quantity)
-                    .bind(now)
-                    .execute(&mut **self)
-                    .await?;
                 }
                 Ok(plan)
+            }
+
+            async fn record_holds(
+                &mut self,
+                organization_id: OrganizationId,
+                brand_id: BrandId,
+                order_id: OrderId,
+                holds: &[Held],
+            ) -> DbResult<()> {
+                if holds.is_empty() {
+                    return Ok(());
+                }
+                let now = Timestamp::now();
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO reservations (id, organization_id, brand_id, order_id, order_item_id, variant_id,
+                                               warehouse_id, quantity, status, created_at, updated_at) ",
+                );
+                insert.push_values(holds, |mut row, held| {
+                    row.push_bind(ReservationId::new())
+                        .push_bind(organization_id)
+                        .push_bind(brand_id)
+                        .push_bind(order_id)
+                        .push_bind(held.order_item_id)
+                        .push_bind(held.variant_id)
+                        .push_bind(held.warehouse_id)
+                        .push_bind(held.quantity)
+                        .push_bind("active")
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut **self).await?;
+                Ok(())
             }
 
             async fn release(&mut self, order_id: OrderId) -> DbResult<i64> {
