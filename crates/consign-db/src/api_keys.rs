@@ -8,7 +8,7 @@ use consign_domain::{ApiKeyId, BrandId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, brands, db_read, db_write};
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, brands, db_read, db_write};
 
 /// An API key as listed (never with its secret).
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -60,6 +60,10 @@ pub async fn create(
         .bind(key.created_at.as_micros())
         .execute(&mut **tx)
         .await?;
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand_id), "api_key.create", "api_key", key.id.to_string());
+        audit.after = Some(serde_json::json!({"name": key.name, "prefix": key.prefix}));
+        tx.record_audit(audit).await?;
     });
     Ok(key)
 }
@@ -96,13 +100,29 @@ pub async fn get(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey> {
 
 /// Revokes a key; it stops working at once. Idempotent.
 pub async fn revoke(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey> {
-    get(db, scope, key_id).await?;
+    let key = get(db, scope, key_id).await?;
     db_write!(db, |tx| {
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(Timestamp::now().as_micros())
             .bind(key_id.to_string())
             .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if revoked == 1 {
+            let organization_id =
+                sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM api_keys WHERE id = $1")
+                    .bind(key_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            tx.record_audit(scope.audit(
+                organization_id,
+                Some(key.brand_id),
+                "api_key.revoke",
+                "api_key",
+                key_id.to_string(),
+            ))
             .await?;
+        }
     });
     get(db, scope, key_id).await
 }

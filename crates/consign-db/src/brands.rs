@@ -5,7 +5,7 @@ use consign_domain::{BrandId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, db_read, db_write};
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A brand.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -86,6 +86,10 @@ pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Bra
         .bind(now.as_micros())
         .execute(&mut **tx)
         .await?;
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand.id), "brand.create", "brand", brand.id.to_string());
+        audit.after = serde_json::to_value(&brand).ok();
+        tx.record_audit(audit).await?;
     });
     Ok(brand)
 }
@@ -131,7 +135,7 @@ pub async fn update(
                         WHERE id = $5 AND version = $6
                     RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at";
     let updated: Option<Brand> = db_write!(db, |tx| {
-        sqlx::query_as(SQL)
+        let updated: Option<Brand> = sqlx::query_as(SQL)
             .bind(changes.name.unwrap_or(&current.name).to_owned())
             .bind(changes.currency.unwrap_or(&current.currency).to_owned())
             .bind(changes.reservation_ttl_seconds.unwrap_or(current.reservation_ttl_seconds))
@@ -139,7 +143,15 @@ pub async fn update(
             .bind(brand_id.to_string())
             .bind(current.version)
             .fetch_optional(&mut **tx)
-            .await?
+            .await?;
+        if let Some(brand) = &updated {
+            let mut audit =
+                scope.audit(brand.organization_id, Some(brand.id), "brand.update", "brand", brand.id.to_string());
+            audit.before = serde_json::to_value(&current).ok();
+            audit.after = serde_json::to_value(brand).ok();
+            tx.record_audit(audit).await?;
+        }
+        updated
     });
     // Nothing updated means someone else changed it between our read and
     // our write: the caller's view is stale either way.
@@ -183,6 +195,10 @@ pub async fn put_member(
         .bind(Timestamp::now().as_micros())
         .execute(&mut **tx)
         .await?;
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand_id), "brand.put_member", "user", user_id.to_string());
+        audit.after = Some(serde_json::json!({"role": role}));
+        tx.record_audit(audit).await?;
     });
     list_members(db, scope, brand_id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(DbError::NotFound)
 }
@@ -227,6 +243,13 @@ pub async fn add_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: O
         .bind(Timestamp::now().as_micros())
         .execute(&mut **tx)
         .await?;
+        let owner = sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM brands WHERE id = $1")
+            .bind(brand_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let mut audit = scope.audit(owner, Some(brand_id), "brand.add_fulfiller", "organization", threepl.to_string());
+        audit.after = Some(serde_json::json!({"fulfiller": threepl}));
+        tx.record_audit(audit).await?;
     });
     Ok(())
 }

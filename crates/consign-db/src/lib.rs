@@ -2,8 +2,8 @@
 //!
 //! Every query is written once, with `$1` placeholders that both engines
 //! accept, and expanded for each engine by [`db_read!`] and [`db_write!`].
-//! Where SQL must differ (none yet beyond the DDL), the two arms are written
-//! out by hand next to each other.
+//! Where SQL must differ (the DDL, and the row lock of `jobs::claim`), the two
+//! versions are written out by hand next to each other.
 //!
 //! Architecture invariants:
 //! - Every function that reads or writes tenant data takes a [`Scope`], and
@@ -22,18 +22,28 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod api_keys;
+pub mod audit;
 pub mod brands;
 mod error;
+pub mod events;
+pub mod fulfillment;
 pub mod idempotency;
+pub mod jobs;
+mod json_text;
+pub mod orders;
 pub mod page;
+pub mod products;
 pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod stock;
 pub mod tx;
 pub mod users;
+pub mod warehouses;
 
 pub use error::DbError;
+pub use json_text::JsonText;
 pub use page::{Page, PageRequest};
 pub use scope::{Origin, Principal, Scope};
 pub use tx::{AuditEntry, NewEvent, NewJob, TxExt};

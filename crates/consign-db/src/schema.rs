@@ -57,3 +57,23 @@ pub fn ddl_shape(sql: &str) -> Vec<(String, Vec<String>)> {
     }
     shape
 }
+
+/// Every broken stock invariant, in words (empty when all hold):
+/// `0 <= reserved <= on_hand`; the ledger sums to `on_hand`; `reserved` is
+/// the sum of active reservations. For tests and the reconciliation job.
+pub async fn stock_violations(db: &Db) -> DbResult<Vec<String>> {
+    const SQL: &str = "
+        SELECT 'level ' || variant_id || '@' || warehouse_id || ': on_hand ' || on_hand || ', reserved ' || reserved
+          FROM stock_levels WHERE reserved < 0 OR reserved > on_hand OR on_hand < 0
+        UNION ALL
+        SELECT 'ledger ' || sl.variant_id || '@' || sl.warehouse_id || ': on_hand ' || sl.on_hand || ' but movements sum to '
+               || COALESCE((SELECT SUM(m.delta) FROM stock_movements m WHERE m.variant_id = sl.variant_id AND m.warehouse_id = sl.warehouse_id), 0)
+          FROM stock_levels sl
+         WHERE sl.on_hand <> COALESCE((SELECT SUM(m.delta) FROM stock_movements m WHERE m.variant_id = sl.variant_id AND m.warehouse_id = sl.warehouse_id), 0)
+        UNION ALL
+        SELECT 'holds ' || sl.variant_id || '@' || sl.warehouse_id || ': reserved ' || sl.reserved || ' but active holds sum to '
+               || COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.variant_id = sl.variant_id AND r.warehouse_id = sl.warehouse_id AND r.status = 'active'), 0)
+          FROM stock_levels sl
+         WHERE sl.reserved <> COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.variant_id = sl.variant_id AND r.warehouse_id = sl.warehouse_id AND r.status = 'active'), 0)";
+    Ok(crate::db_read!(db, |conn| sqlx::query_scalar(SQL).fetch_all(conn).await?))
+}

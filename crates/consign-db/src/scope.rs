@@ -7,7 +7,7 @@
 
 use consign_domain::policy::{BrandAccess, BrandGrant, Grants, OrgGrant};
 use consign_domain::roles::{BrandRole, OrgRole, OrganizationKind};
-use consign_domain::{ApiKeyId, BrandId, OrganizationId, SessionId, UserId};
+use consign_domain::{ApiKeyId, BrandId, OrderId, OrganizationId, SessionId, UserId};
 use sqlx::QueryBuilder;
 
 use crate::{Db, DbResult, db_read};
@@ -27,6 +27,11 @@ pub enum Principal {
         /// The key.
         key_id: ApiKeyId,
     },
+    /// A customer holding an order access token: that one order only.
+    Customer {
+        /// The order.
+        order_id: OrderId,
+    },
     /// Consign itself: the CLI, the seeder, background jobs.
     System,
 }
@@ -37,6 +42,7 @@ impl Principal {
         match self {
             Principal::User { user_id, .. } => user_id.to_string(),
             Principal::ApiKey { key_id } => key_id.to_string(),
+            Principal::Customer { .. } => "customer".to_owned(),
             Principal::System => "system".to_owned(),
         }
     }
@@ -146,6 +152,29 @@ impl Scope {
     /// Fails with `NotFound` unless the caller sees the brand.
     pub(crate) fn check_brand(&self, brand_id: BrandId) -> DbResult<()> {
         if self.grants.sees_brand(brand_id) { Ok(()) } else { Err(crate::DbError::NotFound) }
+    }
+
+    /// The one order a customer scope may see.
+    pub fn customer_order(&self) -> Option<OrderId> {
+        match self.principal {
+            Principal::Customer { order_id } => Some(order_id),
+            _ => None,
+        }
+    }
+
+    /// Fails with `NotFound` unless the caller sees this order: staff through
+    /// its brand, a customer through its token.
+    pub(crate) fn check_order(&self, order_id: OrderId, brand_id: BrandId) -> DbResult<()> {
+        if self.customer_order() == Some(order_id) || self.grants.sees_brand(brand_id) {
+            Ok(())
+        } else {
+            Err(crate::DbError::NotFound)
+        }
+    }
+
+    /// The scope of an order access token.
+    pub(crate) fn for_customer(order_id: OrderId) -> Self {
+        Self { principal: Principal::Customer { order_id }, grants: Grants::default(), origin: Origin::default() }
     }
 
     /// Fails with `NotFound` unless the caller belongs to the organization.

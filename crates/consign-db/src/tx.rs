@@ -82,11 +82,18 @@ pub trait TxExt: Send {
     fn record_audit(&mut self, entry: AuditEntry) -> impl Future<Output = DbResult<()>> + Send;
     /// Enqueues a job; a duplicate `dedupe_key` is silently skipped.
     fn enqueue_job(&mut self, job: NewJob) -> impl Future<Output = DbResult<()>> + Send;
+    /// `" FOR UPDATE"` on PostgreSQL, where rows read before a write must be
+    /// locked; empty on SQLite, where the writer holds the whole database.
+    fn lock_clause(&self) -> &'static str;
 }
 
 macro_rules! impl_tx_ext {
-    ($engine:ty) => {
+    ($engine:ty, $lock:literal) => {
         impl TxExt for sqlx::Transaction<'static, $engine> {
+            fn lock_clause(&self) -> &'static str {
+                $lock
+            }
+
             async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
                 let id = EventId::new();
                 sqlx::query(
@@ -151,5 +158,5 @@ macro_rules! impl_tx_ext {
     };
 }
 
-impl_tx_ext!(sqlx::Sqlite);
-impl_tx_ext!(sqlx::Postgres);
+impl_tx_ext!(sqlx::Sqlite, "");
+impl_tx_ext!(sqlx::Postgres, " FOR UPDATE");

@@ -7,7 +7,7 @@ use consign_domain::roles::{OrgRole, OrganizationKind};
 use consign_domain::{OrganizationId, SessionId, Timestamp, UserId};
 use serde::Serialize;
 
-use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
 
 /// A user as shown to itself and to admins. Never carries the password hash.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -111,6 +111,19 @@ pub async fn sign_up(db: &Db, signup: NewSignup<'_>) -> DbResult<(User, Organiza
             .bind(now.as_micros())
             .execute(&mut **tx)
             .await?;
+        tx.record_audit(crate::AuditEntry {
+            organization_id: organization.id,
+            brand_id: None,
+            actor_id: user.id.to_string(),
+            action: "organization.sign_up",
+            entity_type: "organization",
+            entity_id: organization.id.to_string(),
+            before: None,
+            after: serde_json::to_value(&organization).ok(),
+            ip: None,
+            user_agent: None,
+        })
+        .await?;
     });
     Ok((user, organization))
 }

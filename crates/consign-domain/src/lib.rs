@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod policy;
 pub mod roles;
 #[cfg(feature = "sqlx")]

@@ -81,4 +81,14 @@ macro_rules! sql_text_enums {
     )*};
 }
 
-sql_text_enums!(crate::roles::OrganizationKind, crate::roles::OrgRole, crate::roles::BrandRole);
+sql_text_enums!(
+    crate::roles::OrganizationKind,
+    crate::roles::OrgRole,
+    crate::roles::BrandRole,
+    crate::status::ProductStatus,
+    crate::status::OrderStatus,
+    crate::status::PaymentStatus,
+    crate::status::FulfillmentStatus,
+    crate::status::FulfillmentOrderStatus,
+    crate::status::ShipmentStatus
+);

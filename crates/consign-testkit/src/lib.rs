@@ -269,3 +269,131 @@ async fn read(response: reqwest::Response) -> TestResponse {
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     TestResponse { status, headers, body, text }
 }
+
+/// A brand with warehouses, products and stock, made through the API.
+#[derive(Clone, Debug)]
+pub struct StockedBrand {
+    /// Brand id.
+    pub brand_id: String,
+    /// Brand slug (for the storefront).
+    pub slug: String,
+    /// Warehouse ids in allocation priority order.
+    pub warehouses: Vec<String>,
+    /// SKU → variant id.
+    pub variants: std::collections::HashMap<String, String>,
+}
+
+/// One SKU to stock: its price in cents and its on-hand count per warehouse
+/// (in the brand's priority order).
+pub struct Sku<'a> {
+    /// SKU.
+    pub sku: &'a str,
+    /// Unit price, minor units.
+    pub price: i64,
+    /// On hand in each warehouse.
+    pub stock: &'a [i64],
+}
+
+impl TestApp {
+    /// Creates a brand owned by `owner` with `warehouse_count` warehouses
+    /// (priority = creation order), one active product per SKU, and stock.
+    pub async fn stocked_brand(
+        &self,
+        owner: &TestUser,
+        slug: &str,
+        warehouse_count: usize,
+        skus: &[Sku<'_>],
+    ) -> StockedBrand {
+        let brand = self.create_brand(owner, slug).await;
+        let brand_id = brand["id"].as_str().unwrap().to_owned();
+        let mut warehouses = Vec::new();
+        for index in 0..warehouse_count {
+            let code = format!("{}-W{index}", slug.to_uppercase());
+            let response = self
+                .post("/api/v1/warehouses", &owner.token, json!({"name": format!("Warehouse {index}"), "code": code}))
+                .await;
+            assert_eq!(response.status, StatusCode::CREATED, "create warehouse: {}", response.text);
+            warehouses.push(response.body["id"].as_str().unwrap().to_owned());
+        }
+        let order: Vec<Value> = warehouses
+            .iter()
+            .enumerate()
+            .map(|(priority, id)| json!({"warehouse_id": id, "priority": priority + 1}))
+            .collect();
+        let linked = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/brands/{brand_id}/warehouses"),
+                Some(&owner.token),
+                Some(&json!({"warehouses": order})),
+            )
+            .await;
+        assert!(linked.status.is_success(), "link warehouses: {}", linked.text);
+        let mut variants = std::collections::HashMap::new();
+        for sku in skus {
+            let product = self
+                .post(
+                    "/api/v1/products",
+                    &owner.token,
+                    json!({"brand_id": brand_id, "title": format!("Product {}", sku.sku), "description": "", "status": "active",
+                           "variants": [{"sku": sku.sku, "title": sku.sku, "options": {}, "price": {"amount": sku.price, "currency": "USD"}}]}),
+                )
+                .await;
+            assert_eq!(product.status, StatusCode::CREATED, "create product: {}", product.text);
+            let variant_id = product.body["variants"][0]["id"].as_str().unwrap().to_owned();
+            for (warehouse_id, on_hand) in warehouses.iter().zip(sku.stock) {
+                let adjusted = self
+                    .post(
+                        "/api/v1/inventory/adjustments",
+                        &owner.token,
+                        json!({"variant_id": variant_id, "warehouse_id": warehouse_id, "set_on_hand": on_hand, "reason": "initial count"}),
+                    )
+                    .await;
+                assert_eq!(adjusted.status, StatusCode::CREATED, "adjust stock: {}", adjusted.text);
+            }
+            variants.insert(sku.sku.to_owned(), variant_id);
+        }
+        StockedBrand { brand_id, slug: slug.to_owned(), warehouses, variants }
+    }
+
+    /// A storefront checkout of (sku, quantity) lines.
+    pub async fn checkout(&self, slug: &str, lines: &[(&str, i64)], email: &str) -> TestResponse {
+        self.post_anonymous(&format!("/api/v1/storefront/{slug}/checkout"), checkout_body(lines, email)).await
+    }
+
+    /// A stock level as `(on_hand, reserved)`, read through the API.
+    pub async fn stock(&self, token: &str, variant_id: &str, warehouse_id: &str) -> (i64, i64) {
+        let levels = self
+            .get(&format!("/api/v1/inventory/levels?variant_id={variant_id}&warehouse_id={warehouse_id}"), token)
+            .await;
+        assert_eq!(levels.status, StatusCode::OK, "levels: {}", levels.text);
+        let level = &levels.body["data"][0];
+        (level["on_hand"].as_i64().unwrap_or(0), level["reserved"].as_i64().unwrap_or(0))
+    }
+
+    /// Runs every due background job now (fulfillment orders after payment,
+    /// …) with the production handlers, until none is left.
+    pub async fn run_jobs(&self) -> usize {
+        let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
+        consign_jobs::handlers::register_all(&mut runner);
+        runner.run_pending().await.expect("run jobs")
+    }
+
+    /// Fails the test if any stock invariant is broken.
+    pub async fn assert_stock_invariants(&self) {
+        let violations = consign_db::schema::stock_violations(self.db()).await.expect("check invariants");
+        assert!(violations.is_empty(), "stock invariants broken: {violations:#?}");
+    }
+}
+
+/// The JSON of a storefront checkout.
+pub fn checkout_body(lines: &[(&str, i64)], email: &str) -> Value {
+    let items: Vec<Value> = lines.iter().map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity})).collect();
+    json!({
+        "items": items,
+        "customer": {"name": "Casey Customer", "email": email, "phone": "+15550100"},
+        "shipping_address": {"line1": "1 Main St", "line2": null, "city": "Springfield", "region": "IL",
+                             "postal_code": "62701", "country": "US"},
+        "payment_provider": "manual"
+    })
+}

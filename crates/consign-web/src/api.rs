@@ -4,7 +4,14 @@
 pub mod api_keys;
 pub mod auth;
 pub mod brands;
+pub mod events;
+pub mod fulfillment;
+pub mod inventory;
 pub mod me;
+pub mod orders;
+pub mod products;
+pub mod storefront;
+pub mod warehouses;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -12,5 +19,16 @@ use crate::AppState;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(auth::router()).merge(me::router()).merge(brands::router()).merge(api_keys::router())
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(brands::router())
+        .merge(api_keys::router())
+        .merge(storefront::router())
+        .merge(orders::router())
+        .merge(fulfillment::router())
+        .merge(events::router())
+        .merge(products::router())
+        .merge(warehouses::router())
+        .merge(inventory::router())
 }

@@ -81,6 +81,17 @@ pub enum AppError {
     /// The request conflicts with current state (a taken email, say).
     #[error("{0}")]
     Conflict(String),
+    /// Not enough stock for these SKUs.
+    #[error("insufficient stock")]
+    InsufficientStock {
+        /// Each short SKU.
+        skus: Vec<String>,
+        /// What is short, in words.
+        detail: String,
+    },
+    /// The resource's state does not allow this change.
+    #[error("{0}")]
+    InvalidTransition(String),
     /// An `If-Match` version that is not the current one.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -140,6 +151,12 @@ impl AppError {
             }
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
             Conflict(detail) => (StatusCode::CONFLICT, "conflict", "Conflict", detail.clone()),
+            InsufficientStock { detail, .. } => {
+                (StatusCode::CONFLICT, "insufficient_stock", "Insufficient stock", detail.clone())
+            }
+            InvalidTransition(detail) => {
+                (StatusCode::CONFLICT, "invalid_transition", "Invalid transition", detail.clone())
+            }
             PreconditionFailed => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",
@@ -184,6 +201,9 @@ impl IntoResponse for AppError {
         let (status, code, title, detail) = self.parts();
         let errors = match &self {
             AppError::Validation(errors) | AppError::BadRequest { errors, .. } => errors.clone(),
+            AppError::InsufficientStock { skus, .. } => {
+                skus.iter().map(|sku| FieldError::new("sku", format!("{sku}: not enough stock"))).collect()
+            }
             _ => Vec::new(),
         };
         let problem = Problem {
@@ -216,6 +236,12 @@ impl From<DbError> for AppError {
                 AppError::Conflict(format!("This conflicts with an existing record ({constraint})."))
             }
             DbError::VersionMismatch => AppError::PreconditionFailed,
+            DbError::InsufficientStock { skus } => {
+                let detail = format!("Not enough stock for: {}.", skus.join(", "));
+                AppError::InsufficientStock { skus, detail }
+            }
+            DbError::InvalidTransition { detail } => AppError::InvalidTransition(detail),
+            DbError::Invalid { field, message } => AppError::field(field, message),
             DbError::Other(error) => AppError::Internal(error),
         }
     }

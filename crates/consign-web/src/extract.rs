@@ -181,6 +181,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, AppError> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
 /// The version in an `If-Match` header, if one was sent.
 pub struct IfMatch(pub Option<i64>);
 

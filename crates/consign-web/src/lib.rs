@@ -119,6 +119,13 @@ impl AppState {
         (name = "auth", description = "Signup, login, sessions"),
         (name = "brands", description = "Brands, members, fulfilment partners"),
         (name = "api-keys", description = "Brand API keys"),
+        (name = "storefront", description = "Public checkout and the customer's order"),
+        (name = "orders", description = "Orders and their changes"),
+        (name = "fulfillment", description = "Fulfillment orders and shipments"),
+        (name = "events", description = "Domain events and the audit log"),
+        (name = "catalog", description = "Products and variants"),
+        (name = "warehouses", description = "Warehouses and each brand's allocation order"),
+        (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use consign_jobs::RunnerConfig;
 use consign_web::WebConfig;
 
 /// Consign: order management for brands and 3PLs.
@@ -33,7 +34,7 @@ pub enum LogFormat {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (migrates first; seeds demo data on an empty database).
+    /// Run the HTTP server and the background worker (migrates first; seeds demo data on an empty database).
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
@@ -129,6 +130,12 @@ pub struct ServeArgs {
     /// Take the client IP from `X-Forwarded-For` (only behind your own proxy).
     #[arg(long, env = "CONSIGN_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// Run the background worker beside the API (`false`: an API-only instance).
+    #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
+    pub worker: bool,
+    /// Most background jobs this instance runs at once.
+    #[arg(long, env = "CONSIGN_WORKER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_concurrency: u16,
 }
 
 impl ServeArgs {
@@ -143,6 +150,15 @@ impl ServeArgs {
             login_attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
             trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+
+    /// The background worker's settings.
+    pub fn runner_config(&self) -> RunnerConfig {
+        RunnerConfig {
+            concurrency: usize::from(self.worker_concurrency),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            ..RunnerConfig::default()
         }
     }
 }

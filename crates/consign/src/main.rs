@@ -1,6 +1,6 @@
-//! `consign`: the one binary. `serve` runs the API (and seeds demo data on an
-//! empty database), `migrate` applies migrations, `seed` loads demo data,
-//! `admin` manages platform admins and passwords.
+//! `consign`: the one binary. `serve` runs the API and the background worker
+//! (and seeds demo data on an empty database), `migrate` applies migrations,
+//! `seed` loads demo data, `admin` manages platform admins and passwords.
 
 mod cli;
 mod seed;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use consign_db::{Db, PoolSettings};
+use consign_jobs::Runner;
 use consign_web::AppState;
 
 use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
@@ -76,25 +77,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
-    let housekeeping = tokio::spawn(housekeeping(db.clone()));
+    let runner = args.worker.then(|| {
+        let mut runner = Runner::new(db.clone(), args.runner_config());
+        consign_jobs::handlers::register_all(&mut runner);
+        runner
+    });
+    if runner.is_none() {
+        tracing::info!("the background worker is off (--worker=false): this instance only serves the API");
+    }
+
+    // One stop signal for both halves: SIGTERM/Ctrl-C, or the server ending
+    // on its own (an error), which must not leave the worker running alone.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let signal = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        }
+    });
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
-    let result = consign_web::serve(listener, state, shutdown_signal(), grace).await;
-    housekeeping.abort();
+    let server = async {
+        let result = consign_web::serve(listener, state, until_stopped(stopped.clone()), grace).await;
+        let _ = stop.send(true);
+        result
+    };
+    let worker = async {
+        if let Some(runner) = &runner {
+            runner.run(until_stopped(stopped.clone())).await;
+        }
+    };
+    let (result, ()) = tokio::join!(server, worker);
+    signal.abort();
     db.close().await;
     tracing::info!("stopped");
     result
-}
-
-/// Periodic clean-up that needs no job queue yet.
-async fn housekeeping(db: Db) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        match consign_db::idempotency::purge_expired(&db).await {
-            Ok(purged) => tracing::debug!(purged, "expired idempotency keys purged"),
-            Err(error) => tracing::warn!(%error, "purging idempotency keys failed"),
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -1,10 +1,22 @@
 //! Demo data: a 3PL, a merchant with a brand the 3PL fulfils for, and a
-//! login for each, so a newcomer has something to look at.
+//! login for each; the 3PL's two warehouses serving the brand; a small
+//! outdoor-gear catalog with stock in both. Enough for a newcomer to look at.
+//!
+//! Everything goes through the same storage functions the API uses, so the
+//! demo has its events, audit rows and stock ledger like real data.
 
-use consign_db::brands::{self, NewBrand};
+use std::collections::BTreeMap;
+
+use consign_db::brands::{self, Brand, NewBrand};
+use consign_db::products::{self, NewProduct, NewVariant};
+use consign_db::stock::{self, NewAdjustment, StockChange};
 use consign_db::users::{self, NewSignup};
+use consign_db::warehouses::{self, Allocation, NewWarehouse};
 use consign_db::{Db, Scope};
+use consign_domain::OrganizationId;
+use consign_domain::money::Money;
 use consign_domain::roles::OrganizationKind;
+use consign_domain::status::ProductStatus;
 use consign_web::auth::password;
 
 /// The demo password of every demo user.
@@ -64,10 +76,87 @@ pub async fn demo(db: &Db) -> anyhow::Result<Option<Vec<DemoLogin>>> {
     )
     .await?;
     brands::add_fulfiller(db, &system, brand.id, threepl.id).await?;
+    catalog(db, &system, &brand, threepl.id).await?;
     Ok(Some(vec![
         DemoLogin { role: "3PL operator (Northwind Logistics)", email: THREEPL_EMAIL },
         DemoLogin { role: "Brand owner (Acme Outdoor)", email: MERCHANT_EMAIL },
     ]))
+}
+
+/// A demo product: title, description, the option its variants differ by,
+/// and its variants as (SKU, option value, price in cents).
+type DemoProduct = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str, i64)]);
+
+const CATALOG: &[DemoProduct] = &[
+    (
+        "Trailhead 2P Tent",
+        "A two-person, three-season backpacking tent that pitches in five minutes.",
+        "color",
+        &[("TENT-2P-GRN", "Forest Green", 34900), ("TENT-2P-SND", "Sand", 34900)],
+    ),
+    (
+        "Summit Down Jacket",
+        "800-fill responsibly sourced down; packs into its own pocket.",
+        "size",
+        &[("JKT-DWN-S", "S", 22900), ("JKT-DWN-M", "M", 22900), ("JKT-DWN-L", "L", 23900)],
+    ),
+    (
+        "Ridge 40L Backpack",
+        "A 40-litre pack with a ventilated back panel and a rain cover.",
+        "color",
+        &[("PACK-40-BLK", "Black", 15900), ("PACK-40-ORG", "Orange", 15900)],
+    ),
+    (
+        "Alpine Trekking Poles",
+        "Collapsible poles with cork grips, sold as a pair.",
+        "material",
+        &[("POLE-ALU", "Aluminium", 6900), ("POLE-CBN", "Carbon", 11900)],
+    ),
+];
+
+/// The 3PL's warehouses, the brand's allocation order, the catalog and an
+/// initial count in each warehouse.
+async fn catalog(db: &Db, system: &Scope, brand: &Brand, threepl: OrganizationId) -> anyhow::Result<()> {
+    let mut linked = Vec::new();
+    for (priority, (code, name)) in [("EWR", "Newark, NJ"), ("LAX", "Los Angeles, CA")].into_iter().enumerate() {
+        let warehouse = warehouses::create(db, system, NewWarehouse { organization_id: threepl, name, code }).await?;
+        linked.push(Allocation { warehouse_id: warehouse.id, priority: priority as i64 + 1 });
+    }
+    warehouses::set_for_brand(db, system, brand.id, &linked).await?;
+    for (index, (title, description, option, variants)) in CATALOG.iter().enumerate() {
+        let new = NewProduct {
+            title: (*title).to_owned(),
+            description: (*description).to_owned(),
+            status: ProductStatus::Active,
+            available_at: None,
+            early_access_emails: Vec::new(),
+            variants: variants
+                .iter()
+                .map(|(sku, value, cents)| NewVariant {
+                    sku: (*sku).to_owned(),
+                    title: (*value).to_owned(),
+                    options: BTreeMap::from([((*option).to_owned(), (*value).to_owned())]),
+                    price: Money::new(*cents, brand.currency.clone()),
+                })
+                .collect(),
+        };
+        let product = products::create(db, system, brand, new).await?;
+        for (offset, variant) in product.variants.iter().enumerate() {
+            for (warehouse_index, allocation) in linked.iter().enumerate() {
+                // Varied but deterministic counts; LAX carries less than EWR.
+                let count = 40 - 5 * index as i64 - 3 * offset as i64 - 12 * warehouse_index as i64;
+                let adjustment = NewAdjustment {
+                    variant_id: variant.id,
+                    warehouse_id: allocation.warehouse_id,
+                    change: StockChange::SetOnHand(count),
+                    reason: "initial count",
+                    reference: None,
+                };
+                stock::adjust(db, system, adjustment).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Prints the demo logins.

@@ -141,6 +141,7 @@ CREATE INDEX orders_brand_created ON orders (brand_id, created_at);
 CREATE INDEX orders_brand_email ON orders (brand_id, customer_email);
 CREATE INDEX orders_expiry ON orders (reservation_expires_at);
 CREATE INDEX orders_organization ON orders (organization_id, id);
+CREATE UNIQUE INDEX orders_access_token ON orders (access_token_hash);
 
 CREATE TABLE order_items (
     id TEXT PRIMARY KEY,

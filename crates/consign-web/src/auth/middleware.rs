@@ -52,6 +52,8 @@ async fn resolve(state: &AppState, token: &str, origin: Origin) -> Result<Caller
         let lookup = api_key_lookup(token).ok_or(INVALID)?;
         let presented = tokens::sha256_hex(token);
         api_keys::authenticate(&state.db, lookup, |stored| tokens::constant_time_eq(stored, &presented)).await
+    } else if token.starts_with(tokens::ORDER_TOKEN_PREFIX) {
+        consign_db::orders::scope_for_access_token(&state.db, &tokens::sha256_hex(token)).await
     } else {
         let claims = state.access_tokens.verify(token).ok_or(INVALID)?;
         users::scope_for_session(&state.db, claims.user_id, claims.session_id).await

@@ -15,6 +15,8 @@ const ISSUER: &str = "consign";
 
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "csk_";
+/// The prefix of every order access token (customers).
+pub const ORDER_TOKEN_PREFIX: &str = "cot_";
 /// Characters of an API key after `csk_` used as its lookup prefix.
 const API_KEY_LOOKUP_LEN: usize = 12;
 

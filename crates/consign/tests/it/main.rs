@@ -4,7 +4,13 @@
 
 mod auth;
 mod bad_input;
+mod catalog;
+mod checkout;
+mod fulfillment;
 mod idempotency;
+mod inventory;
+mod jobs;
 mod ops;
+mod orders;
 mod storage;
 mod tenancy;

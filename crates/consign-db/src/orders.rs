@@ -1,0 +1,377 @@
+//! Orders: the records, reads and lists. Placing an order is in
+//! [`checkout`], changes after placement in [`changes`], unpaid-order expiry
+//! in [`expiry`], and the stock an order holds in [`reservations`].
+//!
+//! Invariants, held by every function that writes an order:
+//! - status fields move only through their lifecycles (`consign_domain::status`);
+//! - `paid - refunded` is what the brand holds; `refund_due` is what it owes
+//!   back; `total - paid` (floored at 0) is what the customer owes;
+//! - numbers are gapless per brand: allocated in the order's own transaction.
+
+pub mod changes;
+pub mod checkout;
+pub mod expiry;
+pub mod reservations;
+
+use consign_domain::order::{Address, Customer};
+use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+use consign_domain::{BrandId, Money, NoteId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
+
+/// Columns of `orders`, in [`OrderRow`] order.
+pub(crate) const ORDER_COLUMNS: &str = "id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
+    customer_name, customer_email, customer_phone, shipping_address, currency, subtotal, discount_total, shipping_total,
+    tax_total, total, paid, refunded, refund_due, payment_provider, reservation_expires_at, version, created_at, updated_at";
+
+/// An `orders` row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub id: OrderId,
+    pub organization_id: OrganizationId,
+    pub brand_id: BrandId,
+    pub number: i64,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub fulfillment_status: FulfillmentStatus,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: Option<String>,
+    pub shipping_address: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub discount_total: i64,
+    pub shipping_total: i64,
+    pub tax_total: i64,
+    pub total: i64,
+    pub paid: i64,
+    pub refunded: i64,
+    pub refund_due: i64,
+    pub payment_provider: String,
+    pub reservation_expires_at: Option<Timestamp>,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A line of an order, with its price snapshot.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrderItem {
+    /// Id.
+    pub id: OrderItemId,
+    #[serde(skip)]
+    #[sqlx(rename = "order_id")]
+    pub(crate) order_id: OrderId,
+    /// The variant bought.
+    pub variant_id: VariantId,
+    /// Its SKU at the time.
+    pub sku: String,
+    /// Its title at the time.
+    pub title: String,
+    /// How many.
+    pub quantity: i64,
+    /// Unit price snapshot, minor units.
+    #[serde(skip)]
+    pub(crate) unit_price: i64,
+    /// Line total, minor units.
+    #[serde(skip)]
+    pub(crate) total: i64,
+    /// Where the price came from (`price_book`, `regional`, `agreement`, `bespoke`).
+    pub price_source: String,
+}
+
+/// An order item as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderItemView {
+    /// The item.
+    #[serde(flatten)]
+    pub item: OrderItem,
+    /// Unit price.
+    pub unit_price: Money,
+    /// Line total.
+    pub total: Money,
+}
+
+/// An order as the API shows it (SPEC §4 "Order").
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Order {
+    /// Id.
+    pub id: OrderId,
+    /// Human number, such as `#1001`.
+    pub number: String,
+    /// The brand.
+    pub brand_id: BrandId,
+    /// Overall status.
+    pub status: OrderStatus,
+    /// Money status.
+    pub payment_status: PaymentStatus,
+    /// Goods status.
+    pub fulfillment_status: FulfillmentStatus,
+    /// Lines.
+    pub items: Vec<OrderItemView>,
+    /// Customer snapshot.
+    pub customer: Customer,
+    /// Shipping address snapshot.
+    pub shipping_address: Address,
+    /// Sum of line totals.
+    pub subtotal: Money,
+    /// Discounts.
+    pub discount_total: Money,
+    /// Shipping charged.
+    pub shipping_total: Money,
+    /// Tax charged.
+    pub tax_total: Money,
+    /// What the customer pays.
+    pub total: Money,
+    /// Captured so far.
+    pub paid: Money,
+    /// Refunded so far.
+    pub refunded: Money,
+    /// Owed back to the customer (a cancelled paid order, a lowered total).
+    pub refund_due: Money,
+    /// Still to pay.
+    pub outstanding: Money,
+    /// The payment provider chosen at checkout.
+    pub payment_provider: String,
+    /// When an unpaid order's stock hold runs out.
+    pub reservation_expires_at: Option<Timestamp>,
+    /// Optimistic-concurrency version.
+    pub version: i64,
+    /// Placed at.
+    pub created_at: Timestamp,
+    /// Last changed at.
+    pub updated_at: Timestamp,
+}
+
+impl OrderRow {
+    pub(crate) fn money(&self, amount: i64) -> Money {
+        Money::new(amount, self.currency.clone())
+    }
+
+    pub(crate) fn into_order(self, items: Vec<OrderItem>) -> Order {
+        let items = items
+            .into_iter()
+            .map(|item| OrderItemView { unit_price: self.money(item.unit_price), total: self.money(item.total), item })
+            .collect();
+        Order {
+            id: self.id,
+            number: format!("#{}", self.number),
+            brand_id: self.brand_id,
+            status: self.status,
+            payment_status: self.payment_status,
+            fulfillment_status: self.fulfillment_status,
+            items,
+            customer: Customer {
+                name: self.customer_name.clone(),
+                email: self.customer_email.clone(),
+                phone: self.customer_phone.clone(),
+            },
+            shipping_address: serde_json::from_str(&self.shipping_address).unwrap_or(Address {
+                line1: String::new(),
+                line2: None,
+                city: String::new(),
+                region: None,
+                postal_code: String::new(),
+                country: String::new(),
+            }),
+            subtotal: self.money(self.subtotal),
+            discount_total: self.money(self.discount_total),
+            shipping_total: self.money(self.shipping_total),
+            tax_total: self.money(self.tax_total),
+            total: self.money(self.total),
+            paid: self.money(self.paid),
+            refunded: self.money(self.refunded),
+            refund_due: self.money(self.refund_due),
+            outstanding: self.money((self.total - self.paid).max(0)),
+            payment_provider: self.payment_provider.clone(),
+            reservation_expires_at: self.reservation_expires_at,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+const ITEM_COLUMNS: &str = "id, order_id, variant_id, sku, title, quantity, unit_price, total, price_source";
+
+/// One order the caller sees (staff through its brand, a customer through
+/// its token).
+pub async fn get(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Order> {
+    let row: OrderRow = db_read!(db, |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")))
+            .bind(order_id)
+            .fetch_one(conn)
+            .await?
+    });
+    scope.check_order(row.id, row.brand_id)?;
+    let items: Vec<OrderItem> = db_read!(db, |conn| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id = $1 ORDER BY position"
+        )))
+        .bind(order_id)
+        .fetch_all(conn)
+        .await?
+    });
+    Ok(row.into_order(items))
+}
+
+/// Filters of `GET /orders`.
+#[derive(Clone, Debug, Default)]
+pub struct OrderFilter {
+    /// One brand.
+    pub brand_id: Option<BrandId>,
+    /// Overall status.
+    pub status: Option<OrderStatus>,
+    /// Money status.
+    pub payment_status: Option<PaymentStatus>,
+    /// Goods status.
+    pub fulfillment_status: Option<FulfillmentStatus>,
+    /// Number (`1001` or `#1001`) or exact customer email.
+    pub q: Option<String>,
+    /// Placed at or after.
+    pub created_after: Option<Timestamp>,
+    /// Placed before.
+    pub created_before: Option<Timestamp>,
+}
+
+/// Orders the caller sees, newest first. Two queries per page whatever its
+/// size: the orders, then all their items.
+pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageRequest) -> DbResult<Page<Order>> {
+    let rows: Vec<OrderRow> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
+        scope.push_brand_filter(&mut query, "brand_id");
+        if let Some(brand_id) = filter.brand_id {
+            query.push(" AND brand_id = ").push_bind(brand_id);
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status);
+        }
+        if let Some(status) = filter.payment_status {
+            query.push(" AND payment_status = ").push_bind(status);
+        }
+        if let Some(status) = filter.fulfillment_status {
+            query.push(" AND fulfillment_status = ").push_bind(status);
+        }
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            match q.trim_start_matches('#').parse::<i64>() {
+                Ok(number) => query.push(" AND number = ").push_bind(number),
+                Err(_) => query.push(" AND customer_email = ").push_bind(q.to_lowercase()),
+            };
+        }
+        if let Some(after) = filter.created_after {
+            query.push(" AND created_at >= ").push_bind(after);
+        }
+        if let Some(before) = filter.created_before {
+            query.push(" AND created_at < ").push_bind(before);
+        }
+        if let Some(after) = &page.after {
+            query.push(" AND id < ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+        query.build_query_as().fetch_all(conn).await?
+    });
+    let page = Page::from_rows(rows, page, |o| o.id.to_string());
+    let mut items: Vec<OrderItem> = if page.data.is_empty() {
+        Vec::new()
+    } else {
+        db_read!(db, |conn| {
+            let mut query = QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id IN ("));
+            let mut ids = query.separated(", ");
+            for order in &page.data {
+                ids.push_bind(order.id);
+            }
+            query.push(") ORDER BY order_id, position");
+            query.build_query_as().fetch_all(conn).await?
+        })
+    };
+    Ok(page.map(|row| {
+        let (mine, rest): (Vec<OrderItem>, Vec<OrderItem>) =
+            std::mem::take(&mut items).into_iter().partition(|i| i.order_id == row.id);
+        items = rest;
+        row.into_order(mine)
+    }))
+}
+
+/// A staff note on an order.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Note {
+    /// Id.
+    pub id: NoteId,
+    /// The order.
+    pub order_id: OrderId,
+    /// Text.
+    pub body: String,
+    /// Who wrote it.
+    pub author: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Adds a staff note.
+pub async fn add_note(db: &Db, scope: &Scope, order_id: OrderId, body: &str) -> DbResult<Note> {
+    let order = get(db, scope, order_id).await?;
+    if scope.customer_order().is_some() {
+        return Err(DbError::NotFound);
+    }
+    let organization_id = organization_of(db, order_id).await?;
+    let note = Note {
+        id: NoteId::new(),
+        order_id,
+        body: body.to_owned(),
+        author: scope.principal().actor_id(),
+        created_at: Timestamp::now(),
+    };
+    db_write!(db, |tx| {
+        sqlx::query(
+            "INSERT INTO order_notes (id, organization_id, brand_id, order_id, body, author, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(note.id)
+        .bind(organization_id)
+        .bind(order.brand_id)
+        .bind(order_id)
+        .bind(note.body.clone())
+        .bind(note.author.clone())
+        .bind(note.created_at)
+        .execute(&mut **tx)
+        .await?;
+        tx.record_event(crate::NewEvent {
+            organization_id,
+            brand_id: Some(order.brand_id),
+            event_type: "order.note_added",
+            aggregate_type: "order",
+            aggregate_id: order_id.to_string(),
+            payload: serde_json::json!({"note_id": note.id, "body": note.body}),
+            actor: note.author.clone(),
+        })
+        .await?;
+        tx.record_audit(scope.audit(
+            organization_id,
+            Some(order.brand_id),
+            "order.add_note",
+            "order",
+            order_id.to_string(),
+        ))
+        .await?;
+    });
+    Ok(note)
+}
+
+pub(crate) async fn organization_of(db: &Db, order_id: OrderId) -> DbResult<OrganizationId> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT organization_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
+    }))
+}
+
+/// The scope of an order access token, by the token's SHA-256.
+pub async fn scope_for_access_token(db: &Db, token_hash: &str) -> DbResult<Scope> {
+    let order_id: Option<OrderId> = db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT id FROM orders WHERE access_token_hash = $1")
+            .bind(token_hash.to_owned())
+            .fetch_optional(conn)
+            .await?
+    });
+    order_id.map(Scope::for_customer).ok_or(DbError::NotFound)
+}

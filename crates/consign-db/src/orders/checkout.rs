@@ -1,0 +1,217 @@
+//! Placing an order from the public storefront: one transaction that checks
+//! the catalog, holds stock, numbers the order and records its event.
+
+use std::collections::HashMap;
+
+use consign_domain::order::{Address, Customer};
+use consign_domain::status::ProductStatus;
+use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
+use serde_json::json;
+use sqlx::QueryBuilder;
+
+use super::reservations::{Hold, StockTx};
+use super::{Order, get};
+use crate::{Db, DbError, DbResult, NewEvent, Scope, TxExt, db_read, db_write};
+
+/// A line as the customer asks for it.
+#[derive(Clone, Debug)]
+pub struct RequestedLine {
+    /// SKU.
+    pub sku: String,
+    /// How many (> 0).
+    pub quantity: i64,
+}
+
+/// A checkout request, validated for shape by the caller.
+#[derive(Clone, Debug)]
+pub struct NewCheckout {
+    /// Lines; the same SKU twice is summed.
+    pub lines: Vec<RequestedLine>,
+    /// The customer.
+    pub customer: Customer,
+    /// Where to ship.
+    pub shipping_address: Address,
+    /// `manual` for now.
+    pub payment_provider: String,
+    /// SHA-256 of the order access token made for the customer.
+    pub access_token_hash: String,
+}
+
+/// The brand a storefront slug names, as checkout needs it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StorefrontBrand {
+    /// Id.
+    pub id: BrandId,
+    /// Owner.
+    pub organization_id: OrganizationId,
+    /// Name.
+    pub name: String,
+    /// Slug.
+    pub slug: String,
+    /// Currency.
+    pub currency: String,
+    /// Stock hold for unpaid orders.
+    pub reservation_ttl_seconds: i64,
+}
+
+/// A brand by its public slug. Storefront data is public by nature, so no
+/// scope: only what a shopper may see is returned.
+pub async fn storefront_brand(db: &Db, slug: &str) -> DbResult<StorefrontBrand> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds FROM brands WHERE slug = $1",
+        )
+        .bind(slug.to_owned())
+        .fetch_one(conn)
+        .await?
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct Sellable {
+    variant_id: VariantId,
+    sku: String,
+    product_title: String,
+    variant_title: String,
+    price_amount: i64,
+    status: ProductStatus,
+    available_at: Option<Timestamp>,
+    early_access_emails: String,
+}
+
+/// Places an order: `open`, `unpaid`, its stock held until
+/// `now + reservation_ttl_seconds`. Fails with `Invalid` for an unknown or
+/// unsellable SKU and `InsufficientStock` naming every short SKU.
+pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
+    let mut quantities: Vec<(String, i64)> = Vec::new();
+    for line in &checkout.lines {
+        match quantities.iter_mut().find(|(sku, _)| *sku == line.sku) {
+            Some((_, quantity)) => *quantity += line.quantity,
+            None => quantities.push((line.sku.clone(), line.quantity)),
+        }
+    }
+    let now = Timestamp::now();
+    let order_id = OrderId::new();
+    let customer = checkout.customer;
+    db_write!(db, |tx| {
+        let mut query = QueryBuilder::new(
+            "SELECT v.id AS variant_id, v.sku, p.title AS product_title, v.title AS variant_title, v.price_amount,
+                    p.status, p.available_at, p.early_access_emails
+               FROM variants v JOIN products p ON p.id = v.product_id
+              WHERE v.brand_id = ",
+        );
+        query.push_bind(brand.id).push(" AND v.sku IN (");
+        let mut skus = query.separated(", ");
+        for (sku, _) in &quantities {
+            skus.push_bind(sku.clone());
+        }
+        query.push(")");
+        let found: Vec<Sellable> = query.build_query_as().fetch_all(&mut **tx).await?;
+        let found: HashMap<&str, &Sellable> = found.iter().map(|s| (s.sku.as_str(), s)).collect();
+
+        let mut lines = Vec::new();
+        let mut holds = Vec::new();
+        for (index, (sku, quantity)) in quantities.iter().enumerate() {
+            let field = format!("items[{index}].sku");
+            let sellable = found
+                .get(sku.as_str())
+                .ok_or_else(|| DbError::invalid(&field, format!("no product has the SKU {sku}")))?;
+            if sellable.status != ProductStatus::Active {
+                return Err(DbError::invalid(field, format!("{sku} is not for sale")));
+            }
+            if sellable.available_at.is_some_and(|at| at > now) {
+                let early: Vec<String> = serde_json::from_str(&sellable.early_access_emails).unwrap_or_default();
+                if !early.iter().any(|e| e.eq_ignore_ascii_case(&customer.email)) {
+                    return Err(DbError::invalid(field, format!("{sku} is not on sale yet")));
+                }
+            }
+            let item_id = OrderItemId::new();
+            holds.push(Hold {
+                order_item_id: item_id,
+                variant_id: sellable.variant_id,
+                sku: sku.clone(),
+                quantity: *quantity,
+            });
+            lines.push((item_id, *sellable, *quantity));
+        }
+
+        // Gapless numbers: the counter row is locked by this transaction
+        // until it commits or rolls back.
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, 1001)
+             ON CONFLICT (brand_id) DO UPDATE SET last_number = order_counters.last_number + 1
+             RETURNING last_number",
+        )
+        .bind(brand.id)
+        .bind(brand.organization_id)
+        .fetch_one(&mut **tx)
+        .await?;
+
+        let subtotal: i64 = lines.iter().map(|(_, s, q)| s.price_amount * q).sum();
+        let expires_at = now.plus_seconds(brand.reservation_ttl_seconds);
+        sqlx::query(
+            "INSERT INTO orders (id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
+                                 customer_name, customer_email, customer_phone, shipping_address, currency,
+                                 subtotal, total, payment_provider, access_token_hash, reservation_expires_at,
+                                 version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'open', 'unpaid', 'unfulfilled', $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, 1, $14, $14)",
+        )
+        .bind(order_id)
+        .bind(brand.organization_id)
+        .bind(brand.id)
+        .bind(number)
+        .bind(customer.name.clone())
+        .bind(customer.email.clone())
+        .bind(customer.phone.clone())
+        .bind(serde_json::to_string(&checkout.shipping_address).map_err(anyhow::Error::from)?)
+        .bind(brand.currency.clone())
+        .bind(subtotal)
+        .bind(checkout.payment_provider.clone())
+        .bind(checkout.access_token_hash.clone())
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        for (position, (item_id, sellable, quantity)) in lines.iter().enumerate() {
+            let title = if sellable.variant_title.is_empty() || sellable.variant_title == sellable.product_title {
+                sellable.product_title.clone()
+            } else {
+                format!("{} — {}", sellable.product_title, sellable.variant_title)
+            };
+            sqlx::query(
+                "INSERT INTO order_items (id, organization_id, brand_id, order_id, variant_id, sku, title, quantity,
+                                          unit_price, total, price_source, position, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'price_book', $11, $12)",
+            )
+            .bind(*item_id)
+            .bind(brand.organization_id)
+            .bind(brand.id)
+            .bind(order_id)
+            .bind(sellable.variant_id)
+            .bind(sellable.sku.clone())
+            .bind(title)
+            .bind(*quantity)
+            .bind(sellable.price_amount)
+            .bind(sellable.price_amount * quantity)
+            .bind(position as i64)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        // Rows that reservations point at exist by now; a short SKU rolls
+        // everything back, the order number included.
+        tx.hold(brand.organization_id, brand.id, order_id, &holds).await?;
+        tx.record_event(NewEvent {
+            organization_id: brand.organization_id,
+            brand_id: Some(brand.id),
+            event_type: "order.created",
+            aggregate_type: "order",
+            aggregate_id: order_id.to_string(),
+            payload: json!({"number": format!("#{number}"), "total": subtotal, "currency": brand.currency,
+                            "customer_email": customer.email, "reservation_expires_at": expires_at}),
+            actor: "customer".into(),
+        })
+        .await?;
+    });
+    get(db, &Scope::system(), order_id).await
+}

@@ -1,0 +1,96 @@
+//! Order value types shared by storage and the API: the customer and
+//! address snapshots an order keeps, and carriers' tracking URLs.
+
+use serde::{Deserialize, Serialize};
+
+/// Who placed an order, as they gave it at checkout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Customer {
+    /// Full name.
+    pub name: String,
+    /// Email, lowercased.
+    pub email: String,
+    /// Phone, as given.
+    pub phone: Option<String>,
+}
+
+/// A postal address snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Address {
+    /// Street and number.
+    pub line1: String,
+    /// Apartment, suite.
+    #[serde(default)]
+    pub line2: Option<String>,
+    /// City.
+    pub city: String,
+    /// State, province or region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+}
+
+impl Address {
+    /// Field errors, as (field, message), empty when valid.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut problems = Vec::new();
+        let within = |s: &str, max: usize| !s.trim().is_empty() && s.chars().count() <= max;
+        if !within(&self.line1, 200) {
+            problems.push(("line1", "must be 1 to 200 characters"));
+        }
+        if self.line2.as_deref().is_some_and(|l| l.chars().count() > 200) {
+            problems.push(("line2", "must be at most 200 characters"));
+        }
+        if !within(&self.city, 100) {
+            problems.push(("city", "must be 1 to 100 characters"));
+        }
+        if self.region.as_deref().is_some_and(|r| r.chars().count() > 100) {
+            problems.push(("region", "must be at most 100 characters"));
+        }
+        if !within(&self.postal_code, 20) {
+            problems.push(("postal_code", "must be 1 to 20 characters"));
+        }
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            problems.push(("country", "must be an ISO 3166-1 alpha-2 code such as US"));
+        }
+        problems
+    }
+}
+
+/// The tracking page of a known carrier for a tracking number.
+pub fn tracking_url(carrier: &str, tracking_number: &str) -> Option<String> {
+    let template = match carrier {
+        "usps" => "https://tools.usps.com/go/TrackConfirmAction?tLabels={n}",
+        "ups" => "https://www.ups.com/track?tracknum={n}",
+        "fedex" => "https://www.fedex.com/fedextrack/?trknbr={n}",
+        "dhl" => "https://www.dhl.com/global-en/home/tracking.html?tracking-id={n}",
+        "canada_post" => "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor={n}",
+        "chitchats" => "https://chitchats.com/tracking/{n}",
+        _ => return None,
+    };
+    let encoded: String = tracking_number.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    Some(template.replace("{n}", &encoded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_carriers_have_tracking_urls() {
+        assert_eq!(
+            tracking_url("ups", "1Z999AA10123456784").as_deref(),
+            Some("https://www.ups.com/track?tracknum=1Z999AA10123456784")
+        );
+        assert_eq!(tracking_url("pigeon", "1"), None);
+    }
+
+    #[test]
+    fn a_tracking_number_cannot_inject_into_the_url() {
+        let url = tracking_url("usps", "94001&evil=1#x").unwrap();
+        assert!(url.ends_with("tLabels=94001evil1x"));
+    }
+}

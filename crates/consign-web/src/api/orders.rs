@@ -1,0 +1,321 @@
+//! Staff order endpoints: list, detail, cancel, payments, address and item
+//! edits, notes, timeline, fulfillment orders and shipments of an order.
+//! A customer's order access token may read its own order here too.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use consign_db::fulfillment::{self, FulfillmentOrder, Shipment};
+use consign_db::orders::{self, Note, Order, OrderFilter, changes};
+use consign_db::{Page, events};
+use consign_domain::order::Address;
+use consign_domain::policy::Action;
+use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+use consign_domain::{BrandId, OrderId, Timestamp};
+use garde::Validate;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(cancel_order))
+        .routes(routes!(record_payment))
+        .routes(routes!(update_shipping_address))
+        .routes(routes!(replace_items))
+        .routes(routes!(add_note))
+        .routes(routes!(timeline))
+        .routes(routes!(fulfillment_orders))
+        .routes(routes!(shipments))
+}
+
+/// Loads the order (404 if invisible) and checks the staff policy.
+async fn authorize(state: &AppState, caller: &Caller, order_id: OrderId, action: Action) -> AppResult<Order> {
+    let order = orders::get(&state.db, caller.scope(), order_id).await?;
+    caller.authorize_brand(action, order.brand_id)?;
+    Ok(order)
+}
+
+/// Filters of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    /// One brand.
+    pub brand_id: Option<BrandId>,
+    /// `draft`, `open`, `completed`, `cancelled`, `expired`.
+    pub status: Option<OrderStatus>,
+    /// `unpaid`, `authorized`, `paid`, `partially_refunded`, `refunded`, `failed`.
+    pub payment_status: Option<PaymentStatus>,
+    /// `unfulfilled`, `partially_shipped`, `shipped`, `delivered`, `returned`.
+    pub fulfillment_status: Option<FulfillmentStatus>,
+    /// An order number (`1001` or `#1001`) or a customer email.
+    pub q: Option<String>,
+    /// RFC 3339: placed at or after.
+    pub created_after: Option<String>,
+    /// RFC 3339: placed before.
+    pub created_before: Option<String>,
+    /// Rows per page, 1 to 200.
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+fn parse_time(field: &str, value: Option<&str>) -> AppResult<Option<Timestamp>> {
+    value
+        .map(|v| Timestamp::parse_rfc3339(v).ok_or_else(|| AppError::field(field, "must be an RFC 3339 time")))
+        .transpose()
+}
+
+/// Orders of the brands the caller sees, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, description = "A page of orders", body = Page<Order>), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(query): AppQuery<OrderQuery>,
+) -> AppResult<AppJson<Page<Order>>> {
+    if let Some(brand_id) = query.brand_id {
+        caller.authorize_brand(Action::ViewCommerce, brand_id)?;
+    }
+    let filter = OrderFilter {
+        brand_id: query.brand_id,
+        status: query.status,
+        payment_status: query.payment_status,
+        fulfillment_status: query.fulfillment_status,
+        q: query.q,
+        created_after: parse_time("created_after", query.created_after.as_deref())?,
+        created_before: parse_time("created_before", query.created_before.as_deref())?,
+    };
+    let page = PageQuery { limit: query.limit, cursor: query.cursor }.to_request()?;
+    Ok(AppJson(orders::list(&state.db, caller.scope(), &filter, &page).await?))
+}
+
+/// One order (staff, or the customer holding its access token).
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, description = "The order; ETag carries its version", body = Order), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<impl IntoResponse> {
+    let order = orders::get(&state.db, caller.scope(), order_id).await?;
+    Ok((etag(order.version), AppJson(order)))
+}
+
+/// `POST /orders/{id}/cancel`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct CancelRequest {
+    /// Why.
+    #[garde(length(chars, min = 1, max = 500))]
+    pub reason: String,
+}
+
+/// Cancels an order: releases its stock; records a refund due when paid.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest,
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, description = "invalid_transition", body = Problem)),
+    security(("bearer" = [])))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<CancelRequest>,
+) -> AppResult<AppJson<Order>> {
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    request.validate()?;
+    Ok(AppJson(changes::cancel(&state.db, caller.scope(), order_id, request.reason.trim()).await?))
+}
+
+/// An amount: minor units, or `{amount, currency}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AmountInput {
+    /// Minor units in the order's currency.
+    Minor(i64),
+    /// Money.
+    Money(consign_domain::Money),
+}
+
+/// `POST /orders/{id}/payments`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PaymentRequest {
+    /// What was received.
+    pub amount: AmountInput,
+    /// `manual`.
+    pub method: String,
+    /// A bank reference or receipt number.
+    pub reference: Option<String>,
+}
+
+/// Records a manual payment; the order is `paid` when payments cover its
+/// total, and then gets fulfillment orders.
+#[utoipa::path(post, path = "/orders/{id}/payments", tag = "orders", request_body = PaymentRequest,
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 201, body = Order), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn record_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<PaymentRequest>,
+) -> AppResult<(StatusCode, AppJson<Order>)> {
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    if request.method != "manual" {
+        return Err(AppError::field("method", "must be `manual`"));
+    }
+    if request.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(AppError::field("reference", "must be at most 200 characters"));
+    }
+    let (amount, currency) = match &request.amount {
+        AmountInput::Minor(amount) => (*amount, None),
+        AmountInput::Money(money) => (money.amount, Some(money.currency.as_str())),
+    };
+    let order =
+        changes::record_payment(&state.db, caller.scope(), order_id, amount, currency, request.reference.as_deref())
+            .await?;
+    Ok((StatusCode::CREATED, AppJson(order)))
+}
+
+fn address_problems(address: &Address) -> AppResult<()> {
+    let problems = address.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(problems.into_iter().map(|(f, m)| FieldError::new(f, m)).collect()))
+    }
+}
+
+/// Replaces the shipping address of an order that has not shipped.
+#[utoipa::path(patch, path = "/orders/{id}/shipping-address", tag = "orders", request_body = Address,
+    params(("id" = String, Path, description = "Order id"), ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)),
+    security(("bearer" = [])))]
+async fn update_shipping_address(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    IfMatch(version): IfMatch,
+    AppJson(address): AppJson<Address>,
+) -> AppResult<impl IntoResponse> {
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    address_problems(&address)?;
+    let order = changes::update_shipping_address(&state.db, caller.scope(), order_id, &address, version).await?;
+    Ok((etag(order.version), AppJson(order)))
+}
+
+/// A line of an item edit.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct ItemLine {
+    /// SKU.
+    #[garde(length(chars, min = 1, max = 100))]
+    pub sku: String,
+    /// Units.
+    #[garde(range(min = 1, max = 1000))]
+    pub quantity: i64,
+}
+
+/// `POST /orders/{id}/items`: the order's new list of items.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct ReplaceItems {
+    /// The new lines.
+    #[garde(length(min = 1, max = 100), dive)]
+    pub items: Vec<ItemLine>,
+}
+
+/// Replaces an order's items: stock is held again and totals recomputed.
+/// Refused once anything has shipped.
+#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders", request_body = ReplaceItems,
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Order), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn replace_items(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<ReplaceItems>,
+) -> AppResult<AppJson<Order>> {
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    request.validate()?;
+    let mut lines: Vec<(String, i64)> = Vec::new();
+    for line in &request.items {
+        match lines.iter_mut().find(|(sku, _)| *sku == line.sku.trim()) {
+            Some((_, quantity)) => *quantity += line.quantity,
+            None => lines.push((line.sku.trim().to_owned(), line.quantity)),
+        }
+    }
+    Ok(AppJson(changes::replace_items(&state.db, caller.scope(), order_id, &lines).await?))
+}
+
+/// `POST /orders/{id}/notes`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct NoteRequest {
+    /// Text.
+    #[garde(length(chars, min = 1, max = 5000))]
+    pub body: String,
+}
+
+/// Adds a staff note.
+#[utoipa::path(post, path = "/orders/{id}/notes", tag = "orders", request_body = NoteRequest,
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 201, body = Note), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn add_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<NoteRequest>,
+) -> AppResult<(StatusCode, AppJson<Note>)> {
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    request.validate()?;
+    Ok((
+        StatusCode::CREATED,
+        AppJson(orders::add_note(&state.db, caller.scope(), order_id, request.body.trim()).await?),
+    ))
+}
+
+/// The order's domain events, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<events::Event>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<events::Event>>> {
+    Ok(AppJson(events::timeline(&state.db, caller.scope(), order_id).await?))
+}
+
+/// The order's fulfillment orders, one per warehouse.
+#[utoipa::path(get, path = "/orders/{id}/fulfillment-orders", tag = "fulfillment",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<FulfillmentOrder>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn fulfillment_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<FulfillmentOrder>>> {
+    Ok(AppJson(fulfillment::for_order(&state.db, caller.scope(), order_id).await?))
+}
+
+/// The order's shipments.
+#[utoipa::path(get, path = "/orders/{id}/shipments", tag = "fulfillment",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<Shipment>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn shipments(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<Shipment>>> {
+    Ok(AppJson(fulfillment::shipments_for_order(&state.db, caller.scope(), order_id).await?))
+}

@@ -1,0 +1,196 @@
+//! Warehouses, and which of them serve a brand in what order.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use consign_db::warehouses::{self, Allocation, AllocationError, BrandWarehouse, NewWarehouse, Warehouse};
+use consign_db::{DbError, Page};
+use consign_domain::policy::Action;
+use consign_domain::{BrandId, OrganizationId, WarehouseId};
+use garde::Validate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_warehouse, list_warehouses))
+        .routes(routes!(set_brand_warehouses, list_brand_warehouses))
+}
+
+fn is_code(code: &str, _: &()) -> garde::Result {
+    let valid = (1..=32).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid { Ok(()) } else { Err(garde::Error::new("must be 1 to 32 upper-case letters, digits, - or _")) }
+}
+
+/// `POST /warehouses`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct CreateWarehouse {
+    /// Display name.
+    #[garde(length(chars, min = 1, max = 200))]
+    pub name: String,
+    /// Short code, unique within the organization.
+    #[garde(custom(is_code))]
+    #[schema(pattern = "^[A-Z0-9_-]{1,32}$", example = "EWR")]
+    pub code: String,
+    /// The organization that runs it; may be left out by a member of exactly one.
+    #[garde(skip)]
+    pub organization_id: Option<OrganizationId>,
+}
+
+/// Creates a warehouse in an organization (org admins only).
+#[utoipa::path(post, path = "/warehouses", tag = "warehouses", request_body = CreateWarehouse,
+    responses(
+        (status = 201, description = "Created", body = Warehouse),
+        (status = 403, description = "Not an org admin", body = Problem),
+        (status = 404, description = "No such organization", body = Problem),
+        (status = 409, description = "Code taken in the organization", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn create_warehouse(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(request): AppJson<CreateWarehouse>,
+) -> AppResult<(StatusCode, AppJson<Warehouse>)> {
+    request.validate()?;
+    let grants = caller.scope().grants();
+    let organization_id = match (request.organization_id, grants.organizations.as_slice()) {
+        (Some(id), _) => id,
+        (None, [only]) => only.organization_id,
+        (None, _) => {
+            return Err(AppError::field(
+                "organization_id",
+                "required when you belong to several organizations or none",
+            ));
+        }
+    };
+    if !grants.sees_organization(organization_id) {
+        return Err(AppError::NotFound);
+    }
+    if !grants.allows_in_organization(Action::ManageWarehouses, organization_id) {
+        return Err(AppError::Forbidden);
+    }
+    let new = NewWarehouse { organization_id, name: request.name.trim(), code: &request.code };
+    let warehouse = warehouses::create(&state.db, caller.scope(), new).await.map_err(|e| match e {
+        DbError::Conflict { .. } => {
+            AppError::Conflict(format!("The organization already has a warehouse with code {}.", request.code))
+        }
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, AppJson(warehouse)))
+}
+
+/// Warehouses of the caller's organizations and of the brands it sees,
+/// newest first.
+#[utoipa::path(get, path = "/warehouses", tag = "warehouses", params(PageQuery),
+    responses((status = 200, description = "A page of warehouses", body = Page<Warehouse>)),
+    security(("bearer" = [])))]
+async fn list_warehouses(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<Warehouse>>> {
+    Ok(AppJson(warehouses::list(&state.db, caller.scope(), &page.to_request()?).await?))
+}
+
+/// One warehouse of a brand's allocation order.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct AllocationInput {
+    /// The warehouse.
+    #[garde(skip)]
+    pub warehouse_id: WarehouseId,
+    /// Lower is allocated first, 0 to 1000000.
+    #[garde(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub priority: i64,
+}
+
+/// `PUT /brands/{id}/warehouses`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct SetBrandWarehouses {
+    /// The brand's warehouses; replaces the list it had.
+    #[garde(length(max = 100), dive)]
+    pub warehouses: Vec<AllocationInput>,
+}
+
+/// Replaces the warehouses serving a brand and their priorities. Allowed to
+/// a brand admin and to an org admin of a 3PL that fulfils for the brand.
+/// Every warehouse must belong to the brand's organization or to one of its
+/// fulfillers.
+#[utoipa::path(put, path = "/brands/{id}/warehouses", tag = "warehouses", request_body = SetBrandWarehouses,
+    params(("id" = String, Path, description = "Brand id")),
+    responses(
+        (status = 200, description = "The brand's warehouses, in allocation order", body = Vec<BrandWarehouse>),
+        (status = 403, description = "Neither a brand admin nor an admin of its 3PL", body = Problem),
+        (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "Invalid fields, or a warehouse that may not serve the brand", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn set_brand_warehouses(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+    AppJson(request): AppJson<SetBrandWarehouses>,
+) -> AppResult<AppJson<Vec<BrandWarehouse>>> {
+    caller.authorize_brand(Action::ViewBrand, brand_id)?;
+    let grants = caller.scope().grants();
+    if !grants.allows_on_brand(Action::ManageBrand, brand_id) {
+        let fulfillers = warehouses::fulfillers(&state.db, caller.scope(), brand_id).await?;
+        if !fulfillers.iter().any(|org| grants.allows_in_organization(Action::ManageWarehouses, *org)) {
+            return Err(AppError::Forbidden);
+        }
+    }
+    request.validate()?;
+    let mut seen: HashMap<WarehouseId, usize> = HashMap::new();
+    let mut errors = Vec::new();
+    for (index, entry) in request.warehouses.iter().enumerate() {
+        if let Some(first) = seen.insert(entry.warehouse_id, index) {
+            errors.push(FieldError::new(
+                format!("warehouses[{index}].warehouse_id"),
+                format!("is listed twice (also warehouses[{first}])"),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let allocation: Vec<Allocation> = request
+        .warehouses
+        .iter()
+        .map(|entry| Allocation { warehouse_id: entry.warehouse_id, priority: entry.priority })
+        .collect();
+    let linked =
+        warehouses::set_for_brand(&state.db, caller.scope(), brand_id, &allocation).await.map_err(|e| match e {
+            AllocationError::Ineligible { index } => AppError::field(
+                format!("warehouses[{index}].warehouse_id"),
+                "no such warehouse of the brand's organization or of a 3PL that fulfils for it",
+            ),
+            AllocationError::Db(error) => error.into(),
+        })?;
+    Ok(AppJson(linked))
+}
+
+/// The warehouses serving a brand, in allocation order.
+#[utoipa::path(get, path = "/brands/{id}/warehouses", tag = "warehouses",
+    params(("id" = String, Path, description = "Brand id")),
+    responses(
+        (status = 200, description = "The brand's warehouses, lowest priority number first", body = Vec<BrandWarehouse>),
+        (status = 404, description = "No such brand", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn list_brand_warehouses(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+) -> AppResult<AppJson<Vec<BrandWarehouse>>> {
+    caller.authorize_brand(Action::ViewBrand, brand_id)?;
+    Ok(AppJson(warehouses::for_brand(&state.db, caller.scope(), brand_id).await?))
+}
