@@ -162,9 +162,10 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<Summary> {
             )
         }
     };
-    println!("  the brand has {orders_in_brand} orders");
     // The checkouts may have outlived the first access token.
     setup::login(&api, &mut fixture).await?;
+    let newest = newest_order_number(&api, &fixture).await?;
+    println!("  the brand has {orders_in_brand} orders; the list's newest is {newest}");
     let listed = list::run(&api, &fixture, args.list_requests, orders_in_brand).await?;
     let list_latency = Latency::of(&listed.latency);
     println!("  {}/{} ok in {:.2} s", listed.ok, args.list_requests, listed.elapsed.as_secs_f64());
@@ -200,4 +201,14 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<Summary> {
             failures: listed.failures,
         },
     })
+}
+
+/// The number of the first order the list shows, as a check that the fill's
+/// rows are what the API serves.
+async fn newest_order_number(api: &Api, fixture: &setup::Fixture) -> anyhow::Result<String> {
+    const ORDERS: &str = "GET /api/v1/orders?brand_id=…";
+    let path = format!("/api/v1/orders?brand_id={}&limit=1", fixture.brand_id);
+    let page =
+        api.call(ORDERS, reqwest::Method::GET, &path, Some(&fixture.token), None, reqwest::StatusCode::OK).await?;
+    Ok(page.pointer("/data/0/number").and_then(serde_json::Value::as_str).unwrap_or("none").to_owned())
 }

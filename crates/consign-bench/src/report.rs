@@ -65,6 +65,9 @@ pub struct Machine {
     pub cpu_model: String,
     /// `uname -sr`-like: the OS and architecture.
     pub os: String,
+    /// The 1-minute load average when the run started: other work on the
+    /// machine (builds, other benchmarks) skews every number.
+    pub load_average_at_start: f64,
 }
 
 impl Machine {
@@ -90,6 +93,10 @@ impl Machine {
             memory_gib: round2(memory_kib / 1024.0 / 1024.0),
             cpu_model,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            load_average_at_start: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|text| text.split_whitespace().next().and_then(|load| load.parse().ok()))
+                .unwrap_or(0.0),
         }
     }
 }
@@ -179,6 +186,7 @@ impl Summary {
         println!();
         println!("== Summary ==");
         println!("machine        {} CPUs, {:.1} GiB memory, {} ({})", m.cpus, m.memory_gib, m.cpu_model, m.os);
+        println!("load average   {:.2} (1 minute, at the start)", m.load_average_at_start);
         if self.server_on_same_machine {
             println!("               client and server share this machine's {} CPUs", m.cpus);
         }
@@ -193,8 +201,12 @@ impl Summary {
         println!("               failures: {}", failures_line(&c.failures));
         let f = &self.fill;
         println!(
-            "fill ({})      {} orders before, {} added in {:.1} s ({:.0}/s)",
-            f.mode, f.before, f.added, f.seconds, f.per_second
+            "{:<15}{} orders before, {} added in {:.1} s ({:.0}/s)",
+            format!("fill ({})", f.mode),
+            f.before,
+            f.added,
+            f.seconds,
+            f.per_second
         );
         let l = &self.list;
         println!(

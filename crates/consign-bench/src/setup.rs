@@ -38,7 +38,7 @@ pub struct Variant {
     pub id: String,
     /// SKU.
     pub sku: String,
-    /// Product title (what an order item shows).
+    /// The order item's title: product and variant title.
     pub title: String,
     /// Unit price, minor units.
     pub price: i64,
@@ -152,6 +152,8 @@ pub async fn run(
             .and_then(|variants| variants.iter().find(|v| v["sku"] == sku.as_str()))
             .and_then(|v| v["id"].as_str())
             .ok_or_else(|| anyhow::anyhow!("endpoint {PRODUCTS} answered without variant {sku}: {product}"))?;
+        // What checkout writes as the order item's title for this variant.
+        let title = format!("{title} — Default");
         variants.push(Variant { id: variant_id.to_owned(), sku, title, price });
     }
     println!("  {skus} products with one variant each ({:.1} s)", started.elapsed().as_secs_f64());
@@ -190,7 +192,7 @@ async fn probe(api: &Api, fixture: &Fixture, items_per_order: u32) -> anyhow::Re
     let path = format!("/api/v1/storefront/{}/checkout", fixture.brand_slug);
     let body = crate::checkout::body(fixture, u64::MAX, items_per_order);
     let answer = api.call(CHECKOUT, Method::POST, &path, None, Some(&body), StatusCode::CREATED).await?;
-    let number = answer.pointer("/order/number").cloned().unwrap_or(Value::Null);
+    let number = answer.pointer("/order/number").and_then(Value::as_str).unwrap_or("?").to_owned();
     field(&answer, "/order/id", CHECKOUT)?;
     field(&answer, "/order_access_token", CHECKOUT)?;
 
