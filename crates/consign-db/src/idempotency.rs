@@ -45,19 +45,13 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
         response_status: Option<i64>,
         response_content_type: Option<String>,
         response_body: Option<Vec<u8>>,
+        locked_until: Timestamp,
+        expires_at: Timestamp,
     }
     let now = Timestamp::now();
+    let lease_until = now.plus_seconds(lease_seconds);
+    let expires_at = now.plus_seconds(RETENTION_SECONDS);
     Ok(db_write!(db, |tx| {
-        // Forget an expired record, or an abandoned claim, so it can be taken.
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2
-                AND (expires_at <= $3 OR (state = 'in_flight' AND locked_until <= $3))",
-        )
-        .bind(tenant.to_owned())
-        .bind(key.to_owned())
-        .bind(now.as_micros())
-        .execute(&mut **tx)
-        .await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
              VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
@@ -66,9 +60,9 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
         .bind(tenant.to_owned())
         .bind(key.to_owned())
         .bind(request_hash.to_owned())
-        .bind(now.plus_seconds(lease_seconds).as_micros())
-        .bind(now.plus_seconds(RETENTION_SECONDS).as_micros())
-        .bind(now.as_micros())
+        .bind(lease_until)
+        .bind(expires_at)
+        .bind(now)
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -76,14 +70,32 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
             Claim::Claimed
         } else {
             let row: Row = sqlx::query_as(
-                "SELECT request_hash, state, response_status, response_content_type, response_body
+                "SELECT request_hash, state, response_status, response_content_type, response_body, locked_until, expires_at
                    FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2",
             )
             .bind(tenant.to_owned())
             .bind(key.to_owned())
             .fetch_one(&mut **tx)
             .await?;
-            if row.request_hash != request_hash {
+            let abandoned = row.state == "in_flight" && row.locked_until <= now;
+            if row.expires_at <= now || abandoned {
+                // Forgotten (past 24 hours) or abandoned by a holder that
+                // died: this request takes the key over.
+                sqlx::query(
+                    "UPDATE idempotency_keys SET request_hash = $1, state = 'in_flight', response_status = NULL,
+                            response_content_type = NULL, response_body = NULL, locked_until = $2, expires_at = $3, created_at = $4
+                      WHERE scope_key = $5 AND idempotency_key = $6",
+                )
+                .bind(request_hash.to_owned())
+                .bind(lease_until)
+                .bind(expires_at)
+                .bind(now)
+                .bind(tenant.to_owned())
+                .bind(key.to_owned())
+                .execute(&mut **tx)
+                .await?;
+                Claim::Claimed
+            } else if row.request_hash != request_hash {
                 Claim::Mismatch
             } else if row.state == "in_flight" {
                 Claim::InFlight

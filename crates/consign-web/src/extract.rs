@@ -9,8 +9,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use consign_db::{PageRequest, Scope};
-use consign_domain::BrandId;
 use consign_domain::policy::Action;
+use consign_domain::{BrandId, OrganizationId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
@@ -65,7 +65,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
         Err(error) => {
             let path = error.path().to_string();
             let inner = error.into_inner();
-            if inner.is_data() {
+            // serde_json reports some wrong types (a number where an enum
+            // goes) as syntax errors; valid JSON of the wrong shape is a 422.
+            let well_formed = inner.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+            if well_formed {
                 let field = if path == "." { String::new() } else { path };
                 Err(AppError::Validation(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
             } else {
@@ -166,6 +169,32 @@ impl Caller {
             return Err(AppError::Forbidden);
         }
         Ok(())
+    }
+}
+
+impl Caller {
+    /// The organization a request acts in: the one named, or the caller's
+    /// only one. 404 unless the caller belongs to it, 403 unless it may do
+    /// `action` there.
+    pub fn authorize_organization(&self, action: Action, named: Option<OrganizationId>) -> AppResult<OrganizationId> {
+        let grants = self.0.grants();
+        let organization_id = match (named, grants.organizations.as_slice()) {
+            (Some(id), _) => id,
+            (None, [only]) => only.organization_id,
+            (None, _) => {
+                return Err(AppError::field(
+                    "organization_id",
+                    "required when you belong to several organizations or none",
+                ));
+            }
+        };
+        if !grants.sees_organization(organization_id) {
+            return Err(AppError::NotFound);
+        }
+        if !grants.allows_in_organization(action, organization_id) {
+            return Err(AppError::Forbidden);
+        }
+        Ok(organization_id)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Demo data: a 3PL, a merchant with a brand the 3PL fulfils for, and a
 //! login for each; the 3PL's two warehouses serving the brand; a small
-//! outdoor-gear catalog with stock in both. Enough for a newcomer to look at.
+//! outdoor-gear catalog with stock in both; an order in every state. Enough
+//! for a newcomer to look at.
 //!
 //! Everything goes through the same storage functions the API uses, so the
 //! demo has its events, audit rows and stock ledger like real data.
@@ -8,16 +9,22 @@
 use std::collections::BTreeMap;
 
 use consign_db::brands::{self, Brand, NewBrand};
+use consign_db::fulfillment::{self, NewShipment};
+use consign_db::orders::checkout::{self, NewCheckout, RequestedLine};
+use consign_db::orders::{changes, expiry};
 use consign_db::products::{self, NewProduct, NewVariant};
 use consign_db::stock::{self, NewAdjustment, StockChange};
 use consign_db::users::{self, NewSignup};
 use consign_db::warehouses::{self, Allocation, NewWarehouse};
 use consign_db::{Db, Scope};
 use consign_domain::OrganizationId;
+use consign_domain::Timestamp;
 use consign_domain::money::Money;
+use consign_domain::order::{Address, Customer};
 use consign_domain::roles::OrganizationKind;
 use consign_domain::status::ProductStatus;
-use consign_web::auth::password;
+use consign_domain::status::ShipmentStatus;
+use consign_web::auth::{password, tokens};
 
 /// The demo password of every demo user.
 const DEMO_PASSWORD: &str = "consign-demo";
@@ -77,6 +84,7 @@ pub async fn demo(db: &Db) -> anyhow::Result<Option<Vec<DemoLogin>>> {
     .await?;
     brands::add_fulfiller(db, &system, brand.id, threepl.id).await?;
     catalog(db, &system, &brand, threepl.id).await?;
+    orders(db, &brand.slug).await?;
     Ok(Some(vec![
         DemoLogin { role: "3PL operator (Northwind Logistics)", email: THREEPL_EMAIL },
         DemoLogin { role: "Brand owner (Acme Outdoor)", email: MERCHANT_EMAIL },
@@ -165,4 +173,80 @@ pub fn print_logins(logins: &[DemoLogin]) {
     for login in logins {
         println!("  {:<40} {}", login.role, login.email);
     }
+}
+
+/// One demo order a state: open and unpaid, paid, partly shipped, in
+/// transit, delivered (completed), cancelled and expired, each reached
+/// through the same storage calls the API and the worker make.
+async fn orders(db: &Db, slug: &str) -> anyhow::Result<()> {
+    let system = Scope::system();
+    let brand = checkout::storefront_brand(db, slug).await?;
+    let customers = [
+        ("Riley Expired", "riley@example.com", "TENT-2P-GRN", 1),
+        ("Morgan Open", "morgan@example.com", "PACK-40-BLK", 1),
+        ("Jordan Paid", "jordan@example.com", "JKT-DWN-M", 2),
+        ("Taylor Partial", "taylor@example.com", "POLE-ALU", 3),
+        ("Alex Transit", "alex@example.com", "JKT-DWN-S", 1),
+        ("Sam Delivered", "sam@example.com", "PACK-40-ORG", 1),
+        ("Casey Cancelled", "casey@example.com", "POLE-CBN", 1),
+    ];
+    let mut placed = Vec::new();
+    for (name, email, sku, quantity) in customers {
+        let order = checkout::place_order(
+            db,
+            &brand,
+            NewCheckout {
+                lines: vec![RequestedLine { sku: sku.to_owned(), quantity }],
+                customer: Customer { name: name.to_owned(), email: email.to_owned(), phone: None },
+                shipping_address: Address {
+                    line1: "500 Market St".into(),
+                    line2: None,
+                    city: "San Francisco".into(),
+                    region: Some("CA".into()),
+                    postal_code: "94105".into(),
+                    country: "US".into(),
+                },
+                payment_provider: "manual".into(),
+                // Nobody holds these tokens: demo customers cannot sign in.
+                access_token_hash: tokens::sha256_hex(&tokens::random_hex(32)),
+            },
+        )
+        .await?;
+        if placed.is_empty() {
+            // The first order's hold runs out: sweep as if an hour had passed.
+            expiry::expire_due(db, Timestamp::now().plus_seconds(3600), 10).await?;
+        }
+        placed.push(order);
+    }
+    for order in &placed[2..6] {
+        changes::record_payment(db, &system, order.id, order.total.amount, None, Some("demo transfer")).await?;
+        fulfillment::create_for_order(db, order.id).await?;
+    }
+    changes::cancel(db, &system, placed[6].id, "Customer changed their mind").await?;
+    for (order, quantity, status) in [
+        (&placed[3], 1, None),
+        (&placed[4], 1, Some(ShipmentStatus::InTransit)),
+        (&placed[5], 1, Some(ShipmentStatus::Delivered)),
+    ] {
+        let fulfillment_order = &fulfillment::for_order(db, &system, order.id).await?[0];
+        let item = &fulfillment_order.items[0];
+        let shipment = fulfillment::create_shipment(
+            db,
+            &system,
+            fulfillment_order.id,
+            NewShipment {
+                items: vec![(item.order_item_id, quantity)],
+                carrier: "ups".into(),
+                tracking_number: format!("1Z999AA1{}", order.number.trim_start_matches('#')),
+            },
+        )
+        .await?;
+        if let Some(status) = status {
+            fulfillment::set_shipment_status(db, &system, shipment.id, ShipmentStatus::InTransit).await?;
+            if status == ShipmentStatus::Delivered {
+                fulfillment::set_shipment_status(db, &system, shipment.id, status).await?;
+            }
+        }
+    }
+    Ok(())
 }

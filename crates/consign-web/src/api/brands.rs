@@ -78,23 +78,7 @@ async fn create_brand(
     AppJson(request): AppJson<CreateBrand>,
 ) -> AppResult<impl IntoResponse> {
     request.validate()?;
-    let organizations = &caller.scope().grants().organizations;
-    let organization_id = match (request.organization_id, organizations.as_slice()) {
-        (Some(id), _) => id,
-        (None, [only]) => only.organization_id,
-        (None, _) => {
-            return Err(AppError::field(
-                "organization_id",
-                "required when you belong to several organizations or none",
-            ));
-        }
-    };
-    if !caller.scope().grants().sees_organization(organization_id) {
-        return Err(AppError::NotFound);
-    }
-    if !caller.scope().grants().allows_in_organization(Action::CreateBrand, organization_id) {
-        return Err(AppError::Forbidden);
-    }
+    let organization_id = caller.authorize_organization(Action::CreateBrand, request.organization_id)?;
     let brand = brands::create(
         &state.db,
         caller.scope(),

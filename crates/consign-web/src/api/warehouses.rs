@@ -61,23 +61,7 @@ async fn create_warehouse(
     AppJson(request): AppJson<CreateWarehouse>,
 ) -> AppResult<(StatusCode, AppJson<Warehouse>)> {
     request.validate()?;
-    let grants = caller.scope().grants();
-    let organization_id = match (request.organization_id, grants.organizations.as_slice()) {
-        (Some(id), _) => id,
-        (None, [only]) => only.organization_id,
-        (None, _) => {
-            return Err(AppError::field(
-                "organization_id",
-                "required when you belong to several organizations or none",
-            ));
-        }
-    };
-    if !grants.sees_organization(organization_id) {
-        return Err(AppError::NotFound);
-    }
-    if !grants.allows_in_organization(Action::ManageWarehouses, organization_id) {
-        return Err(AppError::Forbidden);
-    }
+    let organization_id = caller.authorize_organization(Action::ManageWarehouses, request.organization_id)?;
     let new = NewWarehouse { organization_id, name: request.name.trim(), code: &request.code };
     let warehouse = warehouses::create(&state.db, caller.scope(), new).await.map_err(|e| match e {
         DbError::Conflict { .. } => {

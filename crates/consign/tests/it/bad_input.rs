@@ -6,6 +6,9 @@ use consign_testkit::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+/// A well-formed id of nothing: bodies are read before ids are looked up.
+const SOME_ID: &str = "01a20095-c351-734f-bb2e-855cbbbec971";
+
 fn body_endpoints(brand: &str) -> Vec<(Method, String)> {
     vec![
         (Method::POST, "/api/v1/auth/signup".into()),
@@ -16,6 +19,14 @@ fn body_endpoints(brand: &str) -> Vec<(Method, String)> {
         (Method::POST, format!("/api/v1/brands/{brand}/members")),
         (Method::POST, format!("/api/v1/brands/{brand}/fulfillers")),
         (Method::POST, "/api/v1/api-keys".into()),
+        (Method::POST, "/api/v1/storefront/acme/checkout".into()),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/cancel")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/payments")),
+        (Method::PATCH, format!("/api/v1/orders/{SOME_ID}/shipping-address")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/items")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/notes")),
+        (Method::POST, format!("/api/v1/fulfillment-orders/{SOME_ID}/shipments")),
+        (Method::POST, format!("/api/v1/shipments/{SOME_ID}/status")),
     ]
 }
 
@@ -61,7 +72,10 @@ async fn every_endpoint_answers_bad_bodies_with_4xx_problems() {
         assert_problem(&app, &method, &path, &owner.token, b"[1, 2, 3]".to_vec(), "an array").await;
         let wrong_types = json!({"email": 5, "password": [], "name": {}, "slug": 1, "currency": true,
                                  "brand_id": 7, "organization_id": false, "role": 3, "refresh_token": 9,
-                                 "organization": "x", "reservation_ttl_seconds": "soon"});
+                                 "organization": "x", "reservation_ttl_seconds": "soon",
+                                 "items": "none", "customer": 1, "shipping_address": [], "payment_provider": 5,
+                                 "reason": 1, "amount": "lots", "method": 2, "line1": 3, "city": 4, "postal_code": 5,
+                                 "country": 6, "body": 7, "carrier": 8, "tracking_number": 9, "status": 10});
         let status =
             assert_problem(&app, &method, &path, &owner.token, wrong_types.to_string().into_bytes(), "wrong types")
                 .await;

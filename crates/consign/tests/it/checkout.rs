@@ -201,3 +201,44 @@ async fn order_numbers_stay_gapless_under_a_hundred_concurrent_checkouts() {
     assert_eq!(numbers, (1001..=1100).collect::<Vec<_>>());
     app.assert_stock_invariants().await;
 }
+
+#[tokio::test]
+async fn a_scheduled_drop_sells_only_to_early_access_customers_before_its_time() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "TENT", price: 100, stock: &[5] }]).await;
+    let products = app.get(&format!("/api/v1/products?brand_id={}", shop.brand_id), &owner.token).await;
+    let product_id = products.body["data"][0]["id"].as_str().unwrap();
+    let scheduled = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/products/{product_id}"),
+            Some(&owner.token),
+            Some(&serde_json::json!({"available_at": "2099-01-01T00:00:00Z", "early_access_emails": ["vip@example.com"]})),
+        )
+        .await;
+    assert_eq!(scheduled.status, StatusCode::OK, "{}", scheduled.text);
+
+    let early = app.checkout(&shop.slug, &[("TENT", 1)], "someone@example.com").await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(early.body["errors"][0]["message"].as_str().unwrap().contains("not on sale yet"));
+    let vip = app.checkout(&shop.slug, &[("TENT", 1)], "VIP@example.com").await;
+    assert_eq!(vip.status, StatusCode::CREATED, "{}", vip.text);
+
+    let catalog = app.request(Method::GET, &format!("/api/v1/storefront/{}/products", shop.slug), None, None).await;
+    assert_eq!(catalog.body["data"][0]["on_sale"], false);
+    assert_eq!(catalog.body["data"][0]["variants"][0]["available"], 4);
+
+    let archived = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/products/{product_id}"),
+            Some(&owner.token),
+            Some(&serde_json::json!({"status": "archived"})),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK);
+    let gone = app.checkout(&shop.slug, &[("TENT", 1)], "VIP@example.com").await;
+    assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(gone.body["errors"][0]["message"].as_str().unwrap().contains("not for sale"));
+}

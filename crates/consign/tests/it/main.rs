@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod catalog;
 mod checkout;
+mod demo;
 mod fulfillment;
 mod idempotency;
 mod inventory;
