@@ -162,6 +162,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<Summary> {
             )
         }
     };
+    println!("  fill ({}): {} orders added in {:.1} s", fill.mode, fill.added, fill.seconds);
     // The checkouts may have outlived the first access token.
     setup::login(&api, &mut fixture).await?;
     let newest = newest_order_number(&api, &fixture).await?;
