@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, NewJob, Page, PageRequest, Pool, db_read, db_write};
+use crate::{Db, DbResult, NewJob, Page, PageRequest, Pool, TxExt, db_read, db_write};
 
 /// Longest `last_error` kept, in characters: an error chain can be long,
 /// and the column is for a person to read.
@@ -205,26 +205,7 @@ pub struct JobCounts {
 /// Enqueues a job outside any transaction. Answers `false` when a job with
 /// the same `dedupe_key` already exists (it is not touched).
 pub async fn enqueue(db: &Db, job: NewJob) -> DbResult<bool> {
-    let now = Timestamp::now();
-    // The same statement as `TxExt::enqueue_job`, which runs it inside a
-    // business transaction instead.
-    let inserted = db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', 0, 10, $5, $6, $6)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(JobId::new())
-        .bind(job.kind)
-        .bind(job.payload.to_string())
-        .bind(job.dedupe_key.clone())
-        .bind(job.run_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    });
-    Ok(inserted == 1)
+    Ok(db_write!(db, |tx| tx.enqueue_job(job).await?))
 }
 
 /// The columns a claim returns, in [`ClaimedJob`]'s shape.

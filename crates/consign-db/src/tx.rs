@@ -80,8 +80,9 @@ pub trait TxExt: Send {
     fn record_event(&mut self, event: NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
     /// Records an audit row.
     fn record_audit(&mut self, entry: AuditEntry) -> impl Future<Output = DbResult<()>> + Send;
-    /// Enqueues a job; a duplicate `dedupe_key` is silently skipped.
-    fn enqueue_job(&mut self, job: NewJob) -> impl Future<Output = DbResult<()>> + Send;
+    /// Enqueues a job. Answers `false` when a job with the same
+    /// `dedupe_key` already exists (it is left as it is).
+    fn enqueue_job(&mut self, job: NewJob) -> impl Future<Output = DbResult<bool>> + Send;
     /// `" FOR UPDATE"` on PostgreSQL, where rows read before a write must be
     /// locked; empty on SQLite, where the writer holds the whole database.
     fn lock_clause(&self) -> &'static str;
@@ -137,9 +138,9 @@ macro_rules! impl_tx_ext {
                 Ok(())
             }
 
-            async fn enqueue_job(&mut self, job: NewJob) -> DbResult<()> {
+            async fn enqueue_job(&mut self, job: NewJob) -> DbResult<bool> {
                 let now = Timestamp::now();
-                sqlx::query(
+                let inserted = sqlx::query(
                     "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, 'queued', 0, 10, $5, $6, $6)
                      ON CONFLICT (dedupe_key) DO NOTHING",
@@ -151,8 +152,9 @@ macro_rules! impl_tx_ext {
                 .bind(job.run_at)
                 .bind(now)
                 .execute(&mut **self)
-                .await?;
-                Ok(())
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
             }
         }
     };
