@@ -398,7 +398,7 @@ pub async fn create_shipment(
                 "INSERT INTO shipment_items (id, organization_id, brand_id, shipment_id, fulfillment_order_item_id, order_item_id, quantity)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(consign_domain::ShipmentId::new().to_string())
+            .bind(consign_domain::ShipmentItemId::new())
             .bind(fo.organization_id)
             .bind(fo.brand_id)
             .bind(shipment_id)

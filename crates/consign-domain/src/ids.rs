@@ -94,6 +94,8 @@ id_type! {
     FulfillmentOrderItemId,
     /// A parcel.
     ShipmentId,
+    /// A line of a parcel.
+    ShipmentItemId,
     /// A domain event.
     EventId,
     /// A stock ledger entry.

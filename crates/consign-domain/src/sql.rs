@@ -68,6 +68,7 @@ sql_ids!(
     crate::FulfillmentOrderId,
     crate::FulfillmentOrderItemId,
     crate::ShipmentId,
+    crate::ShipmentItemId,
     crate::EventId,
     crate::MovementId,
     crate::AuditId,
