@@ -106,6 +106,16 @@ id_type! {
     JobId,
     /// A note on an order.
     NoteId,
+    /// An order's message thread.
+    ThreadId,
+    /// A message in a thread.
+    MessageId,
+    /// A brand's saved reply.
+    CannedResponseId,
+    /// A file attached to a message.
+    AttachmentId,
+    /// An inbound message that matched no order.
+    InboxItemId,
 }
 
 #[cfg(test)]

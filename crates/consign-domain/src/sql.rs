@@ -73,7 +73,12 @@ sql_ids!(
     crate::MovementId,
     crate::AuditId,
     crate::JobId,
-    crate::NoteId
+    crate::NoteId,
+    crate::ThreadId,
+    crate::MessageId,
+    crate::CannedResponseId,
+    crate::AttachmentId,
+    crate::InboxItemId
 );
 
 macro_rules! sql_text_enums {
@@ -91,5 +96,9 @@ sql_text_enums!(
     crate::status::PaymentStatus,
     crate::status::FulfillmentStatus,
     crate::status::FulfillmentOrderStatus,
-    crate::status::ShipmentStatus
+    crate::status::ShipmentStatus,
+    crate::messaging::Channel,
+    crate::messaging::SenderRole,
+    crate::messaging::ThreadStatus,
+    crate::messaging::DeliveryStatus
 );

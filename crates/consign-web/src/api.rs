@@ -8,6 +8,7 @@ pub mod events;
 pub mod fulfillment;
 pub mod inventory;
 pub mod me;
+pub mod messages;
 pub mod orders;
 pub mod products;
 pub mod storefront;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(fulfillment::router())
         .merge(events::router())
+        .merge(messages::router())
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod middleware;
 pub mod ops;
 
@@ -87,6 +88,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
+    /// Live event delivery to WebSocket clients.
+    pub live: live::LiveHub,
 }
 
 impl AppState {
@@ -106,6 +109,7 @@ impl AppState {
             )),
             metrics: ops::prometheus(),
             config: Arc::new(config),
+            live: live::LiveHub::new(db.clone()),
             db,
         })
     }
@@ -123,6 +127,7 @@ impl AppState {
         (name = "orders", description = "Orders and their changes"),
         (name = "fulfillment", description = "Fulfillment orders and shipments"),
         (name = "events", description = "Domain events and the audit log"),
+        (name = "messages", description = "Order threads, read receipts, inbox, search, canned responses"),
         (name = "catalog", description = "Products and variants"),
         (name = "warehouses", description = "Warehouses and each brand's allocation order"),
         (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),
@@ -147,7 +152,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api::router()).merge(ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::router().route("/live", axum::routing::get(live::live)))
+        .merge(ops::router())
 }
 
 /// The whole application as one router.
