@@ -340,3 +340,111 @@ pub async fn mark_read(db: &Db, scope: &Scope, order_id: OrderId, message_id: Me
 pub async fn order_brand(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<BrandId> {
     Ok(order_ref(db, scope, order_id).await?.brand_id)
 }
+
+/// Files attached to messages: their records (the bytes live in the file
+/// store of `consign-web`).
+pub mod attachments {
+    use consign_domain::{AttachmentId, BrandId, MessageId, OrderId, Timestamp};
+    use serde::Serialize;
+
+    use super::{Participant, order_ref};
+    use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+
+    /// An uploaded file.
+    #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+    pub struct Attachment {
+        /// Id, named in `attachment_ids` of a new message.
+        pub id: AttachmentId,
+        /// The order it was uploaded to.
+        pub order_id: OrderId,
+        /// The order's brand.
+        pub brand_id: BrandId,
+        /// The message it is attached to, once sent.
+        pub message_id: Option<MessageId>,
+        /// The name given at upload.
+        pub file_name: String,
+        /// Its media type.
+        pub content_type: String,
+        /// Bytes.
+        pub size: i64,
+        /// Where the bytes are kept in the file store.
+        #[serde(skip)]
+        #[schema(ignore)]
+        pub storage_key: String,
+        /// Uploaded at.
+        pub created_at: Timestamp,
+    }
+
+    const COLUMNS: &str = "id, order_id, brand_id, message_id, file_name, content_type, size, storage_key, created_at";
+
+    /// Records a file stored under `storage_key` for an order the caller sees.
+    pub async fn create(
+        db: &Db,
+        scope: &Scope,
+        order_id: OrderId,
+        id: AttachmentId,
+        file_name: &str,
+        content_type: &str,
+        size: i64,
+        storage_key: &str,
+    ) -> DbResult<Attachment> {
+        let order = order_ref(db, scope, order_id).await?;
+        let uploader = Participant::of(scope, order.brand_id);
+        db_write!(db, |tx| {
+            sqlx::query(
+                "INSERT INTO attachments (id, organization_id, brand_id, order_id, file_name, content_type, size, storage_key,
+                                          uploaded_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(id)
+            .bind(order.organization_id)
+            .bind(order.brand_id)
+            .bind(order.id)
+            .bind(file_name)
+            .bind(content_type)
+            .bind(size)
+            .bind(storage_key)
+            .bind(&uploader.id)
+            .bind(Timestamp::now())
+            .execute(&mut **tx)
+            .await?;
+        });
+        get(db, scope, id).await
+    }
+
+    /// A file the caller may download: staff of the brand; the customer for
+    /// files of its order that are on a visible message, or that it
+    /// uploaded and has not sent yet.
+    pub async fn get(db: &Db, scope: &Scope, id: AttachmentId) -> DbResult<Attachment> {
+        let (attachment, uploaded_by, internal): (Attachment, String, Option<bool>) = db_read!(db, |conn| {
+            let row: AttachmentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT a.{}, a.uploaded_by, m.internal FROM attachments a LEFT JOIN messages m ON m.id = a.message_id
+                  WHERE a.id = $1",
+                COLUMNS.replace(", ", ", a.")
+            )))
+            .bind(id)
+            .fetch_one(conn)
+            .await?;
+            (row.attachment, row.uploaded_by, row.internal)
+        });
+        scope.check_order(attachment.order_id, attachment.brand_id)?;
+        if scope.customer_order().is_some() {
+            let visible = match internal {
+                Some(internal) => !internal,
+                None => uploaded_by == "customer",
+            };
+            if !visible {
+                return Err(DbError::NotFound);
+            }
+        }
+        Ok(attachment)
+    }
+
+    #[derive(sqlx::FromRow)]
+    struct AttachmentRow {
+        #[sqlx(flatten)]
+        attachment: Attachment,
+        uploaded_by: String,
+        internal: Option<bool>,
+    }
+}

@@ -2,6 +2,7 @@
 //! request and response types, and handlers.
 
 pub mod api_keys;
+pub mod attachments;
 pub mod auth;
 pub mod brands;
 pub mod events;
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(fulfillment::router())
         .merge(events::router())
         .merge(messages::router())
+        .merge(attachments::router())
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod live;
 pub mod middleware;
 pub mod ops;
@@ -58,6 +59,11 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Where attachments are kept (`file://<dir>` or `s3://<bucket>/<prefix>`);
+    /// `None`: a directory under the system's temporary directory.
+    pub files_url: Option<String>,
+    /// Largest attachment accepted.
+    pub attachment_max_bytes: usize,
 }
 
 impl Default for WebConfig {
@@ -71,6 +77,8 @@ impl Default for WebConfig {
             login_attempts_per_account_per_minute: 10,
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            files_url: None,
+            attachment_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -90,6 +98,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Live event delivery to WebSocket clients.
     pub live: live::LiveHub,
+    /// Attachment bytes.
+    pub files: files::FileStore,
 }
 
 impl AppState {
@@ -101,7 +111,12 @@ impl AppState {
             Some(secret) => secret,
             None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
         };
+        let files_url = config
+            .files_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", std::env::temp_dir().join("consign-files").display()));
         Ok(Self {
+            files: files::FileStore::open(&files_url)?,
             access_tokens: Arc::new(AccessTokens::new(secret.as_bytes(), config.access_token_ttl_seconds)),
             login_limiter: Arc::new(LoginLimiter::new(
                 config.login_attempts_per_ip_per_minute,

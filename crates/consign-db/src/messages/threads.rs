@@ -280,3 +280,54 @@ pub async fn reopen(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Threa
 pub async fn assign(db: &Db, scope: &Scope, order_id: OrderId, assignee: Option<UserId>) -> DbResult<Thread> {
     change(db, scope, order_id, Change::Assign(assignee)).await
 }
+
+/// Response-time figures of threads opened in a period (for analytics).
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ResponseTimes {
+    /// Threads with a customer message in the period.
+    pub threads: i64,
+    /// Of those, threads staff have answered.
+    pub answered: i64,
+    /// Mean seconds from the customer's first message to the first staff reply.
+    pub mean_first_response_seconds: Option<f64>,
+    /// Longest such wait, in seconds.
+    pub max_first_response_seconds: Option<f64>,
+    /// Threads closed.
+    pub resolved: i64,
+    /// Mean seconds from the customer's first message to closing.
+    pub mean_resolution_seconds: Option<f64>,
+}
+
+/// Response times of the caller's brands (or one brand) for threads whose
+/// first customer message falls in `[from, to)`.
+pub async fn response_times(
+    db: &Db,
+    scope: &Scope,
+    brand_id: Option<BrandId>,
+    from: Timestamp,
+    to: Timestamp,
+) -> DbResult<ResponseTimes> {
+    if scope.customer_order().is_some() {
+        return Err(DbError::NotFound);
+    }
+    Ok(db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(
+            "SELECT COUNT(*) AS threads,
+                    COUNT(first_response_at) AS answered,
+                    CAST(AVG(first_response_at - first_customer_message_at) AS DOUBLE PRECISION) / 1000000.0
+                        AS mean_first_response_seconds,
+                    CAST(MAX(first_response_at - first_customer_message_at) AS DOUBLE PRECISION) / 1000000.0
+                        AS max_first_response_seconds,
+                    COUNT(resolved_at) AS resolved,
+                    CAST(AVG(resolved_at - first_customer_message_at) AS DOUBLE PRECISION) / 1000000.0
+                        AS mean_resolution_seconds
+               FROM message_threads WHERE first_customer_message_at >= ",
+        );
+        query.push_bind(from).push(" AND first_customer_message_at < ").push_bind(to);
+        scope.push_brand_filter(&mut query, "brand_id");
+        if let Some(brand_id) = brand_id {
+            query.push(" AND brand_id = ").push_bind(brand_id.to_string());
+        }
+        query.build_query_as().fetch_one(conn).await?
+    }))
+}

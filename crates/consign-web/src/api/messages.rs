@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use consign_db::Page;
 use consign_db::messages::canned::{self, CannedResponse};
 use consign_db::messages::search::{self, SearchFilter};
-use consign_db::messages::threads::{self, Thread, ThreadFilter, UnreadSummary};
+use consign_db::messages::threads::{self, ResponseTimes, Thread, ThreadFilter, UnreadSummary};
 use consign_db::messages::{self, Message, NewMessage};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
-use consign_domain::{AttachmentId, BrandId, CannedResponseId, MessageId, OrderId, UserId};
+use consign_domain::{AttachmentId, BrandId, CannedResponseId, MessageId, OrderId, Timestamp, UserId};
 use garde::Validate;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -34,6 +34,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search_messages))
         .routes(routes!(unread))
         .routes(routes!(list_canned, create_canned))
+        .routes(routes!(response_times))
 }
 
 /// Checks the staff policy on the order's brand; a customer's scope already
@@ -364,4 +365,42 @@ async fn create_canned(
     request.validate()?;
     let canned = canned::create(&state.db, caller.scope(), brand_id, request.name.trim(), &request.body).await?;
     Ok((StatusCode::CREATED, AppJson(canned)))
+}
+
+/// Period of `GET /analytics/response-times`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// One brand (default: every brand the caller sees).
+    pub brand_id: Option<BrandId>,
+    /// RFC 3339 start (default: 30 days ago).
+    pub from: Option<String>,
+    /// RFC 3339 end, exclusive (default: now).
+    pub to: Option<String>,
+}
+
+/// First-response and resolution times of threads whose first customer
+/// message falls in the period.
+#[utoipa::path(get, path = "/analytics/response-times", tag = "messages", params(PeriodQuery),
+    responses((status = 200, body = ResponseTimes), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn response_times(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(query): AppQuery<PeriodQuery>,
+) -> AppResult<AppJson<ResponseTimes>> {
+    if let Some(brand_id) = query.brand_id {
+        caller.authorize_brand(Action::ViewCommerce, brand_id)?;
+    }
+    let time = |field: &str, value: Option<&str>, default: Timestamp| -> AppResult<Timestamp> {
+        match value {
+            Some(v) => Timestamp::parse_rfc3339(v).ok_or_else(|| AppError::field(field, "must be an RFC 3339 time")),
+            None => Ok(default),
+        }
+    };
+    let now = Timestamp::now();
+    let to = time("to", query.to.as_deref(), now)?;
+    let from =
+        time("from", query.from.as_deref(), Timestamp::from_micros(to.as_micros() - 30 * 24 * 3600 * 1_000_000))?;
+    Ok(AppJson(threads::response_times(&state.db, caller.scope(), query.brand_id, from, to).await?))
 }

@@ -167,6 +167,13 @@ async fn a_customer_and_two_staff_members_talk_on_the_order_and_notes_stay_inter
     let unassigned = app.post(&assign_path, &c.owner.token, json!({"assignee_id": null})).await;
     assert!(unassigned.body["assignee_id"].is_null());
 
+    let times = app.get("/api/v1/analytics/response-times", &c.owner.token).await;
+    assert_eq!(times.status, StatusCode::OK, "{}", times.text);
+    assert_eq!(times.body["threads"], 1);
+    assert_eq!(times.body["answered"], 1);
+    assert_eq!(times.body["resolved"], 0, "reopened by the customer");
+    assert!(times.body["mean_first_response_seconds"].as_f64().unwrap() >= 0.0);
+
     // Every change is on the timeline of events and in the audit log.
     let events = app.get("/api/v1/events?type=thread.assigned", &c.owner.token).await;
     assert_eq!(events.body["data"].as_array().unwrap().len(), 2, "{}", events.text);
@@ -363,4 +370,81 @@ async fn search_matches_stemmed_words_with_every_filter_inside_the_tenant() {
     let mut theirs_seen = bodies(&customer.body);
     theirs_seen.sort();
     assert_eq!(theirs_seen, ["Has my parcel shipped yet?", "Your parcel ships tomorrow"]);
+}
+
+#[tokio::test]
+async fn attachments_are_checked_stored_and_served_only_to_those_who_may_see_them() {
+    let app = TestApp::spawn().await;
+    let c = conversation(&app).await;
+    let upload = |token: &str, order_id: &str, name: &str, content_type: &str, bytes: Vec<u8>| {
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{order_id}/attachments?file_name={name}")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(bytes)
+    };
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 64]].concat();
+    let uploaded = app.send(upload(&c.customer, &c.order_id, "box.png", "image/png", png.clone())).await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.text);
+    assert_eq!(uploaded.body["size"], png.len());
+    let photo = uploaded.body["id"].as_str().unwrap().to_owned();
+
+    for (name, content_type, bytes, status) in [
+        ("x.exe", "application/x-msdownload", b"MZ".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("fake.png", "image/png", b"not a png".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("empty.txt", "text/plain", Vec::new(), StatusCode::UNPROCESSABLE_ENTITY),
+        ("big.txt", "text/plain", vec![b'a'; 10 * 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let refused = app.send(upload(&c.owner.token, &c.order_id, name, content_type, bytes)).await;
+        assert_eq!(refused.status, status, "{name}: {}", refused.text);
+    }
+
+    let message =
+        post_message(&app, &c.customer, &c.order_id, json!({"body": "It arrived broken", "attachment_ids": [photo]}))
+            .await;
+    assert_eq!(message["attachments"][0]["id"], photo.as_str());
+    assert_eq!(message["attachments"][0]["content_type"], "image/png");
+    let reused =
+        app.post(&messages_path(&c.order_id), &c.customer, json!({"body": "again", "attachment_ids": [photo]})).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "a file is sent once");
+
+    let download =
+        |token: &str, id: &str| app.client.get(app.url(&format!("/api/v1/attachments/{id}"))).bearer_auth(token);
+    for token in [c.customer.as_str(), c.owner.token.as_str(), c.threepl.token.as_str()] {
+        let response = download(token, &photo).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "image/png");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), png.as_slice());
+    }
+
+    // A file on an internal note stays with staff.
+    let log = app.send(upload(&c.owner.token, &c.order_id, "carrier.txt", "text/plain", b"claim 42".to_vec())).await;
+    let log_id = log.body["id"].as_str().unwrap().to_owned();
+    post_message(
+        &app,
+        &c.owner.token,
+        &c.order_id,
+        json!({"body": "claim filed", "internal": true, "attachment_ids": [log_id]}),
+    )
+    .await;
+    assert_eq!(download(&c.customer, &log_id).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(download(&c.owner.token, &log_id).send().await.unwrap().status(), StatusCode::OK);
+
+    // Other tenants and other orders.
+    let intruder = app.sign_up("eve@elsewhere.example", "merchant").await;
+    assert_eq!(download(&intruder.token, &photo).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let other = app.checkout(&c.shop.slug, &[("MUG", 1)], "other@example.com").await;
+    let other_token = other.body["order_access_token"].as_str().unwrap();
+    assert_eq!(download(other_token, &photo).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let stolen = app.send(upload(&intruder.token, &c.order_id, "x.txt", "text/plain", b"hi".to_vec())).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    let borrowed = app
+        .post(
+            &messages_path(other.body["order"]["id"].as_str().unwrap()),
+            other_token,
+            json!({"body": "mine?", "attachment_ids": [photo]}),
+        )
+        .await;
+    assert_eq!(borrowed.status, StatusCode::UNPROCESSABLE_ENTITY, "a file of another order cannot be attached");
 }
