@@ -61,8 +61,10 @@ pub struct Args {
     /// The `reason` sent with the stock adjustments of the setup phase.
     #[arg(long, default_value = "restock")]
     pub stock_reason: String,
-    /// What to measure: `commerce` (checkouts and the order list) or `live`
-    /// (WebSocket fan-out of messages).
+    /// What to measure: `commerce` (checkouts and the order list), `live`
+    /// (WebSocket fan-out of messages) or `search` (message search over
+    /// `--search-messages` messages on `--orders` orders; `--list-requests`
+    /// searches per kind).
     #[arg(long, value_enum, default_value_t = Scenario::Commerce)]
     pub scenario: Scenario,
     /// Live: WebSocket clients in all (staff plus one customer per order).
@@ -80,6 +82,9 @@ pub struct Args {
     /// Live: seconds of posting.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     pub live_seconds: u32,
+    /// Search: messages to write before searching.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub search_messages: u64,
     /// Per-request timeout, in seconds.
     #[arg(long, default_value_t = 60)]
     pub request_timeout_seconds: u64,
@@ -92,6 +97,8 @@ pub enum Scenario {
     Commerce,
     /// WebSocket delivery latency of messages to many clients.
     Live,
+    /// Message search latency over many messages (`--search-messages`).
+    Search,
 }
 
 /// How the order-list phase gets its orders.

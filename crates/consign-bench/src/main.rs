@@ -15,6 +15,7 @@ mod fill;
 mod list;
 mod live;
 mod report;
+mod search;
 mod setup;
 mod target;
 
@@ -62,6 +63,10 @@ fn bench(args: &Args) -> anyhow::Result<bool> {
                     summary.clean()
                 }),
                 Scenario::Live => live::run(args, &target).await.map(|summary| {
+                    summary.print();
+                    summary.clean()
+                }),
+                Scenario::Search => search::run(args, &target).await.map(|summary| {
                     summary.print();
                     summary.clean()
                 }),
