@@ -32,6 +32,7 @@ pub mod jobs;
 mod json_text;
 pub mod orders;
 pub mod page;
+pub mod payments;
 pub mod products;
 pub mod schema;
 pub mod scope;

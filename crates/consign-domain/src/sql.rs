@@ -73,7 +73,9 @@ sql_ids!(
     crate::MovementId,
     crate::AuditId,
     crate::JobId,
-    crate::NoteId
+    crate::NoteId,
+    crate::PaymentAttemptId,
+    crate::WebhookEventId
 );
 
 macro_rules! sql_text_enums {

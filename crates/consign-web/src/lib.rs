@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod payments;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
+    /// Payment providers: the keyring, their base URLs, an HTTP client.
+    pub gateway: Arc<consign_payments::Gateway>,
 }
 
 impl AppState {
@@ -105,9 +108,19 @@ impl AppState {
                 config.login_attempts_per_account_per_minute,
             )),
             metrics: ops::prometheus(),
+            gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
             config: Arc::new(config),
             db,
         })
+    }
+}
+
+impl AppState {
+    /// The same state talking to payment providers through `gateway` (the
+    /// master key and provider URLs from configuration).
+    pub fn with_gateway(mut self, gateway: Arc<consign_payments::Gateway>) -> Self {
+        self.gateway = gateway;
+        self
     }
 }
 
@@ -122,6 +135,7 @@ impl AppState {
         (name = "storefront", description = "Public checkout and the customer's order"),
         (name = "orders", description = "Orders and their changes"),
         (name = "fulfillment", description = "Fulfillment orders and shipments"),
+        (name = "payments", description = "Payment attempts, refunds, provider credentials and provider webhooks"),
         (name = "events", description = "Domain events and the audit log"),
         (name = "catalog", description = "Products and variants"),
         (name = "warehouses", description = "Warehouses and each brand's allocation order"),

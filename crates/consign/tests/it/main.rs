@@ -13,5 +13,7 @@ mod inventory;
 mod jobs;
 mod ops;
 mod orders;
+mod payments;
+mod payments_model;
 mod storage;
 mod tenancy;
