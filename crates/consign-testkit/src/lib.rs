@@ -415,8 +415,12 @@ impl TestApp {
 
 /// A gateway with a fresh random master key and these provider URLs.
 pub fn test_gateway(endpoints: consign_payments::Endpoints) -> Arc<consign_payments::Gateway> {
-    let key = consign_payments::Keyring::generate_line("test1");
-    let keyring = consign_payments::Keyring::parse(&key).expect("a generated key parses");
+    test_gateway_with_keys(endpoints, &consign_payments::Keyring::generate_line("test1"))
+}
+
+/// A gateway with these master keys (`id:hex,…`) and provider URLs.
+pub fn test_gateway_with_keys(endpoints: consign_payments::Endpoints, keys: &str) -> Arc<consign_payments::Gateway> {
+    let keyring = consign_payments::Keyring::parse(keys).expect("test keys parse");
     Arc::new(consign_payments::Gateway::new(Some(keyring), endpoints))
 }
 

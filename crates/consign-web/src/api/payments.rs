@@ -121,10 +121,10 @@ async fn list_attempts(
 }
 
 /// `POST /orders/{id}/payment-attempts`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RetryRequest {
-    /// `stripe`, `razorpay` or `paypal`; the order's provider by default.
-    pub provider: Option<String>,
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
 }
 
 /// A new payment attempt for what the order still owes: after a failed
@@ -142,8 +142,7 @@ async fn retry(
     AppJson(request): AppJson<RetryRequest>,
 ) -> AppResult<(StatusCode, AppJson<PaymentInstructions>)> {
     let order = order_for(&state, &caller, order_id, Action::EditCommerce).await?;
-    let name = request.provider.unwrap_or_else(|| order.payment_provider.clone());
-    let kind = ProviderKind::parse(&name).filter(|k| k.needs_credentials()).ok_or_else(|| {
+    let kind = ProviderKind::parse(&request.provider).filter(|k| k.needs_credentials()).ok_or_else(|| {
         AppError::field("provider", "must be stripe, razorpay or paypal (manual payments are recorded by staff)")
     })?;
     let brand_slug = payments::brand_slug(&state.db, order.brand_id).await?;

@@ -137,7 +137,9 @@ async fn a_provider_outage_at_checkout_leaves_a_failed_attempt_the_customer_can_
     let (order, payment, token) = checkout_with(&app, &shop, &[("TENT", 1)], "stripe").await;
     assert_eq!(payment["status"], "failed", "{payment}");
     assert!(payment["error"].as_str().unwrap().contains("unavailable"), "{payment}");
-    let retried = app.post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({})).await;
+    let retried = app
+        .post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({"provider": "stripe"}))
+        .await;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.text);
     assert_eq!(retried.body["status"], "requires_action");
     assert_ne!(retried.body["attempt_id"], payment["attempt_id"], "a retry is a new attempt");
@@ -248,7 +250,9 @@ async fn a_failed_payment_is_retried_with_a_new_attempt_on_the_same_order() {
     let failed = order_state(&app, &owner.token, id(&order)).await;
     assert_eq!(failed["payment_status"], "failed");
 
-    let retry = app.post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({})).await;
+    let retry = app
+        .post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({"provider": "stripe"}))
+        .await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
     assert_eq!(retry.body["payment_intent_id"], "pi_2");
     assert_ne!(retry.body["attempt_id"], first["attempt_id"]);
@@ -268,7 +272,9 @@ async fn a_failed_payment_is_retried_with_a_new_attempt_on_the_same_order() {
     let failed_event = timeline.body.as_array().unwrap().iter().find(|e| e["type"] == "payment.failed").cloned();
     assert_eq!(failed_event.expect("payment.failed recorded")["payload"]["order_id"], order["id"]);
     // Nothing left to pay: no more attempts.
-    let more = app.post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({})).await;
+    let more = app
+        .post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token, json!({"provider": "stripe"}))
+        .await;
     assert_eq!(more.status, StatusCode::CONFLICT);
 }
 
@@ -396,7 +402,9 @@ async fn an_edit_that_raises_the_total_asks_for_the_difference_and_one_that_lowe
     assert_eq!(amount(&raised.body, "total"), 6000);
     assert_eq!(amount(&raised.body, "outstanding"), 3000);
     assert_eq!(raised.body["payment_status"], "paid", "the status does not move backwards");
-    let attempt = app.post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &owner.token, json!({})).await;
+    let attempt = app
+        .post(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &owner.token, json!({"provider": "stripe"}))
+        .await;
     assert_eq!(attempt.status, StatusCode::CREATED, "{}", attempt.text);
     assert_eq!(attempt.body["amount"]["amount"], 3000, "the difference only");
     assert_eq!(providers.requests("/v1/payment_intents").last().unwrap().form("amount").as_deref(), Some("3000"));
@@ -613,4 +621,46 @@ async fn credentials_are_write_only_sealed_and_never_shown() {
 
 fn hex_of(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn rotate_keys_reseals_credentials_under_the_newest_key_and_they_still_work() {
+    let providers = Providers::start().await;
+    let old = consign_payments::Keyring::generate_line("k1");
+    let new = consign_payments::Keyring::generate_line("k2");
+    let test_db = TestDb::new().await;
+    let url = test_db.url.clone();
+    let before = consign_testkit::test_gateway_with_keys(providers.endpoints(), &old);
+    let app = TestApp::spawn_with_gateway(test_db, WebConfig::default(), before).await;
+    let (_owner, shop) = shop(&app, "stripe").await;
+    let brand_id = shop.brand_id.parse().unwrap();
+    let sealed = |db: consign_db::Db| async move {
+        consign_db::payments::sealed_credentials(&db, brand_id, "stripe").await.unwrap().unwrap()
+    };
+    assert_eq!(sealed(app.db().clone()).await.key_id, "k1");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
+        .args(["admin", "rotate-keys"])
+        .env("DATABASE_URL", &url)
+        .env("CONSIGN_MASTER_KEY", format!("{old},{new}"))
+        .env("CONSIGN_LOG", "warn")
+        .output()
+        .expect("run consign admin rotate-keys");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("Re-sealed 1 credential(s) under key k2"), "{stdout}");
+    assert!(!stdout.contains(secrets::STRIPE_SECRET_KEY));
+    let after = sealed(app.db().clone()).await;
+    assert_eq!(after.key_id, "k2");
+
+    // An instance holding only the new key takes Stripe payments.
+    let second_db = app.test_db.another_connection().await;
+    let newer = TestApp::spawn_with_gateway(
+        second_db,
+        WebConfig::default(),
+        consign_testkit::test_gateway_with_keys(providers.endpoints(), &new),
+    )
+    .await;
+    let (_, payment, _) = checkout_with(&newer, &shop, &[("MUG", 1)], "stripe").await;
+    assert_eq!(payment["status"], "requires_action", "{payment}");
 }
