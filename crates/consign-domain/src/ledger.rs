@@ -61,7 +61,9 @@ impl Balance {
             PaymentStatus::Refunded
         } else if self.refunded > 0 {
             PaymentStatus::PartiallyRefunded
-        } else if self.paid > 0 && self.due > 0 && self.held() >= self.due {
+        } else if self.paid > 0 && self.held() >= self.due {
+            // Covered; also a cancelled order that took money (due is 0),
+            // so that refunding it moves on to `refunded`.
             PaymentStatus::Paid
         } else {
             current
@@ -99,6 +101,14 @@ mod tests {
         let refunded = Balance { refunded: 5000, ..balance };
         assert_eq!(refunded.refund_due(), 0);
         assert_eq!(refunded.payment_status(PaymentStatus::Paid), PaymentStatus::Refunded);
+    }
+
+    #[test]
+    fn money_taken_by_a_cancelled_order_reaches_refunded_once_it_goes_back() {
+        let late = Balance::of(OrderStatus::Cancelled, 5000, 5000, 0);
+        let status = late.payment_status(PaymentStatus::Unpaid);
+        assert_eq!(status, PaymentStatus::Paid);
+        assert_eq!(Balance { refunded: 5000, ..late }.payment_status(status), PaymentStatus::Refunded);
     }
 
     #[test]

@@ -664,3 +664,21 @@ async fn rotate_keys_reseals_credentials_under_the_newest_key_and_they_still_wor
     let (_, payment, _) = checkout_with(&newer, &shop, &[("MUG", 1)], "stripe").await;
     assert_eq!(payment["status"], "requires_action", "{payment}");
 }
+
+#[tokio::test]
+async fn a_capture_that_arrives_after_the_order_was_cancelled_is_refunded_at_once() {
+    let (app, providers) = spawn_with_providers().await;
+    let (owner, shop) = shop(&app, "stripe").await;
+    let (order, _, _) = checkout_with(&app, &shop, &[("TENT", 1)], "stripe").await;
+    let cancelled =
+        app.post(&format!("/api/v1/orders/{}/cancel", id(&order)), &owner.token, json!({"reason": "too slow"})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    stripe_event(&app, "acme", &stripe_events::succeeded("evt_late", "pi_1", 10000, id(&order))).await;
+    app.run_jobs().await;
+    let sent = single(providers.requests("/v1/refunds"));
+    assert_eq!(sent.form("amount").as_deref(), Some("10000"));
+    let after = order_state(&app, &owner.token, id(&order)).await;
+    assert_eq!(after["status"], "cancelled");
+    assert_eq!((amount(&after, "paid"), amount(&after, "refunded"), amount(&after, "refund_due")), (10000, 10000, 0));
+    assert_eq!(after["payment_status"], "refunded");
+}
