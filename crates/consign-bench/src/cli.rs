@@ -61,9 +61,44 @@ pub struct Args {
     /// The `reason` sent with the stock adjustments of the setup phase.
     #[arg(long, default_value = "restock")]
     pub stock_reason: String,
+    /// What to measure: `commerce` (checkouts and the order list), `live`
+    /// (WebSocket fan-out of messages) or `search` (message search over
+    /// `--search-messages` messages on `--orders` orders; `--list-requests`
+    /// searches per kind).
+    #[arg(long, value_enum, default_value_t = Scenario::Commerce)]
+    pub scenario: Scenario,
+    /// Live: WebSocket clients in all (staff plus one customer per order).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub live_clients: u32,
+    /// Live: brands (tenants) the clients are spread over.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub live_brands: u32,
+    /// Live: staff sockets per brand (each sees every message of its brand).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub live_staff_per_brand: u32,
+    /// Live: messages posted per second.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub live_rate: u32,
+    /// Live: seconds of posting.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    pub live_seconds: u32,
+    /// Search: messages to write before searching.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub search_messages: u64,
     /// Per-request timeout, in seconds.
     #[arg(long, default_value_t = 60)]
     pub request_timeout_seconds: u64,
+}
+
+/// Which benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Checkout throughput and order-list latency.
+    Commerce,
+    /// WebSocket delivery latency of messages to many clients.
+    Live,
+    /// Message search latency over many messages (`--search-messages`).
+    Search,
 }
 
 /// How the order-list phase gets its orders.

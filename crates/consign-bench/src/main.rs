@@ -13,7 +13,9 @@ mod checkout;
 mod cli;
 mod fill;
 mod list;
+mod live;
 mod report;
+mod search;
 mod setup;
 mod target;
 
@@ -25,29 +27,29 @@ use clap::Parser as _;
 use consign_domain::BrandId;
 
 use crate::api::Api;
-use crate::cli::{Args, FillMode};
+use crate::cli::{Args, FillMode, Scenario};
 use crate::report::{CheckoutSummary, FillSummary, Latency, ListSummary, Machine, Summary, round2};
 use crate::target::Target;
 
 fn main() {
     let args = Args::parse();
     // A failed run ends with one readable line, not a backtrace.
-    let summary = match bench(&args) {
-        Ok(summary) => summary,
+    let clean = match bench(&args) {
+        Ok(clean) => clean,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::exit(1);
         }
     };
-    summary.print();
-    if !summary.clean() {
+    if !clean {
         eprintln!("some requests got a wrong answer (see failures above); the numbers are not comparable");
         std::process::exit(2);
     }
 }
 
-/// Starts (or finds) the server, runs the phases, stops the server.
-fn bench(args: &Args) -> anyhow::Result<Summary> {
+/// Starts (or finds) the server, runs the scenario and prints its summary,
+/// stops the server. Answers whether every request got a right answer.
+fn bench(args: &Args) -> anyhow::Result<bool> {
     args.check()?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +57,20 @@ fn bench(args: &Args) -> anyhow::Result<Summary> {
         .context("cannot start the async runtime")?
         .block_on(async {
             let mut target = Target::start(args).await?;
-            let result = run(args, &target).await;
+            let result = match args.scenario {
+                Scenario::Commerce => run(args, &target).await.map(|summary| {
+                    summary.print();
+                    summary.clean()
+                }),
+                Scenario::Live => live::run(args, &target).await.map(|summary| {
+                    summary.print();
+                    summary.clean()
+                }),
+                Scenario::Search => search::run(args, &target).await.map(|summary| {
+                    summary.print();
+                    summary.clean()
+                }),
+            };
             target.stop().await;
             result
         })

@@ -145,6 +145,14 @@ impl Target {
         }
     }
 
+    /// The spawned server's resident memory, from `/proc` (Linux only).
+    pub fn server_rss_mib(&self) -> Option<f64> {
+        let pid = self.spawned.as_ref()?.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some((kib / 1024.0 * 10.0).round() / 10.0)
+    }
+
     /// Whether the server shares this machine (spawned, or a loopback URL),
     /// so its CPU use competes with the clients'.
     pub fn is_local(&self) -> bool {

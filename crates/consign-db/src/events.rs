@@ -6,7 +6,7 @@ use consign_domain::{BrandId, EventId, OrderId, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, JsonText, Scope, db_read};
+use crate::{Db, DbResult, Engine, JsonText, Scope, db_read};
 
 /// A domain event (SPEC §4 "Event").
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -58,22 +58,186 @@ pub async fn timeline(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec
 pub struct EventFilter {
     /// Exact type, such as `order.paid`.
     pub event_type: Option<String>,
-    /// Only events after this id (for following the feed).
+    /// Only events after this one (an event id), in commit order.
     pub after: Option<String>,
 }
 
-/// Events of the brands the caller sees, oldest first, at most `limit`.
+/// Events of the brands the caller sees, in commit order, at most `limit`.
+/// `after` names the last event already seen; the feed continues from its
+/// position (see [`tail`]), so a follower never misses a late commit.
 pub async fn feed(db: &Db, scope: &Scope, filter: &EventFilter, limit: i64) -> DbResult<Vec<Event>> {
+    let after = match &filter.after {
+        Some(id) => Some(
+            position_of(db, id).await?.ok_or_else(|| crate::DbError::invalid("after", "is not a known event id"))?,
+        ),
+        None => None,
+    };
     Ok(db_read!(db, |conn| {
         let mut query = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
         scope.push_brand_filter(&mut query, "brand_id");
         if let Some(event_type) = &filter.event_type {
             query.push(" AND type = ").push_bind(event_type.clone());
         }
-        if let Some(after) = &filter.after {
-            query.push(" AND id > ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id LIMIT ").push_bind(limit);
+        push_after(&mut query, db.engine(), after);
+        query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
         query.build_query_as().fetch_all(conn).await?
     }))
+}
+
+/// Where an event sits in commit order: `(txid, seq)`. On SQLite `txid` is
+/// always 0 and `seq` counts commits; on PostgreSQL `txid` is the writing
+/// transaction's id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
+pub struct Position {
+    /// The writing transaction (PostgreSQL) or 0.
+    pub txid: i64,
+    /// The event's sequence number.
+    pub seq: i64,
+}
+
+/// The position of an event, if it exists.
+pub async fn position_of(db: &Db, event_id: &str) -> DbResult<Option<Position>> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as("SELECT txid, seq FROM events WHERE id = $1").bind(event_id).fetch_optional(conn).await?
+    }))
+}
+
+/// Adds "after this position, and only final rows" to an event query.
+///
+/// PostgreSQL hands out transaction ids and sequence numbers before commit,
+/// so a later-committing transaction can hold a smaller position. Rows of
+/// transactions older than the oldest one still running (the snapshot's
+/// `xmin`) are final: nothing can ever commit below it. Reading only those,
+/// in `(txid, seq)` order, never skips an event. SQLite's single writer
+/// commits in `seq` order already.
+fn push_after<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, engine: Engine, after: Option<Position>)
+where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if engine == Engine::Postgres {
+        query.push(" AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
+    }
+    if let Some(after) = after {
+        query.push(" AND (txid, seq) > (").push_bind(after.txid).push(", ").push_bind(after.seq).push(")");
+    }
+}
+
+/// An event with what the live feed needs to route it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TailEvent {
+    /// The event.
+    #[sqlx(flatten)]
+    pub event: Event,
+    /// Its position.
+    #[sqlx(flatten)]
+    pub position: Position,
+    /// Its organization.
+    pub organization_id: consign_domain::OrganizationId,
+    /// The order it is about, if any.
+    pub order_id: Option<OrderId>,
+}
+
+/// Limits of a [`tail`] read.
+#[derive(Clone, Debug, Default)]
+pub struct TailFilter {
+    /// Only these brands (None: all).
+    pub brands: Option<Vec<BrandId>>,
+    /// Only this order's events.
+    pub order_id: Option<OrderId>,
+}
+
+/// Events after `after`, in commit order: the source of the live feed.
+/// System-level (no scope): the caller routes each event to the
+/// subscribers allowed to see it, or narrows the read with `filter`.
+pub async fn tail(db: &Db, after: Position, limit: i64, filter: &TailFilter) -> DbResult<Vec<TailEvent>> {
+    Ok(db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {EVENT_COLUMNS}, txid, seq, organization_id, order_id FROM events WHERE 1 = 1"
+        ));
+        if let Some(brands) = &filter.brands {
+            query.push(" AND brand_id IN (NULL");
+            for brand in brands {
+                query.push(", ").push_bind(brand.to_string());
+            }
+            query.push(")");
+        }
+        if let Some(order_id) = filter.order_id {
+            query.push(" AND order_id = ").push_bind(order_id.to_string());
+        }
+        push_after(&mut query, db.engine(), Some(after));
+        query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
+        query.build_query_as().fetch_all(conn).await?
+    }))
+}
+
+/// The position of the newest final event: where a new follower starts.
+pub async fn head(db: &Db) -> DbResult<Position> {
+    let head: Option<Position> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new("SELECT txid, seq FROM events WHERE 1 = 1");
+        push_after(&mut query, db.engine(), None);
+        query.push(" ORDER BY txid DESC, seq DESC LIMIT 1");
+        query.build_query_as().fetch_optional(conn).await?
+    });
+    Ok(head.unwrap_or_default())
+}
+
+/// Wakes a follower of the event tail when new events may have committed:
+/// on PostgreSQL through `LISTEN consign_events` (the events trigger
+/// notifies on commit, from any instance); on SQLite when this process's
+/// writer commits. Wake-ups only say "look again": the follower re-reads
+/// from its position, so a lost notification (a dropped listener
+/// connection, another process writing the SQLite file) costs latency,
+/// never an event, and `wait` also returns after `max`.
+pub struct EventWaker {
+    inner: Waker,
+}
+
+enum Waker {
+    Sqlite(tokio::sync::watch::Receiver<u64>),
+    Postgres { pool: sqlx::PgPool, listener: Option<sqlx::postgres::PgListener> },
+}
+
+impl EventWaker {
+    /// A waker for this database.
+    pub fn new(db: &Db) -> Self {
+        let inner = match db.pool() {
+            crate::Pool::Sqlite { .. } => Waker::Sqlite(db.commits()),
+            crate::Pool::Postgres(pool) => Waker::Postgres { pool: pool.clone(), listener: None },
+        };
+        Self { inner }
+    }
+
+    /// Returns when events may have been written, or after `max`.
+    pub async fn wait(&mut self, max: std::time::Duration) {
+        match &mut self.inner {
+            Waker::Sqlite(commits) => {
+                let _ = tokio::time::timeout(max, commits.changed()).await;
+            }
+            Waker::Postgres { pool, listener } => {
+                if listener.is_none() {
+                    match sqlx::postgres::PgListener::connect_with(pool).await {
+                        Ok(mut fresh) => match fresh.listen("consign_events").await {
+                            // Events committed while no one listened are
+                            // found by the re-read that follows.
+                            Ok(()) => {
+                                *listener = Some(fresh);
+                                return;
+                            }
+                            Err(error) => tracing::warn!(%error, "cannot LISTEN for events"),
+                        },
+                        Err(error) => tracing::warn!(%error, "cannot connect the event listener"),
+                    }
+                    tokio::time::sleep(max).await;
+                    return;
+                }
+                let Some(active) = listener.as_mut() else { return };
+                match tokio::time::timeout(max, active.try_recv()).await {
+                    Ok(Ok(Some(_))) | Err(_) => {}
+                    // The connection dropped (None) or failed: listen anew
+                    // on the next call; the caller re-reads meanwhile.
+                    Ok(Ok(None)) | Ok(Err(_)) => *listener = None,
+                }
+            }
+        }
+    }
 }

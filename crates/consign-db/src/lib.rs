@@ -30,6 +30,7 @@ pub mod fulfillment;
 pub mod idempotency;
 pub mod jobs;
 mod json_text;
+pub mod messages;
 pub mod orders;
 pub mod page;
 pub mod payments;
@@ -86,6 +87,8 @@ pub enum Pool {
 #[derive(Clone)]
 pub struct Db {
     pool: Arc<Pool>,
+    /// Signalled after each SQLite write commits (see `events::EventWaker`).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Expands a read-only body once per engine. Inside, `$conn` is the pool to
@@ -116,6 +119,7 @@ macro_rules! db_write {
                     $body
                 };
                 transaction.commit().await?;
+                $db.committed();
                 value
             }
             $crate::Pool::Postgres(pool) => {
@@ -187,7 +191,17 @@ impl Db {
         } else {
             anyhow::bail!("unsupported database URL scheme: use sqlite://… or postgres://…");
         };
-        Ok(Self { pool: Arc::new(pool) })
+        Ok(Self { pool: Arc::new(pool), commits: Arc::new(tokio::sync::watch::Sender::new(0)) })
+    }
+
+    /// Wakes this process's event followers after a SQLite commit.
+    #[doc(hidden)]
+    pub fn committed(&self) {
+        self.commits.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Applies every pending migration. Safe to run from several instances

@@ -52,7 +52,14 @@ pub fn ddl_shape(sql: &str) -> Vec<(String, Vec<String>)> {
                 columns.push(first.to_owned());
             }
         } else if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
-            shape.push((rest.to_owned(), Vec::new()));
+            // Only added columns change the shape; defaults and the like may
+            // differ between engines.
+            let mut words = rest.split_whitespace();
+            if let (Some(table), Some("ADD"), Some("COLUMN"), Some(column)) =
+                (words.next(), words.next(), words.next(), words.next())
+            {
+                shape.push((table.to_owned(), vec![column.to_owned()]));
+            }
         }
     }
     shape

@@ -76,8 +76,13 @@ impl NewJob {
 
 /// The ride-along writes, implemented for both engines' transactions.
 pub trait TxExt: Send {
-    /// Records a domain event.
+    /// Records a domain event. Order lifecycle events (paid, shipped,
+    /// delivered, cancelled, refunded…) also post their `system` message to
+    /// the order's thread, in this same transaction.
     fn record_event(&mut self, event: NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
+    /// Inserts the event row only. Its position follows commit order (see
+    /// `events::tail`).
+    fn insert_event(&mut self, event: &NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
     /// Records an audit row.
     fn record_audit(&mut self, entry: AuditEntry) -> impl Future<Output = DbResult<()>> + Send;
     /// Enqueues a job. Answers `false` when a job with the same
@@ -88,30 +93,45 @@ pub trait TxExt: Send {
     fn lock_clause(&self) -> &'static str;
 }
 
+/// The order an event is about: the aggregate itself, or the `order_id` its
+/// payload names (shipments, fulfillment orders, messages).
+pub(crate) fn order_of(event: &NewEvent) -> Option<String> {
+    if event.aggregate_type == "order" {
+        return Some(event.aggregate_id.clone());
+    }
+    event.payload.get("order_id").and_then(Value::as_str).map(str::to_owned)
+}
+
 macro_rules! impl_tx_ext {
-    ($engine:ty, $lock:literal) => {
+    ($engine:ty, $lock:literal, $insert_event:literal) => {
         impl TxExt for sqlx::Transaction<'static, $engine> {
             fn lock_clause(&self) -> &'static str {
                 $lock
             }
 
             async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
+                let id = self.insert_event(&event).await?;
+                if let Some(system) = crate::messages::system::message_for(&event) {
+                    crate::messages::write::MessageTx::post_message(self, system).await?;
+                }
+                Ok(id)
+            }
+
+            async fn insert_event(&mut self, event: &NewEvent) -> DbResult<EventId> {
                 let id = EventId::new();
-                sqlx::query(
-                    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(id)
-                .bind(event.organization_id)
-                .bind(event.brand_id)
-                .bind(event.event_type)
-                .bind(event.aggregate_type)
-                .bind(event.aggregate_id)
-                .bind(event.payload.to_string())
-                .bind(event.actor)
-                .bind(Timestamp::now())
-                .execute(&mut **self)
-                .await?;
+                sqlx::query($insert_event)
+                    .bind(id)
+                    .bind(event.organization_id)
+                    .bind(event.brand_id)
+                    .bind(event.event_type)
+                    .bind(event.aggregate_type)
+                    .bind(&event.aggregate_id)
+                    .bind(event.payload.to_string())
+                    .bind(&event.actor)
+                    .bind(Timestamp::now())
+                    .bind(order_of(event))
+                    .execute(&mut **self)
+                    .await?;
                 Ok(id)
             }
 
@@ -160,5 +180,17 @@ macro_rules! impl_tx_ext {
     };
 }
 
-impl_tx_ext!(sqlx::Sqlite, "");
-impl_tx_ext!(sqlx::Postgres, " FOR UPDATE");
+// SQLite has one writer, so the next `seq` taken inside the transaction is
+// in commit order. PostgreSQL fills `seq` and `txid` by column defaults.
+impl_tx_ext!(
+    sqlx::Sqlite,
+    "",
+    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id, seq)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE txid = 0))"
+);
+impl_tx_ext!(
+    sqlx::Postgres,
+    " FOR UPDATE",
+    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);

@@ -110,6 +110,16 @@ id_type! {
     PaymentAttemptId,
     /// A provider webhook delivery kept in the webhook event log.
     WebhookEventId,
+    /// An order's message thread.
+    ThreadId,
+    /// A message in a thread.
+    MessageId,
+    /// A brand's saved reply.
+    CannedResponseId,
+    /// A file attached to a message.
+    AttachmentId,
+    /// An inbound message that matched no order.
+    InboxItemId,
 }
 
 #[cfg(test)]

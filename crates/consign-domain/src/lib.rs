@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod ledger;
+pub mod messaging;
 pub mod money;
 pub mod order;
 pub mod policy;

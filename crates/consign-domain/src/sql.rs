@@ -75,7 +75,12 @@ sql_ids!(
     crate::JobId,
     crate::NoteId,
     crate::PaymentAttemptId,
-    crate::WebhookEventId
+    crate::WebhookEventId,
+    crate::ThreadId,
+    crate::MessageId,
+    crate::CannedResponseId,
+    crate::AttachmentId,
+    crate::InboxItemId
 );
 
 macro_rules! sql_text_enums {
@@ -93,5 +98,9 @@ sql_text_enums!(
     crate::status::PaymentStatus,
     crate::status::FulfillmentStatus,
     crate::status::FulfillmentOrderStatus,
-    crate::status::ShipmentStatus
+    crate::status::ShipmentStatus,
+    crate::messaging::Channel,
+    crate::messaging::SenderRole,
+    crate::messaging::ThreadStatus,
+    crate::messaging::DeliveryStatus
 );

@@ -2,12 +2,14 @@
 //! request and response types, and handlers.
 
 pub mod api_keys;
+pub mod attachments;
 pub mod auth;
 pub mod brands;
 pub mod events;
 pub mod fulfillment;
 pub mod inventory;
 pub mod me;
+pub mod messages;
 pub mod orders;
 pub mod payment_providers;
 pub mod payments;
@@ -31,6 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(fulfillment::router())
         .merge(events::router())
+        .merge(messages::router())
+        .merge(attachments::router())
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())

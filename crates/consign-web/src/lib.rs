@@ -13,6 +13,8 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod files;
+pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod payments;
@@ -58,6 +60,11 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Where attachments are kept (`file://<dir>` or `s3://<bucket>/<prefix>`);
+    /// `None`: a directory under the system's temporary directory.
+    pub files_url: Option<String>,
+    /// Largest attachment accepted.
+    pub attachment_max_bytes: usize,
 }
 
 impl Default for WebConfig {
@@ -71,6 +78,8 @@ impl Default for WebConfig {
             login_attempts_per_account_per_minute: 10,
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            files_url: None,
+            attachment_max_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -90,6 +99,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Payment providers: the keyring, their base URLs, an HTTP client.
     pub gateway: Arc<consign_payments::Gateway>,
+    /// Live event delivery to WebSocket clients.
+    pub live: live::LiveHub,
+    /// Attachment bytes.
+    pub files: files::FileStore,
 }
 
 impl AppState {
@@ -101,7 +114,12 @@ impl AppState {
             Some(secret) => secret,
             None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
         };
+        let files_url = config
+            .files_url
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", std::env::temp_dir().join("consign-files").display()));
         Ok(Self {
+            files: files::FileStore::open(&files_url)?,
             access_tokens: Arc::new(AccessTokens::new(secret.as_bytes(), config.access_token_ttl_seconds)),
             login_limiter: Arc::new(LoginLimiter::new(
                 config.login_attempts_per_ip_per_minute,
@@ -110,6 +128,7 @@ impl AppState {
             metrics: ops::prometheus(),
             gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
             config: Arc::new(config),
+            live: live::LiveHub::new(db.clone()),
             db,
         })
     }
@@ -137,6 +156,7 @@ impl AppState {
         (name = "fulfillment", description = "Fulfillment orders and shipments"),
         (name = "payments", description = "Payment attempts, refunds, provider credentials and provider webhooks"),
         (name = "events", description = "Domain events and the audit log"),
+        (name = "messages", description = "Order threads, read receipts, inbox, search, canned responses"),
         (name = "catalog", description = "Products and variants"),
         (name = "warehouses", description = "Warehouses and each brand's allocation order"),
         (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),
@@ -161,7 +181,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api::router()).merge(ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::router().route("/live", axum::routing::get(live::live)))
+        .merge(ops::router())
 }
 
 /// The whole application as one router.

@@ -174,6 +174,13 @@ pub struct ServeArgs {
     /// Take the client IP from `X-Forwarded-For` (only behind your own proxy).
     #[arg(long, env = "CONSIGN_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// Where attachments are kept: `file://<dir>` or `s3://<bucket>/<prefix>`
+    /// (S3 credentials and endpoint from the usual `AWS_*` variables).
+    #[arg(long, env = "CONSIGN_FILES_URL", default_value = "file://./data/files")]
+    pub files_url: String,
+    /// Largest attachment accepted, in bytes.
+    #[arg(long, env = "CONSIGN_ATTACHMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub attachment_max_bytes: usize,
     /// Run the background worker beside the API (`false`: an API-only instance).
     #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -214,6 +221,8 @@ impl ServeArgs {
             login_attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
             trust_forwarded_for: self.trust_forwarded_for,
+            files_url: Some(self.files_url.clone()),
+            attachment_max_bytes: self.attachment_max_bytes,
         }
     }
 

@@ -46,7 +46,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     }
 }
 
-async fn resolve(state: &AppState, token: &str, origin: Origin) -> Result<Caller, AppError> {
+pub(crate) async fn resolve(state: &AppState, token: &str, origin: Origin) -> Result<Caller, AppError> {
     const INVALID: AppError = AppError::Unauthenticated("The token is invalid, expired or revoked.");
     let scope = if token.starts_with(tokens::API_KEY_PREFIX) {
         let lookup = api_key_lookup(token).ok_or(INVALID)?;

@@ -53,8 +53,9 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
         None => "public".to_owned(),
     };
     let (parts, body) = request.into_parts();
-    let bytes =
-        to_bytes(body, state.config.body_limit_bytes).await.map_err(|_| AppError::PayloadTooLarge.into_response())?;
+    let bytes = to_bytes(body, state.config.body_limit_bytes.max(state.config.attachment_max_bytes))
+        .await
+        .map_err(|_| AppError::PayloadTooLarge.into_response())?;
     let fingerprint = {
         let mut hasher = Sha256::new();
         hasher.update(parts.method.as_str().as_bytes());

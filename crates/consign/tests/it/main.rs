@@ -11,6 +11,8 @@ mod fulfillment;
 mod idempotency;
 mod inventory;
 mod jobs;
+mod live;
+mod messages;
 mod ops;
 mod orders;
 mod payments;

@@ -20,7 +20,8 @@ async fn every_tenant_table_carries_its_organization() {
     let tables = consign_db::schema::columns(&test_db.db).await.unwrap();
     assert!(!tables.is_empty());
     for (table, columns) in &tables {
-        if GLOBAL_TABLES.contains(&table.as_str()) {
+        // SQLite's full-text index keeps its postings in shadow tables.
+        if GLOBAL_TABLES.contains(&table.as_str()) || table.starts_with("messages_fts_") {
             continue;
         }
         assert!(columns.iter().any(|c| c == "organization_id"), "{table} has no organization_id: {columns:?}");

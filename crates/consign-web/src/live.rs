@@ -1,0 +1,387 @@
+//! Live delivery: `GET /api/v1/live` upgrades to a WebSocket that streams
+//! the events a caller may see (new messages, read receipts, thread status
+//! and assignment, order and shipment changes) as JSON text frames.
+//!
+//! One [`LiveHub`] per instance follows the event table (the outbox) in
+//! commit order from its position, woken by `LISTEN` on PostgreSQL or by
+//! local commits on SQLite, and routes each event to the subscribers
+//! allowed to see it: staff by brand, a customer by its order. The outbox
+//! is the source of truth, so every instance sharing a database delivers
+//! every event, and a lost notification only delays delivery.
+//!
+//! A client that reconnects with `?after=<last event id>` gets what it
+//! missed from the database, then the live stream, with no gap and no
+//! duplicate. A client too slow to keep up is disconnected (close code
+//! 4000) and resumes the same way.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use consign_db::events::{self, EventWaker, Position, TailEvent, TailFilter};
+use consign_db::{Db, Principal, Scope};
+use consign_domain::{BrandId, OrderId};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use crate::extract::Caller;
+
+/// Frames a subscriber may have queued before it counts as too slow.
+const QUEUE: usize = 1024;
+/// Events read from the outbox per query.
+const BATCH: i64 = 500;
+/// The longest the hub waits without a wake-up before looking again.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// What a subscriber may see.
+#[derive(Clone, Debug)]
+enum Audience {
+    /// Staff: these brands (None: every brand, a platform admin).
+    Staff { brands: Option<HashSet<BrandId>> },
+    /// A customer: one order, no internal notes.
+    Customer { order_id: OrderId },
+}
+
+impl Audience {
+    fn of(scope: &Scope) -> Self {
+        match scope.principal() {
+            Principal::Customer { order_id } => Audience::Customer { order_id: *order_id },
+            _ if scope.grants().platform_admin => Audience::Staff { brands: None },
+            _ => Audience::Staff { brands: Some(scope.grants().brands.iter().map(|g| g.brand_id).collect()) },
+        }
+    }
+
+    /// The filter for catching up from the database.
+    fn tail_filter(&self) -> TailFilter {
+        match self {
+            Audience::Staff { brands } => {
+                TailFilter { brands: brands.as_ref().map(|b| b.iter().copied().collect()), order_id: None }
+            }
+            Audience::Customer { order_id } => TailFilter { brands: None, order_id: Some(*order_id) },
+        }
+    }
+}
+
+/// An event rendered for each kind of audience, serialized once.
+struct Frames {
+    staff: Option<Arc<str>>,
+    customer: Option<Arc<str>>,
+}
+
+const STAFF_TYPES: [&str; 6] = ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment."];
+const CUSTOMER_TYPES: [&str; 5] = ["message.", "thread.", "order.", "shipment.", "payment."];
+
+fn render(tail: &TailEvent) -> Frames {
+    let event = &tail.event;
+    let kind = event.event_type.as_str();
+    let staff = STAFF_TYPES.iter().any(|prefix| kind.starts_with(prefix)).then(|| frame(event));
+    let customer = if tail.order_id.is_some() && CUSTOMER_TYPES.iter().any(|prefix| kind.starts_with(prefix)) {
+        let payload = &event.payload.0;
+        if payload.get("internal").and_then(Value::as_bool) == Some(true) {
+            None
+        } else if kind == "message.read" {
+            // The customer learns which of its messages were read, never
+            // the ids of notes.
+            let mut event = event.clone();
+            if let Value::Object(map) = &mut event.payload.0 {
+                map.remove("internal_message_ids");
+            }
+            Some(frame(&event))
+        } else {
+            Some(frame(event))
+        }
+    } else {
+        None
+    };
+    Frames { staff, customer }
+}
+
+fn frame(event: &events::Event) -> Arc<str> {
+    serde_json::to_string(event).unwrap_or_default().into()
+}
+
+fn frame_for(audience: &Audience, tail: &TailEvent) -> Option<Arc<str>> {
+    let frames = render(tail);
+    match audience {
+        Audience::Staff { brands } => {
+            let visible = match (brands, tail.event.brand_id) {
+                (None, _) => true,
+                (Some(brands), Some(brand_id)) => brands.contains(&brand_id),
+                (Some(_), None) => false,
+            };
+            if visible { frames.staff } else { None }
+        }
+        Audience::Customer { order_id } => (tail.order_id == Some(*order_id)).then_some(frames.customer).flatten(),
+    }
+}
+
+struct Subscriber {
+    audience: Audience,
+    sender: mpsc::Sender<(Position, Arc<str>)>,
+}
+
+#[derive(Default)]
+struct Routes {
+    next_id: u64,
+    subscribers: HashMap<u64, Subscriber>,
+    by_brand: HashMap<BrandId, HashSet<u64>>,
+    by_order: HashMap<OrderId, HashSet<u64>>,
+    everything: HashSet<u64>,
+    /// Everything up to here has been routed; later events reach new
+    /// subscribers through their queue.
+    position: Position,
+    started: bool,
+}
+
+impl Routes {
+    fn add(&mut self, audience: Audience, sender: mpsc::Sender<(Position, Arc<str>)>) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        match &audience {
+            Audience::Staff { brands: None } => {
+                self.everything.insert(id);
+            }
+            Audience::Staff { brands: Some(brands) } => {
+                for brand in brands {
+                    self.by_brand.entry(*brand).or_default().insert(id);
+                }
+            }
+            Audience::Customer { order_id } => {
+                self.by_order.entry(*order_id).or_default().insert(id);
+            }
+        }
+        self.subscribers.insert(id, Subscriber { audience, sender });
+        id
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(subscriber) = self.subscribers.remove(&id) else { return };
+        fn prune<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
+            if let Some(set) = map.get_mut(&key) {
+                set.remove(&id);
+                if set.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        match subscriber.audience {
+            Audience::Staff { brands: None } => {
+                self.everything.remove(&id);
+            }
+            Audience::Staff { brands: Some(brands) } => {
+                for brand in brands {
+                    prune(&mut self.by_brand, brand, id);
+                }
+            }
+            Audience::Customer { order_id } => prune(&mut self.by_order, order_id, id),
+        }
+    }
+
+    /// Queues the event for everyone allowed to see it; drops subscribers
+    /// whose queue is full or gone.
+    fn route(&mut self, tail: &TailEvent) {
+        let frames = render(tail);
+        let mut dropped = Vec::new();
+        let mut send = |ids: Option<&HashSet<u64>>, frame: &Option<Arc<str>>| {
+            let (Some(ids), Some(frame)) = (ids, frame) else { return };
+            for id in ids {
+                if let Some(subscriber) = self.subscribers.get(id)
+                    && subscriber.sender.try_send((tail.position, frame.clone())).is_err()
+                {
+                    dropped.push(*id);
+                }
+            }
+        };
+        send(Some(&self.everything), &frames.staff);
+        if let Some(brand_id) = tail.event.brand_id {
+            send(self.by_brand.get(&brand_id), &frames.staff);
+        }
+        if let Some(order_id) = tail.order_id {
+            send(self.by_order.get(&order_id), &frames.customer);
+        }
+        for id in dropped {
+            self.remove(id);
+        }
+        self.position = tail.position;
+    }
+}
+
+/// The instance's router of live events. Cheap to clone.
+#[derive(Clone)]
+pub struct LiveHub {
+    db: Db,
+    routes: Arc<Mutex<Routes>>,
+}
+
+impl LiveHub {
+    /// A hub over this database; it starts following on first use.
+    pub fn new(db: Db) -> Self {
+        Self { db, routes: Arc::new(Mutex::new(Routes::default())) }
+    }
+
+    /// Connected subscribers, for metrics and tests.
+    pub fn subscribers(&self) -> usize {
+        self.routes.lock().map(|r| r.subscribers.len()).unwrap_or(0)
+    }
+
+    async fn subscribe(&self, audience: Audience) -> AppResult<(u64, Position, mpsc::Receiver<(Position, Arc<str>)>)> {
+        self.start().await?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let mut routes = self.routes.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("live routes poisoned")))?;
+        let id = routes.add(audience, sender);
+        Ok((id, routes.position, receiver))
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.remove(id);
+        }
+    }
+
+    /// Starts the follower once, from the newest final event.
+    async fn start(&self) -> AppResult<()> {
+        if self.routes.lock().map(|r| r.started).unwrap_or(true) {
+            return Ok(());
+        }
+        let head = events::head(&self.db).await?;
+        {
+            let mut routes =
+                self.routes.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("live routes poisoned")))?;
+            if routes.started {
+                return Ok(());
+            }
+            routes.started = true;
+            routes.position = head;
+        }
+        let hub = self.clone();
+        tokio::spawn(async move { hub.follow(head).await });
+        Ok(())
+    }
+
+    async fn follow(self, mut position: Position) {
+        let mut waker = EventWaker::new(&self.db);
+        loop {
+            match events::tail(&self.db, position, BATCH, &TailFilter::default()).await {
+                Ok(batch) if !batch.is_empty() => {
+                    let full = batch.len() as i64 == BATCH;
+                    if let Ok(mut routes) = self.routes.lock() {
+                        for event in &batch {
+                            routes.route(event);
+                        }
+                    }
+                    position = batch.last().map(|e| e.position).unwrap_or(position);
+                    if full {
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "live feed: cannot read events"),
+            }
+            waker.wait(IDLE).await;
+        }
+    }
+}
+
+/// Query of `GET /live`.
+#[derive(Debug, Deserialize)]
+pub struct LiveQuery {
+    /// Resume after this event id (the `id` of the last frame received).
+    pub after: Option<String>,
+    /// The bearer token, for clients that cannot set headers on a
+    /// WebSocket (browsers): an access token or an order access token.
+    pub access_token: Option<String>,
+}
+
+/// `GET /api/v1/live`: upgrades to the live WebSocket.
+pub async fn live(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Query(query): Query<LiveQuery>,
+    upgrade: WebSocketUpgrade,
+) -> AppResult<Response> {
+    let caller = match (caller, query.access_token.as_deref()) {
+        (Some(caller), _) => caller,
+        (None, Some(token)) => crate::auth::middleware::resolve(&state, token, Default::default()).await?,
+        (None, None) => return Err(AppError::Unauthenticated("Send Authorization: Bearer <token> or ?access_token=.")),
+    };
+    let audience = Audience::of(caller.scope());
+    let after = match query.after.as_deref() {
+        Some(id) => Some(
+            events::position_of(&state.db, id)
+                .await?
+                .ok_or_else(|| AppError::field("after", "is not a known event id"))?,
+        ),
+        None => None,
+    };
+    let hub = state.live.clone();
+    let (id, routed, receiver) = hub.subscribe(audience.clone()).await?;
+    let db = state.db.clone();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        run_socket(socket, &db, &audience, after, routed, receiver).await;
+        hub.unsubscribe(id);
+    }))
+}
+
+async fn run_socket(
+    mut socket: WebSocket,
+    db: &Db,
+    audience: &Audience,
+    after: Option<Position>,
+    routed: Position,
+    mut receiver: mpsc::Receiver<(Position, Arc<str>)>,
+) {
+    // What was missed: from the client's last event up to where the hub
+    // took over when this subscriber joined.
+    if let Some(mut position) = after {
+        let filter = audience.tail_filter();
+        while position < routed {
+            let batch = match events::tail(db, position, BATCH, &filter).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "live feed: catch-up failed");
+                    return;
+                }
+            };
+            let Some(last) = batch.last() else { break };
+            position = last.position;
+            for event in batch.iter().filter(|e| e.position <= routed) {
+                if let Some(frame) = frame_for(audience, event)
+                    && socket.send(WsMessage::Text(frame.as_ref().into())).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+    // A client may have seen events (through another instance) that this
+    // hub routes only now: never send anything twice.
+    let seen = after.unwrap_or_default();
+    loop {
+        tokio::select! {
+            frame = receiver.recv() => match frame {
+                Some((position, _)) if position <= seen => {}
+                Some((_, frame)) => {
+                    if socket.send(WsMessage::Text(frame.as_ref().into())).await.is_err() {
+                        return;
+                    }
+                }
+                None => {
+                    // Dropped by the hub for falling behind.
+                    let close = CloseFrame { code: 4000, reason: "too slow: reconnect with ?after=<last id>".into() };
+                    let _ = socket.send(WsMessage::Close(Some(close))).await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

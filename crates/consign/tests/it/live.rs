@@ -1,0 +1,201 @@
+//! The live WebSocket: what each caller may see, resuming without gaps,
+//! and delivery across two instances sharing one database, also after the
+//! listener's database connection is cut.
+
+use std::time::Duration;
+
+use consign_testkit::{Sku, TestApp, TestUser};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// Opens `/api/v1/live` with a bearer header, or with `?access_token=` when
+/// `in_query` (as a browser would).
+async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>) -> Socket {
+    let mut url = format!("{}/api/v1/live?", app.address.replace("http://", "ws://"));
+    if in_query {
+        url.push_str(&format!("access_token={token}&"));
+    }
+    if let Some(after) = after {
+        url.push_str(&format!("after={after}"));
+    }
+    let mut request = url.into_client_request().unwrap();
+    if !in_query {
+        request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    socket
+}
+
+/// The next event frame, waiting at most [`DEADLINE`].
+async fn next_event(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("an event within the deadline")
+            .expect("the socket stays open")
+            .expect("a frame");
+        if let Frame::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// Events up to and including the first `message.created` whose body is
+/// `marker`; fails at the deadline.
+async fn events_until_message(socket: &mut Socket, marker: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let event = next_event(socket).await;
+        let done = event["type"] == "message.created" && event["payload"]["body"] == marker;
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn message_bodies(events: &[Value]) -> Vec<&str> {
+    events.iter().filter(|e| e["type"] == "message.created").map(|e| e["payload"]["body"].as_str().unwrap()).collect()
+}
+
+struct Shop {
+    owner: TestUser,
+    order_id: String,
+    customer: String,
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+    let placed = app.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
+    Shop {
+        owner,
+        order_id: placed.body["order"]["id"].as_str().unwrap().to_owned(),
+        customer: placed.body["order_access_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn say(app: &TestApp, token: &str, order_id: &str, body: Value) {
+    let posted = app.post(&format!("/api/v1/orders/{order_id}/messages"), token, body).await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+}
+
+#[tokio::test]
+async fn each_socket_gets_what_its_caller_may_see_and_no_internal_note_reaches_the_customer() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let intruder = app.sign_up("eve@elsewhere.example", "merchant").await;
+    let theirs = shop_of(&app, &intruder).await;
+    let mut staff = connect(&app, &s.owner.token, false, None).await;
+    let mut customer = connect(&app, &s.customer, true, None).await;
+    let mut outsider = connect(&app, &intruder.token, false, None).await;
+
+    say(&app, &s.customer, &s.order_id, json!({"body": "Where is it?"})).await;
+    say(&app, &s.owner.token, &s.order_id, json!({"body": "secret: courier is late", "internal": true})).await;
+    say(&app, &s.owner.token, &s.order_id, json!({"body": "Tomorrow!"})).await;
+
+    let staff_events = events_until_message(&mut staff, "Tomorrow!").await;
+    assert_eq!(message_bodies(&staff_events), ["Where is it?", "secret: courier is late", "Tomorrow!"]);
+    let customer_events = events_until_message(&mut customer, "Tomorrow!").await;
+    assert_eq!(message_bodies(&customer_events), ["Where is it?", "Tomorrow!"]);
+    assert!(customer_events.iter().all(|e| !e.to_string().contains("secret")), "{customer_events:?}");
+
+    // Read receipts travel too, without the ids of notes for the customer.
+    let listed = app.get(&format!("/api/v1/orders/{}/messages", s.order_id), &s.customer).await;
+    let last = listed.body["data"][1]["id"].as_str().unwrap().to_owned();
+    let read = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{}/messages/{last}/read", s.order_id),
+            Some(&s.customer),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let receipt = next_event(&mut staff).await;
+    assert_eq!(receipt["type"], "message.read");
+    assert_eq!(receipt["payload"]["reader_id"], "customer");
+
+    // The outsider saw nothing of it: its first event is its own.
+    say(&app, &intruder.token, &theirs, json!({"body": "mine"})).await;
+    let outsider_events = events_until_message(&mut outsider, "mine").await;
+    assert_eq!(message_bodies(&outsider_events), ["mine"]);
+    assert!(outsider_events.iter().all(|e| e["payload"]["order_id"] == theirs.as_str()));
+}
+
+async fn shop_of(app: &TestApp, owner: &TestUser) -> String {
+    let shop = app.stocked_brand(owner, "elsewhere", 1, &[Sku { sku: "CUP", price: 900, stock: &[3] }]).await;
+    let placed = app.checkout(&shop.slug, &[("CUP", 1)], "pat@example.com").await;
+    placed.body["order"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_resumes_after_its_last_event_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let mut socket = connect(&app, &s.customer, true, None).await;
+    say(&app, &s.customer, &s.order_id, json!({"body": "one"})).await;
+    let first = events_until_message(&mut socket, "one").await;
+    let last_id = first.last().unwrap()["id"].as_str().unwrap().to_owned();
+    socket.close(None).await.unwrap();
+
+    for body in ["two", "three", "four"] {
+        say(&app, &s.owner.token, &s.order_id, json!({"body": body})).await;
+    }
+    let mut resumed = connect(&app, &s.customer, true, Some(&last_id)).await;
+    say(&app, &s.customer, &s.order_id, json!({"body": "five"})).await;
+    let events = events_until_message(&mut resumed, "five").await;
+    assert_eq!(message_bodies(&events), ["two", "three", "four", "five"]);
+
+    let unknown = tokio_tungstenite::connect_async(format!(
+        "{}/api/v1/live?access_token={}&after=nope",
+        app.address.replace("http://", "ws://"),
+        s.customer
+    ))
+    .await;
+    assert!(unknown.is_err(), "an unknown resume point is refused before the upgrade");
+    let anonymous =
+        tokio_tungstenite::connect_async(format!("{}/api/v1/live", app.address.replace("http://", "ws://"))).await;
+    assert!(anonymous.is_err(), "no token, no socket");
+}
+
+#[tokio::test]
+async fn a_message_posted_on_one_instance_reaches_a_socket_on_another_also_after_the_listener_is_cut() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.test_db.another_connection().await, Default::default()).await;
+    let s = shop(&first).await;
+    let mut socket = connect(&second, &s.owner.token, false, None).await;
+
+    say(&first, &s.customer, &s.order_id, json!({"body": "via the first instance"})).await;
+    let events = events_until_message(&mut socket, "via the first instance").await;
+    assert_eq!(message_bodies(&events), ["via the first instance"]);
+
+    if first.test_db.engine() == consign_db::Engine::Postgres {
+        // Cut every LISTEN connection of this database: the second instance
+        // must reconnect and re-read the outbox from where it was.
+        let consign_db::Pool::Postgres(pool) = first.db().pool() else { unreachable!() };
+        let cut: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert!(!cut.is_empty(), "the second instance listens for events");
+        for pid in cut {
+            sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(pool).await.unwrap();
+        }
+    }
+    for body in ["after the cut 1", "after the cut 2"] {
+        say(&first, &s.owner.token, &s.order_id, json!({"body": body})).await;
+    }
+    let events = events_until_message(&mut socket, "after the cut 2").await;
+    assert_eq!(message_bodies(&events), ["after the cut 1", "after the cut 2"]);
+}
