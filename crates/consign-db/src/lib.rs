@@ -33,6 +33,7 @@ mod json_text;
 pub mod messages;
 pub mod orders;
 pub mod page;
+pub mod payments;
 pub mod products;
 pub mod schema;
 pub mod scope;

@@ -4,13 +4,16 @@
 //!
 //! Invariants, held by every function that writes an order:
 //! - status fields move only through their lifecycles (`consign_domain::status`);
-//! - `paid - refunded` is what the brand holds; `refund_due` is what it owes
-//!   back; `total - paid` (floored at 0) is what the customer owes;
+//! - `paid` and `refunded` are the sums of the `payments` ledger, and
+//!   `refund_due` and the shown `outstanding` follow from them and the total
+//!   ([`consign_domain::ledger`]); every money change settles through
+//!   [`money::MoneyTx::settle`], so they always add up;
 //! - numbers are gapless per brand: allocated in the order's own transaction.
 
 pub mod changes;
 pub mod checkout;
 pub mod expiry;
+pub mod money;
 pub mod reservations;
 
 use consign_domain::order::{Address, Customer};
@@ -184,7 +187,9 @@ impl OrderRow {
             paid: self.money(self.paid),
             refunded: self.money(self.refunded),
             refund_due: self.money(self.refund_due),
-            outstanding: self.money((self.total - self.paid).max(0)),
+            outstanding: self.money(
+                consign_domain::ledger::Balance::of(self.status, self.total, self.paid, self.refunded).outstanding(),
+            ),
             payment_provider: self.payment_provider.clone(),
             reservation_expires_at: self.reservation_expires_at,
             version: self.version,

@@ -106,6 +106,10 @@ id_type! {
     JobId,
     /// A note on an order.
     NoteId,
+    /// One try at paying an order through a provider.
+    PaymentAttemptId,
+    /// A provider webhook delivery kept in the webhook event log.
+    WebhookEventId,
     /// An order's message thread.
     ThreadId,
     /// A message in a thread.

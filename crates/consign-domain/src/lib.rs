@@ -4,6 +4,7 @@
 //! SQL or the clock's source; callers hand it what it needs.
 
 pub mod ids;
+pub mod ledger;
 pub mod messaging;
 pub mod money;
 pub mod order;

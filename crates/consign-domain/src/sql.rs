@@ -74,6 +74,8 @@ sql_ids!(
     crate::AuditId,
     crate::JobId,
     crate::NoteId,
+    crate::PaymentAttemptId,
+    crate::WebhookEventId,
     crate::ThreadId,
     crate::MessageId,
     crate::CannedResponseId,

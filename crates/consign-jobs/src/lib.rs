@@ -14,6 +14,7 @@
 //! - Nothing here knows HTTP; handlers get a `Db` and a JSON payload.
 
 pub mod handlers;
+pub mod payments;
 mod runner;
 
 pub use runner::{Handler, Runner, RunnerConfig, backoff};

@@ -5,8 +5,11 @@
 //! its own SQLite file in a temporary directory; `postgres://…`, each test
 //! gets its own freshly created PostgreSQL database on that server.
 
+pub mod providers;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use consign_db::{Db, Engine, PoolSettings};
@@ -91,6 +94,9 @@ pub struct TestApp {
     pub test_db: TestDb,
     /// HTTP client (no redirects, no proxy).
     pub client: reqwest::Client,
+    /// The payment gateway the server and `run_jobs` use (a random master
+    /// key; provider URLs as given, unreachable by default).
+    pub gateway: Arc<consign_payments::Gateway>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -150,7 +156,20 @@ impl TestApp {
 
     /// A server over an existing database.
     pub async fn spawn_on(test_db: TestDb, config: WebConfig) -> Self {
-        let state = AppState::new(test_db.db.clone(), config, None).await.expect("build app state");
+        Self::spawn_with_gateway(test_db, config, test_gateway(consign_payments::Endpoints::default())).await
+    }
+
+    /// A server over an existing database talking to payment providers
+    /// through `gateway` (see [`test_gateway`] and [`providers`]).
+    pub async fn spawn_with_gateway(
+        test_db: TestDb,
+        config: WebConfig,
+        gateway: Arc<consign_payments::Gateway>,
+    ) -> Self {
+        let state = AppState::new(test_db.db.clone(), config, None)
+            .await
+            .expect("build app state")
+            .with_gateway(gateway.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address: SocketAddr = listener.local_addr().expect("local addr");
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -164,7 +183,14 @@ impl TestApp {
         ));
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("client");
-        Self { address: format!("http://{address}"), test_db, client, shutdown: Some(shutdown), server: Some(server) }
+        Self {
+            address: format!("http://{address}"),
+            test_db,
+            client,
+            gateway,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
     }
 
     /// The storage handle, for arranging and checking state directly.
@@ -376,6 +402,7 @@ impl TestApp {
     pub async fn run_jobs(&self) -> usize {
         let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
         consign_jobs::handlers::register_all(&mut runner);
+        consign_jobs::payments::register(&mut runner, self.gateway.clone());
         runner.run_pending().await.expect("run jobs")
     }
 
@@ -384,6 +411,17 @@ impl TestApp {
         let violations = consign_db::schema::stock_violations(self.db()).await.expect("check invariants");
         assert!(violations.is_empty(), "stock invariants broken: {violations:#?}");
     }
+}
+
+/// A gateway with a fresh random master key and these provider URLs.
+pub fn test_gateway(endpoints: consign_payments::Endpoints) -> Arc<consign_payments::Gateway> {
+    test_gateway_with_keys(endpoints, &consign_payments::Keyring::generate_line("test1"))
+}
+
+/// A gateway with these master keys (`id:hex,…`) and provider URLs.
+pub fn test_gateway_with_keys(endpoints: consign_payments::Endpoints, keys: &str) -> Arc<consign_payments::Gateway> {
+    let keyring = consign_payments::Keyring::parse(keys).expect("test keys parse");
+    Arc::new(consign_payments::Gateway::new(Some(keyring), endpoints))
 }
 
 /// The JSON of a storefront checkout.

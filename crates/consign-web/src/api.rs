@@ -11,9 +11,12 @@ pub mod inventory;
 pub mod me;
 pub mod messages;
 pub mod orders;
+pub mod payment_providers;
+pub mod payments;
 pub mod products;
 pub mod storefront;
 pub mod warehouses;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -35,4 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())
+        .merge(payments::router())
+        .merge(payment_providers::router())
+        .merge(webhooks::router())
 }

@@ -101,6 +101,12 @@ pub enum AppError {
     /// A request with this `Idempotency-Key` is still being processed.
     #[error("idempotency request in progress")]
     IdempotencyInProgress,
+    /// A webhook whose signature does not hold.
+    #[error("signature invalid")]
+    SignatureInvalid,
+    /// A third party (a payment provider) is unavailable; try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// Too many attempts.
     #[error("rate limited")]
     RateLimited {
@@ -175,6 +181,15 @@ impl AppError {
                 "Request in progress",
                 "A request with this Idempotency-Key is still being processed.".into(),
             ),
+            SignatureInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "signature_invalid",
+                "Signature invalid",
+                "The request's signature does not verify.".into(),
+            ),
+            Unavailable(detail) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail.clone())
+            }
             RateLimited { retry_after_seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

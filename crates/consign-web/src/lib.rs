@@ -17,6 +17,7 @@ pub mod files;
 pub mod live;
 pub mod middleware;
 pub mod ops;
+pub mod payments;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
+    /// Payment providers: the keyring, their base URLs, an HTTP client.
+    pub gateway: Arc<consign_payments::Gateway>,
     /// Live event delivery to WebSocket clients.
     pub live: live::LiveHub,
     /// Attachment bytes.
@@ -123,10 +126,20 @@ impl AppState {
                 config.login_attempts_per_account_per_minute,
             )),
             metrics: ops::prometheus(),
+            gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
             config: Arc::new(config),
             live: live::LiveHub::new(db.clone()),
             db,
         })
+    }
+}
+
+impl AppState {
+    /// The same state talking to payment providers through `gateway` (the
+    /// master key and provider URLs from configuration).
+    pub fn with_gateway(mut self, gateway: Arc<consign_payments::Gateway>) -> Self {
+        self.gateway = gateway;
+        self
     }
 }
 
@@ -141,6 +154,7 @@ impl AppState {
         (name = "storefront", description = "Public checkout and the customer's order"),
         (name = "orders", description = "Orders and their changes"),
         (name = "fulfillment", description = "Fulfillment orders and shipments"),
+        (name = "payments", description = "Payment attempts, refunds, provider credentials and provider webhooks"),
         (name = "events", description = "Domain events and the audit log"),
         (name = "messages", description = "Order threads, read receipts, inbox, search, canned responses"),
         (name = "catalog", description = "Products and variants"),

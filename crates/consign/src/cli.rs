@@ -66,6 +66,17 @@ pub enum AdminCommand {
         #[arg(long, env = "CONSIGN_ADMIN_PASSWORD")]
         password: String,
     },
+    /// Re-seal every stored provider credential under the newest master key
+    /// (`--generate` first adds a new key to the key file).
+    RotateKeys {
+        /// Master keys.
+        #[command(flatten)]
+        keys: MasterKeyArgs,
+        /// Add a freshly generated key to the key file first (it becomes the
+        /// newest). With `CONSIGN_MASTER_KEY`, add the key there yourself.
+        #[arg(long, default_value_t = false)]
+        generate: bool,
+    },
     /// Set a user's password and end its sessions.
     ResetPassword {
         /// Email.
@@ -88,12 +99,45 @@ pub struct DatabaseArgs {
     pub db_max_connections: u32,
 }
 
+/// Where the master keys that seal provider credentials come from.
+#[derive(Debug, Args)]
+pub struct MasterKeyArgs {
+    /// Master keys, `id:hex64[,id:hex64…]`, oldest first (a bare 64-digit hex
+    /// key is `k1`). Takes precedence over the key file.
+    #[arg(long, env = "CONSIGN_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// The key file, created with one random key (mode 0600) on first start
+    /// when `CONSIGN_MASTER_KEY` is not set.
+    #[arg(long, env = "CONSIGN_MASTER_KEY_FILE", default_value = "./data/master.key")]
+    pub master_key_file: std::path::PathBuf,
+}
+
+/// Payment providers' API base URLs (tests and sandboxes point them elsewhere).
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    /// Stripe API base URL.
+    #[arg(long, env = "CONSIGN_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+    /// Razorpay API base URL.
+    #[arg(long, env = "CONSIGN_RAZORPAY_API_BASE", default_value = "https://api.razorpay.com")]
+    pub razorpay_api_base: String,
+    /// PayPal API base URL (sandbox: `https://api-m.sandbox.paypal.com`).
+    #[arg(long, env = "CONSIGN_PAYPAL_API_BASE", default_value = "https://api-m.paypal.com")]
+    pub paypal_api_base: String,
+}
+
 /// `serve` settings.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Master keys.
+    #[command(flatten)]
+    pub keys: MasterKeyArgs,
+    /// Payment providers.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
     /// Address to listen on.
     #[arg(long, env = "CONSIGN_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -145,7 +189,27 @@ pub struct ServeArgs {
     pub worker_concurrency: u16,
 }
 
+impl MasterKeyArgs {
+    /// The keyring: `CONSIGN_MASTER_KEY`, else the key file (created on first use).
+    pub fn keyring(&self) -> anyhow::Result<consign_payments::Keyring> {
+        Ok(match &self.master_key {
+            Some(keys) => consign_payments::Keyring::parse(keys)?,
+            None => consign_payments::Keyring::load_or_create(&self.master_key_file)?,
+        })
+    }
+}
+
 impl ServeArgs {
+    /// The payment gateway: keyring and provider URLs.
+    pub fn gateway(&self) -> anyhow::Result<consign_payments::Gateway> {
+        let endpoints = consign_payments::Endpoints {
+            stripe: self.providers.stripe_api_base.trim_end_matches('/').to_owned(),
+            razorpay: self.providers.razorpay_api_base.trim_end_matches('/').to_owned(),
+            paypal: self.providers.paypal_api_base.trim_end_matches('/').to_owned(),
+        };
+        Ok(consign_payments::Gateway::new(Some(self.keys.keyring()?), endpoints))
+    }
+
     /// The HTTP edge's settings.
     pub fn web_config(&self) -> WebConfig {
         WebConfig {

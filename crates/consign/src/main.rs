@@ -73,13 +73,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         seed::print_logins(&logins);
     }
-    let state = AppState::new(db.clone(), args.web_config(), args.jwt_secret.clone()).await?;
+    let gateway = std::sync::Arc::new(args.gateway().context("cannot load the master key")?);
+    let state =
+        AppState::new(db.clone(), args.web_config(), args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
     let runner = args.worker.then(|| {
         let mut runner = Runner::new(db.clone(), args.runner_config());
         consign_jobs::handlers::register_all(&mut runner);
+        consign_jobs::payments::register(&mut runner, gateway.clone());
         runner
     });
     if runner.is_none() {
@@ -153,6 +156,23 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
             consign_db::users::grant_platform_admin(db, user.id).await?;
             println!("{email} is a platform admin.");
         }
+        AdminCommand::RotateKeys { keys, generate } => {
+            if generate {
+                anyhow::ensure!(
+                    keys.master_key.is_none(),
+                    "CONSIGN_MASTER_KEY is set: add the new key to it (last), then run rotate-keys without --generate"
+                );
+                keys.keyring()?; // creates the file on first use
+                let id = consign_payments::Keyring::add_key_to_file(&keys.master_key_file)?;
+                println!("Added master key {id} to {}.", keys.master_key_file.display());
+            }
+            let keyring = keys.keyring()?;
+            let (resealed, skipped) = rotate_keys(db, &keyring).await?;
+            println!(
+                "Re-sealed {resealed} credential(s) under key {}; {skipped} changed meanwhile and were left.",
+                keyring.newest_id()
+            );
+        }
         AdminCommand::ResetPassword { email, password } => {
             let email = email.trim().to_lowercase();
             anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
@@ -165,6 +185,31 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Re-seals every credential not under the newest key. Answers how many
+/// were re-sealed and how many changed while it ran (left as they are).
+async fn rotate_keys(db: &Db, keyring: &consign_payments::Keyring) -> anyhow::Result<(usize, usize)> {
+    let rows = consign_db::payments::sealed_under_older_keys(db, keyring.newest_id()).await?;
+    let (mut resealed, mut skipped) = (0, 0);
+    for row in rows {
+        let aad = consign_db::payments::credentials_aad(row.organization_id, row.brand_id, &row.provider);
+        let sealed = consign_payments::Sealed {
+            key_id: row.key_id.clone(),
+            nonce: row.nonce.clone(),
+            ciphertext: row.ciphertext.clone(),
+        };
+        let plaintext = keyring
+            .open(&sealed, &aad)
+            .with_context(|| format!("cannot open the {} credentials of brand {}", row.provider, row.brand_id))?;
+        let fresh = keyring.seal(&plaintext, &aad);
+        if consign_db::payments::reseal(db, &row, (&fresh.key_id, &fresh.nonce, &fresh.ciphertext)).await? {
+            resealed += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok((resealed, skipped))
 }
 
 fn init_logging(format: LogFormat, level: &str) {

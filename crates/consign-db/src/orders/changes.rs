@@ -3,6 +3,7 @@
 //! PostgreSQL; SQLite's writer is already exclusive), so concurrent changes
 //! to one order apply one after another and each sees the other's result.
 
+use consign_domain::ledger::Balance;
 use consign_domain::order::Address;
 use consign_domain::status::{FulfillmentStatus, Lifecycle, OrderStatus, PaymentStatus};
 use consign_domain::{OrderId, OrderItemId, PaymentId, Timestamp};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::QueryBuilder;
 
+use super::money::MoneyTx;
 use super::reservations::{Hold, StockTx};
 use super::{Order, OrderRow, get};
 use crate::{Db, DbError, DbResult, NewEvent, NewJob, Scope, TxExt, db_write};
@@ -83,18 +85,16 @@ pub async fn record_payment(
         if row.status != OrderStatus::Open {
             return Err(DbError::transition(format!("a {} order cannot take payments", row.status)));
         }
-        let outstanding = row.total - row.paid;
+        let sums = tx.ledger_sums(order_id).await?;
+        let outstanding = Balance::of(row.status, row.total, sums.paid, sums.refunded).outstanding();
         if amount > outstanding {
             return Err(DbError::invalid("amount", format!("exceeds the outstanding {outstanding}")));
         }
-        let paid = row.paid + amount;
-        let covered = paid >= row.total;
-        let payment_status = if covered { row.payment_status.check(PaymentStatus::Paid)? } else { row.payment_status };
         let payment_id = PaymentId::new();
         let now = Timestamp::now();
         sqlx::query(
-            "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status, reference, created_at)
-             VALUES ($1, $2, $3, $4, 'manual', 'payment', $5, $6, 'captured', $7, $8)",
+            "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status, reference, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'manual', 'payment', $5, $6, 'captured', $7, $8, $8)",
         )
         .bind(payment_id)
         .bind(row.organization_id)
@@ -106,42 +106,82 @@ pub async fn record_payment(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        sqlx::query(
-            "UPDATE orders SET paid = $1, payment_status = $2,
-                    reservation_expires_at = CASE WHEN $3 THEN NULL ELSE reservation_expires_at END,
-                    version = version + 1, updated_at = $4
-              WHERE id = $5",
-        )
-        .bind(paid)
-        .bind(payment_status)
-        .bind(covered)
-        .bind(now)
-        .bind(order_id)
-        .execute(&mut **tx)
-        .await?;
-        let payload = json!({"payment_id": payment_id, "amount": amount, "currency": row.currency, "paid": paid,
-                             "method": "manual", "reference": reference});
-        tx.record_event(event(&row, "payment.captured", payload.clone(), scope)).await?;
-        if covered {
-            tx.record_event(event(&row, "order.paid", payload, scope)).await?;
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("fulfillment.create_for_order:{order_id}")),
-                ..NewJob::now("fulfillment.create_for_order", json!({"order_id": order_id}))
-            })
-            .await?;
-        }
+        let payload = json!({"order_id": order_id, "payment_id": payment_id, "amount": amount, "currency": row.currency,
+                             "paid": sums.paid + amount, "method": "manual", "provider": "manual", "reference": reference});
+        tx.record_event(event(&row, "payment.captured", payload, scope)).await?;
+        let settled = tx.settle(&row, &scope.principal().actor_id(), false).await?;
         let mut audit =
             scope.audit(row.organization_id, Some(row.brand_id), "order.record_payment", "order", order_id.to_string());
         audit.before = Some(money_state(&row));
-        audit.after = Some(json!({"paid": paid, "payment_status": payment_status}));
+        audit.after = Some(json!({"paid": settled.balance.paid, "payment_status": settled.payment_status}));
         tx.record_audit(audit).await?;
     });
     get(db, scope, order_id).await
 }
 
+/// Refunds `amount` of what an order's payments captured, newest capture
+/// first: through its provider for provider payments (a pending refund and
+/// a job that calls the provider), at once for manual ones (staff paid it
+/// back by hand). What is owed back (`refund_due`) is settled first; a
+/// refund beyond it is a goodwill credit that lowers the order's total.
+/// Never more than was captured and not yet refunded or being refunded,
+/// however many refunds run at once: the order row is locked.
+pub async fn refund(
+    db: &Db,
+    scope: &Scope,
+    order_id: OrderId,
+    amount: i64,
+    reason: &str,
+) -> DbResult<(Order, Vec<PaymentId>)> {
+    if amount <= 0 {
+        return Err(DbError::invalid("amount", "must be greater than zero"));
+    }
+    let refunds = db_write!(db, |tx| {
+        let row = lock_order!(tx, scope, order_id);
+        let sums = tx.ledger_sums(order_id).await?;
+        let refundable = sums.paid - sums.refunded - sums.pending;
+        if amount > refundable {
+            return Err(DbError::invalid(
+                "amount",
+                format!("exceeds what can still be refunded ({refundable}: captured, less refunded and in flight)"),
+            ));
+        }
+        let owed = Balance::of(row.status, row.total, sums.paid, sums.refunded).refund_due() - sums.pending;
+        let credit = amount - owed.max(0);
+        if credit > 0 {
+            // A goodwill refund: the customer keeps the goods and pays less.
+            sqlx::query(
+                "UPDATE orders SET discount_total = discount_total + $1, total = total - $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(credit)
+            .bind(Timestamp::now())
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let (refunds, covered) = tx.allocate_refunds(&row, amount, reason, true).await?;
+        if covered != amount {
+            return Err(DbError::invalid("amount", "exceeds what the order's payments can refund"));
+        }
+        let payload = json!({"order_id": order_id, "amount": amount, "currency": row.currency, "reason": reason,
+                             "refund_ids": refunds, "credit": credit.max(0)});
+        tx.record_event(event(&row, "refund.requested", payload, scope)).await?;
+        let settled = tx.settle(&row, &scope.principal().actor_id(), false).await?;
+        let mut audit =
+            scope.audit(row.organization_id, Some(row.brand_id), "order.refund", "order", order_id.to_string());
+        audit.before = Some(money_state(&row));
+        audit.after = Some(json!({"amount": amount, "reason": reason, "refunded": settled.balance.refunded,
+                                  "refund_pending": settled.pending, "payment_status": settled.payment_status}));
+        tx.record_audit(audit).await?;
+        refunds
+    });
+    Ok((get(db, scope, order_id).await?, refunds))
+}
+
 /// Cancels an open order: releases its stock, cancels its fulfillment
-/// orders and, when money was taken, records it as due back. An order with
-/// anything shipped cannot be cancelled.
+/// orders and, when money was taken, records it as due back and refunds
+/// provider payments (by a job). An order with anything shipped cannot be
+/// cancelled.
 pub async fn cancel(db: &Db, scope: &Scope, order_id: OrderId, reason: &str) -> DbResult<Order> {
     db_write!(db, |tx| {
         let row = lock_order!(tx, scope, order_id);
@@ -156,18 +196,16 @@ pub async fn cancel(db: &Db, scope: &Scope, order_id: OrderId, reason: &str) -> 
             .bind(order_id)
             .execute(&mut **tx)
             .await?;
-        let refund_due = row.paid - row.refunded;
-        sqlx::query(
-            "UPDATE orders SET status = $1, refund_due = $2, reservation_expires_at = NULL, version = version + 1, updated_at = $3
-              WHERE id = $4",
-        )
-        .bind(status)
-        .bind(refund_due)
-        .bind(now)
-        .bind(order_id)
-        .execute(&mut **tx)
-        .await?;
-        let payload = json!({"reason": reason, "released_units": released, "refund_due": refund_due});
+        sqlx::query("UPDATE orders SET status = $1, reservation_expires_at = NULL, updated_at = $2 WHERE id = $3")
+            .bind(status)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+        let settled = tx.settle(&row, &scope.principal().actor_id(), true).await?;
+        let refund_due = settled.balance.refund_due();
+        let payload = json!({"order_id": order_id, "reason": reason, "released_units": released, "refund_due": refund_due,
+                             "refunds_started": settled.refunds});
         tx.record_event(event(&row, "order.cancelled", payload, scope)).await?;
         let mut audit =
             scope.audit(row.organization_id, Some(row.brand_id), "order.cancel", "order", order_id.to_string());
@@ -231,8 +269,8 @@ struct PricedVariant {
 /// taken again for the new list (so a line can grow only if stock allows),
 /// and the totals are recomputed. Lines that keep their SKU keep their price
 /// snapshot; new lines take the current price. Refused once anything has
-/// shipped. On a paid order the new total may not exceed what was paid; a
-/// lower total records the difference as due back.
+/// shipped. The money settles (see [`super::money`]): a higher total leaves
+/// an outstanding amount, a lower one on a paid order is refunded.
 pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(String, i64)]) -> DbResult<Order> {
     if lines.is_empty() {
         return Err(DbError::invalid("items", "must list at least one item; cancel the order instead"));
@@ -313,31 +351,31 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
         let held = tx.hold(row.brand_id, &holds).await?;
         tx.record_holds(row.organization_id, row.brand_id, order_id, &held).await?;
 
-        let total = subtotal + row.shipping_total + row.tax_total - row.discount_total;
+        // A discount (goodwill credits included) never makes the total negative.
+        let discount = row.discount_total.min(subtotal + row.shipping_total + row.tax_total);
+        let total = subtotal + row.shipping_total + row.tax_total - discount;
         let is_paid = matches!(row.payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded);
-        if is_paid && total > row.paid {
-            return Err(DbError::invalid(
-                "items",
-                "the new total exceeds what was paid; take the difference as a separate order",
-            ));
-        }
-        let refund_due = if is_paid { row.refund_due + (row.total - total).max(0) } else { row.refund_due };
-        sqlx::query(
-            "UPDATE orders SET subtotal = $1, total = $2, refund_due = $3, version = version + 1, updated_at = $4 WHERE id = $5",
-        )
-        .bind(subtotal)
-        .bind(total)
-        .bind(refund_due)
-        .bind(now)
-        .bind(order_id)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query("UPDATE orders SET subtotal = $1, discount_total = $2, total = $3, updated_at = $4 WHERE id = $5")
+            .bind(subtotal)
+            .bind(discount)
+            .bind(total)
+            .bind(now)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+        // A higher total leaves an outstanding amount to pay (a new payment
+        // attempt); a lower one is owed back and refunded through the
+        // providers that captured it.
+        let settled = tx.settle(&row, &scope.principal().actor_id(), true).await?;
         if is_paid {
             tx.enqueue_job(NewJob::now("fulfillment.create_for_order", json!({"order_id": order_id}))).await?;
         }
         let after: Vec<_> = lines.iter().map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity})).collect();
         let before: Vec<_> = old.iter().map(|i| json!({"sku": i.sku, "quantity": i.quantity})).collect();
-        tx.record_event(event(&row, "order.items_updated", json!({"items": after, "total": total}), scope)).await?;
+        let payload = json!({"order_id": order_id, "items": after, "total": total,
+                             "outstanding": settled.balance.outstanding(), "refund_due": settled.balance.refund_due(),
+                             "refunds_started": settled.refunds});
+        tx.record_event(event(&row, "order.items_updated", payload, scope)).await?;
         let mut audit =
             scope.audit(row.organization_id, Some(row.brand_id), "order.replace_items", "order", order_id.to_string());
         audit.before = Some(json!({"items": before, "total": row.total}));

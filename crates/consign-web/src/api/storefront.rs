@@ -9,6 +9,7 @@ use consign_db::orders::{self, Order};
 use consign_db::{DbError, Page, Scope, orders::scope_for_access_token, products, stock};
 use consign_domain::OrderId;
 use consign_domain::order::{Address, Customer};
+use consign_payments::ProviderKind;
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +20,7 @@ use crate::AppState;
 use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
+use crate::payments::{self, PaymentInstructions};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(catalog)).routes(routes!(checkout)).routes(routes!(customer_order))
@@ -134,22 +136,10 @@ pub struct CheckoutRequest {
     /// Where to ship.
     #[garde(skip)]
     pub shipping_address: Address,
-    /// `manual` (bank transfer or cash); more providers come later.
+    /// `manual` (bank transfer or cash), `stripe`, `razorpay` or `paypal`
+    /// (when the brand has set the provider up).
     #[garde(skip)]
     pub payment_provider: String,
-}
-
-/// How the customer pays.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PaymentInstructions {
-    /// The provider.
-    pub provider: String,
-    /// `pending` until staff record the payment.
-    pub status: &'static str,
-    /// What to pay.
-    pub amount: consign_domain::Money,
-    /// Words for the customer.
-    pub instructions: String,
 }
 
 /// The answer to checkout.
@@ -193,13 +183,18 @@ async fn checkout(
             .into_iter()
             .map(|(field, message)| FieldError::new(format!("shipping_address.{field}"), message)),
     );
-    if request.payment_provider != "manual" {
-        problems.push(FieldError::new("payment_provider", "must be `manual`"));
+    let provider = ProviderKind::parse(&request.payment_provider);
+    if provider.is_none() {
+        problems.push(FieldError::new("payment_provider", "must be one of manual, stripe, razorpay, paypal"));
     }
     if !problems.is_empty() {
         return Err(AppError::Validation(problems));
     }
+    let provider = provider.unwrap_or(ProviderKind::Manual);
     let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    if !payments::is_configured(&state, brand.id, provider).await? {
+        return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
+    }
     let token = format!("{}{}", tokens::ORDER_TOKEN_PREFIX, tokens::random_hex(32));
     let new_checkout = NewCheckout {
         lines: request
@@ -217,17 +212,13 @@ async fn checkout(
         access_token_hash: tokens::sha256_hex(&token),
     };
     let order = checkout::place_order(&state.db, &brand, new_checkout).await?;
-    let payment = PaymentInstructions {
-        provider: "manual".into(),
-        status: "pending",
-        amount: order.total.clone(),
-        instructions: format!(
-            "Pay {} {:.2} by bank transfer to {} quoting order {}.",
-            order.total.currency,
-            order.total.amount as f64 / 100.0,
-            brand.name,
-            order.number
-        ),
+    // The order has committed; only now is the provider asked for a payment.
+    let payment = match provider {
+        ProviderKind::Manual => PaymentInstructions::manual(&order, &brand.name),
+        kind => {
+            let scope = scope_for_access_token(&state.db, &tokens::sha256_hex(&token)).await?;
+            payments::start_attempt(&state, &scope, &order, &brand.slug, kind).await?
+        }
     };
     Ok((StatusCode::CREATED, AppJson(CheckoutResponse { order, payment, order_access_token: token })))
 }

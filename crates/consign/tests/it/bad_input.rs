@@ -27,6 +27,10 @@ fn body_endpoints(brand: &str) -> Vec<(Method, String)> {
         (Method::POST, format!("/api/v1/orders/{SOME_ID}/notes")),
         (Method::POST, format!("/api/v1/fulfillment-orders/{SOME_ID}/shipments")),
         (Method::POST, format!("/api/v1/shipments/{SOME_ID}/status")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/refunds")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/payment-attempts")),
+        (Method::POST, format!("/api/v1/orders/{SOME_ID}/payment-attempts/{SOME_ID}/razorpay-callback")),
+        (Method::PUT, format!("/api/v1/brands/{brand}/payment-providers/stripe")),
     ]
 }
 

@@ -15,5 +15,7 @@ mod live;
 mod messages;
 mod ops;
 mod orders;
+mod payments;
+mod payments_model;
 mod storage;
 mod tenancy;

@@ -1,0 +1,261 @@
+//! Settling an order's money after any change, inside the change's
+//! transaction (the order row already locked).
+//!
+//! The `payments` table is the ledger and the source of truth: `paid` is the
+//! sum of captured payments, `refunded` the sum of succeeded refunds, and
+//! refunds in flight are `pending` rows. [`MoneyTx::settle`] re-reads those
+//! sums, derives the balance with [`consign_domain::ledger::Balance`],
+//! writes `paid`, `refunded`, `refund_due` and `payment_status` to the order,
+//! records the payment-status events, and — when asked — refunds what is
+//! owed back through the providers that captured it (a pending refund row
+//! and a `payments.refund` job each; the provider is called by the job,
+//! never inside the transaction). Manual captures are refunded by staff,
+//! who record it with `POST /orders/{id}/refunds`.
+//!
+//! Every order change (an item edit, a cancellation, a payment or refund,
+//! a provider webhook, and later returns, exchanges and claims) first
+//! changes the ledger or the order's total and status, then calls
+//! `settle`. That is the one place the amounts are derived.
+
+use std::future::Future;
+
+use consign_domain::ledger::Balance;
+use consign_domain::status::{OrderStatus, PaymentStatus};
+use consign_domain::{OrderId, PaymentId, Timestamp};
+use serde_json::json;
+
+use super::{ORDER_COLUMNS, OrderRow};
+use crate::{DbResult, NewEvent, NewJob, TxExt};
+
+/// Job kind that sends one pending refund to its provider.
+pub const REFUND_JOB: &str = "payments.refund";
+
+/// Job kind that makes a paid order's fulfillment orders.
+const FULFILLMENT_JOB: &str = "fulfillment.create_for_order";
+
+/// The ledger's sums for one order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerSums {
+    /// Captured.
+    pub paid: i64,
+    /// Refunded (succeeded).
+    pub refunded: i64,
+    /// Refunds in flight.
+    pub pending: i64,
+}
+
+/// What settling found.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    /// The balance after the change.
+    pub balance: Balance,
+    /// Refunds in flight after the change.
+    pub pending: i64,
+    /// The payment status after the change.
+    pub payment_status: PaymentStatus,
+    /// Refunds this settlement started.
+    pub refunds: Vec<PaymentId>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Capture {
+    id: PaymentId,
+    provider: String,
+    remaining: i64,
+}
+
+/// An order event by `actor`.
+pub(crate) fn order_event(
+    row: &OrderRow,
+    event_type: &'static str,
+    payload: serde_json::Value,
+    actor: &str,
+) -> NewEvent {
+    NewEvent {
+        organization_id: row.organization_id,
+        brand_id: Some(row.brand_id),
+        event_type,
+        aggregate_type: "order",
+        aggregate_id: row.id.to_string(),
+        payload,
+        actor: actor.to_owned(),
+    }
+}
+
+/// Money operations inside an order transaction, for both engines.
+pub(crate) trait MoneyTx: TxExt {
+    /// The ledger's sums for an order.
+    fn ledger_sums(&mut self, order_id: OrderId) -> impl Future<Output = DbResult<LedgerSums>> + Send;
+
+    /// Starts refunds of up to `amount` against the order's captures, newest
+    /// first: provider captures get a pending refund and a job; manual ones
+    /// a succeeded refund when `manual_done` (staff say they paid it back),
+    /// else nothing. Returns the refunds made and the amount they cover.
+    fn allocate_refunds(
+        &mut self,
+        row: &OrderRow,
+        amount: i64,
+        reason: &str,
+        manual_done: bool,
+    ) -> impl Future<Output = DbResult<(Vec<PaymentId>, i64)>> + Send;
+
+    /// Re-derives the order's money from the ledger (see the module docs).
+    /// `before` is the row as locked at the start of the change (its
+    /// payment status is the one transitions start from).
+    fn settle(
+        &mut self,
+        before: &OrderRow,
+        actor: &str,
+        auto_refund: bool,
+    ) -> impl Future<Output = DbResult<Settled>> + Send;
+}
+
+macro_rules! impl_money_tx {
+    ($engine:ty) => {
+        impl MoneyTx for sqlx::Transaction<'static, $engine> {
+            async fn ledger_sums(&mut self, order_id: OrderId) -> DbResult<LedgerSums> {
+                Ok(sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'payment' AND status = 'captured' THEN amount ELSE 0 END), 0) AS BIGINT) AS paid,
+                            CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status = 'succeeded' THEN amount ELSE 0 END), 0) AS BIGINT) AS refunded,
+                            CAST(COALESCE(SUM(CASE WHEN kind = 'refund' AND status = 'pending' THEN amount ELSE 0 END), 0) AS BIGINT) AS pending
+                       FROM payments WHERE order_id = $1",
+                )
+                .bind(order_id)
+                .fetch_one(&mut **self)
+                .await?)
+            }
+
+            async fn allocate_refunds(
+                &mut self,
+                row: &OrderRow,
+                amount: i64,
+                reason: &str,
+                manual_done: bool,
+            ) -> DbResult<(Vec<PaymentId>, i64)> {
+                let captures: Vec<Capture> = sqlx::query_as(
+                    "SELECT p.id, p.provider,
+                            p.amount - CAST(COALESCE((SELECT SUM(r.amount) FROM payments r
+                                                       WHERE r.parent_id = p.id AND r.kind = 'refund'
+                                                         AND r.status IN ('pending', 'succeeded')), 0) AS BIGINT) AS remaining
+                       FROM payments p
+                      WHERE p.order_id = $1 AND p.kind = 'payment' AND p.status = 'captured'
+                      ORDER BY p.id DESC",
+                )
+                .bind(row.id)
+                .fetch_all(&mut **self)
+                .await?;
+                let now = Timestamp::now();
+                let mut left = amount;
+                let mut made = Vec::new();
+                for capture in captures {
+                    if left <= 0 {
+                        break;
+                    }
+                    let manual = capture.provider == "manual";
+                    if capture.remaining <= 0 || (manual && !manual_done) {
+                        continue;
+                    }
+                    let take = left.min(capture.remaining);
+                    let refund_id = PaymentId::new();
+                    sqlx::query(
+                        "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status,
+                                               parent_id, reason, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, 'refund', $6, $7, $8, $9, $10, $11, $11)",
+                    )
+                    .bind(refund_id)
+                    .bind(row.organization_id)
+                    .bind(row.brand_id)
+                    .bind(row.id)
+                    .bind(capture.provider.clone())
+                    .bind(take)
+                    .bind(row.currency.clone())
+                    .bind(if manual { "succeeded" } else { "pending" })
+                    .bind(capture.id)
+                    .bind(reason.to_owned())
+                    .bind(now)
+                    .execute(&mut **self)
+                    .await?;
+                    if !manual {
+                        self.enqueue_job(NewJob {
+                            dedupe_key: Some(format!("{REFUND_JOB}:{refund_id}")),
+                            ..NewJob::now(REFUND_JOB, json!({"refund_id": refund_id}))
+                        })
+                        .await?;
+                    }
+                    made.push(refund_id);
+                    left -= take;
+                }
+                Ok((made, amount - left))
+            }
+
+            async fn settle(&mut self, before: &OrderRow, actor: &str, auto_refund: bool) -> DbResult<Settled> {
+                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
+                let row: OrderRow =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(before.id).fetch_one(&mut **self).await?;
+                let mut sums = self.ledger_sums(row.id).await?;
+                let mut refunds = Vec::new();
+                if auto_refund {
+                    let balance = Balance::of(row.status, row.total, sums.paid, sums.refunded);
+                    let unsent = balance.refund_due() - sums.pending;
+                    if unsent > 0 {
+                        let reason = if row.status == OrderStatus::Cancelled { "order cancelled" } else { "order total lowered" };
+                        let (made, covered) = self.allocate_refunds(&row, unsent, reason, false).await?;
+                        refunds = made;
+                        sums.pending += covered;
+                    }
+                }
+                let balance = Balance::of(row.status, row.total, sums.paid, sums.refunded);
+                let payment_status = balance.payment_status(before.payment_status);
+                let now = Timestamp::now();
+                let covered = row.status == OrderStatus::Open && balance.paid > 0 && balance.outstanding() == 0;
+                sqlx::query(
+                    "UPDATE orders SET paid = $1, refunded = $2, refund_due = $3, payment_status = $4,
+                            reservation_expires_at = CASE WHEN $5 THEN NULL ELSE reservation_expires_at END,
+                            version = version + 1, updated_at = $6
+                      WHERE id = $7",
+                )
+                .bind(balance.paid)
+                .bind(balance.refunded)
+                .bind(balance.refund_due())
+                .bind(payment_status)
+                .bind(covered)
+                .bind(now)
+                .bind(row.id)
+                .execute(&mut **self)
+                .await?;
+                if payment_status != before.payment_status {
+                    let payload = json!({
+                        "order_id": row.id, "from": before.payment_status, "to": payment_status,
+                        "paid": balance.paid, "refunded": balance.refunded, "currency": row.currency,
+                    });
+                    let event_type = match payment_status {
+                        PaymentStatus::Paid => Some("order.paid"),
+                        PaymentStatus::PartiallyRefunded => Some("order.partially_refunded"),
+                        PaymentStatus::Refunded => Some("order.refunded"),
+                        _ => None,
+                    };
+                    if let Some(event_type) = event_type {
+                        self.record_event(order_event(&row, event_type, payload, actor)).await?;
+                    }
+                    if payment_status == PaymentStatus::Paid && row.status == OrderStatus::Open {
+                        self.enqueue_job(NewJob {
+                            dedupe_key: Some(format!("{FULFILLMENT_JOB}:{}", row.id)),
+                            ..NewJob::now(FULFILLMENT_JOB, json!({"order_id": row.id}))
+                        })
+                        .await?;
+                    }
+                } else if row.payment_status == PaymentStatus::PartiallyRefunded
+                    && balance.refunded != before.refunded
+                {
+                    // Another partial refund: the status stays, the amount moved.
+                    let payload = json!({"order_id": row.id, "refunded": balance.refunded, "currency": row.currency});
+                    self.record_event(order_event(&row, "order.partially_refunded", payload, actor)).await?;
+                }
+                Ok(Settled { balance, pending: sums.pending, payment_status, refunds })
+            }
+        }
+    };
+}
+
+impl_money_tx!(sqlx::Sqlite);
+impl_money_tx!(sqlx::Postgres);

@@ -1,0 +1,210 @@
+//! Payment jobs: sending refunds to providers, and applying stored webhook
+//! events. Both call providers here, in the worker, never inside a request
+//! transaction. Registered by [`register`], which needs the [`Gateway`]
+//! (master key and provider URLs), so it is separate from
+//! [`crate::handlers::register_all`].
+//!
+//! Both are idempotent: a refund already settled is not sent again (and the
+//! provider call carries the refund id as its idempotency key); an event
+//! already processed is skipped by `consign_db::payments::apply_webhook`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use consign_db::Db;
+use consign_db::payments::{self, LedgerEvent, Outcome, RefundResult};
+use consign_domain::{BrandId, PaymentId, Timestamp, WebhookEventId};
+use consign_payments::{
+    Credentials, EventAction, Gateway, PaymentError, PaymentProvider as _, Provider, ProviderKind, RefundRequest,
+    RefundState, Sealed,
+};
+use serde_json::{Value, json};
+
+use crate::Runner;
+
+/// Kind of the job that sends one pending refund to its provider.
+pub const REFUND: &str = consign_db::orders::money::REFUND_JOB;
+
+/// Kind of the job that applies one stored webhook event.
+pub const APPLY_WEBHOOK: &str = payments::APPLY_WEBHOOK_JOB;
+
+/// Kind of the periodic sweep that parks events that waited too long.
+pub const PARK_STALE: &str = "payments.park_stale_webhooks";
+
+/// How long an event may wait for another (a refund for its capture).
+const WAIT_LIMIT_SECONDS: i64 = 3 * 24 * 60 * 60;
+
+/// Registers the payment jobs.
+pub fn register(runner: &mut Runner, gateway: Arc<Gateway>) {
+    let for_refunds = gateway.clone();
+    runner.register(REFUND, move |db, payload| send_refund(db, for_refunds.clone(), payload));
+    runner.register(APPLY_WEBHOOK, move |db, payload| apply_webhook(db, gateway.clone(), payload));
+    runner.register(PARK_STALE, park_stale);
+    runner.every(PARK_STALE, Duration::from_secs(60 * 60), json!({}));
+}
+
+fn id_from<T: std::str::FromStr>(payload: &Value, field: &str) -> anyhow::Result<T> {
+    payload[field]
+        .as_str()
+        .with_context(|| format!("payload has no {field}"))?
+        .parse()
+        .map_err(|_| anyhow::anyhow!("payload's {field} is not an id"))
+}
+
+/// Opens the brand's credentials for a provider. `Ok(None)` when it has none.
+async fn provider(db: &Db, gateway: &Gateway, brand_id: BrandId, kind: &str) -> anyhow::Result<Option<Provider>> {
+    let Some(row) = payments::sealed_credentials(db, brand_id, kind).await? else {
+        return Ok(None);
+    };
+    let keyring = gateway.keyring()?;
+    let sealed = Sealed { key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext };
+    let plaintext = keyring
+        .open(&sealed, &payments::credentials_aad(row.organization_id, row.brand_id, &row.provider))
+        .context("cannot open the brand's provider credentials")?;
+    Ok(Some(gateway.provider(Credentials::from_sealable(&plaintext)?)))
+}
+
+/// Sends a pending refund. A provider that is unavailable makes the job fail
+/// and retry (the refund id is the idempotency key, so a retry never
+/// refunds twice); one that refuses settles the refund as failed.
+async fn send_refund(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow::Result<()> {
+    let refund_id: PaymentId = id_from(&payload, "refund_id")?;
+    let refund = payments::refund_to_send(&db, refund_id).await.context("cannot load the refund")?;
+    if refund.status != "pending" || refund.provider_reference.is_some() {
+        return Ok(());
+    }
+    let Some(payment_reference) = refund.payment_reference.clone() else {
+        payments::settle_refund(
+            &db,
+            refund_id,
+            None,
+            RefundResult::Failed,
+            Some("the captured payment has no provider id"),
+        )
+        .await?;
+        return Ok(());
+    };
+    let Some(client) = provider(&db, &gateway, refund.brand_id, &refund.provider).await? else {
+        payments::settle_refund(&db, refund_id, None, RefundResult::Failed, Some("the provider is no longer set up"))
+            .await?;
+        return Ok(());
+    };
+    let request = RefundRequest {
+        refund_id: refund_id.to_string(),
+        payment_reference,
+        order_id: refund.order_id.to_string(),
+        brand_id: refund.brand_id.to_string(),
+        amount: refund.amount,
+        currency: refund.currency.clone(),
+    };
+    match client.refund(&request).await {
+        Ok(outcome) => {
+            let result = match outcome.state {
+                RefundState::Succeeded => RefundResult::Succeeded,
+                RefundState::Pending => RefundResult::Pending,
+                RefundState::Failed => RefundResult::Failed,
+            };
+            let failure = (result == RefundResult::Failed).then_some("the provider refused the refund");
+            payments::settle_refund(&db, refund_id, Some(&outcome.reference), result, failure).await?;
+            tracing::info!(%refund_id, provider = %refund.provider, ?result, "refund sent");
+            Ok(())
+        }
+        Err(error) if error.is_transient() => Err(anyhow::anyhow!("refund {refund_id} not sent yet: {error}")),
+        Err(error) => {
+            payments::settle_refund(&db, refund_id, None, RefundResult::Failed, Some(&error.to_string())).await?;
+            tracing::warn!(%refund_id, provider = %refund.provider, %error, "refund refused");
+            Ok(())
+        }
+    }
+}
+
+fn ledger_event(action: EventAction) -> LedgerEvent {
+    match action {
+        EventAction::Captured { payment_reference, attempt_reference, order_id, amount, currency } => {
+            LedgerEvent::Captured { payment_reference, attempt_reference, order_id, amount, currency }
+        }
+        EventAction::Failed { attempt_reference, order_id, reason } => {
+            LedgerEvent::Failed { attempt_reference, order_id, reason }
+        }
+        EventAction::Refund { refund_reference, payment_reference, refund_id, amount, currency, state } => {
+            LedgerEvent::Refund {
+                refund_reference,
+                payment_reference,
+                refund_id,
+                amount,
+                currency,
+                succeeded: state == RefundState::Succeeded,
+            }
+        }
+        EventAction::Approved { .. } | EventAction::Ignored => LedgerEvent::Ignored,
+    }
+}
+
+/// Reads a stored event body with its provider's parser.
+fn parse(kind: ProviderKind, event_id: &str, body: &[u8]) -> Result<consign_payments::ProviderEvent, PaymentError> {
+    match kind {
+        ProviderKind::Stripe => consign_payments::stripe::parse_event(body),
+        ProviderKind::Paypal => consign_payments::paypal::parse_event(body),
+        ProviderKind::Razorpay => {
+            // Razorpay names its event in a header; the log kept it.
+            let mut headers = consign_payments::Headers::new();
+            if let Ok(value) = event_id.parse() {
+                headers.insert("x-razorpay-event-id", value);
+            }
+            consign_payments::razorpay::parse_event(&headers, body)
+        }
+        ProviderKind::Manual => Err(PaymentError::Unsupported("manual payments have no webhooks")),
+    }
+}
+
+/// Applies one stored webhook event (see `consign_db::payments::apply_webhook`).
+async fn apply_webhook(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow::Result<()> {
+    let id: WebhookEventId = id_from(&payload, "webhook_event_id")?;
+    let stored = payments::webhook_event(&db, id).await.context("cannot load the webhook event")?;
+    if stored.processed_at.is_some() {
+        return Ok(());
+    }
+    let kind = ProviderKind::parse(&stored.provider).context("unknown provider in the webhook log")?;
+    let event = match parse(kind, &stored.event_id, stored.payload.as_bytes()) {
+        Ok(event) => event,
+        Err(error) => {
+            payments::park_webhook(&db, id, &format!("unreadable: {error}")).await?;
+            return Ok(());
+        }
+    };
+    let action = match event.action {
+        EventAction::Approved { attempt_reference } => {
+            // PayPal: the buyer approved; Consign captures, and the capture
+            // is applied as this event's effect.
+            let Some(client) = provider(&db, &gateway, stored.brand_id, kind.as_str()).await? else {
+                payments::park_webhook(&db, id, "the provider is no longer set up").await?;
+                return Ok(());
+            };
+            match client.capture(&attempt_reference).await {
+                Ok(action) => action,
+                Err(error) if error.is_transient() => {
+                    anyhow::bail!("capture of {attempt_reference} not done yet: {error}")
+                }
+                Err(error) => EventAction::Failed { attempt_reference, order_id: None, reason: error.to_string() },
+            }
+        }
+        action => action,
+    };
+    let outcome = payments::apply_webhook(&db, id, &ledger_event(action)).await?;
+    match &outcome {
+        Outcome::Parked(detail) => tracing::warn!(webhook_event_id = %id, %detail, "webhook event parked"),
+        Outcome::Waiting(detail) => tracing::info!(webhook_event_id = %id, %detail, "webhook event waits"),
+        _ => tracing::info!(webhook_event_id = %id, ?outcome, "webhook event processed"),
+    }
+    Ok(())
+}
+
+/// Parks events that waited for another over three days.
+async fn park_stale(db: Db, _payload: Value) -> anyhow::Result<()> {
+    let parked = payments::park_stale_waiting(&db, Timestamp::now().plus_seconds(-WAIT_LIMIT_SECONDS)).await?;
+    if parked > 0 {
+        tracing::warn!(parked, "webhook events parked after waiting too long");
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! An order's money: its ledger of payments and refunds, refunds, and
+//! payment attempts (listed, retried, and Razorpay's checkout callback).
+//! Customers holding the order access token may list and retry attempts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use consign_db::orders::{self, Order, changes};
+use consign_db::payments::{self, LedgerEntry, PaymentAttempt};
+use consign_domain::policy::Action;
+use consign_domain::{OrderId, PaymentAttemptId, PaymentId};
+use consign_payments::{Provider, ProviderKind};
+use garde::Validate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::orders::AmountInput;
+use crate::AppState;
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{AppJson, AppPath, Caller};
+use crate::payments::{PaymentInstructions, start_attempt};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(refund))
+        .routes(routes!(ledger))
+        .routes(routes!(list_attempts, retry))
+        .routes(routes!(razorpay_callback))
+}
+
+/// Loads the order (404 if invisible) and, for staff, checks the policy.
+/// A customer passes for their own order only.
+async fn order_for(state: &AppState, caller: &Caller, order_id: OrderId, action: Action) -> AppResult<Order> {
+    let order = orders::get(&state.db, caller.scope(), order_id).await?;
+    if caller.scope().customer_order() != Some(order_id) {
+        caller.authorize_brand(action, order.brand_id)?;
+    }
+    Ok(order)
+}
+
+/// `POST /orders/{id}/refunds`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct RefundRequest {
+    /// How much: minor units, or `{amount, currency}`.
+    #[garde(skip)]
+    pub amount: AmountInput,
+    /// Why.
+    #[garde(length(chars, min = 1, max = 500))]
+    pub reason: String,
+}
+
+/// The answer to a refund.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundResponse {
+    /// The order after the refund.
+    pub order: Order,
+    /// The refunds made (one per captured payment drawn on); provider
+    /// refunds are `pending` until the provider confirms.
+    pub refunds: Vec<PaymentId>,
+}
+
+/// Refunds part or all of what was captured, through the provider that
+/// captured it (manual payments: recorded as paid back by staff).
+#[utoipa::path(post, path = "/orders/{id}/refunds", tag = "payments", request_body = RefundRequest,
+    params(("id" = String, Path, description = "Order id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = RefundResponse), (status = 404, body = Problem),
+               (status = 422, description = "More than can be refunded", body = Problem)),
+    security(("bearer" = [])))]
+async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<RefundRequest>,
+) -> AppResult<(StatusCode, AppJson<RefundResponse>)> {
+    let order = orders::get(&state.db, caller.scope(), order_id).await?;
+    caller.authorize_brand(Action::EditCommerce, order.brand_id)?;
+    request.validate()?;
+    let amount = match &request.amount {
+        AmountInput::Minor(amount) => *amount,
+        AmountInput::Money(money) => {
+            if money.currency != order.total.currency {
+                return Err(AppError::field(
+                    "amount.currency",
+                    format!("must be the order's currency, {}", order.total.currency),
+                ));
+            }
+            money.amount
+        }
+    };
+    let (order, refunds) = changes::refund(&state.db, caller.scope(), order_id, amount, request.reason.trim()).await?;
+    Ok((StatusCode::CREATED, AppJson(RefundResponse { order, refunds })))
+}
+
+/// The order's payments and refunds, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<LedgerEntry>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn ledger(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<LedgerEntry>>> {
+    let order = orders::get(&state.db, caller.scope(), order_id).await?;
+    caller.authorize_brand(Action::ViewCommerce, order.brand_id)?;
+    Ok(AppJson(payments::ledger(&state.db, caller.scope(), order_id).await?))
+}
+
+/// The order's payment attempts, oldest first (staff, or the customer with
+/// the order access token).
+#[utoipa::path(get, path = "/orders/{id}/payment-attempts", tag = "payments", params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<PaymentAttempt>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<PaymentAttempt>>> {
+    order_for(&state, &caller, order_id, Action::ViewCommerce).await?;
+    Ok(AppJson(payments::list_attempts(&state.db, caller.scope(), order_id).await?))
+}
+
+/// `POST /orders/{id}/payment-attempts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RetryRequest {
+    /// `stripe`, `razorpay` or `paypal`.
+    pub provider: String,
+}
+
+/// A new payment attempt for what the order still owes: after a failed
+/// payment, or after an edit raised the total.
+#[utoipa::path(post, path = "/orders/{id}/payment-attempts", tag = "payments", request_body = RetryRequest,
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 201, body = PaymentInstructions), (status = 404, body = Problem),
+               (status = 409, description = "Nothing left to pay, or the order is closed", body = Problem),
+               (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+    AppJson(request): AppJson<RetryRequest>,
+) -> AppResult<(StatusCode, AppJson<PaymentInstructions>)> {
+    let order = order_for(&state, &caller, order_id, Action::EditCommerce).await?;
+    let kind = ProviderKind::parse(&request.provider).filter(|k| k.needs_credentials()).ok_or_else(|| {
+        AppError::field("provider", "must be stripe, razorpay or paypal (manual payments are recorded by staff)")
+    })?;
+    let brand_slug = payments::brand_slug(&state.db, order.brand_id).await?;
+    let payment = start_attempt(&state, caller.scope(), &order, &brand_slug, kind).await?;
+    Ok((StatusCode::CREATED, AppJson(payment)))
+}
+
+/// What Razorpay Checkout hands the page after a payment.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RazorpayCallback {
+    /// `pay_…`.
+    pub razorpay_payment_id: String,
+    /// `order_…`, as the page saw it (checked against the stored one).
+    pub razorpay_order_id: Option<String>,
+    /// Hex HMAC-SHA256 of `order_id|payment_id` with the key secret.
+    pub razorpay_signature: String,
+}
+
+/// The verified callback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbackResponse {
+    /// Always true (a bad signature is a 401).
+    pub verified: bool,
+    /// The attempt; it succeeds when Razorpay's `payment.captured` webhook
+    /// is applied.
+    pub attempt: PaymentAttempt,
+}
+
+/// Checks Razorpay's checkout callback signature against the Razorpay order
+/// id Consign stored for the attempt. The money moves on the webhook.
+#[utoipa::path(post, path = "/orders/{id}/payment-attempts/{attempt_id}/razorpay-callback", tag = "payments",
+    request_body = RazorpayCallback,
+    params(("id" = String, Path, description = "Order id"), ("attempt_id" = String, Path, description = "Attempt id")),
+    responses((status = 200, body = CallbackResponse), (status = 401, description = "signature_invalid", body = Problem),
+               (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn razorpay_callback(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((order_id, attempt_id)): AppPath<(OrderId, PaymentAttemptId)>,
+    AppJson(request): AppJson<RazorpayCallback>,
+) -> AppResult<AppJson<CallbackResponse>> {
+    let order = order_for(&state, &caller, order_id, Action::EditCommerce).await?;
+    let attempt = payments::attempt(&state.db, caller.scope(), order_id, attempt_id).await?;
+    if attempt.provider != "razorpay" {
+        return Err(AppError::NotFound);
+    }
+    let Some(stored) = attempt.provider_reference.clone() else {
+        return Err(AppError::InvalidTransition("the attempt has no Razorpay order yet".into()));
+    };
+    let Some(Provider::Razorpay(razorpay)) =
+        crate::payments::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
+    else {
+        return Err(AppError::NotFound);
+    };
+    let page_matches = request.razorpay_order_id.as_deref().is_none_or(|sent| sent == stored);
+    if !page_matches
+        || razorpay.verify_callback(&stored, &request.razorpay_payment_id, &request.razorpay_signature).is_err()
+    {
+        tracing::warn!(%order_id, %attempt_id, "Razorpay checkout callback rejected: signature invalid");
+        return Err(AppError::SignatureInvalid);
+    }
+    Ok(AppJson(CallbackResponse { verified: true, attempt }))
+}
