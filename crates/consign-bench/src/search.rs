@@ -22,9 +22,36 @@ use crate::{fill, setup};
 
 /// Words messages are made of; the rare ones are `ref<n>`.
 const COMMON: &[&str] = &[
-    "where", "is", "my", "order", "parcel", "shipped", "tracking", "delivery", "refund", "return", "size", "colour",
-    "address", "change", "late", "thanks", "please", "courier", "label", "warehouse", "damaged", "box", "today",
-    "tomorrow", "week", "help", "payment", "invoice", "cancel", "exchange",
+    "where",
+    "is",
+    "my",
+    "order",
+    "parcel",
+    "shipped",
+    "tracking",
+    "delivery",
+    "refund",
+    "return",
+    "size",
+    "colour",
+    "address",
+    "change",
+    "late",
+    "thanks",
+    "please",
+    "courier",
+    "label",
+    "warehouse",
+    "damaged",
+    "box",
+    "today",
+    "tomorrow",
+    "week",
+    "help",
+    "payment",
+    "invoice",
+    "cancel",
+    "exchange",
 ];
 /// Rows per `INSERT` (9 parameters each).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -48,7 +75,10 @@ impl SearchSummary {
     /// Prints the summary and its JSON line.
     pub fn print(&self) {
         println!("\n== Summary ==");
-        println!("  {} messages over {} orders on {} (filled in {:.1} s)", self.messages, self.orders, self.engine, self.fill_seconds);
+        println!(
+            "  {} messages over {} orders on {} (filled in {:.1} s)",
+            self.messages, self.orders, self.engine, self.fill_seconds
+        );
         println!("  common word:       {}", self.common_word.line());
         println!("  rare word:         {}", self.rare_word.line());
         println!("  word with filters: {}", self.word_with_filters.line());
@@ -74,7 +104,8 @@ impl Words {
 
     fn body(&mut self) -> String {
         let len = 6 + self.next() % 10;
-        let mut words: Vec<String> = (0..len).map(|_| COMMON[(self.next() % COMMON.len() as u64) as usize].to_owned()).collect();
+        let mut words: Vec<String> =
+            (0..len).map(|_| COMMON[(self.next() % COMMON.len() as u64) as usize].to_owned()).collect();
         words.push(format!("ref{}", self.next() % 100_000));
         words.join(" ")
     }
@@ -83,7 +114,10 @@ impl Words {
 /// Runs the search scenario.
 pub async fn run(args: &Args, target: &Target) -> anyhow::Result<SearchSummary> {
     let machine = Machine::detect();
-    let url = target.database_url.as_deref().context("the search scenario writes its messages with SQL: it needs the database URL")?;
+    let url = target
+        .database_url
+        .as_deref()
+        .context("the search scenario writes its messages with SQL: it needs the database URL")?;
     let api = Api::new(&target.base_url, 4, Duration::from_secs(args.request_timeout_seconds))?;
     println!("\n== 1. Setup and fill: {} orders, {} messages ==", args.orders, args.search_messages);
     let mut fixture = setup::run(&api, 1, 1, 1, &args.stock_reason).await?;
@@ -102,11 +136,14 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<SearchSummary> 
     let mut time = async |query: String| -> anyhow::Result<Latency> {
         let mut histogram = new_histogram();
         for _ in 0..args.list_requests {
-            let path = query.replace("{rare}", &format!("ref{}", words.next() % 100_000))
+            let path = query
+                .replace("{rare}", &format!("ref{}", words.next() % 100_000))
                 .replace("{common}", COMMON[(words.next() % COMMON.len() as u64) as usize]);
             let path = format!("/api/v1/messages/search?brand_id={}&limit=50&{path}", fixture.brand_id);
             let sent = Instant::now();
-            let answer = api.call("GET /api/v1/messages/search", Method::GET, &path, Some(&fixture.token), None, StatusCode::OK).await;
+            let answer = api
+                .call("GET /api/v1/messages/search", Method::GET, &path, Some(&fixture.token), None, StatusCode::OK)
+                .await;
             let _ = histogram.record(sent.elapsed().as_micros().max(1) as u64);
             if answer.is_err() {
                 failures += 1;
@@ -136,9 +173,13 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<SearchSummary> 
 /// One thread per order and `count` customer messages spread over them.
 async fn fill_messages(db: &consign_db::Db, fixture: &setup::Fixture, count: u64) -> anyhow::Result<()> {
     let brand_id = BrandId::from_str(&fixture.brand_id).context("the brand id is not an id")?;
-    let organization_id = OrganizationId::from_str(&fixture.organization_id).context("the organization id is not an id")?;
+    let organization_id =
+        OrganizationId::from_str(&fixture.organization_id).context("the organization id is not an id")?;
     let orders: Vec<OrderId> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM orders WHERE brand_id = $1 ORDER BY id").bind(brand_id).fetch_all(conn).await?
+        sqlx::query_scalar("SELECT id FROM orders WHERE brand_id = $1 ORDER BY id")
+            .bind(brand_id)
+            .fetch_all(conn)
+            .await?
     });
     anyhow::ensure!(!orders.is_empty(), "the brand has no orders to talk about");
     let now = Timestamp::now();
@@ -149,8 +190,15 @@ async fn fill_messages(db: &consign_db::Db, fixture: &setup::Fixture, count: u64
                 "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, first_customer_message_at, last_message_at, created_at, updated_at) ",
             );
             query.push_values(chunk, |mut row, (order, thread)| {
-                row.push_bind(thread.to_string()).push_bind(organization_id.to_string()).push_bind(brand_id.to_string())
-                    .push_bind(order.to_string()).push_bind("open").push_bind(now).push_bind(now).push_bind(now).push_bind(now);
+                row.push_bind(thread.to_string())
+                    .push_bind(organization_id.to_string())
+                    .push_bind(brand_id.to_string())
+                    .push_bind(order.to_string())
+                    .push_bind("open")
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(now);
             });
             query.build().execute(&mut **tx).await?;
         });
@@ -169,9 +217,15 @@ async fn fill_messages(db: &consign_db::Db, fixture: &setup::Fixture, count: u64
                     "INSERT INTO messages (id, organization_id, brand_id, order_id, thread_id, body, channel, sender_role, created_at) ",
                 );
                 query.push_values(chunk, |mut row, (id, order, body)| {
-                    row.push_bind(id.to_string()).push_bind(organization_id.to_string()).push_bind(brand_id.to_string())
-                        .push_bind(orders[*order].to_string()).push_bind(threads[*order].to_string()).push_bind(body.clone())
-                        .push_bind("in_app").push_bind("customer").push_bind(now);
+                    row.push_bind(id.to_string())
+                        .push_bind(organization_id.to_string())
+                        .push_bind(brand_id.to_string())
+                        .push_bind(orders[*order].to_string())
+                        .push_bind(threads[*order].to_string())
+                        .push_bind(body.clone())
+                        .push_bind("in_app")
+                        .push_bind("customer")
+                        .push_bind(now);
                 });
                 query.build().execute(&mut **tx).await?;
             }

@@ -377,17 +377,24 @@ pub mod attachments {
 
     const COLUMNS: &str = "id, order_id, brand_id, message_id, file_name, content_type, size, storage_key, created_at";
 
-    /// Records a file stored under `storage_key` for an order the caller sees.
-    pub async fn create(
-        db: &Db,
-        scope: &Scope,
-        order_id: OrderId,
-        id: AttachmentId,
-        file_name: &str,
-        content_type: &str,
-        size: i64,
-        storage_key: &str,
-    ) -> DbResult<Attachment> {
+    /// A file just stored, to record.
+    #[derive(Clone, Debug)]
+    pub struct NewAttachment<'a> {
+        /// Its id (also part of its storage key).
+        pub id: AttachmentId,
+        /// The name given at upload.
+        pub file_name: &'a str,
+        /// Its media type.
+        pub content_type: &'a str,
+        /// Bytes.
+        pub size: i64,
+        /// Where the bytes are kept in the file store.
+        pub storage_key: &'a str,
+    }
+
+    /// Records a file stored for an order the caller sees.
+    pub async fn create(db: &Db, scope: &Scope, order_id: OrderId, file: NewAttachment<'_>) -> DbResult<Attachment> {
+        let NewAttachment { id, file_name, content_type, size, storage_key } = file;
         let order = order_ref(db, scope, order_id).await?;
         let uploader = Participant::of(scope, order.brand_id);
         db_write!(db, |tx| {

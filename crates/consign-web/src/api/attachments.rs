@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use consign_db::messages::{self, attachments::Attachment};
+use consign_db::messages::{self, attachments::Attachment, attachments::NewAttachment};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, OrderId};
 use serde::Deserialize;
@@ -102,9 +102,8 @@ async fn upload(
     let key = format!("attachments/{brand_id}/{id}");
     let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
     state.files.put(&key, body).await?;
-    let attachment =
-        messages::attachments::create(&state.db, caller.scope(), order_id, id, file_name, &content_type, size, &key)
-            .await?;
+    let file = NewAttachment { id, file_name, content_type: &content_type, size, storage_key: &key };
+    let attachment = messages::attachments::create(&state.db, caller.scope(), order_id, file).await?;
     Ok((StatusCode::CREATED, AppJson(attachment)))
 }
 
