@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod browser;
+pub mod pages;
+
 use consign_db::{Db, Engine, PoolSettings};
 use consign_web::{AppState, WebConfig};
 use reqwest::{Method, StatusCode};

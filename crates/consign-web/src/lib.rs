@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod pages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Mark page cookies `Secure` (pages served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for WebConfig {
@@ -70,6 +73,7 @@ impl Default for WebConfig {
             login_attempts_per_account_per_minute: 10,
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            secure_cookies: false,
         }
     }
 }
@@ -158,6 +162,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(pages::router(state.clone()))
         .fallback(|| async { AppError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async {
             let mut response = AppError::NotFound.into_response();

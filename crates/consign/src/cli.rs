@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// Take the client IP from `X-Forwarded-For` (only behind your own proxy).
     #[arg(long, env = "CONSIGN_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// Mark page cookies `Secure` (serve the pages over HTTPS). Behind a
+    /// trusted proxy, `X-Forwarded-Proto: https` turns it on per request.
+    #[arg(long, env = "CONSIGN_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
+    pub secure_cookies: bool,
     /// Run the background worker beside the API (`false`: an API-only instance).
     #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -150,6 +154,7 @@ impl ServeArgs {
             login_attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
             trust_forwarded_for: self.trust_forwarded_for,
+            secure_cookies: self.secure_cookies,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod browser;
 mod catalog;
 mod checkout;
 mod demo;
@@ -13,5 +14,6 @@ mod inventory;
 mod jobs;
 mod ops;
 mod orders;
+mod pages;
 mod storage;
 mod tenancy;
