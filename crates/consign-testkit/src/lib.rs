@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod browser;
+pub mod pages;
+
 use consign_db::{Db, Engine, PoolSettings};
 use consign_web::{AppState, WebConfig};
 use reqwest::{Method, StatusCode};

@@ -18,6 +18,7 @@ pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod payments;
+pub mod pages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct WebConfig {
     pub files_url: Option<String>,
     /// Largest attachment accepted.
     pub attachment_max_bytes: usize,
+    /// Mark page cookies `Secure` (pages served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for WebConfig {
@@ -80,6 +83,7 @@ impl Default for WebConfig {
             trust_forwarded_for: false,
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
+            secure_cookies: false,
         }
     }
 }
@@ -194,6 +198,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(pages::router(state.clone()))
         .fallback(|| async { AppError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async {
             let mut response = AppError::NotFound.into_response();

@@ -181,6 +181,10 @@ pub struct ServeArgs {
     /// Largest attachment accepted, in bytes.
     #[arg(long, env = "CONSIGN_ATTACHMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub attachment_max_bytes: usize,
+    /// Mark page cookies `Secure` (serve the pages over HTTPS). Behind a
+    /// trusted proxy, `X-Forwarded-Proto: https` turns it on per request.
+    #[arg(long, env = "CONSIGN_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
+    pub secure_cookies: bool,
     /// Run the background worker beside the API (`false`: an API-only instance).
     #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -223,6 +227,7 @@ impl ServeArgs {
             trust_forwarded_for: self.trust_forwarded_for,
             files_url: Some(self.files_url.clone()),
             attachment_max_bytes: self.attachment_max_bytes,
+            secure_cookies: self.secure_cookies,
         }
     }
 

@@ -233,7 +233,7 @@ async fn start_session(state: &AppState, user_id: UserId) -> AppResult<TokenResp
 
 /// The client's address: the socket peer, or the first `X-Forwarded-For`
 /// hop when the server is configured to sit behind a trusted proxy.
-fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     if state.config.trust_forwarded_for
         && let Some(ip) = headers
             .get("x-forwarded-for")

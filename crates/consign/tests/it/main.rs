@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod browser;
 mod catalog;
 mod checkout;
 mod demo;
@@ -17,5 +18,6 @@ mod ops;
 mod orders;
 mod payments;
 mod payments_model;
+mod pages;
 mod storage;
 mod tenancy;

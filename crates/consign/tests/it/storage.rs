@@ -8,6 +8,7 @@ const GLOBAL_TABLES: &[&str] = &[
     "users",
     "sessions",
     "refresh_tokens",
+    "web_sessions",
     "instance_secrets",
     "idempotency_keys",
     "jobs",

@@ -1,0 +1,356 @@
+//! Storage behind the web pages: staff page sessions, each brand's look on
+//! its customer pages, and the figures of the staff dashboard.
+//!
+//! A page session is a cookie bound to a row of `sessions`, the same
+//! session table the API's tokens name: logging out, a password reset or a
+//! revoked session ends the page session too, and the caller's scope is
+//! built by [`crate::users::scope_for_session`] exactly as for the API.
+
+use consign_domain::{BrandId, OrderId, SessionId, Timestamp, UserId};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
+
+/// A live page session, found by the SHA-256 of its cookie.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PageSession {
+    /// The user.
+    pub user_id: UserId,
+    /// The auth session it is bound to.
+    pub session_id: SessionId,
+    /// The synchronizer token every form of this session carries.
+    pub csrf_token: String,
+    /// The user's email, for the page header.
+    pub email: String,
+    /// The user's name.
+    pub name: String,
+}
+
+/// Starts a page session: a new auth session for the user and the page
+/// session bound to it, in one transaction.
+pub async fn start_page_session(
+    db: &Db,
+    user_id: UserId,
+    cookie_hash: &str,
+    csrf_token: &str,
+    expires_at: Timestamp,
+) -> DbResult<SessionId> {
+    let session_id = SessionId::new();
+    let now = Timestamp::now();
+    db_write!(db, |tx| {
+        sqlx::query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
+            .bind(session_id.to_string())
+            .bind(user_id.to_string())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (id, session_id, user_id, csrf_token, expires_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(cookie_hash.to_owned())
+        .bind(session_id.to_string())
+        .bind(user_id.to_string())
+        .bind(csrf_token.to_owned())
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    });
+    Ok(session_id)
+}
+
+/// The live page session of a cookie: not expired, its auth session not
+/// revoked.
+pub async fn page_session(db: &Db, cookie_hash: &str) -> DbResult<Option<PageSession>> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT w.user_id, w.session_id, w.csrf_token, u.email, u.name
+               FROM web_sessions w
+               JOIN sessions s ON s.id = w.session_id
+               JOIN users u ON u.id = w.user_id
+              WHERE w.id = $1 AND w.expires_at > $2 AND s.revoked_at IS NULL",
+        )
+        .bind(cookie_hash.to_owned())
+        .bind(Timestamp::now())
+        .fetch_optional(conn)
+        .await?
+    }))
+}
+
+/// Ends a page session and revokes its auth session (logout). Idempotent.
+pub async fn end_page_session(db: &Db, cookie_hash: &str) -> DbResult<()> {
+    let now = Timestamp::now();
+    db_write!(db, |tx| {
+        let session_id: Option<String> = sqlx::query_scalar("SELECT session_id FROM web_sessions WHERE id = $1")
+            .bind(cookie_hash.to_owned())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(session_id) = session_id {
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(session_id)
+                .execute(&mut **tx)
+                .await?;
+            // Expired page sessions go too, so the table does not grow.
+            sqlx::query("DELETE FROM web_sessions WHERE id = $1 OR expires_at <= $2")
+                .bind(cookie_hash.to_owned())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+        }
+    });
+    Ok(())
+}
+
+/// A brand's look on its customer pages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct BrandTheme {
+    /// An image URL (https, or a path on this server).
+    pub logo_url: Option<String>,
+    /// Header and button colour, `#rrggbb`.
+    pub primary_color: String,
+    /// Links and highlights, `#rrggbb`.
+    pub accent_color: String,
+}
+
+impl Default for BrandTheme {
+    fn default() -> Self {
+        Self { logo_url: None, primary_color: "#1f3a5f".into(), accent_color: "#b4441f".into() }
+    }
+}
+
+impl BrandTheme {
+    /// What is wrong with it, as (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let colour = |c: &str| c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+        let mut problems = Vec::new();
+        if !colour(&self.primary_color) {
+            problems.push(("primary_color", "must be a colour such as #1f3a5f"));
+        }
+        if !colour(&self.accent_color) {
+            problems.push(("accent_color", "must be a colour such as #b4441f"));
+        }
+        if let Some(url) = &self.logo_url {
+            let safe = (url.starts_with("https://") || url.starts_with('/'))
+                && url.len() <= 500
+                && !url.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '<' || c == '>');
+            if !safe {
+                problems.push(("logo_url", "must be an https:// URL or a path, without spaces or quotes"));
+            }
+        }
+        problems
+    }
+}
+
+/// A brand's theme, or the default look. Public: customer pages show it.
+pub async fn theme(db: &Db, brand_id: BrandId) -> DbResult<BrandTheme> {
+    let theme: Option<BrandTheme> = db_read!(db, |conn| {
+        sqlx::query_as("SELECT logo_url, primary_color, accent_color FROM brand_themes WHERE brand_id = $1")
+            .bind(brand_id)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(theme.unwrap_or_default())
+}
+
+/// Sets a brand's theme (staff who may manage the brand; the caller checks
+/// the policy, this checks visibility).
+pub async fn set_theme(db: &Db, scope: &Scope, brand_id: BrandId, theme: &BrandTheme) -> DbResult<()> {
+    scope.check_brand(brand_id)?;
+    if let Some((field, message)) = theme.problems().into_iter().next() {
+        return Err(DbError::invalid(field, message));
+    }
+    db_write!(db, |tx| {
+        let organization_id: consign_domain::OrganizationId =
+            sqlx::query_scalar("SELECT organization_id FROM brands WHERE id = $1")
+                .bind(brand_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO brand_themes (brand_id, organization_id, logo_url, primary_color, accent_color, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (brand_id) DO UPDATE SET logo_url = excluded.logo_url,
+                 primary_color = excluded.primary_color, accent_color = excluded.accent_color,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(brand_id)
+        .bind(organization_id)
+        .bind(theme.logo_url.clone())
+        .bind(theme.primary_color.clone())
+        .bind(theme.accent_color.clone())
+        .bind(Timestamp::now())
+        .execute(&mut **tx)
+        .await?;
+        let mut audit = scope.audit(organization_id, Some(brand_id), "brand.set_theme", "brand", brand_id.to_string());
+        audit.after = serde_json::to_value(theme).ok();
+        tx.record_audit(audit).await?;
+    });
+    Ok(())
+}
+
+/// A sum of money in one currency.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct CurrencyTotal {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// A stock level at or under its low-stock threshold.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LowStock {
+    /// The variant.
+    pub variant_id: consign_domain::VariantId,
+    /// Its SKU.
+    pub sku: String,
+    /// The warehouse's name.
+    pub warehouse: String,
+    /// Units that can be sold.
+    pub available: i64,
+    /// The threshold.
+    pub threshold: i64,
+}
+
+/// The dashboard's figures, for the brands the caller sees (or one).
+#[derive(Clone, Debug, Default)]
+pub struct Dashboard {
+    /// Orders placed and live.
+    pub open_orders: i64,
+    /// Paid open orders with goods still to ship.
+    pub to_ship: i64,
+    /// Payments less refunds since the start of today, per currency.
+    pub revenue_today: Vec<CurrencyTotal>,
+    /// Payments less refunds since the start of the week, per currency.
+    pub revenue_week: Vec<CurrencyTotal>,
+    /// Stock levels at or under their threshold, lowest first (at most 10).
+    pub low_stock: Vec<LowStock>,
+}
+
+/// The dashboard's figures. `day_start` and `week_start` are the caller's
+/// idea of midnight today and the start of the week.
+pub async fn dashboard(
+    db: &Db,
+    scope: &Scope,
+    brand_id: Option<BrandId>,
+    day_start: Timestamp,
+    week_start: Timestamp,
+) -> DbResult<Dashboard> {
+    if let Some(brand_id) = brand_id {
+        scope.check_brand(brand_id)?;
+    }
+    let low_stock: Vec<LowStock> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(
+            "SELECT s.variant_id, v.sku, w.name AS warehouse,
+                    s.on_hand - s.reserved - s.unsellable - s.safety_stock AS available,
+                    s.low_stock_threshold AS threshold
+               FROM stock_levels s
+               JOIN variants v ON v.id = s.variant_id
+               JOIN warehouses w ON w.id = s.warehouse_id
+              WHERE s.on_hand - s.reserved - s.unsellable - s.safety_stock <= s.low_stock_threshold",
+        );
+        scope.push_brand_filter(&mut query, "s.brand_id");
+        if let Some(brand_id) = brand_id {
+            query.push(" AND s.brand_id = ").push_bind(brand_id);
+        }
+        query.push(" ORDER BY available, v.sku LIMIT 10");
+        query.build_query_as().fetch_all(conn).await?
+    });
+    Ok(Dashboard {
+        open_orders: count_orders(db, scope, brand_id, "status = 'open'").await?,
+        to_ship: count_orders(
+            db,
+            scope,
+            brand_id,
+            "status = 'open' AND payment_status = 'paid' AND fulfillment_status IN ('unfulfilled', 'partially_shipped')",
+        )
+        .await?,
+        revenue_today: revenue_since(db, scope, brand_id, day_start).await?,
+        revenue_week: revenue_since(db, scope, brand_id, week_start).await?,
+        low_stock,
+    })
+}
+
+async fn count_orders(db: &Db, scope: &Scope, brand_id: Option<BrandId>, condition: &'static str) -> DbResult<i64> {
+    Ok(db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(format!("SELECT COUNT(*) FROM orders WHERE {condition}"));
+        scope.push_brand_filter(&mut query, "brand_id");
+        if let Some(brand_id) = brand_id {
+            query.push(" AND brand_id = ").push_bind(brand_id);
+        }
+        query.build_query_scalar().fetch_one(conn).await?
+    }))
+}
+
+async fn revenue_since(
+    db: &Db,
+    scope: &Scope,
+    brand_id: Option<BrandId>,
+    since: Timestamp,
+) -> DbResult<Vec<CurrencyTotal>> {
+    Ok(db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(
+            "SELECT currency, CAST(SUM(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS BIGINT) AS amount
+               FROM payments WHERE created_at >= ",
+        );
+        query.push_bind(since);
+        scope.push_brand_filter(&mut query, "brand_id");
+        if let Some(brand_id) = brand_id {
+            query.push(" AND brand_id = ").push_bind(brand_id);
+        }
+        query.push(" GROUP BY currency ORDER BY currency");
+        query.build_query_as().fetch_all(conn).await?
+    }))
+}
+
+/// A payment or refund of an order.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PaymentRecord {
+    /// `manual`, …
+    pub provider: String,
+    /// `payment` or `refund`.
+    pub kind: String,
+    /// Minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Provider status.
+    pub status: String,
+    /// Bank reference or receipt.
+    pub reference: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// The payments and refunds of an order the caller sees, oldest first.
+pub async fn payments_for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<PaymentRecord>> {
+    let order = crate::orders::get(db, scope, order_id).await?;
+    Ok(db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT provider, kind, amount, currency, status, reference, created_at
+               FROM payments WHERE order_id = $1 AND brand_id = $2 ORDER BY created_at, id",
+        )
+        .bind(order_id)
+        .bind(order.brand_id)
+        .fetch_all(conn)
+        .await?
+    }))
+}
+
+/// One active product of a brand, for its public product page. Public data
+/// only: the early-access list is emptied. Another brand's product, or one
+/// not active, is `NotFound`.
+pub async fn storefront_product(
+    db: &Db,
+    brand_id: BrandId,
+    product_id: consign_domain::ProductId,
+) -> DbResult<crate::products::ProductWithVariants> {
+    let mut product = crate::products::get(db, &Scope::system(), product_id).await?;
+    if product.product.brand_id != brand_id || product.product.status != consign_domain::status::ProductStatus::Active {
+        return Err(DbError::NotFound);
+    }
+    product.product.early_access_emails.clear();
+    Ok(product)
+}

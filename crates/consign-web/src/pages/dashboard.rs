@@ -1,0 +1,125 @@
+//! The staff dashboard: open orders, orders to ship, revenue today and this
+//! week, low-stock SKUs. The figures refresh themselves (htmx polls the
+//! fragment at `/admin/dashboard/figures`).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use chrono::{Datelike, Duration, TimeZone, Utc};
+use consign_db::web::{self, CurrencyTotal, LowStock};
+use consign_domain::policy::Action;
+use consign_domain::{BrandId, Timestamp};
+use serde::Deserialize;
+
+use super::view::{self, filled};
+use super::{Chrome, PageError, Staff, render};
+use crate::AppState;
+
+/// A brand in a picker.
+pub struct BrandOption {
+    /// Id.
+    pub id: BrandId,
+    /// Name.
+    pub name: String,
+    /// Whether it is the chosen one.
+    pub selected: bool,
+}
+
+/// The brand options of a picker.
+pub fn brand_options(brands: &[consign_db::brands::Brand], selected: Option<BrandId>) -> Vec<BrandOption> {
+    brands.iter().map(|b| BrandOption { id: b.id, name: b.name.clone(), selected: Some(b.id) == selected }).collect()
+}
+
+/// The dashboard's figures, ready to show.
+pub struct Figures {
+    query: String,
+    brand_param: String,
+    open_orders: i64,
+    to_ship: i64,
+    revenue_today: String,
+    revenue_week: String,
+    unread_messages: Option<i64>,
+    low_stock: Vec<LowStock>,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    brands: Vec<BrandOption>,
+    figures: Figures,
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard_figures.html")]
+struct FiguresFragment {
+    figures: Figures,
+}
+
+/// `?brand_id=`.
+#[derive(Deserialize)]
+pub struct BrandQuery {
+    brand_id: Option<String>,
+}
+
+fn brand_from(query: &BrandQuery) -> Result<Option<BrandId>, PageError> {
+    filled(&query.brand_id).map(|id| id.parse().map_err(|_| PageError::NotFound)).transpose()
+}
+
+fn totals(totals: &[CurrencyTotal]) -> String {
+    if totals.is_empty() {
+        return view::format_money(0, "USD");
+    }
+    totals.iter().map(|t| view::format_money(t.amount, &t.currency)).collect::<Vec<_>>().join(" + ")
+}
+
+async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>) -> Result<Figures, PageError> {
+    if let Some(brand_id) = brand_id {
+        staff.caller.authorize_brand(Action::ViewCommerce, brand_id)?;
+    }
+    let now = Utc::now();
+    let midnight = Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists"));
+    let monday = midnight - Duration::days(i64::from(now.weekday().num_days_from_monday()));
+    let day_start = Timestamp::from_micros(midnight.timestamp_micros());
+    let week_start = Timestamp::from_micros(monday.timestamp_micros());
+    let figures = web::dashboard(&state.db, staff.caller.scope(), brand_id, day_start, week_start).await?;
+    let brand_param = brand_id.map(|id| format!("&brand_id={id}")).unwrap_or_default();
+    Ok(Figures {
+        query: brand_id.map(|id| format!("?brand_id={id}")).unwrap_or_default(),
+        brand_param,
+        open_orders: figures.open_orders,
+        to_ship: figures.to_ship,
+        revenue_today: totals(&figures.revenue_today),
+        revenue_week: totals(&figures.revenue_week),
+        unread_messages: None,
+        low_stock: figures.low_stock,
+        updated: view::time(Timestamp::now()),
+    })
+}
+
+/// `GET /admin`.
+pub async fn page(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<BrandQuery>,
+) -> Result<Response, PageError> {
+    let brand_id = brand_from(&query)?;
+    let brands = staff.brands(&state).await?;
+    let figures = figures_for(&state, &staff, brand_id).await?;
+    render(&DashboardPage {
+        chrome: staff.chrome("dashboard", "Dashboard"),
+        brands: brand_options(&brands, brand_id),
+        figures,
+    })
+}
+
+/// `GET /admin/dashboard/figures`: the live part of the dashboard.
+pub async fn figures(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<BrandQuery>,
+) -> Result<Response, PageError> {
+    let brand_id = brand_from(&query)?;
+    render(&FiguresFragment { figures: figures_for(&state, &staff, brand_id).await? })
+}

@@ -1,0 +1,157 @@
+//! Staff login and logout.
+//!
+//! The login form has no session yet, so its CSRF defence is a
+//! double-submit token: a random value in a `SameSite=Strict` cookie scoped
+//! to the form, repeated in a hidden field; a POST whose field does not match
+//! its cookie is refused. Attempts go through the API's login rate limiter,
+//! and the password check is the API's (`auth::password`).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use consign_db::{users, web};
+use consign_domain::Timestamp;
+use serde::Deserialize;
+
+use super::session::{self, SESSION_COOKIE};
+use super::view::{self, Flash};
+use super::{PageError, Staff, render};
+use crate::AppState;
+use crate::auth::{password, tokens};
+
+const LOGIN_CSRF_COOKIE: &str = "consign_login_csrf";
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    email: String,
+    flash: Option<Flash>,
+}
+
+/// `?next=` after login.
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path inside the admin app may be a `next`: never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with("/admin") && !path.contains("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/admin".to_owned(),
+    }
+}
+
+/// `GET /admin/login`.
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<NextQuery>,
+) -> Result<Response, PageError> {
+    show(&state, &headers, query.next.as_deref(), "", Flash::from_headers(&headers))
+}
+
+fn show(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: Option<&str>,
+    email: &str,
+    flash: Option<Flash>,
+) -> Result<Response, PageError> {
+    let csrf = tokens::random_hex(32);
+    let page = LoginPage { csrf: csrf.clone(), next: safe_next(next), email: email.to_owned(), flash: flash.clone() };
+    let mut response = render(&page)?;
+    let secure = if session::secure(state, headers) { "; Secure" } else { "" };
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/admin/login; Max-Age=3600; HttpOnly; SameSite=Strict{secure}");
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII cookie"));
+    if flash.is_some() {
+        response.headers_mut().append(header::SET_COOKIE, view::clear_flash());
+    }
+    Ok(response)
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+    next: Option<String>,
+}
+
+/// `POST /admin/login`.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let cookie = view::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if cookie.is_empty() || !tokens::constant_time_eq(&cookie, &form.csrf) {
+        let mut response = show(
+            &state,
+            &headers,
+            form.next.as_deref(),
+            &form.email,
+            Some(Flash::error("The form had expired. Please sign in again.")),
+        )?;
+        *response.status_mut() = axum::http::StatusCode::FORBIDDEN;
+        return Ok(response);
+    }
+    let email = form.email.trim().to_lowercase();
+    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    if let Err(retry_after) = state.login_limiter.check(Some(ip), &email) {
+        let text = format!("Too many attempts. Try again in {retry_after} seconds.");
+        let mut response = show(&state, &headers, form.next.as_deref(), &email, Some(Flash::error(text)))?;
+        *response.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        return Ok(response);
+    }
+    let credentials = users::credentials_by_email(&state.db, &email).await?;
+    let (user_id, stored) = match credentials {
+        Some(c) => (Some(c.id), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let verified = password::verify(form.password, stored).await.map_err(PageError::Internal)?;
+    let Some(user_id) = user_id.filter(|_| verified) else {
+        let mut response =
+            show(&state, &headers, form.next.as_deref(), &email, Some(Flash::error("Wrong email or password.")))?;
+        *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(response);
+    };
+    let cookie_value = tokens::random_hex(32);
+    let expires_at = Timestamp::now().plus_seconds(session::SESSION_TTL_SECONDS);
+    web::start_page_session(
+        &state.db,
+        user_id,
+        &tokens::sha256_hex(&cookie_value),
+        &tokens::random_hex(32),
+        expires_at,
+    )
+    .await?;
+    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let headers_out = response.headers_mut();
+    headers_out.append(header::SET_COOKIE, session::session_cookie(&cookie_value, session::secure(&state, &headers)));
+    headers_out.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("consign_login_csrf=; Path=/admin/login; Max-Age=0; HttpOnly; SameSite=Strict"),
+    );
+    Ok(response)
+}
+
+/// `POST /admin/logout`: ends the page session and its auth session.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, _staff: Staff) -> Result<Response, PageError> {
+    if let Some(cookie) = view::cookie(&headers, SESSION_COOKIE) {
+        web::end_page_session(&state.db, &tokens::sha256_hex(&cookie)).await?;
+    }
+    let mut response = view::redirect_with("/admin/login", Flash::notice("You are signed out."));
+    response.headers_mut().append(header::SET_COOKIE, session::clear_session_cookie());
+    Ok(response)
+}

@@ -1,0 +1,405 @@
+//! A brand's customer pages under `/shop/{slug}`, white-label: the brand's
+//! name, logo and colours on every page. Product list and product page
+//! (variant picker, availability refreshed live), a cart kept in the
+//! browser, checkout (the page's script posts to the storefront API with an
+//! `Idempotency-Key`, so a double click never makes two orders), the
+//! confirmation page and the order page reached with the order access
+//! token.
+//!
+//! These pages are public; an order's pages need its token, checked exactly
+//! as the API checks it (`orders::scope_for_access_token`), and the order
+//! must belong to the brand of the URL.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use consign_db::orders::checkout::{self, StorefrontBrand};
+use consign_db::orders::{self, Order};
+use consign_db::web::{self, BrandTheme};
+use consign_db::{DbError, PageRequest, fulfillment, products, stock};
+use consign_domain::status::OrderStatus;
+use consign_domain::{OrderId, ProductId, Timestamp};
+use serde::Deserialize;
+
+use super::view::{self, filled};
+use super::{PageError, render};
+use crate::AppState;
+use crate::auth::tokens;
+
+/// The customer routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/shop/{slug}", get(catalog))
+        .route("/shop/{slug}/products/{id}", get(product))
+        .route("/shop/{slug}/products/{id}/availability", get(availability))
+        .route("/shop/{slug}/cart", get(cart))
+        .route("/shop/{slug}/checkout", get(checkout_page))
+        .route("/shop/{slug}/orders/{id}/confirmation", get(confirmation))
+        .route("/shop/{slug}/orders/{id}", get(tracking))
+}
+
+/// The brand frame of every customer page.
+pub struct ShopChrome {
+    /// The brand's name.
+    pub name: String,
+    /// Its slug, for links.
+    pub slug: String,
+    /// Its currency.
+    pub currency: String,
+    /// Logo and colours.
+    pub theme: BrandTheme,
+    /// The page title.
+    pub title: String,
+}
+
+async fn brand(state: &AppState, slug: &str) -> Result<(StorefrontBrand, BrandTheme), PageError> {
+    let brand = checkout::storefront_brand(&state.db, slug).await?;
+    let theme = web::theme(&state.db, brand.id).await?;
+    Ok((brand, theme))
+}
+
+fn chrome(brand: &StorefrontBrand, theme: BrandTheme, title: impl Into<String>) -> ShopChrome {
+    ShopChrome {
+        name: brand.name.clone(),
+        slug: brand.slug.clone(),
+        currency: brand.currency.clone(),
+        theme,
+        title: title.into(),
+    }
+}
+
+/// A product card.
+pub struct ProductCard {
+    id: ProductId,
+    title: String,
+    price: String,
+    available: i64,
+    on_sale: bool,
+}
+
+#[derive(Template)]
+#[template(path = "shop/catalog.html")]
+struct CatalogPage {
+    shop: ShopChrome,
+    products: Vec<ProductCard>,
+    next: Option<String>,
+}
+
+/// `?cursor=`.
+#[derive(Deserialize)]
+pub struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// `GET /shop/{slug}`.
+pub async fn catalog(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<CursorQuery>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let page = PageRequest { limit: 48, after: filled(&query.cursor).map(str::to_owned) };
+    let found = products::active_for_storefront(&state.db, brand.id, &page).await?;
+    let variant_ids: Vec<_> = found.data.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
+    let available = stock::available_by_variant(&state.db, brand.id, &variant_ids).await?;
+    let now = Timestamp::now();
+    let products = found
+        .data
+        .iter()
+        .map(|entry| {
+            let lowest = entry.variants.iter().min_by_key(|v| v.price.amount);
+            ProductCard {
+                id: entry.product.id,
+                title: entry.product.title.clone(),
+                price: lowest.map(|v| view::money(&v.price)).unwrap_or_default(),
+                available: entry.variants.iter().map(|v| available.get(&v.id).copied().unwrap_or(0)).sum(),
+                on_sale: entry.product.available_at.is_none_or(|at| at <= now),
+            }
+        })
+        .collect();
+    render(&CatalogPage { shop: chrome(&brand, theme, &brand.name), products, next: found.next_cursor })
+}
+
+/// A variant in the picker.
+pub struct VariantChoice {
+    sku: String,
+    title: String,
+    price: String,
+    price_minor: i64,
+    available: i64,
+}
+
+#[derive(Template)]
+#[template(path = "shop/product.html")]
+struct ProductPage {
+    shop: ShopChrome,
+    id: ProductId,
+    title: String,
+    description: String,
+    on_sale: bool,
+    available_from: String,
+    variants: Vec<VariantChoice>,
+}
+
+#[derive(Template)]
+#[template(path = "shop/availability.html")]
+struct AvailabilityFragment {
+    shop: ShopChrome,
+    id: ProductId,
+    variants: Vec<VariantChoice>,
+}
+
+async fn variants_of(
+    state: &AppState,
+    brand: &StorefrontBrand,
+    product_id: &str,
+) -> Result<(products::ProductWithVariants, Vec<VariantChoice>), PageError> {
+    let product_id: ProductId = product_id.parse().map_err(|_| PageError::NotFound)?;
+    let product = web::storefront_product(&state.db, brand.id, product_id).await?;
+    let ids: Vec<_> = product.variants.iter().map(|v| v.id).collect();
+    let available = stock::available_by_variant(&state.db, brand.id, &ids).await?;
+    let choices = product
+        .variants
+        .iter()
+        .map(|v| VariantChoice {
+            sku: v.sku.clone(),
+            title: v.title.clone(),
+            price: view::money(&v.price),
+            price_minor: v.price.amount,
+            available: available.get(&v.id).copied().unwrap_or(0),
+        })
+        .collect();
+    Ok((product, choices))
+}
+
+/// `GET /shop/{slug}/products/{id}`.
+pub async fn product(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let (product, variants) = variants_of(&state, &brand, &id).await?;
+    let now = Timestamp::now();
+    render(&ProductPage {
+        shop: chrome(&brand, theme, &product.product.title),
+        id: product.product.id,
+        title: product.product.title.clone(),
+        description: product.product.description.clone(),
+        on_sale: product.product.available_at.is_none_or(|at| at <= now),
+        available_from: product.product.available_at.map(view::time).unwrap_or_default(),
+        variants,
+    })
+}
+
+/// `GET /shop/{slug}/products/{id}/availability`: the live part of the
+/// product page.
+pub async fn availability(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let (product, variants) = variants_of(&state, &brand, &id).await?;
+    render(&AvailabilityFragment { shop: chrome(&brand, theme, ""), id: product.product.id, variants })
+}
+
+#[derive(Template)]
+#[template(path = "shop/cart.html")]
+struct CartPage {
+    shop: ShopChrome,
+}
+
+/// `GET /shop/{slug}/cart`: the cart lives in the browser; the script draws it.
+pub async fn cart(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    render(&CartPage { shop: chrome(&brand, theme, "Your cart") })
+}
+
+/// A payment provider offered at checkout.
+pub struct ProviderChoice {
+    code: &'static str,
+    label: &'static str,
+    help: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "shop/checkout.html")]
+struct CheckoutPage {
+    shop: ShopChrome,
+    providers: Vec<ProviderChoice>,
+}
+
+/// `GET /shop/{slug}/checkout`.
+pub async fn checkout_page(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let providers = vec![ProviderChoice {
+        code: "manual",
+        label: "Bank transfer",
+        help: "You get the payment instructions on the next page; we ship once the payment arrives.",
+    }];
+    render(&CheckoutPage { shop: chrome(&brand, theme, "Checkout"), providers })
+}
+
+/// `?token=`: the order access token.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The order behind a token, if it belongs to this brand; else 404.
+async fn customer_order(
+    state: &AppState,
+    brand: &StorefrontBrand,
+    id: &str,
+    token: Option<&str>,
+) -> Result<(Order, consign_db::Scope), PageError> {
+    let order_id: OrderId = id.parse().map_err(|_| PageError::NotFound)?;
+    let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(PageError::NotFound)?;
+    let scope = match orders::scope_for_access_token(&state.db, &tokens::sha256_hex(token)).await {
+        Ok(scope) => scope,
+        Err(DbError::NotFound) => return Err(PageError::NotFound),
+        Err(error) => return Err(error.into()),
+    };
+    if scope.customer_order() != Some(order_id) {
+        return Err(PageError::NotFound);
+    }
+    let order = orders::get(&state.db, &scope, order_id).await?;
+    if order.brand_id != brand.id {
+        return Err(PageError::NotFound);
+    }
+    Ok((order, scope))
+}
+
+/// An order line for the customer.
+pub struct LineView {
+    title: String,
+    sku: String,
+    quantity: i64,
+    total: String,
+}
+
+fn lines(order: &Order) -> Vec<LineView> {
+    order
+        .items
+        .iter()
+        .map(|i| LineView {
+            title: i.item.title.clone(),
+            sku: i.item.sku.clone(),
+            quantity: i.item.quantity,
+            total: view::money(&i.total),
+        })
+        .collect()
+}
+
+/// What to do to pay, in words (the same text the checkout API answers).
+fn payment_instructions(order: &Order, brand: &StorefrontBrand) -> String {
+    format!(
+        "Pay {} {:.2} by bank transfer to {} quoting order {}.",
+        order.total.currency,
+        order.total.amount as f64 / 100.0,
+        brand.name,
+        order.number
+    )
+}
+
+#[derive(Template)]
+#[template(path = "shop/confirmation.html")]
+struct ConfirmationPage {
+    shop: ShopChrome,
+    order: Order,
+    lines: Vec<LineView>,
+    total: String,
+    instructions: Option<String>,
+    tracking_link: String,
+    hold_until: String,
+}
+
+/// `GET /shop/{slug}/orders/{id}/confirmation?token=`.
+pub async fn confirmation(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let (order, _) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
+    let instructions = (order.payment_provider == "manual" && order.outstanding.amount > 0)
+        .then(|| payment_instructions(&order, &brand));
+    let token = query.token.unwrap_or_default();
+    render(&ConfirmationPage {
+        shop: chrome(&brand, theme, format!("Order {} placed", order.number)),
+        lines: lines(&order),
+        total: view::money(&order.total),
+        instructions,
+        tracking_link: format!("/shop/{}/orders/{}?token={}", brand.slug, order.id, view::percent_encode(token.trim())),
+        hold_until: order.reservation_expires_at.map(view::time).unwrap_or_default(),
+        order,
+    })
+}
+
+/// A shipment for the customer.
+pub struct ShipmentLine {
+    carrier: String,
+    tracking_number: String,
+    tracking_url: Option<String>,
+    status: String,
+    units: i64,
+}
+
+#[derive(Template)]
+#[template(path = "shop/order.html")]
+struct TrackingPage {
+    shop: ShopChrome,
+    order: Order,
+    lines: Vec<LineView>,
+    total: String,
+    paid: String,
+    outstanding: String,
+    instructions: Option<String>,
+    status_text: String,
+    shipments: Vec<ShipmentLine>,
+}
+
+/// `GET /shop/{slug}/orders/{id}?token=`: the customer's order page.
+pub async fn tracking(
+    State(state): State<AppState>,
+    Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let (order, scope) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
+    let shipments = fulfillment::shipments_for_order(&state.db, &scope, order.id).await?;
+    let status_text = match order.status {
+        OrderStatus::Cancelled => "This order was cancelled.".to_owned(),
+        OrderStatus::Expired => "This order expired before it was paid.".to_owned(),
+        OrderStatus::Completed => "Delivered. Thank you!".to_owned(),
+        _ => format!(
+            "{} · {}",
+            view::words(order.payment_status.as_str()),
+            view::words(order.fulfillment_status.as_str())
+        ),
+    };
+    let instructions =
+        (order.status == OrderStatus::Open && order.payment_provider == "manual" && order.outstanding.amount > 0)
+            .then(|| payment_instructions(&order, &brand));
+    render(&TrackingPage {
+        shop: chrome(&brand, theme, format!("Order {}", order.number)),
+        lines: lines(&order),
+        total: view::money(&order.total),
+        paid: view::money(&order.paid),
+        outstanding: view::money(&order.outstanding),
+        instructions,
+        status_text,
+        shipments: shipments
+            .iter()
+            .map(|s| ShipmentLine {
+                carrier: s.carrier.clone(),
+                tracking_number: s.tracking_number.clone(),
+                tracking_url: s.tracking_url.clone(),
+                status: view::words(s.status.as_str()),
+                units: s.items.iter().map(|i| i.quantity).sum(),
+            })
+            .collect(),
+        order,
+    })
+}

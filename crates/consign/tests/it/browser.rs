@@ -1,0 +1,136 @@
+//! The pages in a real browser: headless Chromium driven over WebDriver
+//! (`consign_testkit::browser`). A customer buys and sees the confirmation;
+//! a staff member signs in, records the payment and ships; the customer's
+//! order page shows the tracking link. Screenshots of the main pages land
+//! in `target/screenshots/`.
+//!
+//! Every wait polls with a deadline. Without Chromium these tests fail with
+//! the command that installs it.
+
+use consign_testkit::browser::Browser;
+use consign_testkit::{Sku, TestApp};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    app.stocked_brand(
+        &owner,
+        "acme",
+        1,
+        &[Sku { sku: "TENT-2P", price: 24900, stock: &[6] }, Sku { sku: "MUG-ENAMEL", price: 1800, stock: &[30] }],
+    )
+    .await;
+    let browser = Browser::start(1280, 900).await;
+
+    // The customer finds the tent and puts two in the cart.
+    browser.goto(&app.url("/shop/acme")).await;
+    browser.wait_for_text("main h1", "Brand acme").await;
+    browser.screenshot("shop-catalog").await;
+    let tent_link = browser
+        .execute(
+            "return [...document.querySelectorAll('.product h2 a')].find(a => a.textContent.includes('TENT-2P')).href;",
+            vec![],
+        )
+        .await;
+    browser.goto(tent_link.as_str().unwrap()).await;
+    browser.wait_for_text("#stock-line", "6 available").await;
+    browser.fill("#quantity", "2").await;
+    browser.click("#add").await;
+    browser.wait_for_text("#added", "Added 2").await;
+    browser.wait_for_text("#cart-count", "2").await;
+    browser.screenshot("shop-product").await;
+    browser.goto(&app.url("/shop/acme/cart")).await;
+    browser.wait_for_text("#cart", "TENT-2P").await;
+    browser.wait_for_text("#cart", "$498.00").await;
+    browser.screenshot("shop-cart").await;
+
+    // Checkout; a double click places one order.
+    browser.click("#to-checkout").await;
+    browser.wait_for_text("#summary", "TENT-2P").await;
+    for (field, value) in [
+        ("#name", "Casey Customer"),
+        ("#email", "casey@example.com"),
+        ("#line1", "1 Main St"),
+        ("#city", "Springfield"),
+        ("#region", "IL"),
+        ("#postal_code", "62701"),
+        ("#country", "US"),
+    ] {
+        browser.fill(field, value).await;
+    }
+    browser.screenshot("shop-checkout").await;
+    browser.execute("var b = document.getElementById('place-order'); b.click(); b.click(); return true;", vec![]).await;
+    browser.wait_for_url("/confirmation?token=cot_").await;
+    browser.wait_for_text("#confirmation", "Thank you!").await;
+    let instructions = browser.text("#payment-instructions").await;
+    assert!(instructions.contains("by bank transfer to Brand acme"), "{instructions}");
+    browser.screenshot("shop-confirmation").await;
+    let orders = app.get("/api/v1/orders", &owner.token).await;
+    assert_eq!(orders.body["data"].as_array().unwrap().len(), 1, "a double click placed one order");
+    let tracking_url = browser
+        .execute("return document.getElementById('tracking-link').href;", vec![])
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        browser.execute("return localStorage.getItem('consign_cart_acme');", vec![]).await,
+        json!(null),
+        "the cart is emptied after the order"
+    );
+    browser.goto(&tracking_url).await;
+    browser.wait_for_text("#no-shipments", "Not shipped yet").await;
+
+    // Staff sign in, record the payment and ship.
+    browser.goto(&app.url("/admin/orders")).await;
+    browser.wait_for_url("/admin/login").await;
+    browser.fill("#email", &owner.email).await;
+    browser.fill("#password", &owner.password).await;
+    browser.screenshot("admin-login").await;
+    browser.click("#sign-in").await;
+    browser.wait_for_url("/admin/orders").await;
+    browser.wait_for_text("#orders", "Casey Customer").await;
+    browser.screenshot("admin-orders").await;
+    browser.click("#orders tbody a").await;
+    browser.wait_for_text("#payment-status", "unpaid").await;
+    browser.fill("#reference", "WIRE-7781").await;
+    browser.click("#record-payment").await;
+    browser.wait_for_text("#flash", "The order is paid").await;
+    browser.wait_for_text("#payment-status", "paid").await;
+    app.run_jobs().await;
+    let order_page = browser.url().await;
+    browser.goto(&order_page).await;
+    browser.fill("input[name=carrier]", "ups").await;
+    browser.fill("input[name=tracking_number]", "1Z999AA10123456784").await;
+    browser.click(".create-shipment").await;
+    browser.wait_for_text("#flash", "Shipment created.").await;
+    browser.wait_for_text("#fulfillment-status", "shipped").await;
+    browser.click(".mark-in-transit").await;
+    browser.wait_for_text("#flash", "Shipment marked in transit.").await;
+    browser.screenshot("admin-order").await;
+    browser.goto(&app.url("/admin")).await;
+    browser.wait_for_text("#open-orders", "1").await;
+    browser.screenshot("admin-dashboard").await;
+
+    // The customer's page shows the tracking link.
+    browser.goto(&tracking_url).await;
+    browser.wait_for_text("#shipments", "In transit").await;
+    let href = browser.execute("return document.querySelector('.tracking-link').href;", vec![]).await;
+    assert_eq!(href, json!("https://www.ups.com/track?tracknum=1Z999AA10123456784"));
+    browser.screenshot("shop-order-tracking").await;
+
+    // Phone width: nothing wider than the screen.
+    browser.resize(390, 844).await;
+    for (path, name) in [("/admin/orders", "admin-orders-phone"), ("/shop/acme", "shop-catalog-phone")] {
+        browser.goto(&app.url(path)).await;
+        browser.find("main h1").await;
+        let fits =
+            browser.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", vec![]).await;
+        assert_eq!(fits, json!(true), "{path} is wider than a phone");
+        browser.screenshot(name).await;
+    }
+    browser.quit().await;
+    app.assert_stock_invariants().await;
+}

@@ -1,0 +1,629 @@
+//! The web pages over real HTTP: staff login and sessions, CSRF on every
+//! form, the same tenancy as the API, the staff actions on an order, the
+//! customer pages, and render time on the demo data. The browser scenarios
+//! are in `browser.rs`.
+
+use consign_testkit::pages::{PageClient, attribute_after, form_body};
+use consign_testkit::{Sku, StockedBrand, TestApp, TestDb, TestUser};
+use consign_web::WebConfig;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn shop(app: &TestApp) -> (TestUser, StockedBrand) {
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app
+        .stocked_brand(
+            &owner,
+            "acme",
+            1,
+            &[Sku { sku: "TENT", price: 10000, stock: &[5] }, Sku { sku: "MUG", price: 1500, stock: &[20] }],
+        )
+        .await;
+    (owner, shop)
+}
+
+async fn place(app: &TestApp, shop: &StockedBrand, lines: &[(&str, i64)]) -> Value {
+    let placed = app.checkout(&shop.slug, lines, "casey@example.com").await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+    placed.body
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_a_secure_cookie_and_sign_out_ends_the_session() {
+    let app = TestApp::spawn_with(WebConfig { secure_cookies: true, ..WebConfig::default() }).await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+
+    let mut client = PageClient::new(&app);
+    let wrong = client.login(&owner.email, "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text.contains("Wrong email or password."), "{}", wrong.text);
+
+    let login = client.login(&owner.email, &owner.password).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER);
+    assert_eq!(login.header("location"), Some("/admin"));
+    let cookie = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("consign_session="))
+        .expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/admin"] {
+        assert!(cookie.contains(flag), "cookie lacks {flag}: {cookie}");
+    }
+    let dashboard = client.get("/admin").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.text.contains("Open orders"));
+    assert_eq!(dashboard.header("x-frame-options"), Some("DENY"));
+    client.csrf = attribute_after(&dashboard.text, "name=\"csrf-token\"", "content").unwrap();
+    let session_cookie = client.cookie("consign_session").unwrap().to_owned();
+
+    let logout = client.post("/admin/logout", &[]).await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER);
+    assert_eq!(client.cookie("consign_session"), None, "the cookie is cleared");
+    // The old cookie no longer works, even if someone kept it.
+    let replay =
+        app.send(app.client.get(app.url("/admin")).header("cookie", format!("consign_session={session_cookie}"))).await;
+    assert_eq!(replay.status, StatusCode::SEE_OTHER);
+    assert!(replay.header("location").unwrap().starts_with("/admin/login"));
+}
+
+#[tokio::test]
+async fn the_login_form_refuses_a_post_without_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let mut client = PageClient::new(&app);
+    client.get("/admin/login").await;
+    let forged = client.post_raw("/admin/login", &[("email", &owner.email), ("password", &owner.password)]).await;
+    assert!(forged.status.is_client_error(), "{}", forged.status);
+    let wrong = client
+        .post_raw("/admin/login", &[("email", &owner.email), ("password", &owner.password), ("_csrf", "0000")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(client.cookie("consign_session").is_none());
+}
+
+#[tokio::test]
+async fn signed_out_requests_go_to_the_login_page_and_come_back_after() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let mut client = PageClient::new(&app);
+    for path in ["/admin", "/admin/orders?status=open", "/admin/products", "/admin/stock", "/admin/settings"] {
+        let response = client.get(path).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(response.header("location").unwrap().starts_with("/admin/login?next="), "{path}");
+    }
+    let post = client.post_raw("/admin/orders/0195f0c1-0000-7000-8000-000000000000/cancel", &[("reason", "x")]).await;
+    assert_eq!(post.status, StatusCode::SEE_OTHER);
+    assert_eq!(post.header("location"), Some("/admin/login"));
+
+    // `next` brings the user back, but never to another site.
+    let form = client.get("/admin/login?next=%2Fadmin%2Forders%3Fstatus%3Dopen").await;
+    let token = attribute_after(&form.text, "name=\"_csrf\"", "value").unwrap();
+    let login = client
+        .post_raw(
+            "/admin/login",
+            &[
+                ("email", &owner.email),
+                ("password", &owner.password),
+                ("_csrf", &token),
+                ("next", "/admin/orders?status=open"),
+            ],
+        )
+        .await;
+    assert_eq!(login.header("location"), Some("/admin/orders?status=open"));
+    let mut other = PageClient::new(&app);
+    let form = other.get("/admin/login").await;
+    let token = attribute_after(&form.text, "name=\"_csrf\"", "value").unwrap();
+    let login = other
+        .post_raw(
+            "/admin/login",
+            &[
+                ("email", &owner.email),
+                ("password", &owner.password),
+                ("_csrf", &token),
+                ("next", "//evil.example/admin"),
+            ],
+        )
+        .await;
+    assert_eq!(login.header("location"), Some("/admin"));
+}
+
+/// Every state-changing staff form, with fields that would pass.
+fn every_form(
+    order_id: &str,
+    shipment_id: &str,
+    product_id: &str,
+    variant_id: &str,
+    brand_id: &str,
+    warehouse_id: &str,
+) -> Vec<(String, Vec<(&'static str, String)>)> {
+    let o = |suffix: &str| format!("/admin/orders/{order_id}{suffix}");
+    vec![
+        (o("/payments"), vec![("amount", "1.00".into())]),
+        (o("/cancel"), vec![("reason", "forged".into())]),
+        (
+            o("/address"),
+            vec![
+                ("line1", "2 Elm St".into()),
+                ("city", "Springfield".into()),
+                ("postal_code", "62701".into()),
+                ("country", "US".into()),
+            ],
+        ),
+        (o("/items"), vec![("items", "MUG 1".into())]),
+        (o("/notes"), vec![("body", "forged".into())]),
+        (
+            o("/shipments"),
+            vec![("fulfillment_order_id", "x".into()), ("carrier", "ups".into()), ("tracking_number", "1Z".into())],
+        ),
+        (o(&format!("/shipments/{shipment_id}/status")), vec![("status", "in_transit".into())]),
+        ("/admin/logout".into(), vec![]),
+        (
+            "/admin/products".into(),
+            vec![
+                ("brand_id", brand_id.into()),
+                ("title", "Forged".into()),
+                ("status", "draft".into()),
+                ("sku", "FORGED".into()),
+                ("variant_title", "One".into()),
+                ("price", "1.00".into()),
+            ],
+        ),
+        (
+            format!("/admin/products/{product_id}"),
+            vec![("title", "Forged".into()), ("description", "".into()), ("status", "active".into())],
+        ),
+        (format!("/admin/products/{product_id}/archive"), vec![]),
+        (
+            format!("/admin/products/{product_id}/variants"),
+            vec![("sku", "FORGED-2".into()), ("title", "Two".into()), ("price", "1.00".into())],
+        ),
+        (format!("/admin/variants/{variant_id}"), vec![("title", "Forged".into()), ("price", "1.00".into())]),
+        (
+            "/admin/stock/adjust".into(),
+            vec![
+                ("variant_id", variant_id.into()),
+                ("warehouse_id", warehouse_id.into()),
+                ("delta", "5".into()),
+                ("reason", "forged".into()),
+            ],
+        ),
+        ("/admin/warehouses".into(), vec![("name", "Forged".into()), ("code", "FORGED".into())]),
+        (
+            format!("/admin/settings/brands/{brand_id}"),
+            vec![
+                ("name", "Forged".into()),
+                ("reservation_ttl_seconds", "900".into()),
+                ("primary_color", "#000000".into()),
+                ("accent_color", "#000000".into()),
+            ],
+        ),
+        (
+            format!("/admin/settings/brands/{brand_id}/members"),
+            vec![("email", "someone@example.com".into()), ("role", "brand_member".into())],
+        ),
+        (format!("/admin/settings/brands/{brand_id}/api-keys"), vec![("name", "Forged".into())]),
+        (
+            "/admin/settings/brands".into(),
+            vec![("name", "Forged".into()), ("slug", "forged".into()), ("currency", "USD".into())],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_staff_form_refuses_a_post_without_or_with_a_wrong_csrf_token() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let order = place(&app, &shop, &[("MUG", 1)]).await;
+    let order_id = order["order"]["id"].as_str().unwrap();
+    let product = app.get(&format!("/api/v1/products?brand_id={}", shop.brand_id), &owner.token).await;
+    let product_id = product.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let variant_id = &shop.variants["MUG"];
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let before = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+
+    let forms = every_form(
+        order_id,
+        "0195f0c1-0000-7000-8000-000000000000",
+        &product_id,
+        variant_id,
+        &shop.brand_id,
+        &shop.warehouses[0],
+    );
+    for (path, fields) in &forms {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let missing = client.post_raw(path, &fields).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path} without a token: {}", missing.text);
+        assert!(missing.text.contains("Reload the page"), "{path}");
+        let mut wrong = fields.clone();
+        wrong.push(("_csrf", "f00d"));
+        let wrong = client.post_raw(path, &wrong).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{path} with a wrong token");
+        // Another session's token does not work either.
+        let header = app
+            .send(
+                app.client
+                    .post(app.url(path))
+                    .header("cookie", client.cookie_header())
+                    .header("x-csrf-token", "a".repeat(64))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form_body(&fields)),
+            )
+            .await;
+        assert_eq!(header.status, StatusCode::FORBIDDEN, "{path} with a wrong header");
+    }
+    // Nothing changed, and the session still works.
+    let after = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+    assert_eq!(before.body, after.body);
+    assert_eq!(client.get("/admin").await.status, StatusCode::OK);
+    // The same form with the token goes through (the pages are not simply shut).
+    let note = client.post(&format!("/admin/orders/{order_id}/notes"), &[("body", "Called the customer")]).await;
+    assert_eq!(note.status, StatusCode::SEE_OTHER, "{}", note.text);
+}
+
+#[tokio::test]
+async fn staff_of_another_tenant_get_404_on_its_pages_and_forms() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let order = place(&app, &shop, &[("MUG", 1)]).await;
+    let order_id = order["order"]["id"].as_str().unwrap();
+    let product = app.get(&format!("/api/v1/products?brand_id={}", shop.brand_id), &owner.token).await;
+    let product_id = product.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let variant_id = shop.variants["MUG"].clone();
+    let rival = app.sign_up("rival@other.example", "merchant").await;
+    app.create_brand(&rival, "other").await;
+    let mut client = PageClient::signed_in(&app, &rival.email, &rival.password).await;
+
+    for path in [
+        format!("/admin/orders/{order_id}"),
+        format!("/admin/products/{product_id}"),
+        format!("/admin/stock/history?variant_id={variant_id}"),
+        format!("/admin/settings/brands/{}", shop.brand_id),
+        format!("/admin/orders?brand_id={}", shop.brand_id),
+        format!("/admin/orders.csv?brand_id={}", shop.brand_id),
+        format!("/admin/products?brand_id={}", shop.brand_id),
+    ] {
+        let page = client.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.text);
+    }
+    // The rival's own lists do not show the order.
+    let list = client.get("/admin/orders").await;
+    assert!(!list.text.contains(order_id));
+    let csv = client.get("/admin/orders.csv").await;
+    assert_eq!(csv.text.lines().count(), 1, "header only: {}", csv.text);
+
+    let forms = every_form(
+        order_id,
+        "0195f0c1-0000-7000-8000-000000000000",
+        &product_id,
+        &variant_id,
+        &shop.brand_id,
+        &shop.warehouses[0],
+    );
+    let before = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+    for (path, fields) in forms.iter().filter(|(p, _)| {
+        p.contains(order_id) || p.contains(&product_id) || p.contains(&variant_id) || p.contains(&shop.brand_id)
+    }) {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = client.post(path, &fields).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}: {}", response.text);
+    }
+    // A stock adjustment naming the other tenant's variant is refused too.
+    let adjust = client
+        .post(
+            "/admin/stock/adjust",
+            &[("variant_id", &variant_id), ("warehouse_id", &shop.warehouses[0]), ("delta", "5"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(adjust.status, StatusCode::NOT_FOUND, "{}", adjust.text);
+    let after = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+    assert_eq!(before.body, after.body);
+}
+
+#[tokio::test]
+async fn staff_record_a_payment_ship_and_deliver_from_the_order_page() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let order = place(&app, &shop, &[("TENT", 2), ("MUG", 1)]).await;
+    let order_id = order["order"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/orders/{order_id}");
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+
+    let page = client.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Record payment"));
+    assert!(page.text.contains("$215.00"), "{}", page.text);
+
+    // A refusal comes back in words.
+    let too_much = client.post_and_follow(&format!("{path}/payments"), &[("amount", "999.00")]).await;
+    assert!(too_much.text.contains("class=\"flash error\""), "{}", too_much.text);
+    let garbage = client.post_and_follow(&format!("{path}/payments"), &[("amount", "lots")]).await;
+    assert!(garbage.text.contains("amount: must be an amount such as 12.50"), "{}", garbage.text);
+
+    let paid =
+        client.post_and_follow(&format!("{path}/payments"), &[("amount", "215.00"), ("reference", "wire 42")]).await;
+    assert!(paid.text.contains("The order is paid"), "{}", paid.text);
+    assert!(paid.text.contains("wire 42"));
+    // Editing the address of a paid, unshipped order is still allowed.
+    let moved = client
+        .post_and_follow(
+            &format!("{path}/address"),
+            &[("line1", "9 Elm St"), ("city", "Shelbyville"), ("postal_code", "62565"), ("country", "us")],
+        )
+        .await;
+    assert!(moved.text.contains("9 Elm St"), "{}", moved.text);
+    app.run_jobs().await;
+
+    let page = client.get(&path).await;
+    let fulfillment_order_id =
+        attribute_after(&page.text, "name=\"fulfillment_order_id\"", "value").expect("a fulfillment order");
+    let items = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+    let tent_item = items.body["items"].as_array().unwrap().iter().find(|i| i["sku"] == "TENT").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mug_item = items.body["items"].as_array().unwrap().iter().find(|i| i["sku"] == "MUG").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tent_field = format!("qty_{tent_item}");
+    let mug_field = format!("qty_{mug_item}");
+    // More than remains is refused, in words.
+    let over = client
+        .post_and_follow(
+            &format!("{path}/shipments"),
+            &[
+                ("fulfillment_order_id", &fulfillment_order_id),
+                (&tent_field, "3"),
+                (&mug_field, "0"),
+                ("carrier", "ups"),
+                ("tracking_number", "1Z999"),
+            ],
+        )
+        .await;
+    assert!(over.text.contains("class=\"flash error\""), "{}", over.text);
+    // Ship part, then the rest.
+    let first = client
+        .post_and_follow(
+            &format!("{path}/shipments"),
+            &[
+                ("fulfillment_order_id", &fulfillment_order_id),
+                (&tent_field, "1"),
+                (&mug_field, "0"),
+                ("carrier", "UPS"),
+                ("tracking_number", "1Z999"),
+            ],
+        )
+        .await;
+    assert!(first.text.contains("Shipment created."), "{}", first.text);
+    assert!(first.text.contains("Partially shipped") || first.text.contains("partially_shipped"));
+    assert!(first.text.contains("https://www.ups.com/track?tracknum=1Z999"), "a tracking link");
+    // Nothing shipped can be edited: the item form is gone and a forced post is refused in words.
+    assert!(!first.text.contains("Save items"));
+    let refused = client.post_and_follow(&format!("{path}/items"), &[("items", "MUG 1")]).await;
+    assert!(refused.text.contains("Not allowed"), "{}", refused.text);
+
+    let second = client
+        .post_and_follow(
+            &format!("{path}/shipments"),
+            &[
+                ("fulfillment_order_id", &fulfillment_order_id),
+                (&tent_field, "1"),
+                (&mug_field, "1"),
+                ("carrier", "usps"),
+                ("tracking_number", "9400"),
+            ],
+        )
+        .await;
+    assert!(second.text.contains("Shipment created."), "{}", second.text);
+    let shipments = app.get(&format!("/api/v1/orders/{order_id}/shipments"), &owner.token).await;
+    for shipment in shipments.body.as_array().unwrap() {
+        let id = shipment["id"].as_str().unwrap();
+        let moved = client.post_and_follow(&format!("{path}/shipments/{id}/status"), &[("status", "in_transit")]).await;
+        assert!(moved.text.contains("Shipment marked in transit."), "{}", moved.text);
+        let delivered =
+            client.post_and_follow(&format!("{path}/shipments/{id}/status"), &[("status", "delivered")]).await;
+        assert!(delivered.text.contains("Shipment marked delivered."), "{}", delivered.text);
+        let again = client.post_and_follow(&format!("{path}/shipments/{id}/status"), &[("status", "in_transit")]).await;
+        assert!(again.text.contains("Not allowed"), "{}", again.text);
+    }
+    let done = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
+    assert_eq!(done.body["fulfillment_status"], "delivered");
+    assert_eq!(done.body["status"], "completed");
+    let page = client.get(&path).await;
+    assert!(
+        page.text.contains("Shipment delivered")
+            || page.text.contains("shipment delivered")
+            || page.text.contains("Shipment.delivered")
+    );
+    app.assert_stock_invariants().await;
+}
+
+#[tokio::test]
+async fn staff_edit_items_and_cancel_with_refusals_in_words() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let order = place(&app, &shop, &[("MUG", 1)]).await;
+    let order_id = order["order"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/orders/{order_id}");
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+
+    let short = client.post_and_follow(&format!("{path}/items"), &[("items", "TENT 50")]).await;
+    assert!(short.text.contains("Not enough stock for: TENT"), "{}", short.text);
+    let edited = client.post_and_follow(&format!("{path}/items"), &[("items", "MUG 2\nTENT 1")]).await;
+    assert!(edited.text.contains("Items updated"), "{}", edited.text);
+    assert!(edited.text.contains("$130.00"), "{}", edited.text);
+    let empty = client.post_and_follow(&format!("{path}/cancel"), &[("reason", "")]).await;
+    assert!(empty.text.contains("reason: must be 1 to 500 characters"), "{}", empty.text);
+    let cancelled = client.post_and_follow(&format!("{path}/cancel"), &[("reason", "customer asked")]).await;
+    assert!(cancelled.text.contains("Order cancelled"), "{}", cancelled.text);
+    let again = client.post_and_follow(&format!("{path}/cancel"), &[("reason", "twice")]).await;
+    assert!(again.text.contains("Not allowed"), "{}", again.text);
+    app.assert_stock_invariants().await;
+}
+
+#[tokio::test]
+async fn the_order_list_filters_pages_and_exports_csv() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut numbers = Vec::new();
+    for _ in 0..5 {
+        numbers.push(place(&app, &shop, &[("MUG", 1)]).await["order"]["number"].as_str().unwrap().to_owned());
+    }
+    let first_id = {
+        let list = app.get("/api/v1/orders?limit=200", &owner.token).await;
+        list.body["data"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    client.post(&format!("/admin/orders/{first_id}/payments"), &[("amount", "15.00")]).await;
+
+    let page = client.get("/admin/orders?limit=2").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&numbers[4]) && page.text.contains(&numbers[3]) && !page.text.contains(&numbers[2]));
+    let next = attribute_after(&page.text, "rel=\"next\"", "href").expect("a next link").replace("&amp;", "&");
+    let second = client.get(&next).await;
+    assert!(second.text.contains(&numbers[2]) && !second.text.contains(&numbers[4]), "{}", second.text);
+
+    let paid = client.get("/admin/orders?payment_status=paid").await;
+    assert!(paid.text.contains(&numbers[0]) && !paid.text.contains(&numbers[1]));
+    let search = client.get(&format!("/admin/orders?q={}", numbers[1].trim_start_matches('#'))).await;
+    assert!(search.text.contains(&numbers[1]) && !search.text.contains(&numbers[2]));
+    let today = consign_domain::Timestamp::now().to_string()[..10].to_owned();
+    let dated = client.get(&format!("/admin/orders?created_after={today}&created_before={today}")).await;
+    assert!(dated.text.contains(&numbers[0]));
+    let bad = client.get("/admin/orders?status=bogus").await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(bad.text.contains("status: is not one of the choices"), "{}", bad.text);
+
+    let csv = client.get(&format!("/admin/orders.csv?brand_id={}&status=open", shop.brand_id)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert!(lines[0].starts_with("number,id,brand_id"));
+    assert_eq!(lines.len(), 6, "{}", csv.text);
+    let paid_csv = client.get("/admin/orders.csv?payment_status=paid").await;
+    assert_eq!(paid_csv.text.lines().count(), 2);
+    assert!(paid_csv.text.contains(",15.00,15.00"), "{}", paid_csv.text);
+}
+
+#[tokio::test]
+async fn customer_pages_show_the_brand_and_need_the_order_token() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let themed = client
+        .post(
+            &format!("/admin/settings/brands/{}", shop.brand_id),
+            &[
+                ("name", "Acme Outdoor"),
+                ("reservation_ttl_seconds", "900"),
+                ("logo_url", "https://cdn.example/acme.png"),
+                ("primary_color", "#0a5c36"),
+                ("accent_color", "#c2410c"),
+            ],
+        )
+        .await;
+    assert_eq!(themed.status, StatusCode::SEE_OTHER, "{}", themed.text);
+
+    let catalog = app.send(app.client.get(app.url("/shop/acme"))).await;
+    assert_eq!(catalog.status, StatusCode::OK);
+    for needle in ["Acme Outdoor", "https://cdn.example/acme.png", "#0a5c36", "#c2410c", "Product TENT"] {
+        assert!(catalog.text.contains(needle), "{needle} missing");
+    }
+    let product_id = {
+        let start = catalog.text.find("/shop/acme/products/").unwrap() + "/shop/acme/products/".len();
+        catalog.text[start..start + 36].to_owned()
+    };
+    let product = app.send(app.client.get(app.url(&format!("/shop/acme/products/{product_id}")))).await;
+    assert_eq!(product.status, StatusCode::OK);
+    assert!(product.text.contains("data-available="), "{}", product.text);
+    for path in ["/shop/acme/cart", "/shop/acme/checkout", &format!("/shop/acme/products/{product_id}/availability")] {
+        let page = app.send(app.client.get(app.url(path))).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(app.send(app.client.get(app.url("/shop/nobody"))).await.status, StatusCode::NOT_FOUND);
+
+    let placed = place(&app, &shop, &[("TENT", 1)]).await;
+    let order_id = placed["order"]["id"].as_str().unwrap();
+    let token = placed["order_access_token"].as_str().unwrap();
+    let confirmation =
+        app.send(app.client.get(app.url(&format!("/shop/acme/orders/{order_id}/confirmation?token={token}")))).await;
+    assert_eq!(confirmation.status, StatusCode::OK);
+    assert!(confirmation.text.contains("by bank transfer to Acme Outdoor"), "{}", confirmation.text);
+    let tracking = app.send(app.client.get(app.url(&format!("/shop/acme/orders/{order_id}?token={token}")))).await;
+    assert_eq!(tracking.status, StatusCode::OK);
+    assert_eq!(tracking.header("referrer-policy"), Some("same-origin"));
+    for bad in [
+        format!("/shop/acme/orders/{order_id}"),
+        format!("/shop/acme/orders/{order_id}?token=cot_wrong"),
+        format!("/shop/acme/orders/{order_id}/confirmation?token=cot_wrong"),
+    ] {
+        assert_eq!(app.send(app.client.get(app.url(&bad))).await.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // Another brand's URL with a good token shows nothing either.
+    let rival = app.sign_up("rival@other.example", "merchant").await;
+    app.create_brand(&rival, "other").await;
+    let elsewhere = app.send(app.client.get(app.url(&format!("/shop/other/orders/{order_id}?token={token}")))).await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_page_of_the_demo_data_renders_in_under_200_ms() {
+    let test_db = TestDb::new().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
+        .args(["seed", "--database-url", &test_db.url])
+        .output()
+        .expect("run consign seed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let app = TestApp::spawn_on(test_db, WebConfig::default()).await;
+    let mut client = PageClient::signed_in(&app, "ops@northwind.example", "consign-demo").await;
+    let login = app
+        .post_anonymous(
+            "/api/v1/auth/login",
+            serde_json::json!({"email": "ops@northwind.example", "password": "consign-demo"}),
+        )
+        .await;
+    let token = login.body["access_token"].as_str().unwrap().to_owned();
+    let orders = app.get("/api/v1/orders?limit=200", &token).await;
+    let mut paths: Vec<String> = vec![
+        "/admin".into(),
+        "/admin/orders".into(),
+        "/admin/orders?status=open".into(),
+        "/admin/orders.csv".into(),
+        "/admin/products".into(),
+        "/admin/stock".into(),
+        "/admin/warehouses".into(),
+        "/admin/settings".into(),
+    ];
+    for order in orders.body["data"].as_array().unwrap() {
+        paths.push(format!("/admin/orders/{}", order["id"].as_str().unwrap()));
+    }
+    let products = app.get("/api/v1/products?limit=200", &token).await;
+    for product in products.body["data"].as_array().unwrap() {
+        paths.push(format!("/admin/products/{}", product["id"].as_str().unwrap()));
+    }
+    let brands = app.get("/api/v1/brands", &token).await;
+    for brand in brands.body["data"].as_array().unwrap() {
+        let slug = brand["slug"].as_str().unwrap();
+        paths.push(format!("/shop/{slug}"));
+        paths.push(format!("/admin/settings/brands/{}", brand["id"].as_str().unwrap()));
+    }
+    let mut slowest = (std::time::Duration::ZERO, String::new());
+    for path in &paths {
+        // The best of three, so that a busy CI machine measures the page,
+        // not the scheduler.
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let page = client.get(path).await;
+            best = best.min(started.elapsed());
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+        }
+        if best > slowest.0 {
+            slowest = (best, path.clone());
+        }
+    }
+    eprintln!("slowest of {} pages: {} in {:?}", paths.len(), slowest.1, slowest.0);
+    assert!(slowest.0 < std::time::Duration::from_millis(200), "{} took {:?}", slowest.1, slowest.0);
+}
