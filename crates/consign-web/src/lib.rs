@@ -17,8 +17,8 @@ pub mod files;
 pub mod live;
 pub mod middleware;
 pub mod ops;
-pub mod payments;
 pub mod pages;
+pub mod payments;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
