@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod providers;
+
 use consign_db::{Db, Engine, PoolSettings};
 use consign_web::{AppState, WebConfig};
 use reqwest::{Method, StatusCode};
@@ -91,6 +93,8 @@ pub struct TestApp {
     pub test_db: TestDb,
     /// HTTP client (no redirects, no proxy).
     pub client: reqwest::Client,
+    /// The provider clients its jobs send through.
+    pub channels: std::sync::Arc<consign_channels::Channels>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -150,6 +154,9 @@ impl TestApp {
 
     /// A server over an existing database.
     pub async fn spawn_on(test_db: TestDb, config: WebConfig) -> Self {
+        let channels = std::sync::Arc::new(
+            consign_channels::Channels::new((*config.channels).clone()).expect("build channel clients"),
+        );
         let state = AppState::new(test_db.db.clone(), config, None).await.expect("build app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address: SocketAddr = listener.local_addr().expect("local addr");
@@ -164,7 +171,14 @@ impl TestApp {
         ));
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_proxy().build().expect("client");
-        Self { address: format!("http://{address}"), test_db, client, shutdown: Some(shutdown), server: Some(server) }
+        Self {
+            address: format!("http://{address}"),
+            test_db,
+            client,
+            channels,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
     }
 
     /// The storage handle, for arranging and checking state directly.
@@ -376,6 +390,7 @@ impl TestApp {
     pub async fn run_jobs(&self) -> usize {
         let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
         consign_jobs::handlers::register_all(&mut runner);
+        consign_jobs::handlers::register_channels(&mut runner, self.channels.clone());
         runner.run_pending().await.expect("run jobs")
     }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod brands;
 pub mod events;
 pub mod fulfillment;
+pub mod inbox;
 pub mod inventory;
 pub mod me;
 pub mod messages;
@@ -13,6 +14,7 @@ pub mod orders;
 pub mod products;
 pub mod storefront;
 pub mod warehouses;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -33,4 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())
+        .merge(inbox::router())
+        .merge(webhooks::router())
 }

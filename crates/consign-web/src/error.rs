@@ -101,6 +101,9 @@ pub enum AppError {
     /// A request with this `Idempotency-Key` is still being processed.
     #[error("idempotency request in progress")]
     IdempotencyInProgress,
+    /// A webhook whose signature does not verify (or is stale or replayed).
+    #[error("signature invalid")]
+    SignatureInvalid,
     /// Too many attempts.
     #[error("rate limited")]
     RateLimited {
@@ -174,6 +177,12 @@ impl AppError {
                 "idempotency_request_in_progress",
                 "Request in progress",
                 "A request with this Idempotency-Key is still being processed.".into(),
+            ),
+            SignatureInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "signature_invalid",
+                "Signature invalid",
+                "The request's signature does not verify.".into(),
             ),
             RateLimited { retry_after_seconds } => (
                 StatusCode::TOO_MANY_REQUESTS,

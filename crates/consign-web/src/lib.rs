@@ -58,6 +58,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// Messaging channel providers (webhook secrets, provider settings).
+    pub channels: Arc<consign_channels::ChannelsConfig>,
 }
 
 impl Default for WebConfig {
@@ -71,6 +73,7 @@ impl Default for WebConfig {
             login_attempts_per_account_per_minute: 10,
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            channels: Arc::default(),
         }
     }
 }

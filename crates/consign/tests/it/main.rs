@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod channels;
 mod checkout;
 mod demo;
 mod fulfillment;
