@@ -24,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub mod api_keys;
 pub mod audit;
 pub mod brands;
+pub mod channels;
 mod error;
 pub mod events;
 pub mod fulfillment;

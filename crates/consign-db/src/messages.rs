@@ -23,6 +23,7 @@ pub(crate) mod system;
 pub mod threads;
 pub mod write;
 
+use crate::channels::deliveries::DeliveryTx;
 use write::{MessageInsert, MessageTx};
 
 /// A message (SPEC §4 "Message").
@@ -250,6 +251,11 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
                 actor: author.id.clone(),
             })
             .await?;
+        // A staff reply on email, WhatsApp or SMS goes out through the
+        // deliver job; the provider is never called inside this transaction.
+        if !message.internal && message.sender_role.is_staff() && message.channel != Channel::InApp {
+            tx.queue_delivery(&message, order.organization_id).await?;
+        }
         for id in &attachment_ids {
             sqlx::query("UPDATE attachments SET message_id = $1 WHERE id = $2")
                 .bind(message.id)

@@ -38,6 +38,14 @@ pub fn register_all(runner: &mut Runner) {
     runner.every(ORDERS_EXPIRE, EXPIRY_INTERVAL, json!({}));
 }
 
+/// Registers the channel handlers (`messages.deliver`) with the provider
+/// clients they send through.
+pub fn register_channels(runner: &mut Runner, channels: std::sync::Arc<consign_channels::Channels>) {
+    runner.register(consign_db::channels::DELIVER_JOB, move |db, payload| {
+        crate::deliver::deliver(channels.clone(), db, payload)
+    });
+}
+
 /// Makes the fulfillment orders of a paid order. Idempotent: an order that
 /// has them is left alone.
 async fn create_fulfillment_orders(db: Db, payload: Value) -> anyhow::Result<()> {

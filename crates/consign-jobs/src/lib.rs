@@ -13,6 +13,7 @@
 //!   `dedupe_key` per slot), so any number of instances may run a worker.
 //! - Nothing here knows HTTP; handlers get a `Db` and a JSON payload.
 
+pub mod deliver;
 pub mod handlers;
 pub mod payments;
 mod runner;

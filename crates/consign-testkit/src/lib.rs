@@ -100,6 +100,8 @@ pub struct TestApp {
     /// The payment gateway the server and `run_jobs` use (a random master
     /// key; provider URLs as given, unreachable by default).
     pub gateway: Arc<consign_payments::Gateway>,
+    /// The provider clients its jobs send through.
+    pub channels: std::sync::Arc<consign_channels::Channels>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -169,6 +171,9 @@ impl TestApp {
         config: WebConfig,
         gateway: Arc<consign_payments::Gateway>,
     ) -> Self {
+        let channels = std::sync::Arc::new(
+            consign_channels::Channels::new((*config.channels).clone()).expect("build channel clients"),
+        );
         let state = AppState::new(test_db.db.clone(), config, None)
             .await
             .expect("build app state")
@@ -191,6 +196,7 @@ impl TestApp {
             test_db,
             client,
             gateway,
+            channels,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -406,6 +412,7 @@ impl TestApp {
         let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
         consign_jobs::handlers::register_all(&mut runner);
         consign_jobs::payments::register(&mut runner, self.gateway.clone());
+        consign_jobs::handlers::register_channels(&mut runner, self.channels.clone());
         runner.run_pending().await.expect("run jobs")
     }
 

@@ -5,8 +5,10 @@ pub mod api_keys;
 pub mod attachments;
 pub mod auth;
 pub mod brands;
+pub mod channel_webhooks;
 pub mod events;
 pub mod fulfillment;
+pub mod inbox;
 pub mod inventory;
 pub mod me;
 pub mod messages;
@@ -40,5 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(inventory::router())
         .merge(payments::router())
         .merge(payment_providers::router())
+        .merge(inbox::router())
         .merge(webhooks::router())
+        .merge(channel_webhooks::router())
 }

@@ -68,6 +68,8 @@ pub struct WebConfig {
     pub attachment_max_bytes: usize,
     /// Mark page cookies `Secure` (pages served over HTTPS).
     pub secure_cookies: bool,
+    /// Messaging channel providers (webhook secrets, provider settings).
+    pub channels: Arc<consign_channels::ChannelsConfig>,
 }
 
 impl Default for WebConfig {
@@ -84,6 +86,7 @@ impl Default for WebConfig {
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
             secure_cookies: false,
+            channels: Arc::default(),
         }
     }
 }

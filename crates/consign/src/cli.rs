@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use consign_channels::{ChannelsConfig, EmailConfig, TwilioConfig, WhatsappConfig};
 use consign_jobs::RunnerConfig;
 use consign_web::WebConfig;
 
@@ -35,7 +36,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server and the background worker (migrates first; seeds demo data on an empty database).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Load the demo data (a 3PL, a merchant, a brand) if it is not there.
@@ -191,6 +192,111 @@ pub struct ServeArgs {
     /// Most background jobs this instance runs at once.
     #[arg(long, env = "CONSIGN_WORKER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_concurrency: u16,
+    /// Messaging channel providers.
+    #[command(flatten)]
+    pub channels: ChannelArgs,
+}
+
+/// Email, WhatsApp and SMS providers. A channel is on when its required
+/// settings are given.
+#[derive(Debug, Args)]
+pub struct ChannelArgs {
+    /// The URL providers reach this installation at (Twilio signs it; status callbacks use it).
+    #[arg(long, env = "CONSIGN_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+    /// Tries per outbound message before it is `failed`.
+    #[arg(long, env = "CONSIGN_MAX_DELIVERY_ATTEMPTS", default_value_t = 6)]
+    pub max_delivery_attempts: i64,
+    /// SMTP relay: `smtp://host:port` or `smtps://user:pass@host`.
+    #[arg(long, env = "CONSIGN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// From address of outbound email.
+    #[arg(long, env = "CONSIGN_EMAIL_FROM")]
+    pub email_from: Option<String>,
+    /// Domain of reply addresses and brands' inbound addresses.
+    #[arg(long, env = "CONSIGN_INBOUND_EMAIL_DOMAIN")]
+    pub inbound_email_domain: Option<String>,
+    /// Mailgun webhook signing key.
+    #[arg(long, env = "CONSIGN_MAILGUN_SIGNING_KEY", hide_env_values = true)]
+    pub mailgun_signing_key: Option<String>,
+    /// WhatsApp Cloud API base URL.
+    #[arg(long, env = "CONSIGN_WHATSAPP_BASE_URL", default_value = "https://graph.facebook.com")]
+    pub whatsapp_base_url: String,
+    /// WhatsApp Cloud API version.
+    #[arg(long, env = "CONSIGN_WHATSAPP_API_VERSION", default_value = "v21.0")]
+    pub whatsapp_api_version: String,
+    /// WhatsApp sending phone number id.
+    #[arg(long, env = "CONSIGN_WHATSAPP_PHONE_NUMBER_ID")]
+    pub whatsapp_phone_number_id: Option<String>,
+    /// WhatsApp access token.
+    #[arg(long, env = "CONSIGN_WHATSAPP_ACCESS_TOKEN", hide_env_values = true)]
+    pub whatsapp_access_token: Option<String>,
+    /// WhatsApp app secret (webhook signatures).
+    #[arg(long, env = "CONSIGN_WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<String>,
+    /// WhatsApp webhook verify token.
+    #[arg(long, env = "CONSIGN_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<String>,
+    /// Twilio API base URL.
+    #[arg(long, env = "CONSIGN_TWILIO_BASE_URL", default_value = "https://api.twilio.com")]
+    pub twilio_base_url: String,
+    /// Twilio account SID.
+    #[arg(long, env = "CONSIGN_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "CONSIGN_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// Twilio sending number (E.164).
+    #[arg(long, env = "CONSIGN_TWILIO_FROM_NUMBER")]
+    pub twilio_from_number: Option<String>,
+}
+
+impl ChannelArgs {
+    /// The providers' settings.
+    pub fn config(&self) -> ChannelsConfig {
+        use consign_channels::config::Secret;
+        let email = match (&self.smtp_url, &self.email_from, &self.inbound_email_domain) {
+            (Some(smtp_url), Some(from), Some(domain)) => Some(EmailConfig {
+                smtp_url: smtp_url.clone(),
+                from: from.clone(),
+                inbound_domain: domain.clone(),
+                mailgun_signing_key: self.mailgun_signing_key.clone().map(Secret),
+            }),
+            _ => None,
+        };
+        let whatsapp = match (
+            &self.whatsapp_phone_number_id,
+            &self.whatsapp_access_token,
+            &self.whatsapp_app_secret,
+            &self.whatsapp_verify_token,
+        ) {
+            (Some(id), Some(token), Some(secret), Some(verify)) => Some(WhatsappConfig {
+                base_url: self.whatsapp_base_url.clone(),
+                api_version: self.whatsapp_api_version.clone(),
+                phone_number_id: id.clone(),
+                access_token: Secret(token.clone()),
+                app_secret: Secret(secret.clone()),
+                verify_token: Secret(verify.clone()),
+            }),
+            _ => None,
+        };
+        let twilio = match (&self.twilio_account_sid, &self.twilio_auth_token, &self.twilio_from_number) {
+            (Some(sid), Some(token), Some(from)) => Some(TwilioConfig {
+                base_url: self.twilio_base_url.clone(),
+                account_sid: sid.clone(),
+                auth_token: Secret(token.clone()),
+                from_number: from.clone(),
+            }),
+            _ => None,
+        };
+        ChannelsConfig {
+            email,
+            whatsapp,
+            twilio,
+            public_base_url: self.public_base_url.clone(),
+            max_delivery_attempts: self.max_delivery_attempts,
+        }
+    }
 }
 
 impl MasterKeyArgs {
@@ -228,6 +334,7 @@ impl ServeArgs {
             files_url: Some(self.files_url.clone()),
             attachment_max_bytes: self.attachment_max_bytes,
             secure_cookies: self.secure_cookies,
+            channels: std::sync::Arc::new(self.channels.config()),
         }
     }
 

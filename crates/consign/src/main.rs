@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => {
             let db = connect(&args).await?;
             db.migrate().await.context("migration failed")?;
@@ -74,8 +74,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seed::print_logins(&logins);
     }
     let gateway = std::sync::Arc::new(args.gateway().context("cannot load the master key")?);
+    let web_config = args.web_config();
+    let channels = std::sync::Arc::new(consign_channels::Channels::new((*web_config.channels).clone())?);
     let state =
-        AppState::new(db.clone(), args.web_config(), args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
+        AppState::new(db.clone(), web_config, args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
@@ -83,6 +85,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut runner = Runner::new(db.clone(), args.runner_config());
         consign_jobs::handlers::register_all(&mut runner);
         consign_jobs::payments::register(&mut runner, gateway.clone());
+        consign_jobs::handlers::register_channels(&mut runner, channels.clone());
         runner
     });
     if runner.is_none() {

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod catalog;
+mod channels;
 mod checkout;
 mod demo;
 mod fulfillment;

@@ -12,6 +12,7 @@ const GLOBAL_TABLES: &[&str] = &[
     "instance_secrets",
     "idempotency_keys",
     "jobs",
+    "webhook_replays",
     "_sqlx_migrations",
 ];
 

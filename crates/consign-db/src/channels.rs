@@ -1,0 +1,69 @@
+//! Messaging channels' storage: outbound deliveries (one per staff reply
+//! sent on email, WhatsApp or SMS), inbound messages routed to their order's
+//! thread or to the brand's inbox, and the webhook tokens already seen.
+//!
+//! Provider calls never happen here nor inside a request's transaction: a
+//! reply's transaction writes its `queued` delivery and enqueues
+//! [`DELIVER_JOB`]; the job sends and records the outcome.
+
+use consign_domain::Timestamp;
+
+use crate::{Db, DbResult, db_write};
+
+pub mod deliveries;
+pub mod inbound;
+pub mod inbox;
+
+/// Kind of the job that sends one outbound message through its provider.
+pub const DELIVER_JOB: &str = "messages.deliver";
+
+/// Records a webhook token (such as Mailgun's signed `token`). Answers
+/// `false` when the token was seen before: a replayed request.
+pub async fn remember_webhook_token(db: &Db, provider: &str, token: &str) -> DbResult<bool> {
+    Ok(db_write!(db, |tx| {
+        sqlx::query(
+            "INSERT INTO webhook_replays (provider, token, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (provider, token) DO NOTHING",
+        )
+        .bind(provider.to_owned())
+        .bind(token.to_owned())
+        .bind(Timestamp::now())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1
+    }))
+}
+
+/// Forgets webhook tokens recorded before `before` (older than any
+/// signature still accepted).
+pub async fn purge_webhook_tokens(db: &Db, before: Timestamp) -> DbResult<u64> {
+    Ok(db_write!(db, |tx| {
+        sqlx::query("DELETE FROM webhook_replays WHERE created_at < $1")
+            .bind(before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+    }))
+}
+
+/// The digits of a phone number, so `+1 (555) 0100` matches `15550100`.
+pub fn phone_digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// SQL for the digits of a phone column (both engines have `REPLACE`).
+pub(crate) fn phone_digits_sql(column: &str) -> String {
+    let mut sql = column.to_owned();
+    for ch in ["+", " ", "-", "(", ")", "."] {
+        sql = format!("REPLACE({sql}, '{ch}', '')");
+    }
+    sql
+}
+
+/// The brand with this slug, if any (webhook paths name brands by slug).
+pub async fn brand_by_slug(db: &Db, slug: &str) -> DbResult<Option<consign_domain::BrandId>> {
+    Ok(crate::db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT id FROM brands WHERE slug = $1").bind(slug.to_owned()).fetch_optional(conn).await?
+    }))
+}

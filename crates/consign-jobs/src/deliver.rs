@@ -1,0 +1,96 @@
+//! `messages.deliver`: sends one staff reply through its channel's provider
+//! and records `sent` with the provider's id, or the failure.
+//!
+//! A temporary failure (network, 5xx, 429) fails the job, so the queue
+//! retries it with backoff; after `max_delivery_attempts` tries, or at once
+//! for a final refusal (a 4xx, an unconfigured channel), the delivery is
+//! `failed` and the job ends. The send and its record are two steps: a
+//! worker dying between them sends again on retry (at least once), which is
+//! why the email's `Message-ID` is derived from the message id, so the
+//! recipient's mail system can recognise the copy.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use consign_channels::email::OutboundEmail;
+use consign_channels::{Channels, SendError, twilio, whatsapp};
+use consign_db::Db;
+use consign_db::channels::deliveries::{self, PreviousEmail, SendWork};
+use consign_domain::MessageId;
+use consign_domain::messaging::{Channel, DeliveryStatus};
+use serde_json::Value;
+
+/// The name of the instance secret that signs per-thread reply addresses.
+pub const REPLY_KEY_SECRET: &str = "reply_address_key";
+
+/// Runs one `messages.deliver` job.
+pub async fn deliver(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+    let message_id: MessageId = payload["message_id"]
+        .as_str()
+        .context("payload has no message_id")?
+        .parse()
+        .context("payload's message_id is not an id")?;
+    let work = deliveries::work(&db, message_id).await.context("cannot load the delivery")?;
+    if work.status != DeliveryStatus::Queued {
+        return Ok(());
+    }
+    match send(&channels, &db, &work).await {
+        Ok(provider_id) => {
+            deliveries::mark_sent(&db, message_id, &provider_id).await.context("cannot record the send")?;
+            tracing::info!(%message_id, channel = %work.channel, "message sent");
+            Ok(())
+        }
+        Err(error) => {
+            let give_up =
+                !matches!(error, SendError::Temporary(_)) || work.attempts + 1 >= channels.config.max_attempts();
+            deliveries::record_failure(&db, message_id, &error.to_string(), give_up)
+                .await
+                .context("cannot record the failure")?;
+            if give_up {
+                tracing::warn!(%message_id, channel = %work.channel, "delivery failed for good");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("{error}"))
+            }
+        }
+    }
+}
+
+async fn send(channels: &Channels, db: &Db, work: &SendWork) -> Result<String, SendError> {
+    match work.channel {
+        Channel::Email => {
+            let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
+            let key = reply_key(db).await.map_err(|error| SendError::Temporary(format!("{error:#}")))?;
+            let domain = &config.inbound_domain;
+            let message_id_header = |id: MessageId| format!("<{}@{domain}>", id.to_string().replace('-', ""));
+            let email = OutboundEmail {
+                from_name: work.brand_name.clone(),
+                from_address: config.from.clone(),
+                to: work.recipient.clone(),
+                reply_to: format!("{}@{domain}", consign_channels::reply_local_part(&key, &work.thread_id.to_string())),
+                subject: format!("Your order #{} from {}", work.order_number, work.brand_name),
+                body: work.body.clone(),
+                message_id: message_id_header(work.message_id),
+                in_reply_to: work.previous_email.as_ref().map(|previous| match previous {
+                    PreviousEmail::Inbound(id) => id.clone(),
+                    PreviousEmail::Outbound(id) => message_id_header(*id),
+                }),
+            };
+            channels.smtp()?.send(&email).await
+        }
+        Channel::Sms => {
+            let callback = channels.config.public_base_url.as_ref().map(|base| {
+                format!("{}/api/v1/webhooks/sms/twilio/{}/status", base.trim_end_matches('/'), work.brand_slug)
+            });
+            twilio::send_sms(channels, &work.recipient, &work.body, callback.as_deref()).await
+        }
+        Channel::Whatsapp => whatsapp::send_text(channels, &work.recipient, &work.body).await,
+        Channel::InApp => Err(SendError::Rejected("in-app messages are not sent out".into())),
+    }
+}
+
+/// The key of per-thread reply addresses, shared by every instance.
+pub async fn reply_key(db: &Db) -> anyhow::Result<String> {
+    let candidate = hex::encode(rand::random::<[u8; 32]>());
+    Ok(consign_db::secrets::get_or_create(db, REPLY_KEY_SECRET, &candidate).await?)
+}

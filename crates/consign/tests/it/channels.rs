@@ -1,0 +1,412 @@
+//! Messaging channels over real protocols: email out through a local SMTP
+//! server and in through a Mailgun-signed webhook; SMS out through a local
+//! Twilio API and in through Twilio-signed webhooks; WhatsApp's handshake
+//! and signed notifications; duplicates, the inbox, delivery statuses and
+//! retries.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use consign_channels::config::Secret;
+use consign_channels::{ChannelsConfig, EmailConfig, TwilioConfig, WhatsappConfig};
+use consign_testkit::providers::http::RecordingServer;
+use consign_testkit::providers::smtp::SmtpServer;
+use consign_testkit::{Sku, TestApp, TestUser};
+use consign_web::WebConfig;
+use hmac::{KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "https://consign.test";
+const MAILGUN_KEY: &str = "mailgun-signing-key";
+const TWILIO_TOKEN: &str = "twilio-auth-token";
+const WA_SECRET: &str = "whatsapp-app-secret";
+
+struct Setup {
+    app: TestApp,
+    smtp: SmtpServer,
+    twilio: RecordingServer,
+    whatsapp: RecordingServer,
+    owner: TestUser,
+    colleague: TestUser,
+    order_id: String,
+    customer: String,
+    brand_id: String,
+}
+
+async fn setup() -> Setup {
+    let smtp = SmtpServer::start().await;
+    let twilio = RecordingServer::start(201, r#"{"sid": "SM0001", "status": "queued"}"#).await;
+    let whatsapp =
+        RecordingServer::start(200, r#"{"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUT1"}]}"#).await;
+    let channels = ChannelsConfig {
+        email: Some(EmailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "support@consign.test".into(),
+            inbound_domain: "in.consign.test".into(),
+            mailgun_signing_key: Some(Secret(MAILGUN_KEY.into())),
+        }),
+        whatsapp: Some(WhatsappConfig {
+            base_url: whatsapp.url.clone(),
+            api_version: "v21.0".into(),
+            phone_number_id: "1234567".into(),
+            access_token: Secret("wa-token".into()),
+            app_secret: Secret(WA_SECRET.into()),
+            verify_token: Secret("verify-me".into()),
+        }),
+        twilio: Some(TwilioConfig {
+            base_url: twilio.url.clone(),
+            account_sid: "AC123".into(),
+            auth_token: Secret(TWILIO_TOKEN.into()),
+            from_number: "+15550199".into(),
+        }),
+        public_base_url: Some(PUBLIC.into()),
+        max_delivery_attempts: 3,
+    };
+    let app = TestApp::spawn_with(WebConfig { channels: Arc::new(channels), ..WebConfig::default() }).await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+    let colleague = app.sign_up("ops@northwind.example", "threepl").await;
+    let linked = app
+        .post(
+            &format!("/api/v1/brands/{}/fulfillers", shop.brand_id),
+            &owner.token,
+            json!({"organization_id": colleague.organization_id}),
+        )
+        .await;
+    assert!(linked.status.is_success(), "{}", linked.text);
+    let placed = app.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+    Setup {
+        order_id: placed.body["order"]["id"].as_str().unwrap().to_owned(),
+        customer: placed.body["order_access_token"].as_str().unwrap().to_owned(),
+        brand_id: shop.brand_id,
+        app,
+        smtp,
+        twilio,
+        whatsapp,
+        owner,
+        colleague,
+    }
+}
+
+fn hmac256(key: &str, message: &[u8]) -> Vec<u8> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields.iter().map(|(n, v)| format!("{}={}", encode(n), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Mailgun's signature: hex HMAC-SHA256 of timestamp + token.
+async fn mailgun_post(app: &TestApp, fields: &[(&str, &str)], token: &str, key: &str) -> consign_testkit::TestResponse {
+    let timestamp = now_unix().to_string();
+    let signature = hex::encode(hmac256(key, format!("{timestamp}{token}").as_bytes()));
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.extend([("timestamp", timestamp.as_str()), ("token", token), ("signature", signature.as_str())]);
+    app.send(
+        app.client
+            .post(app.url("/api/v1/webhooks/email/mailgun"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&all)),
+    )
+    .await
+}
+
+/// Twilio's signature: base64 HMAC-SHA1 of URL + sorted name/value pairs.
+async fn twilio_post(app: &TestApp, path: &str, fields: &[(&str, &str)], token: &str) -> consign_testkit::TestResponse {
+    let mut sorted = fields.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut signed = format!("{PUBLIC}{path}");
+    for (name, value) in &sorted {
+        signed.push_str(name);
+        signed.push_str(value);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    app.send(
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(form_body(fields)),
+    )
+    .await
+}
+
+async fn messages(s: &Setup) -> Vec<Value> {
+    let page = s.app.get(&format!("/api/v1/orders/{}/messages", s.order_id), &s.owner.token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    page.body["data"].as_array().unwrap().clone()
+}
+
+async fn delivery(s: &Setup, message_id: &str) -> Value {
+    let got = s.app.get(&format!("/api/v1/orders/{}/messages/{message_id}/delivery", s.order_id), &s.owner.token).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    got.body
+}
+
+async fn reply(s: &Setup, token: &str, body: &str, channel: &str) -> Value {
+    let posted = s
+        .app
+        .post(&format!("/api/v1/orders/{}/messages", s.order_id), token, json!({"body": body, "channel": channel}))
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+    posted.body
+}
+
+#[tokio::test]
+async fn channels_a_customer_and_two_staff_talk_across_in_app_email_and_sms() {
+    let s = setup().await;
+    // The customer asks in the app; staff answer by email.
+    let asked = s
+        .app
+        .post(&format!("/api/v1/orders/{}/messages", s.order_id), &s.customer, json!({"body": "Where is it?"}))
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.text);
+    let emailed = reply(&s, &s.owner.token, "It ships tomorrow.", "email").await;
+    let email_id = emailed["id"].as_str().unwrap();
+    assert_eq!(delivery(&s, email_id).await["status"], "queued");
+    s.app.run_jobs().await;
+    let mails = s.smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(mail.rcpt_to, ["casey@example.com"]);
+    assert_eq!(mail.header("To").unwrap(), "casey@example.com");
+    assert!(mail.header("From").unwrap().contains("<support@consign.test>"), "{:?}", mail.header("From"));
+    let reply_to = mail.header("Reply-To").unwrap();
+    assert!(reply_to.starts_with("reply+") && reply_to.ends_with("@in.consign.test"), "{reply_to}");
+    assert!(mail.header("Subject").unwrap().contains("#1001"));
+    assert!(mail.header("Message-ID").is_some());
+    assert!(mail.body().contains("It ships tomorrow."));
+    let sent = delivery(&s, email_id).await;
+    assert_eq!(sent["status"], "sent");
+    assert_eq!(sent["recipient"], "casey@example.com");
+
+    // The customer replies to the email: it lands in the same thread,
+    // quoted history stripped. A bad signature stores nothing; a replayed
+    // token is refused; the same Message-Id twice is stored once.
+    let inbound = [
+        ("recipient", reply_to.as_str()),
+        ("sender", "casey@example.com"),
+        ("from", "Casey <casey@example.com>"),
+        ("subject", "Re: Your order #1001"),
+        ("body-plain", "Thanks! Can it come Friday?\n\nOn Mon, Acme wrote:\n> It ships tomorrow."),
+        ("Message-Id", "<abc@mail.example.com>"),
+    ];
+    let forged = mailgun_post(&s.app, &inbound, "tok-1", "wrong-key").await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(forged.code(), "signature_invalid");
+    assert_eq!(messages(&s).await.len(), 2);
+    let good = mailgun_post(&s.app, &inbound, "tok-2", MAILGUN_KEY).await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.text);
+    assert_eq!(good.body["result"], "posted");
+    let again = mailgun_post(&s.app, &inbound, "tok-3", MAILGUN_KEY).await;
+    assert_eq!(again.body["result"], "duplicate");
+    let replayed = mailgun_post(&s.app, &inbound, "tok-2", MAILGUN_KEY).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    let all = messages(&s).await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2]["body"], "Thanks! Can it come Friday?");
+    assert_eq!(all[2]["channel"], "email");
+    assert_eq!(all[2]["sender_role"], "customer");
+
+    // The customer then texts; the second staff member answers on SMS by
+    // default (the customer's last channel) through Twilio.
+    let sms_path = "/api/v1/webhooks/sms/twilio/acme";
+    let sms = [("MessageSid", "SMin1"), ("From", "+15550100"), ("To", "+15550199"), ("Body", "Friday works?")];
+    let bad = twilio_post(&s.app, sms_path, &sms, "not-the-token").await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.code(), "signature_invalid");
+    let texted = twilio_post(&s.app, sms_path, &sms, TWILIO_TOKEN).await;
+    assert_eq!(texted.status, StatusCode::OK, "{}", texted.text);
+    assert_eq!(messages(&s).await.len(), 4);
+    let answer = s
+        .app
+        .post(&format!("/api/v1/orders/{}/messages", s.order_id), &s.colleague.token, json!({"body": "Yes, Friday."}))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.body["channel"], "sms");
+    s.app.run_jobs().await;
+    let calls = s.twilio.wait_for(1).await;
+    let call = &calls[0];
+    assert_eq!(call.path, "/2010-04-01/Accounts/AC123/Messages.json");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC123:{TWILIO_TOKEN}"));
+    assert_eq!(call.header("authorization").unwrap(), format!("Basic {basic}"));
+    let form = call.form();
+    let get = |name: &str| form.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(get("To").unwrap(), "+15550100");
+    assert_eq!(get("From").unwrap(), "+15550199");
+    assert_eq!(get("Body").unwrap(), "Yes, Friday.");
+    assert_eq!(get("StatusCallback").unwrap(), format!("{PUBLIC}/api/v1/webhooks/sms/twilio/acme/status"));
+    let answer_id = answer.body["id"].as_str().unwrap();
+    assert_eq!(delivery(&s, answer_id).await["provider_message_id"], "SM0001");
+
+    // Status callbacks move forward only.
+    let status_path = "/api/v1/webhooks/sms/twilio/acme/status";
+    let delivered =
+        twilio_post(&s.app, status_path, &[("MessageSid", "SM0001"), ("MessageStatus", "delivered")], TWILIO_TOKEN)
+            .await;
+    assert_eq!(delivered.status, StatusCode::NO_CONTENT, "{}", delivered.text);
+    twilio_post(&s.app, status_path, &[("MessageSid", "SM0001"), ("MessageStatus", "sent")], TWILIO_TOKEN).await;
+    assert_eq!(delivery(&s, answer_id).await["status"], "delivered");
+
+    // The customer sees the conversation, in order.
+    let seen = s.app.get(&format!("/api/v1/orders/{}/messages", s.order_id), &s.customer).await;
+    let bodies: Vec<&str> = seen.body["data"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(
+        bodies,
+        ["Where is it?", "It ships tomorrow.", "Thanks! Can it come Friday?", "Friday works?", "Yes, Friday."]
+    );
+}
+
+#[tokio::test]
+async fn channels_the_same_sms_delivered_concurrently_is_stored_once() {
+    let s = setup().await;
+    let path = "/api/v1/webhooks/sms/twilio/acme";
+    let sms = [("MessageSid", "SMdup"), ("From", "+1 555 0100"), ("Body", "Hello?")];
+    let attempts = (0..6).map(|_| twilio_post(&s.app, path, &sms, TWILIO_TOKEN));
+    let answers = futures_util::future::join_all(attempts).await;
+    assert!(answers.iter().all(|a| a.status == StatusCode::OK), "{answers:?}");
+    assert_eq!(messages(&s).await.len(), 1);
+}
+
+#[tokio::test]
+async fn channels_unmatched_inbound_goes_to_the_inbox_and_staff_link_it() {
+    let s = setup().await;
+    let stranger = [("MessageSid", "SMx"), ("From", "+4915112345"), ("Body", "Is #1001 mine?")];
+    let got = twilio_post(&s.app, "/api/v1/webhooks/sms/twilio/acme", &stranger, TWILIO_TOKEN).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    assert!(messages(&s).await.is_empty(), "an order number alone does not route a stranger's message");
+    let inbox = s.app.get(&format!("/api/v1/inbox?brand_id={}", s.brand_id), &s.owner.token).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.text);
+    let items = inbox.body["data"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["sender"], "+4915112345");
+    let item_id = items[0]["id"].as_str().unwrap();
+    let customer_inbox = s.app.get("/api/v1/inbox", &s.customer).await;
+    assert_eq!(customer_inbox.status, StatusCode::NOT_FOUND);
+    let link = format!("/api/v1/inbox/{item_id}/link");
+    let linked = s.app.post(&link, &s.owner.token, json!({"order_id": s.order_id})).await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.text);
+    assert_eq!(linked.body["sender_role"], "customer");
+    assert_eq!(linked.body["channel"], "sms");
+    let twice = s.app.post(&link, &s.owner.token, json!({"order_id": s.order_id})).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert_eq!(messages(&s).await.len(), 1);
+    let after = s.app.get(&format!("/api/v1/inbox?brand_id={}", s.brand_id), &s.owner.token).await;
+    assert!(after.body["data"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn channels_failed_sends_are_retried_then_failed() {
+    let s = setup().await;
+    s.twilio.answer_with(vec![(500, "{}")]);
+    let sent = reply(&s, &s.owner.token, "Your parcel is late", "sms").await;
+    let id = sent["id"].as_str().unwrap().to_owned();
+    for round in 0..3 {
+        // Make the retry due now instead of waiting out the backoff.
+        sqlx_due_now(&s.app).await;
+        s.app.run_jobs().await;
+        let state = delivery(&s, &id).await;
+        assert_eq!(state["attempts"], round + 1, "{state}");
+    }
+    let state = delivery(&s, &id).await;
+    assert_eq!(state["status"], "failed");
+    assert!(state["last_error"].as_str().unwrap().contains("500"));
+    assert_eq!(s.twilio.recorded().len(), 3);
+}
+
+async fn sqlx_due_now(app: &TestApp) {
+    let now = consign_domain_now();
+    match app.db().pool() {
+        consign_db::Pool::Sqlite { writer, .. } => {
+            sqlx::query("UPDATE jobs SET run_at = $1 WHERE status = 'queued'").bind(now).execute(writer).await.unwrap();
+        }
+        consign_db::Pool::Postgres(pool) => {
+            sqlx::query("UPDATE jobs SET run_at = $1 WHERE status = 'queued'").bind(now).execute(pool).await.unwrap();
+        }
+    }
+}
+
+fn consign_domain_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+#[tokio::test]
+async fn channels_whatsapp_handshake_signed_notifications_and_sends() {
+    let s = setup().await;
+    let path = "/api/v1/webhooks/whatsapp/acme";
+    let ok = s
+        .app
+        .client
+        .get(s.app.url(&format!("{path}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "42");
+    let wrong = s
+        .app
+        .client
+        .get(s.app.url(&format!("{path}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+
+    let notification = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1234567"},
+        "messages": [{"from": "15550100", "id": "wamid.IN1", "timestamp": "1700000000", "type": "text", "text": {"body": "Any news?"}}]}}]}]})
+    .to_string();
+    let post = |body: String, secret: &str| {
+        let signature = format!("sha256={}", hex::encode(hmac256(secret, body.as_bytes())));
+        s.app
+            .client
+            .post(s.app.url(path))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+    };
+    let bad = s.app.send(post(notification.clone(), "wrong")).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(messages(&s).await.is_empty());
+    let good = s.app.send(post(notification.clone(), WA_SECRET)).await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.text);
+    let all = messages(&s).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["channel"], "whatsapp");
+
+    let answer = reply(&s, &s.owner.token, "Out for delivery", "whatsapp").await;
+    s.app.run_jobs().await;
+    let calls = s.whatsapp.wait_for(1).await;
+    assert_eq!(calls[0].path, "/v21.0/1234567/messages");
+    assert_eq!(calls[0].header("authorization").unwrap(), "Bearer wa-token");
+    let sent: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(sent["messaging_product"], "whatsapp");
+    assert_eq!(sent["to"], "15550100");
+    assert_eq!(sent["type"], "text");
+    assert_eq!(sent["text"]["body"], "Out for delivery");
+    let id = answer["id"].as_str().unwrap();
+    let status =
+        json!({"entry": [{"changes": [{"value": {"statuses": [{"id": "wamid.OUT1", "status": "delivered"}]}}]}]})
+            .to_string();
+    assert_eq!(s.app.send(post(status, WA_SECRET)).await.status, StatusCode::OK);
+    assert_eq!(delivery(&s, id).await["status"], "delivered");
+}
