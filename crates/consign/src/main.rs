@@ -76,8 +76,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = std::sync::Arc::new(args.gateway().context("cannot load the master key")?);
     let web_config = args.web_config();
     let channels = std::sync::Arc::new(consign_channels::Channels::new((*web_config.channels).clone())?);
-    let state =
-        AppState::new(db.clone(), web_config, args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
+    let state = AppState::new(db.clone(), web_config, args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
