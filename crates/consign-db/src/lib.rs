@@ -32,6 +32,7 @@ pub mod idempotency;
 pub mod jobs;
 mod json_text;
 pub mod messages;
+pub mod notifications;
 pub mod orders;
 pub mod page;
 pub mod payments;

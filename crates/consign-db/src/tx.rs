@@ -80,7 +80,8 @@ pub trait TxExt: Send {
     /// delivered, cancelled, refunded…) also post their `system` message to
     /// the order's thread, in this same transaction.
     fn record_event(&mut self, event: NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
-    /// Inserts the event row only. Its position follows commit order (see
+    /// Inserts the event row and enqueues the notifications it causes
+    /// (`notifications::plan`). Its position follows commit order (see
     /// `events::tail`).
     fn insert_event(&mut self, event: &NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
     /// Records an audit row.
@@ -132,6 +133,7 @@ macro_rules! impl_tx_ext {
                     .bind(order_of(event))
                     .execute(&mut **self)
                     .await?;
+                crate::notifications::plan::NotifyTx::plan_notifications(self, event, id).await?;
                 Ok(id)
             }
 

@@ -104,6 +104,8 @@ id_type! {
     AuditId,
     /// A queued job.
     JobId,
+    /// One notification to one recipient on one channel.
+    NotificationId,
     /// A note on an order.
     NoteId,
     /// One try at paying an order through a provider.

@@ -79,7 +79,7 @@ impl DeliveryStatus {
     }
 }
 
-/// The values a canned response may mention.
+/// The values a canned response or a notification template may mention.
 #[derive(Clone, Debug, Default)]
 pub struct TemplateValues {
     /// `{{order.number}}`, such as `#1001`.
@@ -92,6 +92,10 @@ pub struct TemplateValues {
     pub tracking_url: Option<String>,
     /// `{{brand.name}}`.
     pub brand_name: String,
+    /// `{{order.url}}`: the customer's order page, with its access token.
+    pub order_url: Option<String>,
+    /// `{{message.body}}`: the reply a notification tells about.
+    pub message_body: Option<String>,
 }
 
 /// Fills the `{{…}}` placeholders of a template. An unknown placeholder is
@@ -112,6 +116,8 @@ pub fn render_template(template: &str, values: &TemplateValues) -> String {
             "customer.email" => Some(values.customer_email.as_str()),
             "tracking.url" | "tracking_link" => Some(values.tracking_url.as_deref().unwrap_or("")),
             "brand.name" => Some(values.brand_name.as_str()),
+            "order.url" => Some(values.order_url.as_deref().unwrap_or("")),
+            "message.body" => Some(values.message_body.as_deref().unwrap_or("")),
             _ => None,
         };
         match value {

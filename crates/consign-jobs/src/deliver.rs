@@ -60,7 +60,7 @@ async fn send(channels: &Channels, db: &Db, work: &SendWork) -> Result<String, S
     match work.channel {
         Channel::Email => {
             let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
-            let key = reply_key(db).await.map_err(|error| SendError::Temporary(format!("{error:#}")))?;
+            let key = secret(db, REPLY_KEY_SECRET).await.map_err(|error| SendError::Temporary(format!("{error:#}")))?;
             let domain = &config.inbound_domain;
             let message_id_header = |id: MessageId| format!("<{}@{domain}>", id.to_string().replace('-', ""));
             let email = OutboundEmail {
@@ -89,8 +89,9 @@ async fn send(channels: &Channels, db: &Db, work: &SendWork) -> Result<String, S
     }
 }
 
-/// The key of per-thread reply addresses, shared by every instance.
-pub async fn reply_key(db: &Db) -> anyhow::Result<String> {
+/// An instance secret (the key of per-thread reply addresses, of order
+/// access tokens), shared by every instance and made on first use.
+pub async fn secret(db: &Db, name: &str) -> anyhow::Result<String> {
     let candidate = hex::encode(rand::random::<[u8; 32]>());
-    Ok(consign_db::secrets::get_or_create(db, REPLY_KEY_SECRET, &candidate).await?)
+    Ok(consign_db::secrets::get_or_create(db, name, &candidate).await?)
 }

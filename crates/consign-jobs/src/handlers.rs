@@ -38,11 +38,19 @@ pub fn register_all(runner: &mut Runner) {
     runner.every(ORDERS_EXPIRE, EXPIRY_INTERVAL, json!({}));
 }
 
-/// Registers the channel handlers (`messages.deliver`) with the provider
-/// clients they send through.
+/// Registers the channel handlers (`messages.deliver` and the
+/// notifications) with the provider clients they send through.
 pub fn register_channels(runner: &mut Runner, channels: std::sync::Arc<consign_channels::Channels>) {
+    let with = channels.clone();
     runner.register(consign_db::channels::DELIVER_JOB, move |db, payload| {
-        crate::deliver::deliver(channels.clone(), db, payload)
+        crate::deliver::deliver(with.clone(), db, payload)
+    });
+    let with = channels.clone();
+    runner.register(consign_db::notifications::CUSTOMER_JOB, move |db, payload| {
+        crate::notify::notify_customer(with.clone(), db, payload)
+    });
+    runner.register(consign_db::notifications::STAFF_DIGEST_JOB, move |db, payload| {
+        crate::notify::staff_digest(channels.clone(), db, payload)
     });
 }
 
@@ -79,7 +87,8 @@ async fn expire_orders(db: Db, _payload: Value) -> anyhow::Result<()> {
     }
 }
 
-/// Deletes expired idempotency keys and jobs done over a week ago. Deleting
+/// Deletes expired idempotency keys, jobs done over a week ago and webhook
+/// replay tokens over a day old. Deleting
 /// what is already gone is a no-op, so running it twice is harmless.
 async fn maintenance_purge(db: Db, _payload: Value) -> anyhow::Result<()> {
     let idempotency_keys =
@@ -87,6 +96,10 @@ async fn maintenance_purge(db: Db, _payload: Value) -> anyhow::Result<()> {
     let done_jobs = consign_db::jobs::purge_done(&db, Timestamp::now().plus_seconds(-DONE_JOB_RETENTION_SECONDS))
         .await
         .context("cannot purge done jobs")?;
-    tracing::info!(idempotency_keys, done_jobs, "purged expired records");
+    // Far older than any webhook signature still accepted.
+    let webhook_tokens = consign_db::channels::purge_webhook_tokens(&db, Timestamp::now().plus_seconds(-24 * 60 * 60))
+        .await
+        .context("cannot purge webhook tokens")?;
+    tracing::info!(idempotency_keys, done_jobs, webhook_tokens, "purged expired records");
     Ok(())
 }

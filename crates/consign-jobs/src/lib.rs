@@ -15,6 +15,7 @@
 
 pub mod deliver;
 pub mod handlers;
+pub mod notify;
 pub mod payments;
 mod runner;
 

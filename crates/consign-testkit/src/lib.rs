@@ -391,6 +391,22 @@ impl TestApp {
         StockedBrand { brand_id, slug: slug.to_owned(), warehouses, variants }
     }
 
+    /// `GET` an event feed page (`/api/v1/events?…`) until it holds at
+    /// least `count` events, or 10 s passed. On PostgreSQL the feed shows
+    /// an event once every older transaction of the cluster has ended
+    /// (see `consign_db::events`), which other tests' transactions delay.
+    pub async fn events_until(&self, path: &str, token: &str, count: usize) -> TestResponse {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = self.get(path, token).await;
+            let seen = page.body["data"].as_array().map_or(0, Vec::len);
+            if seen >= count || tokio::time::Instant::now() > deadline {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A storefront checkout of (sku, quantity) lines.
     pub async fn checkout(&self, slug: &str, lines: &[(&str, i64)], email: &str) -> TestResponse {
         self.post_anonymous(&format!("/api/v1/storefront/{slug}/checkout"), checkout_body(lines, email)).await

@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod inventory;
 pub mod me;
 pub mod messages;
+pub mod notifications;
 pub mod orders;
 pub mod payment_providers;
 pub mod payments;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(fulfillment::router())
         .merge(events::router())
         .merge(messages::router())
+        .merge(notifications::router())
         .merge(attachments::router())
         .merge(products::router())
         .merge(warehouses::router())

@@ -110,6 +110,9 @@ pub struct AppState {
     pub live: live::LiveHub,
     /// Attachment bytes.
     pub files: files::FileStore,
+    /// The key order access tokens are derived with (see
+    /// `consign_channels::order_access_token`), shared through the database.
+    pub order_token_key: Arc<String>,
 }
 
 impl AppState {
@@ -121,6 +124,12 @@ impl AppState {
             Some(secret) => secret,
             None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
         };
+        let order_token_key = consign_db::secrets::get_or_create(
+            &db,
+            consign_channels::ORDER_TOKEN_KEY_SECRET,
+            &auth::tokens::random_hex(32),
+        )
+        .await?;
         let files_url = config
             .files_url
             .clone()
@@ -136,6 +145,7 @@ impl AppState {
             gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
             config: Arc::new(config),
             live: live::LiveHub::new(db.clone()),
+            order_token_key: Arc::new(order_token_key),
             db,
         })
     }
@@ -164,6 +174,7 @@ impl AppState {
         (name = "payments", description = "Payment attempts, refunds, provider credentials and provider webhooks"),
         (name = "events", description = "Domain events and the audit log"),
         (name = "messages", description = "Order threads, read receipts, inbox, search, canned responses"),
+        (name = "notifications", description = "Customer and staff notifications: templates, digest window, delivery log"),
         (name = "catalog", description = "Products and variants"),
         (name = "warehouses", description = "Warehouses and each brand's allocation order"),
         (name = "inventory", description = "Stock adjustments, levels and the stock ledger"),

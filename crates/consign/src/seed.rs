@@ -207,6 +207,7 @@ async fn orders(db: &Db, slug: &str) -> anyhow::Result<()> {
                     country: "US".into(),
                 },
                 payment_provider: "manual".into(),
+                order_id: consign_domain::OrderId::new(),
                 // Nobody holds these tokens: demo customers cannot sign in.
                 access_token_hash: tokens::sha256_hex(&tokens::random_hex(32)),
             },

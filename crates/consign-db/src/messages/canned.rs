@@ -115,6 +115,7 @@ pub async fn render_for_order(db: &Db, scope: &Scope, id: CannedResponseId, orde
         customer_email: order.customer.email.clone(),
         tracking_url,
         brand_name,
+        ..TemplateValues::default()
     };
     Ok(render_template(&canned.body, &values))
 }

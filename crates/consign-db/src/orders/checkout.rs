@@ -33,6 +33,9 @@ pub struct NewCheckout {
     pub shipping_address: Address,
     /// `manual` for now.
     pub payment_provider: String,
+    /// The new order's id, chosen by the caller (its access token is
+    /// derived from it).
+    pub order_id: OrderId,
     /// SHA-256 of the order access token made for the customer.
     pub access_token_hash: String,
 }
@@ -91,7 +94,7 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
         }
     }
     let now = Timestamp::now();
-    let order_id = OrderId::new();
+    let order_id = checkout.order_id;
     let customer = checkout.customer;
     let shipping_address = serde_json::to_string(&checkout.shipping_address).map_err(anyhow::Error::from)?;
     let (row, items) = db_write!(db, |tx| {

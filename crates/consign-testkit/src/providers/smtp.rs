@@ -41,9 +41,34 @@ impl ReceivedEmail {
         found
     }
 
-    /// The body after the headers.
+    /// The body after the headers, decoded when it is quoted-printable
+    /// (RFC 2045 §6.7: `=` at a line end joins lines, `=XX` is a byte).
     pub fn body(&self) -> String {
-        self.data.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+        let raw = self.data.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+        let quoted = self
+            .header("Content-Transfer-Encoding")
+            .is_some_and(|encoding| encoding.eq_ignore_ascii_case("quoted-printable"));
+        if !quoted {
+            return raw;
+        }
+        let joined = raw.replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (bytes[i], hex) {
+                (b'=', Some(byte)) => {
+                    decoded.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    decoded.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&decoded).into_owned()
     }
 }
 
@@ -73,6 +98,11 @@ impl SmtpServer {
     /// Everything received so far.
     pub fn received(&self) -> Vec<ReceivedEmail> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Everything received so far, forgotten by the server.
+    pub fn take(&self) -> Vec<ReceivedEmail> {
+        std::mem::take(&mut *self.received.lock().unwrap())
     }
 
     /// Waits (polling, up to 10 s) until `count` messages arrived.

@@ -13,8 +13,8 @@
 //! Then `consign_db::channels::inbound::receive` finds the order.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{FromRequest, Multipart, OriginalUri, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use consign_channels::{signature, twilio, whatsapp};
@@ -37,7 +37,9 @@ const REPLY_KEY_SECRET: &str = "reply_address_key";
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/webhooks/email/mailgun", post(mailgun))
+        // A forwarded email carries its attachments (Mailgun accepts up to
+        // 25 MB); the API's smaller default limit would refuse it.
+        .route("/webhooks/email/mailgun", post(mailgun).layer(axum::extract::DefaultBodyLimit::max(30 * 1024 * 1024)))
         .route("/webhooks/whatsapp/{brand_slug}", get(whatsapp_verify).post(whatsapp_notify))
         .route("/webhooks/sms/twilio/{brand_slug}", post(twilio_inbound))
         .route("/webhooks/sms/twilio/{brand_slug}/status", post(twilio_status))
@@ -68,11 +70,39 @@ fn done(received: &Received) -> Response {
     (StatusCode::OK, axum::Json(serde_json::json!({"result": outcome(received)}))).into_response()
 }
 
-/// Mailgun routes' inbound email (form-encoded).
-async fn mailgun(State(state): State<AppState>, body: Bytes) -> AppResult<Response> {
+/// The text fields of a Mailgun post. Routes forward a message as
+/// `multipart/form-data` when it has attachments and form-encoded when it
+/// has none; attachment parts are not kept (Mailgun stores them, and the
+/// message's text says what was attached).
+async fn mailgun_fields(state: &AppState, request: Request) -> AppResult<Vec<(String, String)>> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, state).await.map_err(|_| AppError::field("", "unreadable body"))?;
+        return Ok(form(&body));
+    }
+    let malformed = |_| AppError::field("", "malformed multipart body");
+    let mut parts =
+        Multipart::from_request(request, state).await.map_err(|_| AppError::field("", "malformed multipart body"))?;
+    let mut fields = Vec::new();
+    while let Some(part) = parts.next_field().await.map_err(malformed)? {
+        let Some(name) = part.name().map(str::to_owned) else { continue };
+        if part.file_name().is_some() {
+            continue;
+        }
+        fields.push((name, part.text().await.map_err(malformed)?));
+    }
+    Ok(fields)
+}
+
+/// Mailgun routes' inbound email (form-encoded or multipart).
+async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<Response> {
     let config = state.config.channels.email.as_ref().ok_or(AppError::NotFound)?;
     let key = config.mailgun_signing_key.as_ref().ok_or(AppError::NotFound)?;
-    let fields = form(&body);
+    let fields = mailgun_fields(&state, request).await?;
     let (timestamp, token, sig) = (
         field(&fields, "timestamp").unwrap_or_default(),
         field(&fields, "token").unwrap_or_default(),

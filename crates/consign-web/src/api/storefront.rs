@@ -195,8 +195,10 @@ async fn checkout(
     if !payments::is_configured(&state, brand.id, provider).await? {
         return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
     }
-    let token = format!("{}{}", tokens::ORDER_TOKEN_PREFIX, tokens::random_hex(32));
+    let order_id = OrderId::new();
+    let token = consign_channels::order_access_token(&state.order_token_key, &order_id.to_string());
     let new_checkout = NewCheckout {
+        order_id,
         lines: request
             .items
             .iter()

@@ -77,6 +77,13 @@ async fn setup() -> Setup {
     assert!(linked.status.is_success(), "{}", linked.text);
     let placed = app.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+    // The order confirmation goes out first (see notifications.rs); the
+    // tests here count what comes after it.
+    app.run_jobs().await;
+    let confirmation = smtp.wait_for(1).await;
+    assert_eq!(confirmation.len(), 1, "the order confirmation");
+    assert!(confirmation[0].header("Subject").unwrap().starts_with("Your order #1001"));
+    smtp.take();
     Setup {
         order_id: placed.body["order"]["id"].as_str().unwrap().to_owned(),
         customer: placed.body["order_access_token"].as_str().unwrap().to_owned(),
@@ -409,4 +416,47 @@ async fn channels_whatsapp_handshake_signed_notifications_and_sends() {
             .to_string();
     assert_eq!(s.app.send(post(status, WA_SECRET)).await.status, StatusCode::OK);
     assert_eq!(delivery(&s, id).await["status"], "delivered");
+}
+
+#[tokio::test]
+async fn channels_mailgun_multipart_posts_with_attachments_are_read() {
+    let s = setup().await;
+    let timestamp = now_unix().to_string();
+    let signature = hex::encode(hmac256(MAILGUN_KEY, format!("{timestamp}tok-mp").as_bytes()));
+    let fields = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "casey@example.com"),
+        ("subject", "Photo of the damage, order #1001"),
+        ("body-plain", "The mug arrived broken, photo attached."),
+        ("Message-Id", "<mp@mail.example.com>"),
+        ("attachment-count", "1"),
+        ("timestamp", timestamp.as_str()),
+        ("token", "tok-mp"),
+        ("signature", signature.as_str()),
+    ];
+    let boundary = "consign-test-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"mug.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\n\u{00ff}\u{00d8}binary\r\n--{boundary}--\r\n"
+    ));
+    let posted = s
+        .app
+        .send(
+            s.app
+                .client
+                .post(s.app.url("/api/v1/webhooks/email/mailgun"))
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text);
+    assert_eq!(posted.body["result"], "posted");
+    let all = messages(&s).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["body"], "The mug arrived broken, photo attached.");
+    assert_eq!(all[0]["channel"], "email");
 }

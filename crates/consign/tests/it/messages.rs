@@ -175,7 +175,7 @@ async fn a_customer_and_two_staff_members_talk_on_the_order_and_notes_stay_inter
     assert!(times.body["mean_first_response_seconds"].as_f64().unwrap() >= 0.0);
 
     // Every change is on the timeline of events and in the audit log.
-    let events = app.get("/api/v1/events?type=thread.assigned", &c.owner.token).await;
+    let events = app.events_until("/api/v1/events?type=thread.assigned", &c.owner.token, 2).await;
     assert_eq!(events.body["data"].as_array().unwrap().len(), 2, "{}", events.text);
 }
 

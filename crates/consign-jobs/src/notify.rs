@@ -1,0 +1,213 @@
+//! The notification jobs: `notifications.customer` tells an order's
+//! customer of one event through every channel the brand's templates
+//! enable; `notifications.staff_digest` emails the thread's staff the
+//! customer messages of one digest window.
+//!
+//! Each recipient and channel is one row of the delivery log, found again
+//! by its dedupe key when the job is retried, so a retry sends only what
+//! has not gone out. A temporary failure fails the job (the queue retries
+//! with backoff) until `max_delivery_attempts`; a refusal is final. A
+//! channel this installation has not configured is skipped without a row.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use consign_channels::email::OutboundEmail;
+use consign_channels::{Channels, SendError, twilio, whatsapp};
+use consign_db::Db;
+use consign_db::notifications::Notification;
+use consign_db::notifications::plan::customer_kind;
+use consign_db::notifications::work::{self, NewNotification};
+use consign_domain::messaging::{Channel, TemplateValues, render_template};
+use consign_domain::{EventId, ThreadId, Timestamp};
+use serde_json::Value;
+
+/// Runs one `notifications.customer` job.
+pub async fn notify_customer(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+    let event_id: EventId = id_field(&payload, "event_id")?;
+    let notice = work::customer_notice(&db, event_id).await.context("cannot load the event")?;
+    let kind = customer_kind(&notice.event_type);
+    let templates = work::enabled_templates(&db, notice.brand_id, kind).await.context("cannot load the templates")?;
+    let order_url = match &channels.config.public_base_url {
+        Some(base) => {
+            let key = crate::deliver::secret(&db, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
+            let order_id = notice.order_id.to_string();
+            let token = consign_channels::order_access_token(&key, &order_id);
+            Some(consign_channels::order_page_url(base, &notice.brand_slug, &order_id, &token))
+        }
+        None => None,
+    };
+    let text = |key: &str| notice.payload.0.get(key).and_then(Value::as_str).map(str::to_owned);
+    let values = TemplateValues {
+        order_number: format!("#{}", notice.order_number),
+        customer_name: notice.customer_name.clone(),
+        customer_email: notice.customer_email.clone(),
+        tracking_url: text("tracking_url").or_else(|| notice.tracking_url.clone()),
+        brand_name: notice.brand_name.clone(),
+        order_url,
+        message_body: text("body"),
+    };
+    let mut outcome = Ok(());
+    for template in templates.iter().filter(|t| configured(&channels, t.channel)) {
+        let Some(recipient) = notice.recipient(template.channel) else { continue };
+        let row = work::queue(
+            &db,
+            NewNotification {
+                organization_id: notice.organization_id,
+                brand_id: notice.brand_id,
+                order_id: notice.order_id,
+                kind: kind.to_owned(),
+                audience: "customer",
+                user_id: None,
+                channel: template.channel,
+                recipient: recipient.to_owned(),
+                subject: render_template(&template.subject, &values),
+                body: render_template(&template.body, &values),
+                dedupe_key: format!("{event_id}:{}", template.channel),
+            },
+        )
+        .await
+        .context("cannot log the notification")?;
+        let sender = Sender { name: &notice.brand_name, thread: notice.thread_id };
+        if let Err(error) = deliver(&channels, &db, &row, &sender).await {
+            outcome = Err(error);
+        }
+    }
+    outcome
+}
+
+/// Runs one `notifications.staff_digest` job.
+pub async fn staff_digest(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+    let thread_id: ThreadId = id_field(&payload, "thread_id")?;
+    let until = Timestamp::from_micros(payload["until"].as_i64().context("payload has no until")?);
+    let digest = work::digest(&db, thread_id, until).await.context("cannot load the digest")?;
+    if digest.messages.is_empty() || !configured(&channels, Channel::Email) {
+        return work::mark_digested(&db, thread_id, until).await.context("cannot record the digest");
+    }
+    let count = digest.messages.len();
+    let subject = format!(
+        "{} new message{} on order #{} ({})",
+        count,
+        if count == 1 { "" } else { "s" },
+        digest.order_number,
+        digest.brand_name
+    );
+    let mut body = format!("{} wrote about order #{}:\n\n", digest.customer_name, digest.order_number);
+    for (channel, text) in &digest.messages {
+        body.push_str(&format!("[{channel}] {text}\n\n"));
+    }
+    if let Some(base) = &channels.config.public_base_url {
+        body.push_str(&format!("Answer: {}/admin/orders/{}\n", base.trim_end_matches('/'), digest.order_id));
+    }
+    let mut outcome = Ok(());
+    for (user_id, email) in &digest.recipients {
+        let row = work::queue(
+            &db,
+            NewNotification {
+                organization_id: digest.organization_id,
+                brand_id: digest.brand_id,
+                order_id: digest.order_id,
+                kind: "staff.digest".into(),
+                audience: "staff",
+                user_id: Some(*user_id),
+                channel: Channel::Email,
+                recipient: email.clone(),
+                subject: subject.clone(),
+                body: body.clone(),
+                dedupe_key: format!("digest:{thread_id}:{}:{user_id}", until.as_micros()),
+            },
+        )
+        .await
+        .context("cannot log the notification")?;
+        let sender = Sender { name: &digest.brand_name, thread: None };
+        if let Err(error) = deliver(&channels, &db, &row, &sender).await {
+            outcome = Err(error);
+        }
+    }
+    outcome?;
+    work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")
+}
+
+fn id_field<T: std::str::FromStr>(payload: &Value, name: &str) -> anyhow::Result<T> {
+    payload[name]
+        .as_str()
+        .with_context(|| format!("payload has no {name}"))?
+        .parse()
+        .map_err(|_| anyhow::anyhow!("payload's {name} is not an id"))
+}
+
+fn configured(channels: &Channels, channel: Channel) -> bool {
+    let config = &channels.config;
+    match channel {
+        Channel::Email => config.email.is_some(),
+        Channel::Sms => config.twilio.is_some(),
+        Channel::Whatsapp => config.whatsapp.is_some(),
+        Channel::InApp => false,
+    }
+}
+
+/// Who an email notification is from.
+struct Sender<'a> {
+    /// The brand's name, shown as the sender.
+    name: &'a str,
+    /// The order's thread: the customer's answer lands there.
+    thread: Option<ThreadId>,
+}
+
+/// Sends one logged notification if it is still queued and records the
+/// outcome. Errs only for a temporary failure worth a retry.
+async fn deliver(channels: &Channels, db: &Db, row: &Notification, sender: &Sender<'_>) -> anyhow::Result<()> {
+    if !work::is_pending(row) {
+        return Ok(());
+    }
+    match send(channels, db, row, sender).await {
+        Ok(provider_id) => {
+            work::mark_sent(db, row.id, &provider_id).await.context("cannot record the send")?;
+            tracing::info!(notification_id = %row.id, kind = %row.kind, channel = %row.channel, "notification sent");
+            Ok(())
+        }
+        Err(error) => {
+            let give_up =
+                !matches!(error, SendError::Temporary(_)) || row.attempts + 1 >= channels.config.max_attempts();
+            work::record_failure(db, row.id, &error.to_string(), give_up).await.context("cannot record the failure")?;
+            if give_up {
+                tracing::warn!(notification_id = %row.id, %error, "notification failed for good");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("{error}"))
+            }
+        }
+    }
+}
+
+async fn send(channels: &Channels, db: &Db, row: &Notification, sender: &Sender<'_>) -> Result<String, SendError> {
+    match row.channel {
+        Channel::Email => {
+            let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
+            let domain = &config.inbound_domain;
+            let reply_to = match sender.thread {
+                Some(thread) => {
+                    let key = crate::deliver::secret(db, crate::deliver::REPLY_KEY_SECRET)
+                        .await
+                        .map_err(|error| SendError::Temporary(format!("{error:#}")))?;
+                    format!("{}@{domain}", consign_channels::reply_local_part(&key, &thread.to_string()))
+                }
+                None => config.from.clone(),
+            };
+            let email = OutboundEmail {
+                from_name: sender.name.to_owned(),
+                from_address: config.from.clone(),
+                to: row.recipient.clone(),
+                reply_to,
+                subject: row.subject.clone(),
+                body: row.body.clone(),
+                message_id: format!("<n{}@{domain}>", row.id.to_string().replace('-', "")),
+                in_reply_to: None,
+            };
+            channels.smtp()?.send(&email).await
+        }
+        Channel::Sms => twilio::send_sms(channels, &row.recipient, &row.body, None).await,
+        Channel::Whatsapp => whatsapp::send_text(channels, &row.recipient, &row.body).await,
+        Channel::InApp => Err(SendError::Rejected("in-app notifications are not sent out".into())),
+    }
+}

@@ -1,0 +1,141 @@
+//! Notification settings and the delivery log: a brand's templates per kind
+//! and channel, its staff digest window, and what was sent about an order.
+
+use axum::extract::State;
+use consign_db::notifications::{self, Notification, Settings, Template, TemplateChange};
+use consign_domain::messaging::Channel;
+use consign_domain::policy::Action;
+use consign_domain::{BrandId, OrderId};
+use garde::Validate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult, Problem};
+use crate::extract::{AppJson, AppPath, Caller};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_templates))
+        .routes(routes!(put_template))
+        .routes(routes!(get_settings, put_settings))
+        .routes(routes!(order_notifications))
+}
+
+/// Every notification template of a brand: its own or the built-in one,
+/// for each kind and channel.
+#[utoipa::path(get, path = "/brands/{id}/notification-templates", tag = "notifications",
+    params(("id" = String, Path, description = "Brand id")),
+    responses((status = 200, body = Vec<Template>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn list_templates(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+) -> AppResult<AppJson<Vec<Template>>> {
+    caller.authorize_brand(Action::ViewBrand, brand_id)?;
+    Ok(AppJson(notifications::templates(&state.db, caller.scope(), brand_id).await?))
+}
+
+/// `PUT /brands/{id}/notification-templates/{kind}/{channel}`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    /// Whether this channel sends this kind (SMS and WhatsApp are off until
+    /// a brand turns them on).
+    #[garde(skip)]
+    pub enabled: bool,
+    /// Email subject; placeholders allowed.
+    #[garde(length(chars, max = 300))]
+    #[serde(default)]
+    pub subject: String,
+    /// The text; placeholders: `{{order.number}}`, `{{customer.name}}`,
+    /// `{{customer.email}}`, `{{order.url}}`, `{{tracking.url}}`,
+    /// `{{message.body}}`, `{{brand.name}}`.
+    #[garde(length(chars, min = 1, max = 5000))]
+    pub body: String,
+}
+
+/// Saves a brand's template for one kind and channel (brand admins).
+#[utoipa::path(put, path = "/brands/{id}/notification-templates/{kind}/{channel}", tag = "notifications",
+    request_body = TemplateRequest,
+    params(("id" = String, Path, description = "Brand id"),
+           ("kind" = String, Path, description = "Such as order.paid, shipment.in_transit, message.reply"),
+           ("channel" = String, Path, description = "email, sms or whatsapp")),
+    responses((status = 200, body = Template), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn put_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((brand_id, kind, channel)): AppPath<(BrandId, String, String)>,
+    AppJson(request): AppJson<TemplateRequest>,
+) -> AppResult<AppJson<Template>> {
+    caller.authorize_brand(Action::ManageBrand, brand_id)?;
+    request.validate()?;
+    let channel: Channel = channel.parse().map_err(|_| AppError::field("channel", "must be email, sms or whatsapp"))?;
+    if channel == Channel::Email && request.subject.trim().is_empty() {
+        return Err(AppError::field("subject", "is required for email"));
+    }
+    let change = TemplateChange { enabled: request.enabled, subject: request.subject, body: request.body };
+    Ok(AppJson(notifications::save_template(&state.db, caller.scope(), brand_id, &kind, channel, change).await?))
+}
+
+/// A brand's notification settings.
+#[utoipa::path(get, path = "/brands/{id}/notification-settings", tag = "notifications",
+    params(("id" = String, Path, description = "Brand id")),
+    responses((status = 200, body = Settings), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+) -> AppResult<AppJson<Settings>> {
+    caller.authorize_brand(Action::ViewBrand, brand_id)?;
+    Ok(AppJson(notifications::settings(&state.db, caller.scope(), brand_id).await?))
+}
+
+/// `PUT /brands/{id}/notification-settings`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsRequest {
+    /// Staff get at most one email per thread per this many seconds
+    /// (1 to 86400; default 300).
+    #[garde(range(min = 1, max = 86_400))]
+    pub staff_digest_seconds: i64,
+}
+
+/// Saves a brand's notification settings (brand admins).
+#[utoipa::path(put, path = "/brands/{id}/notification-settings", tag = "notifications",
+    request_body = SettingsRequest,
+    params(("id" = String, Path, description = "Brand id")),
+    responses((status = 200, body = Settings), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn put_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+    AppJson(request): AppJson<SettingsRequest>,
+) -> AppResult<AppJson<Settings>> {
+    caller.authorize_brand(Action::ManageBrand, brand_id)?;
+    request.validate()?;
+    let settings = Settings { staff_digest_seconds: request.staff_digest_seconds };
+    Ok(AppJson(notifications::save_settings(&state.db, caller.scope(), brand_id, settings).await?))
+}
+
+/// What was sent about an order, to its customer and its staff, with each
+/// delivery's status (staff only).
+#[utoipa::path(get, path = "/orders/{id}/notifications", tag = "notifications",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = Vec<Notification>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn order_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<Vec<Notification>>> {
+    Ok(AppJson(notifications::for_order(&state.db, caller.scope(), order_id).await?))
+}
