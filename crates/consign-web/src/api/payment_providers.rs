@@ -47,11 +47,26 @@ async fn put_provider(
     AppPath((brand_id, provider)): AppPath<(BrandId, String)>,
     AppJson(body): AppJson<Value>,
 ) -> AppResult<(StatusCode, AppJson<ProviderSettings>)> {
-    caller.authorize_brand(Action::ManageBrand, brand_id)?;
-    let kind = ProviderKind::parse(&provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
-    let Value::Object(mut fields) = body else {
+    let Value::Object(fields) = body else {
+        caller.authorize_brand(Action::ManageBrand, brand_id)?;
+        ProviderKind::parse(&provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
         return Err(AppError::field("", "must be an object of the provider's credentials"));
     };
+    Ok((StatusCode::OK, AppJson(store(&state, &caller, brand_id, &provider, fields).await?)))
+}
+
+/// Checks, seals and stores a brand's credentials for a provider (the API
+/// above and the settings page): `ManageBrand` on the brand, every field of
+/// the provider present, nothing else. Errors never quote a value.
+pub(crate) async fn store(
+    state: &AppState,
+    caller: &Caller,
+    brand_id: BrandId,
+    provider: &str,
+    mut fields: serde_json::Map<String, Value>,
+) -> AppResult<ProviderSettings> {
+    caller.authorize_brand(Action::ManageBrand, brand_id)?;
+    let kind = ProviderKind::parse(provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
     let (required, optional) = required_fields(kind);
     let mut problems = Vec::new();
     for name in required {
@@ -94,7 +109,12 @@ async fn put_provider(
         (&sealed.key_id, &sealed.nonce, &sealed.ciphertext),
     )
     .await?;
-    Ok((StatusCode::OK, AppJson(settings)))
+    Ok(settings)
+}
+
+/// The fields a provider's credentials have: required, then optional.
+pub(crate) fn fields_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
+    required_fields(kind)
 }
 
 /// The providers a brand has set up (no secrets).

@@ -18,6 +18,7 @@ mod messages;
 mod ops;
 mod orders;
 mod pages;
+mod pages_messaging;
 mod payments;
 mod payments_model;
 mod storage;
