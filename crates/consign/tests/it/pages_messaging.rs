@@ -383,3 +383,64 @@ async fn the_staff_pages_live_socket_uses_the_page_session() {
     let nothing = tokio::time::timeout(Duration::from_millis(500), theirs.next()).await;
     assert!(nothing.is_err(), "another tenant got a frame: {nothing:?}");
 }
+
+#[tokio::test]
+async fn attachment_links_on_both_pages_serve_only_what_each_may_see() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let (order_id, token) = place(&app, &shop).await;
+    let upload = |bearer: &str, name: &str, bytes: &[u8]| {
+        app.client
+            .post(app.url(&format!("/api/v1/orders/{order_id}/attachments?file_name={name}")))
+            .bearer_auth(bearer)
+            .header("content-type", "text/plain")
+            .body(bytes.to_vec())
+    };
+    let receipt = app.send(upload(&owner.token, "receipt.txt", b"paid in full")).await;
+    assert_eq!(receipt.status, StatusCode::CREATED, "{}", receipt.text);
+    let receipt_id = receipt.body["id"].as_str().unwrap().to_owned();
+    let claim = app.send(upload(&owner.token, "claim.txt", b"carrier claim 42")).await;
+    let claim_id = claim.body["id"].as_str().unwrap().to_owned();
+    let messages = format!("/api/v1/orders/{order_id}/messages");
+    let posted = app
+        .post(
+            &messages,
+            &owner.token,
+            json!({"body": "Your receipt", "channel": "in_app", "attachment_ids": [receipt_id]}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+    app.post(&messages, &owner.token, json!({"body": "Claim filed", "internal": true, "attachment_ids": [claim_id]}))
+        .await;
+
+    // Staff: both files link to the page route, which serves them.
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let page = client.get(&format!("/admin/orders/{order_id}")).await;
+    for id in [&receipt_id, &claim_id] {
+        assert!(page.text.contains(&format!("href=\"/admin/attachments/{id}\"")), "{}", page.text);
+    }
+    let file = client.get(&format!("/admin/attachments/{claim_id}")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.text, "carrier claim 42");
+
+    // The customer: the receipt only, with the order token.
+    let page = tracking_page(&app, &order_id, &token).await;
+    let link = format!("/shop/acme/orders/{order_id}/attachments/{receipt_id}?token={token}");
+    assert!(page.contains(&link), "{page}");
+    assert!(!page.contains(&claim_id), "the note's file is listed for the customer");
+    let file = app.send(app.client.get(app.url(&link))).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.text, "paid in full");
+    for forbidden in [
+        format!("/shop/acme/orders/{order_id}/attachments/{claim_id}?token={token}"),
+        format!("/shop/acme/orders/{order_id}/attachments/{receipt_id}?token=cot_wrong"),
+        format!("/shop/acme/orders/{order_id}/attachments/{receipt_id}"),
+    ] {
+        assert_eq!(app.send(app.client.get(app.url(&forbidden))).await.status, StatusCode::NOT_FOUND, "{forbidden}");
+    }
+    // Another tenant's staff cannot fetch it through their pages.
+    let rival = app.sign_up("rival@other.example", "merchant").await;
+    app.create_brand(&rival, "other").await;
+    let mut stranger = PageClient::signed_in(&app, &rival.email, &rival.password).await;
+    assert_eq!(stranger.get(&format!("/admin/attachments/{receipt_id}")).await.status, StatusCode::NOT_FOUND);
+}
