@@ -4,7 +4,8 @@
 //! `GET /api/v1/threads`); below them, inbound email/WhatsApp/SMS that
 //! matched no order (`channels::inbox`), each with a form that links it to
 //! an order by number. The list reloads itself when the live socket
-//! reports a message or thread event.
+//! reports a message or thread event, and every 30 seconds, because an
+//! inbound message that matched no order writes no event.
 
 use std::collections::HashMap;
 

@@ -249,6 +249,11 @@ async fn a_customer_and_staff_talk_on_the_order_thread_live() {
         assert_eq!(fits, json!(true), "{path} is wider than a phone: {wide}");
         staff.screenshot(name).await;
     }
+    customer.resize(390, 844).await;
+    customer.goto(&tracking_url).await;
+    customer.find("#message-form").await;
+    let fits = customer.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", vec![]).await;
+    assert_eq!(fits, json!(true), "the customer's order page is wider than a phone");
     customer.quit().await;
     staff.quit().await;
 }
