@@ -240,6 +240,10 @@ async fn the_inbox_filters_threads_and_links_messages_without_an_order() {
     let order_page = client.get(&format!("/admin/orders/{order_id}")).await;
     assert!(order_page.text.contains("Hello, where is my parcel?"), "{}", order_page.text);
     assert!(order_page.text.contains("by email"));
+    assert!(
+        order_page.text.contains("<option value=\"email\" selected>"),
+        "a reply goes out on the customer's last channel by default"
+    );
 
     // Another tenant's staff see none of it and cannot link.
     unmatched_email(&app, &shop.brand_id, "Second stray message, longer").await;
