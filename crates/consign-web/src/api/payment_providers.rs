@@ -20,8 +20,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(put_provider)).routes(routes!(list_providers))
 }
 
-/// The fields each provider needs; every one a non-empty string.
-fn required_fields(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
+/// The fields each provider needs, then the optional ones; every one a
+/// string (the settings page draws its forms from this too).
+pub(crate) fn required_fields(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         ProviderKind::Stripe => (&["secret_key", "webhook_secret"], &["publishable_key"]),
         ProviderKind::Razorpay => (&["key_id", "key_secret", "webhook_secret"], &[]),
@@ -110,11 +111,6 @@ pub(crate) async fn store(
     )
     .await?;
     Ok(settings)
-}
-
-/// The fields a provider's credentials have: required, then optional.
-pub(crate) fn fields_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
-    required_fields(kind)
 }
 
 /// The providers a brand has set up (no secrets).

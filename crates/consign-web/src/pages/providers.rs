@@ -18,7 +18,7 @@ use super::orders::parse_id;
 use super::view;
 use super::{PageError, Staff, settle};
 use crate::AppState;
-use crate::api::payment_providers::{fields_of, store};
+use crate::api::payment_providers::{required_fields, store};
 
 /// The provider routes.
 pub fn router() -> axum::Router<AppState> {
@@ -61,7 +61,7 @@ pub async fn views(state: &AppState, staff: &Staff, brand_id: BrandId) -> Result
         .filter(|kind| kind.needs_credentials())
         .map(|kind| {
             let settings = configured.iter().find(|s| s.provider == kind.as_str());
-            let (required, optional) = fields_of(kind);
+            let (required, optional) = required_fields(kind);
             ProviderView {
                 code: kind.as_str(),
                 label: label_of(kind),

@@ -146,20 +146,16 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
         messages::mark_read(&state.db, scope, order.id, last.id).await?;
     }
     let may_write = scope.grants().allows_on_brand(Action::EditCommerce, order.brand_id);
-    let (canned, people) = if may_write {
-        let (canned, people) = tokio::try_join!(
-            canned::list(&state.db, scope, order.brand_id),
-            web::staff_of_brand(&state.db, scope, order.brand_id),
-        )?;
-        let mut filled_in = Vec::with_capacity(canned.len());
-        for reply in canned {
+    // Everyone who sees the order sees who the thread is assigned to; the
+    // canned responses are only for those who may reply.
+    let people = web::staff_of_brand(&state.db, scope, order.brand_id).await?;
+    let mut canned_replies = Vec::new();
+    if may_write {
+        for reply in canned::list(&state.db, scope, order.brand_id).await? {
             let text = canned::render_for_order(&state.db, scope, reply.id, order.id).await?;
-            filled_in.push(CannedView { id: reply.id, name: reply.name, text });
+            canned_replies.push(CannedView { id: reply.id, name: reply.name, text });
         }
-        (filled_in, people)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    }
     let me = scope.principal().actor_id();
     let assignee_id = thread.as_ref().and_then(|t| t.assignee_id);
     let assignee = match assignee_id {
@@ -178,6 +174,8 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
     if !channels.contains(&default_channel) {
         channels.push(default_channel);
     }
+    // Only the customer's receipts matter here: a reply shows "seen" once
+    // the customer has read it.
     list.iter_mut().for_each(|m| m.read_by.retain(|r| r.role == SenderRole::Customer));
     Ok(ThreadView {
         order_id: order.id,
@@ -194,7 +192,7 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
                 selected: c == default_channel,
             })
             .collect(),
-        canned,
+        canned: canned_replies,
         staff: std::iter::once(SelectOption {
             value: String::new(),
             label: "No one".into(),
