@@ -1,7 +1,8 @@
 // Consign staff pages: small enhancements over plain forms. A form's
 // submit button is disabled while it is sent (no double posts), forms with
-// data-confirm ask first, and a flash message takes the focus so screen
-// readers announce it.
+// data-confirm ask first, a canned response can be inserted into a reply,
+// and a flash message takes the focus so screen readers announce it. Live
+// updates are live.js.
 (function () {
   "use strict";
   document.addEventListener("submit", function (event) {
@@ -16,6 +17,23 @@
       }, 0);
     }
   });
+  // The reply form's canned responses: "Insert" puts the chosen reply,
+  // already filled in for this order, before what is typed, and clears the
+  // choice so the server does not add it a second time. Without this script
+  // the server puts it in.
+  var canned = document.getElementById("canned");
+  var insert = document.getElementById("insert-canned");
+  if (canned && insert) {
+    insert.hidden = false;
+    insert.addEventListener("click", function () {
+      var option = canned.options[canned.selectedIndex];
+      if (!option || !option.value) return;
+      var body = document.getElementById("reply-body");
+      body.value = option.dataset.text + (body.value.trim() ? "\n\n" + body.value : "");
+      canned.value = "";
+      body.focus();
+    });
+  }
   var flash = document.getElementById("flash");
   if (flash) {
     flash.tabIndex = -1;

@@ -310,8 +310,20 @@ pub async fn live(
         (None, Some(token)) => crate::auth::middleware::resolve(&state, token, Default::default()).await?,
         (None, None) => return Err(AppError::Unauthenticated("Send Authorization: Bearer <token> or ?access_token=.")),
     };
+    subscribe(state, &caller, query.after.as_deref(), upgrade).await
+}
+
+/// Upgrades to the live WebSocket for a caller already authenticated: by
+/// [`live`] from a bearer token, or by the staff pages' `/admin/live` from
+/// the page session (whose cookie is not sent to `/api`).
+pub(crate) async fn subscribe(
+    state: AppState,
+    caller: &Caller,
+    after: Option<&str>,
+    upgrade: WebSocketUpgrade,
+) -> AppResult<Response> {
     let audience = Audience::of(caller.scope());
-    let after = match query.after.as_deref() {
+    let after = match after {
         Some(id) => Some(
             events::position_of(&state.db, id)
                 .await?

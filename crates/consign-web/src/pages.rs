@@ -16,12 +16,17 @@
 pub mod assets;
 pub mod catalog;
 pub mod dashboard;
+pub mod inbox;
 pub mod login;
 pub mod orders;
+pub mod providers;
 pub mod session;
 pub mod settings;
 pub mod shop;
+pub mod shop_thread;
+pub mod socket;
 pub mod stock;
+pub mod thread;
 pub mod view;
 
 use axum::Router;
@@ -46,16 +51,21 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/dashboard/figures", get(dashboard::figures))
         .route("/admin/logout", post(login::logout))
+        .route("/admin/live", get(socket::live))
         .merge(orders::router())
+        .merge(thread::router())
+        .merge(inbox::router())
         .merge(catalog::router())
         .merge(stock::router())
         .merge(settings::router())
+        .merge(providers::router())
         .layer(axum::middleware::from_fn_with_state(state, session::require_staff));
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .merge(assets::router())
         .merge(shop::router())
+        .merge(shop_thread::router())
         .merge(staff)
 }
 

@@ -155,6 +155,12 @@ pub struct UnreadSummary {
 
 /// The caller's unread counts.
 pub async fn unread_summary(db: &Db, scope: &Scope) -> DbResult<UnreadSummary> {
+    unread_summary_in(db, scope, None).await
+}
+
+/// The caller's unread counts, in one brand when `brand_id` is given (the
+/// dashboard's brand picker); a brand outside the scope counts nothing.
+pub async fn unread_summary_in(db: &Db, scope: &Scope, brand_id: Option<BrandId>) -> DbResult<UnreadSummary> {
     let reader = scope.principal().actor_id();
     let customer = scope.customer_order().is_some();
     Ok(db_read!(db, |conn| {
@@ -167,6 +173,9 @@ pub async fn unread_summary(db: &Db, scope: &Scope) -> DbResult<UnreadSummary> {
                 query.push(" AND m.order_id = ").push_bind(order_id.to_string());
             }
             None => scope.push_brand_filter(&mut query, "m.brand_id"),
+        }
+        if let Some(brand_id) = brand_id {
+            query.push(" AND m.brand_id = ").push_bind(brand_id.to_string());
         }
         query.build_query_as().fetch_one(conn).await?
     }))

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use consign_db::messages::{self, attachments::Attachment, attachments::NewAttachment};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, OrderId};
@@ -119,6 +119,12 @@ async fn download(
     caller: Caller,
     AppPath(id): AppPath<AttachmentId>,
 ) -> AppResult<impl IntoResponse> {
+    file_response(&state, &caller, id).await
+}
+
+/// The file as a download, if the caller may see it; shared with the
+/// staff and customer pages, whose credentials are not bearer tokens.
+pub(crate) async fn file_response(state: &AppState, caller: &Caller, id: AttachmentId) -> AppResult<Response> {
     let attachment = messages::attachments::get(&state.db, caller.scope(), id).await?;
     if caller.scope().customer_order().is_none() {
         caller.authorize_brand(Action::ViewCommerce, attachment.brand_id)?;
@@ -133,5 +139,6 @@ async fn download(
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
         ],
         bytes,
-    ))
+    )
+        .into_response())
 }

@@ -20,8 +20,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(put_provider)).routes(routes!(list_providers))
 }
 
-/// The fields each provider needs; every one a non-empty string.
-fn required_fields(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
+/// The fields each provider needs, then the optional ones; every one a
+/// string (the settings page draws its forms from this too).
+pub(crate) fn required_fields(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         ProviderKind::Stripe => (&["secret_key", "webhook_secret"], &["publishable_key"]),
         ProviderKind::Razorpay => (&["key_id", "key_secret", "webhook_secret"], &[]),
@@ -47,11 +48,26 @@ async fn put_provider(
     AppPath((brand_id, provider)): AppPath<(BrandId, String)>,
     AppJson(body): AppJson<Value>,
 ) -> AppResult<(StatusCode, AppJson<ProviderSettings>)> {
-    caller.authorize_brand(Action::ManageBrand, brand_id)?;
-    let kind = ProviderKind::parse(&provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
-    let Value::Object(mut fields) = body else {
+    let Value::Object(fields) = body else {
+        caller.authorize_brand(Action::ManageBrand, brand_id)?;
+        ProviderKind::parse(&provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
         return Err(AppError::field("", "must be an object of the provider's credentials"));
     };
+    Ok((StatusCode::OK, AppJson(store(&state, &caller, brand_id, &provider, fields).await?)))
+}
+
+/// Checks, seals and stores a brand's credentials for a provider (the API
+/// above and the settings page): `ManageBrand` on the brand, every field of
+/// the provider present, nothing else. Errors never quote a value.
+pub(crate) async fn store(
+    state: &AppState,
+    caller: &Caller,
+    brand_id: BrandId,
+    provider: &str,
+    mut fields: serde_json::Map<String, Value>,
+) -> AppResult<ProviderSettings> {
+    caller.authorize_brand(Action::ManageBrand, brand_id)?;
+    let kind = ProviderKind::parse(provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
     let (required, optional) = required_fields(kind);
     let mut problems = Vec::new();
     for name in required {
@@ -94,7 +110,7 @@ async fn put_provider(
         (&sealed.key_id, &sealed.nonce, &sealed.ciphertext),
     )
     .await?;
-    Ok((StatusCode::OK, AppJson(settings)))
+    Ok(settings)
 }
 
 /// The providers a brand has set up (no secrets).

@@ -1,5 +1,5 @@
 //! Static assets, compiled into the binary: the stylesheet, htmx and the
-//! two small scripts of the pages. Nothing is loaded from elsewhere.
+//! small scripts of the pages. Nothing is loaded from elsewhere.
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -14,6 +14,8 @@ const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
 const CSS: &[u8] = include_bytes!("../../assets/app.css");
 /// The staff pages' script: live updates and small helpers.
 const ADMIN_JS: &[u8] = include_bytes!("../../assets/admin.js");
+/// The live socket of the staff pages and the customer's order page.
+const LIVE_JS: &[u8] = include_bytes!("../../assets/live.js");
 /// The customer pages' script: cart, checkout, order page.
 const SHOP_JS: &[u8] = include_bytes!("../../assets/shop.js");
 
@@ -23,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/htmx.min.js", get(|| async { asset(HTMX, "text/javascript; charset=utf-8") }))
         .route("/assets/app.css", get(|| async { asset(CSS, "text/css; charset=utf-8") }))
         .route("/assets/admin.js", get(|| async { asset(ADMIN_JS, "text/javascript; charset=utf-8") }))
+        .route("/assets/live.js", get(|| async { asset(LIVE_JS, "text/javascript; charset=utf-8") }))
         .route("/assets/shop.js", get(|| async { asset(SHOP_JS, "text/javascript; charset=utf-8") }))
 }
 

@@ -1,11 +1,13 @@
 //! The staff dashboard: open orders, orders to ship, revenue today and this
-//! week, low-stock SKUs. The figures refresh themselves (htmx polls the
-//! fragment at `/admin/dashboard/figures`).
+//! week, unread customer messages, low-stock SKUs. The figures refresh
+//! themselves: htmx polls the fragment at `/admin/dashboard/figures`, and
+//! reloads it at once when the live socket (`admin.js`) reports an event.
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{Datelike, Duration, TimeZone, Utc};
+use consign_db::messages::threads;
 use consign_db::web::{self, CurrencyTotal, LowStock};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, Timestamp};
@@ -83,7 +85,10 @@ async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>)
     let monday = midnight - Duration::days(i64::from(now.weekday().num_days_from_monday()));
     let day_start = Timestamp::from_micros(midnight.timestamp_micros());
     let week_start = Timestamp::from_micros(monday.timestamp_micros());
-    let figures = web::dashboard(&state.db, staff.caller.scope(), brand_id, day_start, week_start).await?;
+    let (figures, unread) = tokio::try_join!(
+        web::dashboard(&state.db, staff.caller.scope(), brand_id, day_start, week_start),
+        threads::unread_summary_in(&state.db, staff.caller.scope(), brand_id),
+    )?;
     let brand_param = brand_id.map(|id| format!("&brand_id={id}")).unwrap_or_default();
     Ok(Figures {
         query: brand_id.map(|id| format!("?brand_id={id}")).unwrap_or_default(),
@@ -92,7 +97,7 @@ async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>)
         to_ship: figures.to_ship,
         revenue_today: totals(&figures.revenue_today),
         revenue_week: totals(&figures.revenue_week),
-        unread_messages: None,
+        unread_messages: Some(unread.messages),
         low_stock: figures.low_stock,
         updated: view::time(Timestamp::now()),
     })

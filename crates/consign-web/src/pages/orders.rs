@@ -1,7 +1,8 @@
 //! Staff order pages: the list (every API filter, search, cursor pages,
 //! CSV export of the filtered list, streamed) and the order page with its
 //! actions: record a payment, ship quantities of a fulfillment order, move a
-//! shipment along, edit the address or the items, add a note, cancel.
+//! shipment along, edit the address or the items, add a note, cancel. The
+//! order's message thread on the same page is `thread.rs`.
 //!
 //! Each action loads the order through the caller's scope (404 when
 //! invisible), asks the policy for `EditCommerce` on its brand, then calls
@@ -132,7 +133,7 @@ pub struct Choice {
     pub selected: bool,
 }
 
-fn choices(all: &[&'static str], current: &Option<String>) -> Vec<Choice> {
+pub(super) fn choices(all: &[&'static str], current: &Option<String>) -> Vec<Choice> {
     all.iter()
         .map(|value| Choice { value, label: view::words(value), selected: filled(current) == Some(*value) })
         .collect()
@@ -405,6 +406,7 @@ struct OrderPage {
     may_edit: bool,
     address_line2: String,
     address_region: String,
+    thread: super::thread::ThreadView,
 }
 
 fn badge_for_status(status: OrderStatus) -> &'static str {
@@ -432,7 +434,12 @@ fn badge_for_fulfillment(status: FulfillmentStatus) -> &'static str {
 }
 
 /// Loads an order the caller sees and checks it may do `action` on it.
-async fn authorized(state: &AppState, staff: &Staff, order_id: OrderId, action: Action) -> Result<Order, AppError> {
+pub(super) async fn authorized(
+    state: &AppState,
+    staff: &Staff,
+    order_id: OrderId,
+    action: Action,
+) -> Result<Order, AppError> {
     let order = orders::get(&state.db, staff.caller.scope(), order_id).await?;
     if staff.caller.scope().customer_order().is_some() {
         return Err(AppError::NotFound);
@@ -441,7 +448,7 @@ async fn authorized(state: &AppState, staff: &Staff, order_id: OrderId, action: 
     Ok(order)
 }
 
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, PageError> {
+pub(super) fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, PageError> {
     text.parse().map_err(|_| PageError::NotFound)
 }
 
@@ -522,6 +529,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
             at: view::time(e.created_at),
         })
         .collect();
+    let thread = super::thread::load(&state, &staff, &order).await?;
     let unshipped = order.fulfillment_status == FulfillmentStatus::Unfulfilled;
     let outstanding = order.outstanding.amount;
     let page = OrderPage {
@@ -565,12 +573,13 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
         may_edit,
         address_line2: order.shipping_address.line2.clone().unwrap_or_default(),
         address_region: order.shipping_address.region.clone().unwrap_or_default(),
+        thread,
         order,
     };
     render(&page)
 }
 
-fn order_path(order_id: OrderId) -> String {
+pub(super) fn order_path(order_id: OrderId) -> String {
     format!("/admin/orders/{order_id}")
 }
 

@@ -1,8 +1,8 @@
 //! Settings pages: brands (name, reservation TTL, logo and colours of the
 //! customer pages), their members and roles, and their API keys (a new key
 //! is shown once, on the page that answers the form, never stored in
-//! clear). Policy as in the API: `ManageBrand`, `ManageBrandMembers`,
-//! `ManageApiKeys`, `CreateBrand`.
+//! clear), and its payment providers (`providers.rs`). Policy as in the
+//! API: `ManageBrand`, `ManageBrandMembers`, `ManageApiKeys`, `CreateBrand`.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -168,6 +168,7 @@ struct BrandPage {
     may_manage_members: bool,
     may_manage_keys: bool,
     new_key: Option<String>,
+    providers: Vec<super::providers::ProviderView>,
 }
 
 fn brand_id_of(id: &str) -> Result<BrandId, PageError> {
@@ -199,7 +200,9 @@ async fn brand_page_for(
         Vec::new()
     };
     let theme = web::theme(&state.db, brand_id).await?;
+    let providers = super::providers::views(state, staff, brand_id).await?;
     render(&BrandPage {
+        providers,
         chrome: staff.chrome("settings", format!("Settings · {}", brand.name)),
         logo_url: theme.logo_url.clone().unwrap_or_default(),
         theme,

@@ -4,7 +4,8 @@
 //! browser, checkout (the page's script posts to the storefront API with an
 //! `Idempotency-Key`, so a double click never makes two orders), the
 //! confirmation page and the order page reached with the order access
-//! token.
+//! token, with its conversation (`shop_thread.rs`) and live updates of
+//! the order's state, shipments and messages.
 //!
 //! These pages are public; an order's pages need its token, checked exactly
 //! as the API checks it (`orders::scope_for_access_token`), and the order
@@ -23,6 +24,7 @@ use consign_domain::status::OrderStatus;
 use consign_domain::{OrderId, ProductId, Timestamp};
 use serde::Deserialize;
 
+use super::shop_thread::CustomerThread;
 use super::view::{self, filled};
 use super::{PageError, render};
 use crate::AppState;
@@ -52,9 +54,11 @@ pub struct ShopChrome {
     pub theme: BrandTheme,
     /// The page title.
     pub title: String,
+    /// The live socket of the page, if it has live parts.
+    pub live_url: Option<String>,
 }
 
-async fn brand(state: &AppState, slug: &str) -> Result<(StorefrontBrand, BrandTheme), PageError> {
+pub(super) async fn brand(state: &AppState, slug: &str) -> Result<(StorefrontBrand, BrandTheme), PageError> {
     let brand = checkout::storefront_brand(&state.db, slug).await?;
     let theme = web::theme(&state.db, brand.id).await?;
     Ok((brand, theme))
@@ -67,6 +71,7 @@ fn chrome(brand: &StorefrontBrand, theme: BrandTheme, title: impl Into<String>) 
         currency: brand.currency.clone(),
         theme,
         title: title.into(),
+        live_url: None,
     }
 }
 
@@ -241,14 +246,20 @@ pub async fn checkout_page(State(state): State<AppState>, Path(slug): Path<Strin
     render(&CheckoutPage { shop: chrome(&brand, theme, "Checkout"), providers })
 }
 
-/// `?token=`: the order access token.
+/// `?token=`: the order access token; `sent` after the customer wrote.
 #[derive(Deserialize)]
 pub struct TokenQuery {
-    token: Option<String>,
+    pub(super) token: Option<String>,
+    sent: Option<String>,
+}
+
+/// The customer's order page, reached with its token.
+pub(super) fn tracking_path(slug: &str, order_id: OrderId, token: &str) -> String {
+    format!("/shop/{slug}/orders/{order_id}?token={}", view::percent_encode(token))
 }
 
 /// The order behind a token, if it belongs to this brand; else 404.
-async fn customer_order(
+pub(super) async fn customer_order(
     state: &AppState,
     brand: &StorefrontBrand,
     id: &str,
@@ -331,7 +342,7 @@ pub async fn confirmation(
         lines: lines(&order),
         total: view::money(&order.total),
         instructions,
-        tracking_link: format!("/shop/{}/orders/{}?token={}", brand.slug, order.id, view::percent_encode(token.trim())),
+        tracking_link: tracking_path(&brand.slug, order.id, token.trim()),
         hold_until: order.reservation_expires_at.map(view::time).unwrap_or_default(),
         order,
     })
@@ -358,6 +369,13 @@ struct TrackingPage {
     instructions: Option<String>,
     status_text: String,
     shipments: Vec<ShipmentLine>,
+    thread: CustomerThread,
+    /// The order token, carried by the message form.
+    token: String,
+    /// This page, which its live parts reload.
+    self_url: String,
+    /// The customer's message was just sent.
+    sent: bool,
 }
 
 /// `GET /shop/{slug}/orders/{id}?token=`: the customer's order page.
@@ -368,7 +386,9 @@ pub async fn tracking(
 ) -> Result<Response, PageError> {
     let (brand, theme) = brand(&state, &slug).await?;
     let (order, scope) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
+    let token = query.token.as_deref().unwrap_or_default().trim().to_owned();
     let shipments = fulfillment::shipments_for_order(&state.db, &scope, order.id).await?;
+    let thread = super::shop_thread::load(&state, &scope, &order, &brand.name, &brand.slug, &token).await?;
     let status_text = match order.status {
         OrderStatus::Cancelled => "This order was cancelled.".to_owned(),
         OrderStatus::Expired => "This order expired before it was paid.".to_owned(),
@@ -382,8 +402,16 @@ pub async fn tracking(
     let instructions =
         (order.status == OrderStatus::Open && order.payment_provider == "manual" && order.outstanding.amount > 0)
             .then(|| payment_instructions(&order, &brand));
+    let mut shop = chrome(&brand, theme, format!("Order {}", order.number));
+    // The customer's socket: the order token is its credential (browsers
+    // cannot set headers on a WebSocket).
+    shop.live_url = Some(format!("/api/v1/live?access_token={}", view::percent_encode(&token)));
     render(&TrackingPage {
-        shop: chrome(&brand, theme, format!("Order {}", order.number)),
+        shop,
+        thread,
+        self_url: tracking_path(&brand.slug, order.id, &token),
+        token,
+        sent: query.sent.is_some(),
         lines: lines(&order),
         total: view::money(&order.total),
         paid: view::money(&order.paid),

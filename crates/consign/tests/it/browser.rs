@@ -1,8 +1,10 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver
 //! (`consign_testkit::browser`). A customer buys and sees the confirmation;
 //! a staff member signs in, records the payment and ships; the customer's
-//! order page shows the tracking link. Screenshots of the main pages land
-//! in `target/screenshots/`.
+//! order page shows the tracking link. In a second scenario a customer and
+//! a staff member, each in their own browser, talk on the order's thread
+//! and every message arrives live, without a reload. Screenshots of the
+//! main pages land in `target/screenshots/`.
 //!
 //! Every wait polls with a deadline. Without Chromium these tests fail with
 //! the command that installs it.
@@ -133,4 +135,125 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
     }
     browser.quit().await;
     app.assert_stock_invariants().await;
+}
+
+/// Marks the page so a later check can tell it was not reloaded.
+async fn mark_page(browser: &Browser) {
+    browser.execute("window.__consignStay = true; return true;", vec![]).await;
+}
+
+async fn assert_not_reloaded(browser: &Browser, what: &str) {
+    let stayed = browser.execute("return window.__consignStay === true;", vec![]).await;
+    assert_eq!(stayed, json!(true), "{what}: the page was reloaded");
+}
+
+#[tokio::test]
+async fn a_customer_and_staff_talk_on_the_order_thread_live() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "TENT-2P", price: 24900, stock: &[6] }]).await;
+    let placed = app.checkout("acme", &[("TENT-2P", 1)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    let token = placed.body["order_access_token"].as_str().unwrap().to_owned();
+    let tracking_url = app.url(&format!("/shop/acme/orders/{order_id}?token={token}"));
+    let customer = Browser::start(1100, 900).await;
+    let staff = Browser::start(1280, 1000).await;
+
+    // Staff sign in and keep the order open.
+    staff.goto(&app.url(&format!("/admin/orders/{order_id}"))).await;
+    staff.wait_for_url("/admin/login").await;
+    staff.fill("#email", &owner.email).await;
+    staff.fill("#password", &owner.password).await;
+    staff.click("#sign-in").await;
+    staff.wait_for_url(&format!("/admin/orders/{order_id}")).await;
+    staff.wait_for_text("#no-messages", "No messages yet").await;
+    staff.find("body[data-live-state=connected]").await;
+    mark_page(&staff).await;
+
+    // The customer asks on the tracking page.
+    customer.goto(&tracking_url).await;
+    customer.wait_for_text("#no-messages", "No messages yet").await;
+    customer.fill("#message-body", "Does the tent fit two people and a dog?").await;
+    customer.click("#send-message").await;
+    customer.wait_for_url("sent=1").await;
+    customer.wait_for_text("#messages", "Does the tent fit two people and a dog?").await;
+    customer.find("body[data-live-state=connected]").await;
+    mark_page(&customer).await;
+
+    // It arrives on the staff page without a reload; staff reply and note.
+    staff.wait_for_text("#messages", "Does the tent fit two people and a dog?").await;
+    assert_not_reloaded(&staff, "staff order page").await;
+    staff.fill("#reply-body", "Yes: two people, and the porch takes the dog.").await;
+    staff.click("#send-reply").await;
+    staff.wait_for_text("#flash", "Reply posted").await;
+    staff.fill("#note-body", "Offered the footprint as an add-on").await;
+    staff.click("#add-note").await;
+    staff.wait_for_text("#flash", "Internal note added").await;
+    staff.wait_for_text("#messages", "Staff only").await;
+    staff.screenshot("admin-order-thread").await;
+
+    // The customer's page shows the reply live, never the note.
+    customer.wait_for_text("#messages", "the porch takes the dog").await;
+    assert_not_reloaded(&customer, "customer order page").await;
+    let thread = customer.text("#conversation").await;
+    assert!(!thread.contains("footprint"), "the note reached the customer: {thread}");
+    customer.screenshot("shop-order-thread").await;
+
+    // The inbox refreshes live when the customer writes again.
+    staff.goto(&app.url("/admin/inbox")).await;
+    staff.wait_for_text("#threads", "#1001").await;
+    staff.find("body[data-live-state=connected]").await;
+    mark_page(&staff).await;
+    customer.fill("#message-body", "Great, thank you!").await;
+    customer.click("#send-message").await;
+    customer.wait_for_text("#messages", "Great, thank you!").await;
+    staff.find("#threads tbody tr.unread").await;
+    assert_not_reloaded(&staff, "inbox").await;
+    staff.screenshot("admin-inbox").await;
+    customer.find("body[data-live-state=connected]").await;
+    mark_page(&customer).await;
+
+    // Staff take the payment and ship; the tracking link appears live.
+    staff.goto(&app.url(&format!("/admin/orders/{order_id}"))).await;
+    staff.fill("#reference", "WIRE-1").await;
+    staff.click("#record-payment").await;
+    staff.wait_for_text("#flash", "The order is paid").await;
+    app.run_jobs().await;
+    staff.goto(&app.url(&format!("/admin/orders/{order_id}"))).await;
+    staff.fill("input[name=carrier]", "ups").await;
+    staff.fill("input[name=tracking_number]", "1Z999AA10123456784").await;
+    staff.click(".create-shipment").await;
+    staff.wait_for_text("#flash", "Shipment created.").await;
+    customer.wait_for_text("#shipments", "track 1Z999AA10123456784").await;
+    assert_not_reloaded(&customer, "customer order page after shipping").await;
+    let href = customer.execute("return document.querySelector('.tracking-link').href;", vec![]).await;
+    assert_eq!(href, json!("https://www.ups.com/track?tracknum=1Z999AA10123456784"));
+
+    // Phone width: the inbox and the thread fit.
+    staff.resize(390, 844).await;
+    for (path, name) in [
+        ("/admin/inbox".to_owned(), "admin-inbox-phone"),
+        (format!("/admin/orders/{order_id}"), "admin-order-thread-phone"),
+    ] {
+        staff.goto(&app.url(&path)).await;
+        staff.find("main h1").await;
+        let wide = staff
+            .execute(
+                "return [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > \
+                 window.innerWidth + 1 && !e.closest('.table-wrap')).map(e => e.tagName + '#' + e.id + '.' + \
+                 e.className).slice(0, 5);",
+                vec![],
+            )
+            .await;
+        let fits = staff.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", vec![]).await;
+        assert_eq!(fits, json!(true), "{path} is wider than a phone: {wide}");
+        staff.screenshot(name).await;
+    }
+    customer.resize(390, 844).await;
+    customer.goto(&tracking_url).await;
+    customer.find("#message-form").await;
+    let fits = customer.execute("return document.documentElement.scrollWidth <= window.innerWidth + 1;", vec![]).await;
+    assert_eq!(fits, json!(true), "the customer's order page is wider than a phone");
+    customer.quit().await;
+    staff.quit().await;
 }

@@ -19,6 +19,7 @@ mod notifications;
 mod ops;
 mod orders;
 mod pages;
+mod pages_messaging;
 mod payments;
 mod payments_model;
 mod storage;

@@ -88,7 +88,9 @@ async fn signed_out_requests_go_to_the_login_page_and_come_back_after() {
     let app = TestApp::spawn().await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let mut client = PageClient::new(&app);
-    for path in ["/admin", "/admin/orders?status=open", "/admin/products", "/admin/stock", "/admin/settings"] {
+    for path in
+        ["/admin", "/admin/orders?status=open", "/admin/products", "/admin/stock", "/admin/settings", "/admin/inbox"]
+    {
         let response = client.get(path).await;
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{path}");
         assert!(response.header("location").unwrap().starts_with("/admin/login?next="), "{path}");
@@ -158,6 +160,19 @@ fn every_form(
             vec![("fulfillment_order_id", "x".into()), ("carrier", "ups".into()), ("tracking_number", "1Z".into())],
         ),
         (o(&format!("/shipments/{shipment_id}/status")), vec![("status", "in_transit".into())]),
+        (o("/messages"), vec![("kind", "reply".into()), ("channel", "in_app".into()), ("body", "forged".into())]),
+        (o("/messages"), vec![("kind", "note".into()), ("body", "forged".into())]),
+        (o("/thread/assign"), vec![("assignee_id", "".into())]),
+        (o("/thread/close"), vec![]),
+        (o("/thread/reopen"), vec![]),
+        (
+            "/admin/inbox/items/0195f0c1-0000-7000-8000-000000000000/link".into(),
+            vec![("brand_id", brand_id.into()), ("order_number", "1001".into())],
+        ),
+        (
+            format!("/admin/settings/brands/{brand_id}/payment-providers/stripe"),
+            vec![("secret_key", "sk_forged".into()), ("webhook_secret", "whsec_forged".into())],
+        ),
         ("/admin/logout".into(), vec![]),
         (
             "/admin/products".into(),
@@ -302,8 +317,12 @@ async fn staff_of_another_tenant_get_404_on_its_pages_and_forms() {
         &shop.warehouses[0],
     );
     let before = app.get(&format!("/api/v1/orders/{order_id}"), &owner.token).await;
-    for (path, fields) in forms.iter().filter(|(p, _)| {
-        p.contains(order_id) || p.contains(&product_id) || p.contains(&variant_id) || p.contains(&shop.brand_id)
+    for (path, fields) in forms.iter().filter(|(p, f)| {
+        p.contains(order_id)
+            || p.contains(&product_id)
+            || p.contains(&variant_id)
+            || p.contains(&shop.brand_id)
+            || f.iter().any(|(k, v)| *k == "brand_id" && v == &shop.brand_id)
     }) {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let response = client.post(path, &fields).await;
@@ -595,6 +614,8 @@ async fn every_page_of_the_demo_data_renders_in_under_200_ms() {
         "/admin/stock".into(),
         "/admin/warehouses".into(),
         "/admin/settings".into(),
+        "/admin/inbox".into(),
+        "/admin/inbox?unread=1".into(),
     ];
     for order in orders.body["data"].as_array().unwrap() {
         paths.push(format!("/admin/orders/{}", order["id"].as_str().unwrap()));
