@@ -334,6 +334,10 @@ pub(crate) async fn subscribe(
     let hub = state.live.clone();
     let (id, routed, receiver) = hub.subscribe(audience.clone()).await?;
     let db = state.db.clone();
+    // Clients only send pings and closes, and frames go out one event at a
+    // time: small buffers keep thousands of idle sockets cheap (the
+    // defaults reserve 128 KiB to read per socket).
+    let upgrade = upgrade.read_buffer_size(4 * 1024).write_buffer_size(8 * 1024).max_message_size(64 * 1024);
     Ok(upgrade.on_upgrade(move |socket| async move {
         run_socket(socket, &db, &audience, after, routed, receiver).await;
         hub.unsubscribe(id);
