@@ -44,7 +44,13 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
     }
     let reader = scope.principal().actor_id();
     let rows: Vec<Message> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"));
+        // On SQLite a text search is driven by the FTS5 index, newest
+        // (highest rowid, the message's own) first, so it stops after one
+        // page however common the word; PostgreSQL's planner picks between
+        // the GIN index and the id order by itself.
+        let fts = q.is_some() && db.engine() == Engine::Sqlite;
+        let from = if fts { "messages_fts JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
+        let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM {from}"));
         if filter.thread_status.is_some() {
             query.push(" JOIN message_threads t ON t.id = m.thread_id");
         }
@@ -52,10 +58,7 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
         if let Some(q) = q {
             match db.engine() {
                 Engine::Sqlite => {
-                    query
-                        .push(" AND m.id IN (SELECT message_id FROM messages_fts WHERE messages_fts MATCH ")
-                        .push_bind(fts5_query(q))
-                        .push(")");
+                    query.push(" AND messages_fts MATCH ").push_bind(fts5_query(q));
                 }
                 Engine::Postgres => {
                     query
@@ -94,10 +97,20 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
                 .push_bind(reader)
                 .push(")");
         }
-        if let Some(after) = &page.after {
-            query.push(" AND m.id < ").push_bind(after.clone());
+        match (&page.after, fts) {
+            (Some(after), true) => {
+                query
+                    .push(" AND messages_fts.rowid < (SELECT rowid FROM messages WHERE id = ")
+                    .push_bind(after.clone())
+                    .push(")");
+            }
+            (Some(after), false) => {
+                query.push(" AND m.id < ").push_bind(after.clone());
+            }
+            (None, _) => {}
         }
-        query.push(" ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
+        let order = if fts { "messages_fts.rowid" } else { "m.id" };
+        query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(page.fetch_limit());
         query.build_query_as().fetch_all(conn).await?
     });
     let mut page = Page::from_rows(rows, page, |m| m.id.to_string());

@@ -366,6 +366,12 @@ async fn search_matches_stemmed_words_with_every_filter_inside_the_tenant() {
     let second = search(&format!("q=ship&limit=2&cursor={cursor}")).await;
     assert_eq!(second.body["data"].as_array().unwrap().len(), 1);
     assert!(second.body["next_cursor"].is_null());
+    let pages = [bodies(&first.body), bodies(&second.body)].concat();
+    assert_eq!(
+        pages,
+        ["Your parcel ships tomorrow", "Shipping label printed", "Has my parcel shipped yet?"],
+        "newest first"
+    );
     let customer = app.get("/api/v1/messages/search?q=ship", &c.customer).await;
     let mut theirs_seen = bodies(&customer.body);
     theirs_seen.sort();
