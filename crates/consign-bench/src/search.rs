@@ -125,6 +125,14 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<SearchSummary> 
     let started = Instant::now();
     fill::sql(&db, &fixture, args.orders, 1).await?;
     fill_messages(&db, &fixture, args.search_messages).await?;
+    // A live database has statistics (autovacuum, SQLite's optimizer
+    // defaults); a bulk load has none until someone gathers them, and
+    // PostgreSQL would plan the first searches blind.
+    if db.engine() == consign_db::Engine::Postgres {
+        db_write!(&db, |tx| {
+            sqlx::query("ANALYZE").execute(&mut **tx).await?;
+        });
+    }
     let fill_seconds = started.elapsed().as_secs_f64();
     db.close().await;
     println!("  filled in {fill_seconds:.1} s");

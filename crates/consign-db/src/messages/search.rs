@@ -51,7 +51,8 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
         let fts = q.is_some() && db.engine() == Engine::Sqlite;
         // CROSS JOIN keeps the index as the outer loop: SQLite never
         // reorders it, and the other order re-runs the match per message.
-        let from = if fts { "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
+        let from =
+            if fts { "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
         let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM {from}"));
         if filter.thread_status.is_some() {
             query.push(" JOIN message_threads t ON t.id = m.thread_id");
