@@ -62,9 +62,10 @@ pub struct Args {
     #[arg(long, default_value = "restock")]
     pub stock_reason: String,
     /// What to measure: `commerce` (checkouts and the order list), `live`
-    /// (WebSocket fan-out of messages) or `search` (message search over
+    /// (WebSocket fan-out of messages), `search` (message search over
     /// `--search-messages` messages on `--orders` orders; `--list-requests`
-    /// searches per kind).
+    /// searches per kind) or `pages` (render time of every demo page,
+    /// `--page-rounds` times each).
     #[arg(long, value_enum, default_value_t = Scenario::Commerce)]
     pub scenario: Scenario,
     /// Live: WebSocket clients in all (staff plus one customer per order).
@@ -82,6 +83,9 @@ pub struct Args {
     /// Live: seconds of posting.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     pub live_seconds: u32,
+    /// Pages: times each page is fetched.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_rounds: u32,
     /// Search: messages to write before searching.
     #[arg(long, default_value_t = 1_000_000)]
     pub search_messages: u64,
@@ -99,6 +103,9 @@ pub enum Scenario {
     Live,
     /// Message search latency over many messages (`--search-messages`).
     Search,
+    /// Server-side render time of every page of the demo data (a spawned
+    /// server gets the demo data; a running one must have it).
+    Pages,
 }
 
 /// How the order-list phase gets its orders.

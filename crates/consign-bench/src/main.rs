@@ -14,6 +14,7 @@ mod cli;
 mod fill;
 mod list;
 mod live;
+mod pages;
 mod report;
 mod search;
 mod setup;
@@ -67,6 +68,10 @@ fn bench(args: &Args) -> anyhow::Result<bool> {
                     summary.clean()
                 }),
                 Scenario::Search => search::run(args, &target).await.map(|summary| {
+                    summary.print();
+                    summary.clean()
+                }),
+                Scenario::Pages => pages::run(args, &target).await.map(|summary| {
                     summary.print();
                     summary.clean()
                 }),

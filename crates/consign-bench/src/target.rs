@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use sqlx::Connection as _;
 
-use crate::cli::Args;
+use crate::cli::{Args, Scenario};
 
 /// Where the benchmark sends its requests.
 pub struct Target {
@@ -96,7 +96,10 @@ impl Target {
         let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
         let child = tokio::process::Command::new(&server)
             .arg("serve")
-            .args(["--bind", &bind, "--database-url", &database_url, "--demo", "false"])
+            // Only the pages scenario reads the demo data; the others make
+            // their own.
+            .args(["--bind", &bind, "--database-url", &database_url])
+            .args(["--demo", if args.scenario == Scenario::Pages { "true" } else { "false" }])
             // Access-log lines for every request would cost the server CPU
             // it shares with us; warnings and errors still go to the log.
             .args(["--log-level", "warn"])

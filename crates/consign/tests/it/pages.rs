@@ -1,7 +1,7 @@
 //! The web pages over real HTTP: staff login and sessions, CSRF on every
 //! form, the same tenancy as the API, the staff actions on an order, the
-//! customer pages, and render time on the demo data. The browser scenarios
-//! are in `browser.rs`.
+//! customer pages, and every page of the demo data. The browser scenarios
+//! are in `browser.rs`; render time is `consign-bench --scenario pages`.
 
 use consign_testkit::pages::{PageClient, attribute_after, form_body};
 use consign_testkit::{Sku, StockedBrand, TestApp, TestDb, TestUser};
@@ -588,7 +588,7 @@ async fn customer_pages_show_the_brand_and_need_the_order_token() {
 }
 
 #[tokio::test]
-async fn every_page_of_the_demo_data_renders_in_under_200_ms() {
+async fn every_page_of_the_demo_data_renders() {
     let test_db = TestDb::new().await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
         .args(["seed", "--database-url", &test_db.url])
@@ -630,21 +630,10 @@ async fn every_page_of_the_demo_data_renders_in_under_200_ms() {
         paths.push(format!("/shop/{slug}"));
         paths.push(format!("/admin/settings/brands/{}", brand["id"].as_str().unwrap()));
     }
-    let mut slowest = (std::time::Duration::ZERO, String::new());
+    // Render time is measured by `consign-bench --scenario pages`, not here.
     for path in &paths {
-        // The best of three, so that a busy CI machine measures the page,
-        // not the scheduler.
-        let mut best = std::time::Duration::MAX;
-        for _ in 0..3 {
-            let started = std::time::Instant::now();
-            let page = client.get(path).await;
-            best = best.min(started.elapsed());
-            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
-        }
-        if best > slowest.0 {
-            slowest = (best, path.clone());
-        }
+        let page = client.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+        assert!(page.text.len() > 200, "{path} is nearly empty: {}", page.text);
     }
-    eprintln!("slowest of {} pages: {} in {:?}", paths.len(), slowest.1, slowest.0);
-    assert!(slowest.0 < std::time::Duration::from_millis(200), "{} took {:?}", slowest.1, slowest.0);
 }
