@@ -6,14 +6,18 @@
 //! sockets, and one customer socket per order for the rest of
 //! `--live-clients`. Each message is posted by an order's customer and
 //! should reach that customer's socket and every staff socket of the brand.
-//! Latency runs from just before the POST to the frame's arrival (both ends
-//! read one clock: this process).
+//! Delivery latency runs from just before the POST to the frame's arrival
+//! (both ends read one clock: this process), so it includes the time the
+//! write waited for the database. Fan-out latency runs from the message's
+//! `created_at`, taken inside its transaction, to the frame's arrival (the
+//! wall clock of one machine): the hub's share alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use consign_domain::Timestamp;
 use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
 use reqwest::{Method, StatusCode};
@@ -52,6 +56,7 @@ pub struct LiveSummary {
     deliveries_expected: u64,
     deliveries_received: u64,
     delivery_latency: Latency,
+    fan_out_latency: Latency,
     server_rss_mib_idle: Option<f64>,
     server_rss_mib_connected: Option<f64>,
     server_rss_mib_after: Option<f64>,
@@ -71,6 +76,7 @@ impl LiveSummary {
         );
         println!("  deliveries {}/{}", self.deliveries_received, self.deliveries_expected);
         println!("  delivery latency: {}", self.delivery_latency.line());
+        println!("  fan-out latency:  {}", self.fan_out_latency.line());
         let mib = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.1} MiB"));
         println!(
             "  server RSS: idle {}, with sockets {}, after the run {}",
@@ -144,15 +150,18 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<LiveSummary> {
         let received = received.clone();
         readers.push(tokio::spawn(async move {
             let mut histogram = new_histogram();
+            let mut fan_out = new_histogram();
             let (_, mut read) = socket.split();
             loop {
                 tokio::select! {
                     _ = stop.changed() => break,
                     frame = read.next() => match frame {
                         Some(Ok(Frame::Text(text))) => {
-                            if let Some(sent) = sent_at(&text) {
+                            if let Some((sent, created)) = sent_at(&text) {
                                 let now = clock.elapsed().as_micros() as u64;
                                 let _ = histogram.record(now.saturating_sub(sent).max(1));
+                                let since_commit = Timestamp::now().as_micros().saturating_sub(created.as_micros());
+                                let _ = fan_out.record((since_commit.max(1)) as u64);
                                 received.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -161,7 +170,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<LiveSummary> {
                     },
                 }
             }
-            histogram
+            (histogram, fan_out)
         }));
     }
     println!("  {total_sockets} connected in {:.1} s", connect_started.elapsed().as_secs_f64());
@@ -214,8 +223,11 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<LiveSummary> {
     }
     let _ = stop_tx.send(true);
     let mut histogram: Histogram<u64> = new_histogram();
+    let mut fan_out: Histogram<u64> = new_histogram();
     for reader in readers {
-        histogram.add(reader.await?).context("merging latency histograms")?;
+        let (delivery, hub) = reader.await?;
+        histogram.add(delivery).context("merging latency histograms")?;
+        fan_out.add(hub).context("merging latency histograms")?;
     }
     Ok(LiveSummary {
         bench: "consign-bench live",
@@ -231,20 +243,22 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<LiveSummary> {
         deliveries_expected: expected,
         deliveries_received: received.load(Ordering::Relaxed),
         delivery_latency: Latency::of(&histogram),
+        fan_out_latency: Latency::of(&fan_out),
         server_rss_mib_idle: rss_idle,
         server_rss_mib_connected: rss_connected,
         server_rss_mib_after: target.server_rss_mib(),
     })
 }
 
-/// The send time a bench message carries: the `payload.body` of a
-/// `message.created` frame, `bench <micros>`.
-fn sent_at(frame: &str) -> Option<u64> {
+/// The send time a bench message carries (the `payload.body` of a
+/// `message.created` frame, `bench <micros>`) and the message's `created_at`.
+fn sent_at(frame: &str) -> Option<(u64, Timestamp)> {
     let event: serde_json::Value = serde_json::from_str(frame).ok()?;
     if event["type"] != "message.created" {
         return None;
     }
-    event["payload"]["body"].as_str()?.strip_prefix("bench ")?.parse().ok()
+    let sent = event["payload"]["body"].as_str()?.strip_prefix("bench ")?.parse().ok()?;
+    Some((sent, Timestamp::parse_rfc3339(event["payload"]["created_at"].as_str()?)?))
 }
 
 /// Places `count` single-item orders spread over the brands.

@@ -29,6 +29,8 @@ const DEMO_PASSWORD: &str = "consign-demo";
 #[derive(Debug, Serialize)]
 pub struct PageTime {
     path: String,
+    /// The demo user it was rendered for; none for customer pages.
+    user: Option<&'static str>,
     latency: Latency,
 }
 
@@ -55,7 +57,8 @@ impl PagesSummary {
         println!("  {} pages × {} rounds on {}", self.pages, self.rounds, self.engine);
         println!("  every page: {}", self.all.line());
         if let Some(slowest) = &self.slowest {
-            println!("  slowest:    {} {}", slowest.path, slowest.latency.line());
+            let user = slowest.user.unwrap_or("customer");
+            println!("  slowest:    {} ({user}) {}", slowest.path, slowest.latency.line());
         }
         println!("  failures:   {}", self.failures);
         println!("{}", serde_json::to_string(self).unwrap_or_default());
@@ -122,7 +125,8 @@ fn value_after(html: &str, marker: &str) -> Option<String> {
     Some(value[..value.find('"')?].to_owned())
 }
 
-/// A page to time, with the session it needs (none for customer pages).
+/// A page to time, with the session (an index into `DEMO_USERS`) it needs;
+/// none for customer pages.
 struct Page {
     path: String,
     session: Option<usize>,
@@ -169,13 +173,18 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<PagesSummary> {
             histogram.saturating_record(micros.max(1));
             all.saturating_record(micros.max(1));
         }
-        per_page.push(PageTime { path: page.path.clone(), latency: Latency::of(&histogram) });
+        let user = page.session.map(|session| DEMO_USERS[session]);
+        per_page.push(PageTime { path: page.path.clone(), user, latency: Latency::of(&histogram) });
     }
     per_page.sort_by(|a, b| b.latency.p99_ms.total_cmp(&a.latency.p99_ms));
     for page in per_page.iter().take(10) {
-        println!("  {:<70} {}", page.path, page.latency.line());
+        println!("  {:<70} {:<22} {}", page.path, page.user.unwrap_or("customer"), page.latency.line());
     }
-    let slowest = per_page.first().map(|page| PageTime { path: page.path.clone(), latency: page.latency.clone() });
+    let slowest = per_page.first().map(|page| PageTime {
+        path: page.path.clone(),
+        user: page.user,
+        latency: page.latency.clone(),
+    });
     Ok(PagesSummary {
         bench: "pages",
         machine,
@@ -190,7 +199,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<PagesSummary> {
 }
 
 /// Every staff page this demo user can open: the fixed pages, each order,
-/// each product, each brand's settings.
+/// each product and its variants' stock history, each brand's settings.
 async fn staff_pages(api: &Api, email: &str) -> anyhow::Result<Vec<String>> {
     let login = json!({"email": email, "password": DEMO_PASSWORD});
     let tokens = api
@@ -204,7 +213,6 @@ async fn staff_pages(api: &Api, email: &str) -> anyhow::Result<Vec<String>> {
         "/admin/orders.csv",
         "/admin/products",
         "/admin/stock",
-        "/admin/stock/history",
         "/admin/warehouses",
         "/admin/settings",
         "/admin/inbox",
@@ -220,7 +228,12 @@ async fn staff_pages(api: &Api, email: &str) -> anyhow::Result<Vec<String>> {
     paths.extend(ids(&orders.await?).into_iter().map(|id| format!("/admin/orders/{id}")));
     let products =
         api.call("GET /api/v1/products", Method::GET, "/api/v1/products?limit=200", Some(token), None, StatusCode::OK);
-    paths.extend(ids(&products.await?).into_iter().map(|id| format!("/admin/products/{id}")));
+    let products = products.await?;
+    paths.extend(ids(&products).into_iter().map(|id| format!("/admin/products/{id}")));
+    let variants = products["data"].as_array().into_iter().flatten().flat_map(|product| {
+        product["variants"].as_array().into_iter().flatten().filter_map(|variant| variant["id"].as_str())
+    });
+    paths.extend(variants.map(|id| format!("/admin/stock/history?variant_id={id}")));
     let brands = api.call("GET /api/v1/brands", Method::GET, "/api/v1/brands", Some(token), None, StatusCode::OK);
     paths.extend(ids(&brands.await?).into_iter().map(|id| format!("/admin/settings/brands/{id}")));
     Ok(paths)

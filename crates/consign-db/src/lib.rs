@@ -169,14 +169,19 @@ impl Db {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create data directory {}", dir.display()))?;
             }
+            // A connection to a local file does not go stale, so the pool's
+            // ping before every acquire (a hop to SQLite's worker thread,
+            // measured as the largest cost of a short request) is skipped.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.clone())
                 .await
                 .context("cannot open the SQLite database")?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections.max(1))
+                .test_before_acquire(false)
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options.read_only(true))
                 .await

@@ -215,15 +215,19 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
     let attachment_ids: Vec<String> = new.attachment_ids.iter().map(ToString::to_string).collect();
     let message = db_write!(db, |tx| {
         // The files must have been uploaded to this order and not be sent yet.
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT id, file_name, content_type, size FROM attachments WHERE message_id IS NULL AND order_id = ",
-        );
-        query.push_bind(order.id.to_string()).push(" AND id IN ('-'");
-        for id in &attachment_ids {
-            query.push(", ").push_bind(id.clone());
+        let mut files: Vec<(String, String, String, i64)> = Vec::new();
+        if !attachment_ids.is_empty() {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT id, file_name, content_type, size FROM attachments WHERE message_id IS NULL AND order_id = ",
+            );
+            query.push_bind(order.id.to_string()).push(" AND id IN (");
+            let mut ids = query.separated(", ");
+            for id in &attachment_ids {
+                ids.push_bind(id.clone());
+            }
+            query.push(") ORDER BY id");
+            files = query.build_query_as().fetch_all(&mut **tx).await?;
         }
-        query.push(") ORDER BY id");
-        let files: Vec<(String, String, String, i64)> = query.build_query_as().fetch_all(&mut **tx).await?;
         if files.len() != attachment_ids.len() {
             return Err(DbError::invalid(
                 "attachment_ids",

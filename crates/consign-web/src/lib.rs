@@ -249,6 +249,14 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_for_server = stop_rx.clone();
+    // Without TCP_NODELAY a response written in pieces (a streamed CSV, a
+    // WebSocket frame after its header) waits on the client's delayed ACK:
+    // 40 ms for a seven-row export, measured by the pages benchmark.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         let _ = stop_for_server.wait_for(|stop| *stop).await;
     });

@@ -46,46 +46,82 @@ pub trait MessageTx: TxExt {
     fn post_message(&mut self, message: MessageInsert) -> impl Future<Output = DbResult<Message>> + Send;
 }
 
+/// What a message changes on its thread. `$1` selects the thread (see the
+/// callers' `WHERE`), `$2` says the customer wrote (reopens, notes the
+/// channel `$3` and the first customer message), `$4` is now, `$5` says a
+/// staff reply (the first response time).
+const THREAD_UPDATE: &str = "UPDATE message_threads SET
+    status = CASE WHEN $2 THEN 'open' ELSE status END,
+    resolved_at = CASE WHEN $2 THEN NULL ELSE resolved_at END,
+    last_customer_channel = CASE WHEN $2 THEN $3 ELSE last_customer_channel END,
+    first_customer_message_at = CASE WHEN $2 THEN COALESCE(first_customer_message_at, $4)
+                                     ELSE first_customer_message_at END,
+    first_response_at = CASE WHEN $5 AND first_customer_message_at IS NOT NULL
+                             THEN COALESCE(first_response_at, $4) ELSE first_response_at END,
+    last_message_at = $4, version = version + 1, updated_at = $4";
+
 macro_rules! impl_message_tx {
     ($engine:ty) => {
         impl MessageTx for sqlx::Transaction<'static, $engine> {
             async fn post_message(&mut self, m: MessageInsert) -> DbResult<Message> {
                 let now = Timestamp::now();
-                sqlx::query(
-                    "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, last_message_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) ON CONFLICT (order_id) DO NOTHING",
-                )
-                .bind(ThreadId::new())
-                .bind(m.organization_id)
-                .bind(m.brand_id)
-                .bind(m.order_id)
-                .bind(now)
-                .execute(&mut **self)
-                .await?;
-                let sql = format!("SELECT id, status FROM message_threads WHERE order_id = $1{}", self.lock_clause());
-                let (thread_id, status): (ThreadId, ThreadStatus) =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(m.order_id).fetch_one(&mut **self).await?;
                 let from_customer = m.sender_role == SenderRole::Customer;
                 let staff_reply = m.sender_role.is_staff() && !m.internal;
-                sqlx::query(
-                    "UPDATE message_threads SET
-                        status = CASE WHEN $2 THEN 'open' ELSE status END,
-                        resolved_at = CASE WHEN $2 THEN NULL ELSE resolved_at END,
-                        last_customer_channel = CASE WHEN $2 THEN $3 ELSE last_customer_channel END,
-                        first_customer_message_at = CASE WHEN $2 THEN COALESCE(first_customer_message_at, $4)
-                                                         ELSE first_customer_message_at END,
-                        first_response_at = CASE WHEN $5 AND first_customer_message_at IS NOT NULL
-                                                 THEN COALESCE(first_response_at, $4) ELSE first_response_at END,
-                        last_message_at = $4, version = version + 1, updated_at = $4
-                     WHERE id = $1",
-                )
-                .bind(thread_id)
-                .bind(from_customer)
-                .bind(m.channel)
-                .bind(now)
-                .bind(staff_reply)
-                .execute(&mut **self)
-                .await?;
+                let update = |filter: &str| {
+                    sqlx::AssertSqlSafe(format!("{THREAD_UPDATE} {filter} RETURNING id, status"))
+                };
+                // The usual message is one statement: its thread exists and
+                // it does not reopen it, so the update leaves the status as it
+                // was. Otherwise (an order's first message, or a customer
+                // writing to a closed thread) the thread is read locked,
+                // opened when missing (a concurrent first message may open it
+                // in between, hence the second read), then updated.
+                let usual: Option<(ThreadId, ThreadStatus)> =
+                    sqlx::query_as(update("WHERE order_id = $1 AND (status = 'open' OR NOT $2)"))
+                        .bind(m.order_id)
+                        .bind(from_customer)
+                        .bind(m.channel)
+                        .bind(now)
+                        .bind(staff_reply)
+                        .fetch_optional(&mut **self)
+                        .await?;
+                let (thread_id, status) = match usual {
+                    Some(thread) => thread,
+                    None => {
+                        let sql = format!("SELECT id, status FROM message_threads WHERE order_id = $1{}", self.lock_clause());
+                        let found: Option<(ThreadId, ThreadStatus)> =
+                            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                                .bind(m.order_id)
+                                .fetch_optional(&mut **self)
+                                .await?;
+                        let (thread_id, status) = match found {
+                            Some(thread) => thread,
+                            None => {
+                                sqlx::query(
+                                    "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, last_message_at, created_at, updated_at)
+                                     VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) ON CONFLICT (order_id) DO NOTHING",
+                                )
+                                .bind(ThreadId::new())
+                                .bind(m.organization_id)
+                                .bind(m.brand_id)
+                                .bind(m.order_id)
+                                .bind(now)
+                                .execute(&mut **self)
+                                .await?;
+                                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(m.order_id).fetch_one(&mut **self).await?
+                            }
+                        };
+                        let _: (ThreadId, ThreadStatus) = sqlx::query_as(update("WHERE id = $1"))
+                            .bind(thread_id)
+                            .bind(from_customer)
+                            .bind(m.channel)
+                            .bind(now)
+                            .bind(staff_reply)
+                            .fetch_one(&mut **self)
+                            .await?;
+                        (thread_id, status)
+                    }
+                };
                 let message = Message {
                     id: MessageId::new(),
                     order_id: m.order_id,
