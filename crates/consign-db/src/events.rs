@@ -170,6 +170,19 @@ pub async fn tail(db: &Db, after: Position, limit: i64, filter: &TailFilter) -> 
     }))
 }
 
+/// Whether events after `after` have committed but are not final yet: on
+/// PostgreSQL, a transaction older than theirs is still running. A
+/// follower then looks again soon rather than at the next wake-up, which
+/// their own notifications have already spent. Always false on SQLite.
+pub async fn held_back(db: &Db, after: Position) -> DbResult<bool> {
+    let crate::Pool::Postgres(pool) = db.pool() else { return Ok(false) };
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE (txid, seq) > ($1, $2))")
+        .bind(after.txid)
+        .bind(after.seq)
+        .fetch_one(pool)
+        .await?)
+}
+
 /// The position of the newest final event: where a new follower starts.
 pub async fn head(db: &Db) -> DbResult<Position> {
     let head: Option<Position> = db_read!(db, |conn| {

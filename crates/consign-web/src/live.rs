@@ -38,6 +38,9 @@ const QUEUE: usize = 1024;
 const BATCH: i64 = 500;
 /// The longest the hub waits without a wake-up before looking again.
 const IDLE: Duration = Duration::from_secs(1);
+/// How soon the hub looks again while committed events wait for an older
+/// transaction to finish (PostgreSQL; see `events::held_back`).
+const HELD_BACK: Duration = Duration::from_millis(2);
 
 /// What a subscriber may see.
 #[derive(Clone, Debug)]
@@ -283,7 +286,8 @@ impl LiveHub {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "live feed: cannot read events"),
             }
-            waker.wait(IDLE).await;
+            let held_back = events::held_back(&self.db, position).await.unwrap_or(false);
+            waker.wait(if held_back { HELD_BACK } else { IDLE }).await;
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Full-text search over message bodies, on the database's own index:
 //! FTS5 (porter stemming) on SQLite, a GIN index over
 //! `to_tsvector('english', body)` on PostgreSQL. Both match every word of
-//! the query, stemmed. Tenant scope and note visibility apply as in every
+//! the query, stemmed, and stop at a page however common the word. Tenant scope and note visibility apply as in every
 //! other read.
 
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
@@ -9,7 +9,7 @@ use consign_domain::{BrandId, OrderId};
 use sqlx::QueryBuilder;
 
 use super::{MESSAGE_COLUMNS, Message, attach_receipts};
-use crate::{Db, DbError, DbResult, Engine, Page, PageRequest, Scope, db_read};
+use crate::{Db, DbError, DbResult, Page, PageRequest, Pool, Scope, db_read};
 
 /// Filters of `GET /messages/search`.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +36,9 @@ fn fts5_query(q: &str) -> String {
     q.split_whitespace().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
 }
 
+/// Messages the window of a PostgreSQL text search looks at first.
+const WINDOW: i64 = 2000;
+
 /// Messages matching the filter, newest first.
 pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRequest) -> DbResult<Page<Message>> {
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
@@ -43,82 +46,129 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
         return Err(DbError::invalid("q", "must be at most 200 characters"));
     }
     let reader = scope.principal().actor_id();
-    let rows: Vec<Message> = db_read!(db, |conn| {
-        // On SQLite a text search is driven by the FTS5 index, newest
-        // (highest rowid, the message's own) first, so it stops after one
-        // page however common the word; PostgreSQL's planner picks between
-        // the GIN index and the id order by itself.
-        let fts = q.is_some() && db.engine() == Engine::Sqlite;
-        // CROSS JOIN keeps the index as the outer loop: SQLite never
-        // reorders it, and the other order re-runs the match per message.
-        let from =
-            if fts { "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
-        let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM {from}"));
-        if filter.thread_status.is_some() {
-            query.push(" JOIN message_threads t ON t.id = m.thread_id");
-        }
-        query.push(" WHERE 1 = 1");
-        if let Some(q) = q {
-            match db.engine() {
-                Engine::Sqlite => {
-                    query.push(" AND messages_fts MATCH ").push_bind(fts5_query(q));
-                }
-                Engine::Postgres => {
+    let rows: Vec<Message> = match (db.pool(), q) {
+        (Pool::Postgres(pool), Some(q)) => postgres_text_search(pool, scope, filter, q, page, &reader).await?,
+        _ => db_read!(db, |conn| {
+            // A text search here is SQLite's (PostgreSQL's is above). It is
+            // driven by the FTS5 index, newest (highest rowid, the
+            // message's own) first, so it stops after one page however
+            // common the word.
+            let fts = q.is_some();
+            // CROSS JOIN keeps the index as the outer loop: SQLite never
+            // reorders it, and the other order re-runs the match per message.
+            let from =
+                if fts { "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
+            let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM {from}"));
+            push_filters(&mut query, scope, filter, &reader);
+            if let Some(q) = q {
+                query.push(" AND messages_fts MATCH ").push_bind(fts5_query(q));
+            }
+            match (&page.after, fts) {
+                (Some(after), true) => {
                     query
-                        .push(" AND to_tsvector('english', m.body) @@ plainto_tsquery('english', ")
-                        .push_bind(q.to_owned())
+                        .push(" AND messages_fts.rowid < (SELECT rowid FROM messages WHERE id = ")
+                        .push_bind(after.clone())
                         .push(")");
                 }
+                (Some(after), false) => {
+                    query.push(" AND m.id < ").push_bind(after.clone());
+                }
+                (None, _) => {}
             }
-        }
-        match scope.customer_order() {
-            Some(order_id) => {
-                query.push(" AND m.internal = FALSE AND m.order_id = ").push_bind(order_id.to_string());
-            }
-            None => scope.push_brand_filter(&mut query, "m.brand_id"),
-        }
-        if let Some(order_id) = filter.order_id {
-            query.push(" AND m.order_id = ").push_bind(order_id.to_string());
-        }
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND m.brand_id = ").push_bind(brand_id.to_string());
-        }
-        if let Some(status) = filter.thread_status {
-            query.push(" AND t.status = ").push_bind(status.as_str());
-        }
-        if let Some(channel) = filter.channel {
-            query.push(" AND m.channel = ").push_bind(channel.as_str());
-        }
-        if let Some(role) = filter.sender_role {
-            query.push(" AND m.sender_role = ").push_bind(role.as_str());
-        }
-        if filter.unread {
-            query
-                .push(" AND (m.sender_id IS NULL OR m.sender_id <> ")
-                .push_bind(reader.clone())
-                .push(") AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader_id = ")
-                .push_bind(reader)
-                .push(")");
-        }
-        match (&page.after, fts) {
-            (Some(after), true) => {
-                query
-                    .push(" AND messages_fts.rowid < (SELECT rowid FROM messages WHERE id = ")
-                    .push_bind(after.clone())
-                    .push(")");
-            }
-            (Some(after), false) => {
-                query.push(" AND m.id < ").push_bind(after.clone());
-            }
-            (None, _) => {}
-        }
-        let order = if fts { "messages_fts.rowid" } else { "m.id" };
-        query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+            let order = if fts { "messages_fts.rowid" } else { "m.id" };
+            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(page.fetch_limit());
+            query.build_query_as().fetch_all(conn).await?
+        }),
+    };
     let mut page = Page::from_rows(rows, page, |m| m.id.to_string());
     attach_receipts(db, &mut page.data).await?;
     Ok(page)
+}
+
+/// A text search on PostgreSQL. The planner cannot tell a rare word from
+/// a common one (a word missing from its statistics counts as 0.5 % of
+/// rows), and walking the messages newest first for a word that matches a
+/// handful of a million reads them all. So the newest `WINDOW` messages in
+/// scope are matched first, which fills a page for any common word; only
+/// when they do not is the GIN index asked for every match, which is then
+/// a short list to sort. Either way the page is the newest matches.
+async fn postgres_text_search(
+    pool: &sqlx::PgPool,
+    scope: &Scope,
+    filter: &SearchFilter,
+    q: &str,
+    page: &PageRequest,
+    reader: &str,
+) -> DbResult<Vec<Message>> {
+    let in_scope = |query: &mut QueryBuilder<sqlx::Postgres>| {
+        query.push("SELECT m.* FROM messages m");
+        push_filters(query, scope, filter, reader);
+        if let Some(after) = &page.after {
+            query.push(" AND m.id < ").push_bind(after.clone());
+        }
+    };
+    let matches = |query: &mut QueryBuilder<sqlx::Postgres>| {
+        query.push("to_tsvector('english', m.body) @@ plainto_tsquery('english', ").push_bind(q.to_owned()).push(")");
+    };
+    let mut window = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
+    in_scope(&mut window);
+    window.push(" ORDER BY m.id DESC LIMIT ").push_bind(WINDOW).push(") m WHERE ");
+    matches(&mut window);
+    window.push(" ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Message> = window.build_query_as().fetch_all(pool).await?;
+    if rows.len() as i64 == page.fetch_limit() {
+        return Ok(rows);
+    }
+    // OFFSET 0 keeps the planner from folding the ORDER BY … LIMIT into the
+    // match, which would bring the newest-first walk back.
+    let mut every = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
+    in_scope(&mut every);
+    every.push(" AND ");
+    matches(&mut every);
+    every.push(" OFFSET 0) m ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
+    Ok(every.build_query_as().fetch_all(pool).await?)
+}
+
+/// The joins and conditions of a search but its words: scope, note
+/// visibility, and the filters. Ends inside the `WHERE`, ready for more
+/// `AND`s.
+fn push_filters<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, scope: &Scope, filter: &SearchFilter, reader: &str)
+where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if filter.thread_status.is_some() {
+        query.push(" JOIN message_threads t ON t.id = m.thread_id");
+    }
+    query.push(" WHERE 1 = 1");
+    match scope.customer_order() {
+        Some(order_id) => {
+            query.push(" AND m.internal = FALSE AND m.order_id = ").push_bind(order_id.to_string());
+        }
+        None => scope.push_brand_filter(query, "m.brand_id"),
+    }
+    if let Some(order_id) = filter.order_id {
+        query.push(" AND m.order_id = ").push_bind(order_id.to_string());
+    }
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND m.brand_id = ").push_bind(brand_id.to_string());
+    }
+    if let Some(status) = filter.thread_status {
+        query.push(" AND t.status = ").push_bind(status.as_str().to_owned());
+    }
+    if let Some(channel) = filter.channel {
+        query.push(" AND m.channel = ").push_bind(channel.as_str().to_owned());
+    }
+    if let Some(role) = filter.sender_role {
+        query.push(" AND m.sender_role = ").push_bind(role.as_str().to_owned());
+    }
+    if filter.unread {
+        query
+            .push(" AND (m.sender_id IS NULL OR m.sender_id <> ")
+            .push_bind(reader.to_owned())
+            .push(") AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.reader_id = ")
+            .push_bind(reader.to_owned())
+            .push(")");
+    }
 }
 
 #[cfg(test)]
