@@ -67,8 +67,16 @@ macro_rules! impl_message_tx {
                 let now = Timestamp::now();
                 let from_customer = m.sender_role == SenderRole::Customer;
                 let staff_reply = m.sender_role.is_staff() && !m.internal;
-                let update = |filter: &str| {
-                    sqlx::AssertSqlSafe(format!("{THREAD_UPDATE} {filter} RETURNING id, status"))
+                // `key` is the order id or the thread id, as `filter` says.
+                let update = |filter: &str, key: String| {
+                    sqlx::query_as::<_, (ThreadId, ThreadStatus)>(sqlx::AssertSqlSafe(format!(
+                        "{THREAD_UPDATE} {filter} RETURNING id, status"
+                    )))
+                    .bind(key)
+                    .bind(from_customer)
+                    .bind(m.channel)
+                    .bind(now)
+                    .bind(staff_reply)
                 };
                 // The usual message is one statement: its thread exists and
                 // it does not reopen it, so the update leaves the status as it
@@ -76,15 +84,9 @@ macro_rules! impl_message_tx {
                 // writing to a closed thread) the thread is read locked,
                 // opened when missing (a concurrent first message may open it
                 // in between, hence the second read), then updated.
-                let usual: Option<(ThreadId, ThreadStatus)> =
-                    sqlx::query_as(update("WHERE order_id = $1 AND (status = 'open' OR NOT $2)"))
-                        .bind(m.order_id)
-                        .bind(from_customer)
-                        .bind(m.channel)
-                        .bind(now)
-                        .bind(staff_reply)
-                        .fetch_optional(&mut **self)
-                        .await?;
+                let usual = update("WHERE order_id = $1 AND (status = 'open' OR NOT $2)", m.order_id.to_string())
+                    .fetch_optional(&mut **self)
+                    .await?;
                 let (thread_id, status) = match usual {
                     Some(thread) => thread,
                     None => {
@@ -111,14 +113,7 @@ macro_rules! impl_message_tx {
                                 sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(m.order_id).fetch_one(&mut **self).await?
                             }
                         };
-                        let _: (ThreadId, ThreadStatus) = sqlx::query_as(update("WHERE id = $1"))
-                            .bind(thread_id)
-                            .bind(from_customer)
-                            .bind(m.channel)
-                            .bind(now)
-                            .bind(staff_reply)
-                            .fetch_one(&mut **self)
-                            .await?;
+                        update("WHERE id = $1", thread_id.to_string()).fetch_one(&mut **self).await?;
                         (thread_id, status)
                     }
                 };
