@@ -4,7 +4,8 @@
 use clap::{Parser, ValueEnum};
 
 /// Benchmarks Consign: storefront checkout throughput and the latency of the
-/// staff order list, against a running server (`--url`) or one it starts
+/// staff order list, live fan-out, message search or page render time
+/// (`--scenario`), against a running server (`--url`) or one it starts
 /// itself (`--spawn`).
 #[derive(Debug, Parser)]
 #[command(name = "consign-bench", version, about)]

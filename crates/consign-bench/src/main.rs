@@ -1,8 +1,10 @@
 //! `consign-bench`: storefront checkout throughput and staff order-list
 //! latency, measured over HTTP against a running Consign (`--url`) or one
-//! this program starts on a fresh database (`--spawn`).
+//! this program starts on a fresh database (`--spawn`); `--scenario live`,
+//! `search` and `pages` measure WebSocket fan-out, message search and page
+//! render time instead (`live.rs`, `search.rs`, `pages.rs`).
 //!
-//! Phases: (1) setup through the API, (2) timed concurrent checkouts,
+//! Commerce phases: (1) setup through the API, (2) timed concurrent checkouts,
 //! (3) top the brand up to `--orders` orders and time the order list,
 //! (4) a summary, also as one JSON line. It is a program that prints
 //! numbers, not a test: nothing here passes or fails on speed. It exits
