@@ -39,7 +39,8 @@ const BATCH: i64 = 500;
 /// The longest the hub waits without a wake-up before looking again.
 const IDLE: Duration = Duration::from_secs(1);
 /// How soon the hub looks again while committed events wait for an older
-/// transaction to finish (PostgreSQL; see `events::held_back`).
+/// transaction to finish (PostgreSQL; see `events::held_back`), doubling
+/// up to `IDLE` while that transaction runs on.
 const HELD_BACK: Duration = Duration::from_millis(2);
 
 /// What a subscriber may see.
@@ -269,6 +270,7 @@ impl LiveHub {
 
     async fn follow(self, mut position: Position) {
         let mut waker = EventWaker::new(&self.db);
+        let mut held_back_retry = HELD_BACK;
         loop {
             match events::tail(&self.db, position, BATCH, &TailFilter::default()).await {
                 Ok(batch) if !batch.is_empty() => {
@@ -286,8 +288,13 @@ impl LiveHub {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "live feed: cannot read events"),
             }
-            let held_back = events::held_back(&self.db, position).await.unwrap_or(false);
-            waker.wait(if held_back { HELD_BACK } else { IDLE }).await;
+            if events::held_back(&self.db, position).await.unwrap_or(false) {
+                waker.wait(held_back_retry).await;
+                held_back_retry = (held_back_retry * 2).min(IDLE);
+            } else {
+                held_back_retry = HELD_BACK;
+                waker.wait(IDLE).await;
+            }
         }
     }
 }
