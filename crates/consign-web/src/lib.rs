@@ -125,21 +125,36 @@ pub struct AppState {
     pub order_token_key: Arc<String>,
 }
 
+/// Shortest `CONSIGN_JWT_SECRET` accepted: HS256 keys shorter than the hash
+/// can be brute-forced offline from one token.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 impl AppState {
-    /// Builds the state. The JWT signing secret is `jwt_secret` if given,
-    /// else one generated once and kept in the database, so every instance
-    /// sharing the database accepts every other's tokens.
-    pub async fn new(db: Db, config: WebConfig, jwt_secret: Option<String>) -> anyhow::Result<Self> {
+    /// Builds the state. The JWT signing secret is `jwt_secret` if given
+    /// (at least [`MIN_JWT_SECRET_BYTES`]), else one generated once and kept
+    /// in the database, sealed with the gateway's master keyring like the
+    /// other instance secrets, so every instance sharing the database
+    /// accepts every other's tokens.
+    pub async fn new(
+        db: Db,
+        config: WebConfig,
+        jwt_secret: Option<String>,
+        gateway: Arc<consign_payments::Gateway>,
+    ) -> anyhow::Result<Self> {
+        let keyring = gateway.keyring().map_err(|e| anyhow::anyhow!("instance secrets: {e}"))?;
         let secret = match jwt_secret {
-            Some(secret) => secret,
-            None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
+            Some(secret) => {
+                anyhow::ensure!(
+                    secret.len() >= MIN_JWT_SECRET_BYTES,
+                    "CONSIGN_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it is {}); \
+                     leave it unset to have one generated and kept in the database",
+                    secret.len()
+                );
+                secret
+            }
+            None => instance_secret(&db, keyring, "jwt_signing_key").await?,
         };
-        let order_token_key = consign_db::secrets::get_or_create(
-            &db,
-            consign_channels::ORDER_TOKEN_KEY_SECRET,
-            &auth::tokens::random_hex(32),
-        )
-        .await?;
+        let order_token_key = instance_secret(&db, keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
         let files_url = config
             .files_url
             .clone()
@@ -152,22 +167,58 @@ impl AppState {
                 config.login_attempts_per_account_per_minute,
             )),
             metrics: ops::prometheus(),
-            gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
+            gateway,
             config: Arc::new(config),
             live: live::LiveHub::new(db.clone()),
             order_token_key: Arc::new(order_token_key),
             db,
         })
     }
-}
 
-impl AppState {
     /// The same state talking to payment providers through `gateway` (the
-    /// master key and provider URLs from configuration).
+    /// master key and provider URLs from configuration). The instance
+    /// secrets stay as they were opened.
     pub fn with_gateway(mut self, gateway: Arc<consign_payments::Gateway>) -> Self {
         self.gateway = gateway;
         self
     }
+
+    /// An instance secret (see [`instance_secret`]) opened with this state's
+    /// keyring.
+    pub(crate) async fn instance_secret(&self, name: &str) -> Result<String, AppError> {
+        let keyring = self.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()))?;
+        instance_secret(&self.db, keyring, name).await.map_err(AppError::Internal)
+    }
+}
+
+/// The instance secret called `name` (made on first use: 32 random bytes,
+/// hex), stored sealed under `keyring`.
+pub async fn instance_secret(db: &Db, keyring: &consign_payments::Keyring, name: &str) -> anyhow::Result<String> {
+    let aad = consign_payments::keyring::instance_secret_aad(name);
+    let secret = consign_db::secrets::get_or_create_sealed(
+        db,
+        name,
+        &auth::tokens::random_hex(32),
+        |plaintext| {
+            let sealed = keyring.seal(plaintext.as_bytes(), &aad);
+            consign_db::secrets::SealedSecret {
+                key_id: sealed.key_id,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            }
+        },
+        |stored| {
+            let sealed = consign_payments::Sealed {
+                key_id: stored.key_id.clone(),
+                nonce: stored.nonce.clone(),
+                ciphertext: stored.ciphertext.clone(),
+            };
+            let plaintext = keyring.open(&sealed, &aad)?;
+            Ok(String::from_utf8(plaintext)?)
+        },
+    )
+    .await?;
+    Ok(secret)
 }
 
 #[derive(OpenApi)]

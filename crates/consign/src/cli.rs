@@ -64,8 +64,17 @@ pub enum AdminCommand {
         #[arg(long, default_value = "Platform admin")]
         name: String,
         /// Password (at least 8 characters).
-        #[arg(long, env = "CONSIGN_ADMIN_PASSWORD")]
-        password: String,
+        #[arg(
+            long,
+            env = "CONSIGN_ADMIN_PASSWORD",
+            hide_env_values = true,
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from the first line of standard input instead
+        /// (kept out of `ps` and shell history).
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
     },
     /// Re-seal every stored provider credential under the newest master key
     /// (`--generate` first adds a new key to the key file).
@@ -84,8 +93,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
         /// New password (at least 8 characters).
-        #[arg(long, env = "CONSIGN_NEW_PASSWORD")]
-        password: String,
+        #[arg(long, env = "CONSIGN_NEW_PASSWORD", hide_env_values = true, required_unless_present = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input instead
+        /// (kept out of `ps` and shell history).
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
     },
 }
 
