@@ -1,9 +1,14 @@
-//! `Idempotency-Key` records (SPEC §3), kept per tenant for 24 hours.
+//! `Idempotency-Key` records (SPEC §3), kept per caller for 24 hours.
 //!
-//! The primary key (tenant, key) makes the first request the only one that
+//! The primary key (caller, key) makes the first request the only one that
 //! can claim a key, on one instance or many: the claim is an
-//! `INSERT … ON CONFLICT DO NOTHING`. A claim that its holder never finished
-//! (the process died) can be taken over once its lease runs out.
+//! `INSERT … ON CONFLICT DO NOTHING`. A claim stays `in_flight` until its
+//! request finishes: a claim whose holder died is never taken over, because
+//! its work may have committed; it answers "in progress" until the record
+//! expires. A request that failed on our side `release`s its claim, and
+//! the next request with the same body runs again, keeping the time of the
+//! first claim (checkout derives its order id from it, so a re-run cannot
+//! place a second order).
 
 use consign_domain::Timestamp;
 
@@ -19,25 +24,33 @@ pub struct StoredResponse {
     pub response_status: i64,
     /// Its content type.
     pub response_content_type: Option<String>,
-    /// Its body.
+    /// Its body: the ciphertext when `response_key_id` is set.
     pub response_body: Vec<u8>,
+    /// The master key that sealed the body, if it is sealed.
+    pub response_key_id: Option<String>,
+    /// The seal's nonce (hex), if it is sealed.
+    pub response_nonce: Option<String>,
 }
 
 /// What happened when a request tried to claim a key.
 #[derive(Debug)]
 pub enum Claim {
     /// This request holds the key now and must finish or release it.
-    Claimed,
+    Claimed {
+        /// When the key was first claimed: the same for every run of one
+        /// request (a run after a release keeps it).
+        first_claimed_at: Timestamp,
+    },
     /// Another request with the same key and body finished: replay this.
     Replay(StoredResponse),
     /// The key was used with another request.
     Mismatch,
-    /// Another request with the key is still running.
+    /// Another request with the key is still running, or its holder died.
     InFlight,
 }
 
 /// Tries to claim `key` for a request whose fingerprint is `request_hash`.
-pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_seconds: i64) -> DbResult<Claim> {
+pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_seconds: i64) -> DbResult<Claim> {
     #[derive(sqlx::FromRow)]
     struct Row {
         request_hash: String,
@@ -45,8 +58,10 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
         response_status: Option<i64>,
         response_content_type: Option<String>,
         response_body: Option<Vec<u8>>,
-        locked_until: Timestamp,
+        response_key_id: Option<String>,
+        response_nonce: Option<String>,
         expires_at: Timestamp,
+        created_at: Timestamp,
     }
     let now = Timestamp::now();
     let lease_until = now.plus_seconds(lease_seconds);
@@ -58,7 +73,7 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
              VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
              ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
         )
-        .bind(tenant.to_owned())
+        .bind(caller.to_owned())
         .bind(key.to_owned())
         .bind(request_hash.to_owned())
         .bind(lease_until)
@@ -69,41 +84,54 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
         .rows_affected()
     });
     if inserted == 1 {
-        return Ok(Claim::Claimed);
+        return Ok(Claim::Claimed { first_claimed_at: now });
     }
     Ok(db_write!(db, |tx| {
         let row: Row = sqlx::query_as(
-                "SELECT request_hash, state, response_status, response_content_type, response_body, locked_until, expires_at
+            "SELECT request_hash, state, response_status, response_content_type, response_body, response_key_id,
+                        response_nonce, expires_at, created_at
                    FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2",
-            )
-            .bind(tenant.to_owned())
-            .bind(key.to_owned())
-            .fetch_one(&mut **tx)
-            .await?;
-        let abandoned = row.state == "in_flight" && row.locked_until <= now;
-        if row.expires_at <= now || abandoned {
-            // Forgotten (past 24 hours) or abandoned by a holder that
-            // died: this request takes the key over, unless another
-            // request just did.
+        )
+        .bind(caller.to_owned())
+        .bind(key.to_owned())
+        .fetch_one(&mut **tx)
+        .await?;
+        if row.expires_at <= now {
+            // Forgotten (past 24 hours): this request takes the key over as
+            // new, unless another request just did.
             let taken = sqlx::query(
-                    "UPDATE idempotency_keys SET request_hash = $1, state = 'in_flight', response_status = NULL,
-                            response_content_type = NULL, response_body = NULL, locked_until = $2, expires_at = $3, created_at = $4
-                      WHERE scope_key = $5 AND idempotency_key = $6
-                        AND (expires_at <= $4 OR (state = 'in_flight' AND locked_until <= $4))",
-                )
-                .bind(request_hash.to_owned())
-                .bind(lease_until)
-                .bind(expires_at)
-                .bind(now)
-                .bind(tenant.to_owned())
-                .bind(key.to_owned())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+                "UPDATE idempotency_keys SET request_hash = $1, state = 'in_flight', response_status = NULL,
+                            response_content_type = NULL, response_body = NULL, response_key_id = NULL,
+                            response_nonce = NULL, locked_until = $2, expires_at = $3, created_at = $4
+                      WHERE scope_key = $5 AND idempotency_key = $6 AND expires_at <= $4",
+            )
+            .bind(request_hash.to_owned())
+            .bind(lease_until)
+            .bind(expires_at)
+            .bind(now)
+            .bind(caller.to_owned())
+            .bind(key.to_owned())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
             // Another request took it over first: it is in flight now.
-            if taken == 1 { Claim::Claimed } else { Claim::InFlight }
+            if taken == 1 { Claim::Claimed { first_claimed_at: now } } else { Claim::InFlight }
         } else if row.request_hash != request_hash {
             Claim::Mismatch
+        } else if row.state == "released" {
+            // The same request failed on our side before: run it again,
+            // as the same first claim.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET state = 'in_flight', locked_until = $1
+                      WHERE scope_key = $2 AND idempotency_key = $3 AND state = 'released'",
+            )
+            .bind(lease_until)
+            .bind(caller.to_owned())
+            .bind(key.to_owned())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if taken == 1 { Claim::Claimed { first_claimed_at: row.created_at } } else { Claim::InFlight }
         } else if row.state == "in_flight" {
             Claim::InFlight
         } else {
@@ -111,37 +139,43 @@ pub async fn claim(db: &Db, tenant: &str, key: &str, request_hash: &str, lease_s
                 response_status: row.response_status.unwrap_or(200),
                 response_content_type: row.response_content_type,
                 response_body: row.response_body.unwrap_or_default(),
+                response_key_id: row.response_key_id,
+                response_nonce: row.response_nonce,
             })
         }
     }))
 }
 
 /// Stores the response of a claimed key for replay.
-pub async fn complete(db: &Db, tenant: &str, key: &str, response: &StoredResponse) -> DbResult<()> {
+pub async fn complete(db: &Db, caller: &str, key: &str, response: &StoredResponse) -> DbResult<()> {
     db_write_one!(db, |conn| {
         sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3
+            "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3,
+                    response_key_id = $6, response_nonce = $7
               WHERE scope_key = $4 AND idempotency_key = $5",
         )
         .bind(response.response_status)
         .bind(response.response_content_type.clone())
         .bind(response.response_body.clone())
-        .bind(tenant.to_owned())
+        .bind(caller.to_owned())
         .bind(key.to_owned())
+        .bind(response.response_key_id.clone())
+        .bind(response.response_nonce.clone())
         .execute(conn)
         .await?;
     });
     Ok(())
 }
 
-/// Gives a claimed key up (the request failed on our side), so a retry can
-/// run it again.
-pub async fn release(db: &Db, tenant: &str, key: &str) -> DbResult<()> {
+/// Gives a claimed key up (the request failed on our side), so a retry with
+/// the same body can run it again.
+pub async fn release(db: &Db, caller: &str, key: &str) -> DbResult<()> {
     db_write!(db, |tx| {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'",
+            "UPDATE idempotency_keys SET state = 'released'
+              WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'",
         )
-        .bind(tenant.to_owned())
+        .bind(caller.to_owned())
         .bind(key.to_owned())
         .execute(&mut **tx)
         .await?;

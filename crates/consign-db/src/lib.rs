@@ -169,6 +169,10 @@ impl Db {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create data directory {}", dir.display()))?;
             }
+            if let Some(file) = sqlite_file(url) {
+                owner_only_file(&file)
+                    .with_context(|| format!("cannot create the database file {}", file.display()))?;
+            }
             // A connection to a local file does not go stale, so the pool's
             // ping before every acquire (a hop to SQLite's worker thread,
             // measured as the largest cost of a short request) is skipped.
@@ -277,6 +281,41 @@ pub struct PoolStats {
     pub size: u32,
     /// Of which idle.
     pub idle: u32,
+}
+
+/// The database file of a `sqlite://` URL (none in memory).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
+/// Creates the database file readable by its owner only (0600), or makes
+/// an existing one (and its `-wal` and `-shm`) so: it holds password
+/// hashes, sessions and sealed secrets. SQLite gives the `-wal` and `-shm`
+/// files it creates the database file's mode.
+fn owner_only_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let Ok(metadata) = std::fs::metadata(&file) else { continue };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {

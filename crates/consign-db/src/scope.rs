@@ -129,16 +129,17 @@ impl Scope {
         }
     }
 
-    /// The tenant that owns idempotency keys and similar per-tenant records:
-    /// the caller's first organization, else the caller itself.
-    pub fn tenant_key(&self) -> String {
-        if let Some(org) = self.grants.organizations.first() {
-            return format!("org:{}", org.organization_id);
+    /// The namespace of the caller's idempotency keys and similar per-caller
+    /// records: one user (whichever session), one API key, or one order's
+    /// token. Never shared by two principals, so no one can replay another's
+    /// response.
+    pub fn caller_key(&self) -> String {
+        match &self.principal {
+            Principal::User { user_id, .. } => format!("user:{user_id}"),
+            Principal::ApiKey { key_id } => format!("api_key:{key_id}"),
+            Principal::Customer { order_id } => format!("order:{order_id}"),
+            Principal::System => "system".to_owned(),
         }
-        if let Some(brand) = self.grants.brands.first() {
-            return format!("org:{}", brand.organization_id);
-        }
-        format!("actor:{}", self.principal.actor_id())
     }
 
     /// `None` when the caller sees every brand, else the brands it sees.

@@ -18,13 +18,14 @@ use consign_db::Db;
 use consign_db::channels::deliveries::{self, PreviousEmail, SendWork};
 use consign_domain::MessageId;
 use consign_domain::messaging::{Channel, DeliveryStatus};
+use consign_payments::Keyring;
 use serde_json::Value;
 
 /// The name of the instance secret that signs per-thread reply addresses.
 pub const REPLY_KEY_SECRET: &str = "reply_address_key";
 
 /// Runs one `messages.deliver` job.
-pub async fn deliver(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+pub async fn deliver(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
     let message_id: MessageId = payload["message_id"]
         .as_str()
         .context("payload has no message_id")?
@@ -34,7 +35,7 @@ pub async fn deliver(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow:
     if work.status != DeliveryStatus::Queued {
         return Ok(());
     }
-    match send(&channels, &db, &work).await {
+    match send(&channels, &keyring, &db, &work).await {
         Ok(provider_id) => {
             deliveries::mark_sent(&db, message_id, &provider_id).await.context("cannot record the send")?;
             tracing::info!(%message_id, channel = %work.channel, "message sent");
@@ -56,11 +57,13 @@ pub async fn deliver(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow:
     }
 }
 
-async fn send(channels: &Channels, db: &Db, work: &SendWork) -> Result<String, SendError> {
+async fn send(channels: &Channels, keyring: &Keyring, db: &Db, work: &SendWork) -> Result<String, SendError> {
     match work.channel {
         Channel::Email => {
             let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
-            let key = secret(db, REPLY_KEY_SECRET).await.map_err(|error| SendError::Temporary(format!("{error:#}")))?;
+            let key = secret(db, keyring, REPLY_KEY_SECRET)
+                .await
+                .map_err(|error| SendError::Temporary(format!("{error:#}")))?;
             let domain = &config.inbound_domain;
             let message_id_header = |id: MessageId| format!("<{}@{domain}>", id.to_string().replace('-', ""));
             let email = OutboundEmail {
@@ -90,8 +93,31 @@ async fn send(channels: &Channels, db: &Db, work: &SendWork) -> Result<String, S
 }
 
 /// An instance secret (the key of per-thread reply addresses, of order
-/// access tokens), shared by every instance and made on first use.
-pub async fn secret(db: &Db, name: &str) -> anyhow::Result<String> {
+/// access tokens), shared by every instance, made on first use and stored
+/// sealed under the master keyring.
+pub async fn secret(db: &Db, keyring: &Keyring, name: &str) -> anyhow::Result<String> {
     let candidate = hex::encode(rand::random::<[u8; 32]>());
-    Ok(consign_db::secrets::get_or_create(db, name, &candidate).await?)
+    let aad = consign_payments::keyring::instance_secret_aad(name);
+    Ok(consign_db::secrets::get_or_create_sealed(
+        db,
+        name,
+        &candidate,
+        |plaintext| {
+            let sealed = keyring.seal(plaintext.as_bytes(), &aad);
+            consign_db::secrets::SealedSecret {
+                key_id: sealed.key_id,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            }
+        },
+        |stored| {
+            let sealed = consign_payments::Sealed {
+                key_id: stored.key_id.clone(),
+                nonce: stored.nonce.clone(),
+                ciphertext: stored.ciphertext.clone(),
+            };
+            Ok(String::from_utf8(keyring.open(&sealed, &aad)?)?)
+        },
+    )
+    .await?)
 }

@@ -39,18 +39,24 @@ pub fn register_all(runner: &mut Runner) {
 }
 
 /// Registers the channel handlers (`messages.deliver` and the
-/// notifications) with the provider clients they send through.
-pub fn register_channels(runner: &mut Runner, channels: std::sync::Arc<consign_channels::Channels>) {
-    let with = channels.clone();
+/// notifications) with the provider clients they send through and the
+/// keyring the instance secrets (reply-address and order-token keys) are
+/// sealed with.
+pub fn register_channels(
+    runner: &mut Runner,
+    channels: std::sync::Arc<consign_channels::Channels>,
+    keyring: consign_payments::Keyring,
+) {
+    let (with, key) = (channels.clone(), keyring.clone());
     runner.register(consign_db::channels::DELIVER_JOB, move |db, payload| {
-        crate::deliver::deliver(with.clone(), db, payload)
+        crate::deliver::deliver(with.clone(), key.clone(), db, payload)
     });
-    let with = channels.clone();
+    let (with, key) = (channels.clone(), keyring.clone());
     runner.register(consign_db::notifications::CUSTOMER_JOB, move |db, payload| {
-        crate::notify::notify_customer(with.clone(), db, payload)
+        crate::notify::notify_customer(with.clone(), key.clone(), db, payload)
     });
     runner.register(consign_db::notifications::STAFF_DIGEST_JOB, move |db, payload| {
-        crate::notify::staff_digest(channels.clone(), db, payload)
+        crate::notify::staff_digest(channels.clone(), keyring.clone(), db, payload)
     });
 }
 

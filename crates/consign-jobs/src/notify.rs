@@ -20,17 +20,18 @@ use consign_db::notifications::plan::customer_kind;
 use consign_db::notifications::work::{self, NewNotification};
 use consign_domain::messaging::{Channel, TemplateValues, render_template};
 use consign_domain::{EventId, ThreadId, Timestamp};
+use consign_payments::Keyring;
 use serde_json::Value;
 
 /// Runs one `notifications.customer` job.
-pub async fn notify_customer(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
     let event_id: EventId = id_field(&payload, "event_id")?;
     let notice = work::customer_notice(&db, event_id).await.context("cannot load the event")?;
     let kind = customer_kind(&notice.event_type);
     let templates = work::enabled_templates(&db, notice.brand_id, kind).await.context("cannot load the templates")?;
     let order_url = match &channels.config.public_base_url {
         Some(base) => {
-            let key = crate::deliver::secret(&db, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
+            let key = crate::deliver::secret(&db, &keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
             let order_id = notice.order_id.to_string();
             let token = consign_channels::order_access_token(&key, &order_id);
             Some(consign_channels::order_page_url(base, &notice.brand_slug, &order_id, &token))
@@ -69,7 +70,7 @@ pub async fn notify_customer(channels: Arc<Channels>, db: Db, payload: Value) ->
         .await
         .context("cannot log the notification")?;
         let sender = Sender { name: &notice.brand_name, thread: notice.thread_id };
-        if let Err(error) = deliver(&channels, &db, &row, &sender).await {
+        if let Err(error) = deliver(&channels, &keyring, &db, &row, &sender).await {
             outcome = Err(error);
         }
     }
@@ -77,7 +78,7 @@ pub async fn notify_customer(channels: Arc<Channels>, db: Db, payload: Value) ->
 }
 
 /// Runs one `notifications.staff_digest` job.
-pub async fn staff_digest(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
     let thread_id: ThreadId = id_field(&payload, "thread_id")?;
     let until = Timestamp::from_micros(payload["until"].as_i64().context("payload has no until")?);
     let digest = work::digest(&db, thread_id, until).await.context("cannot load the digest")?;
@@ -120,7 +121,7 @@ pub async fn staff_digest(channels: Arc<Channels>, db: Db, payload: Value) -> an
         .await
         .context("cannot log the notification")?;
         let sender = Sender { name: &digest.brand_name, thread: None };
-        if let Err(error) = deliver(&channels, &db, &row, &sender).await {
+        if let Err(error) = deliver(&channels, &keyring, &db, &row, &sender).await {
             outcome = Err(error);
         }
     }
@@ -156,11 +157,17 @@ struct Sender<'a> {
 
 /// Sends one logged notification if it is still queued and records the
 /// outcome. Errs only for a temporary failure worth a retry.
-async fn deliver(channels: &Channels, db: &Db, row: &Notification, sender: &Sender<'_>) -> anyhow::Result<()> {
+async fn deliver(
+    channels: &Channels,
+    keyring: &Keyring,
+    db: &Db,
+    row: &Notification,
+    sender: &Sender<'_>,
+) -> anyhow::Result<()> {
     if !work::is_pending(row) {
         return Ok(());
     }
-    match send(channels, db, row, sender).await {
+    match send(channels, keyring, db, row, sender).await {
         Ok(provider_id) => {
             work::mark_sent(db, row.id, &provider_id).await.context("cannot record the send")?;
             tracing::info!(notification_id = %row.id, kind = %row.kind, channel = %row.channel, "notification sent");
@@ -180,14 +187,20 @@ async fn deliver(channels: &Channels, db: &Db, row: &Notification, sender: &Send
     }
 }
 
-async fn send(channels: &Channels, db: &Db, row: &Notification, sender: &Sender<'_>) -> Result<String, SendError> {
+async fn send(
+    channels: &Channels,
+    keyring: &Keyring,
+    db: &Db,
+    row: &Notification,
+    sender: &Sender<'_>,
+) -> Result<String, SendError> {
     match row.channel {
         Channel::Email => {
             let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
             let domain = &config.inbound_domain;
             let reply_to = match sender.thread {
                 Some(thread) => {
-                    let key = crate::deliver::secret(db, crate::deliver::REPLY_KEY_SECRET)
+                    let key = crate::deliver::secret(db, keyring, crate::deliver::REPLY_KEY_SECRET)
                         .await
                         .map_err(|error| SendError::Temporary(format!("{error:#}")))?;
                     format!("{}@{domain}", consign_channels::reply_local_part(&key, &thread.to_string()))

@@ -170,6 +170,12 @@ impl Keyring {
     }
 }
 
+/// What an instance secret (the JWT signing key, the order-token key, …)
+/// is sealed to: its name, so one secret's value does not open as another.
+pub fn instance_secret_aad(name: &str) -> String {
+    format!("instance_secret:{name}")
+}
+
 /// Seconds since the epoch: key ids sort by creation.
 fn chrono_like_stamp() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

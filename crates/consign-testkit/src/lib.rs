@@ -27,6 +27,10 @@ pub struct TestDb {
     pub db: Db,
     /// Its URL, for a second instance on the same database.
     pub url: String,
+    /// The master key (`id:hex`) of servers spawned on it with
+    /// [`TestApp::spawn_on`]: instances sharing a database share the key its
+    /// instance secrets are sealed with.
+    pub master_key: String,
     sqlite_dir: Option<PathBuf>,
 }
 
@@ -45,7 +49,7 @@ impl TestDb {
             .await
             .expect("connect to the test database");
         db.migrate().await.expect("migrate the test database");
-        Self { db, url, sqlite_dir }
+        Self { db, url, master_key: consign_payments::Keyring::generate_line("test1"), sqlite_dir }
     }
 
     /// A second handle on the same database, as another instance would have.
@@ -53,7 +57,7 @@ impl TestDb {
         let db = Db::connect(&self.url, &PoolSettings { max_connections: 8, ..PoolSettings::default() })
             .await
             .expect("connect to the test database again");
-        Self { db, url: self.url.clone(), sqlite_dir: None }
+        Self { db, url: self.url.clone(), master_key: self.master_key.clone(), sqlite_dir: None }
     }
 
     /// Which engine the suite runs on.
@@ -161,7 +165,8 @@ impl TestApp {
 
     /// A server over an existing database.
     pub async fn spawn_on(test_db: TestDb, config: WebConfig) -> Self {
-        Self::spawn_with_gateway(test_db, config, test_gateway(consign_payments::Endpoints::default())).await
+        let gateway = test_gateway_with_keys(consign_payments::Endpoints::default(), &test_db.master_key);
+        Self::spawn_with_gateway(test_db, config, gateway).await
     }
 
     /// A server over an existing database talking to payment providers
@@ -174,10 +179,7 @@ impl TestApp {
         let channels = std::sync::Arc::new(
             consign_channels::Channels::new((*config.channels).clone()).expect("build channel clients"),
         );
-        let state = AppState::new(test_db.db.clone(), config, None)
-            .await
-            .expect("build app state")
-            .with_gateway(gateway.clone());
+        let state = AppState::new(test_db.db.clone(), config, None, gateway.clone()).await.expect("build app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address: SocketAddr = listener.local_addr().expect("local addr");
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -428,7 +430,8 @@ impl TestApp {
         let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
         consign_jobs::handlers::register_all(&mut runner);
         consign_jobs::payments::register(&mut runner, self.gateway.clone());
-        consign_jobs::handlers::register_channels(&mut runner, self.channels.clone());
+        let keyring = self.gateway.keyring().expect("the test gateway has a keyring").clone();
+        consign_jobs::handlers::register_channels(&mut runner, self.channels.clone(), keyring);
         runner.run_pending().await.expect("run jobs")
     }
 

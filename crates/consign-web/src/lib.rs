@@ -20,7 +20,6 @@ pub mod ops;
 pub mod pages;
 pub mod payments;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +69,14 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Messaging channel providers (webhook secrets, provider settings).
     pub channels: Arc<consign_channels::ChannelsConfig>,
+    /// Longest a client may take to send a request's headers. It also bounds
+    /// how long an idle keep-alive connection waits for its next request.
+    pub header_read_timeout: Duration,
+    /// Most connections served at once; further ones wait in the listen queue
+    /// until one closes.
+    pub max_connections: u32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -87,6 +94,9 @@ impl Default for WebConfig {
             attachment_max_bytes: 10 * 1024 * 1024,
             secure_cookies: false,
             channels: Arc::default(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            metrics_token: None,
         }
     }
 }
@@ -115,21 +125,36 @@ pub struct AppState {
     pub order_token_key: Arc<String>,
 }
 
+/// Shortest `CONSIGN_JWT_SECRET` accepted: HS256 keys shorter than the hash
+/// can be brute-forced offline from one token.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 impl AppState {
-    /// Builds the state. The JWT signing secret is `jwt_secret` if given,
-    /// else one generated once and kept in the database, so every instance
-    /// sharing the database accepts every other's tokens.
-    pub async fn new(db: Db, config: WebConfig, jwt_secret: Option<String>) -> anyhow::Result<Self> {
+    /// Builds the state. The JWT signing secret is `jwt_secret` if given
+    /// (at least [`MIN_JWT_SECRET_BYTES`]), else one generated once and kept
+    /// in the database, sealed with the gateway's master keyring like the
+    /// other instance secrets, so every instance sharing the database
+    /// accepts every other's tokens.
+    pub async fn new(
+        db: Db,
+        config: WebConfig,
+        jwt_secret: Option<String>,
+        gateway: Arc<consign_payments::Gateway>,
+    ) -> anyhow::Result<Self> {
+        let keyring = gateway.keyring().map_err(|e| anyhow::anyhow!("instance secrets: {e}"))?;
         let secret = match jwt_secret {
-            Some(secret) => secret,
-            None => consign_db::secrets::get_or_create(&db, "jwt_signing_key", &auth::tokens::random_hex(32)).await?,
+            Some(secret) => {
+                anyhow::ensure!(
+                    secret.len() >= MIN_JWT_SECRET_BYTES,
+                    "CONSIGN_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (it is {}); \
+                     leave it unset to have one generated and kept in the database",
+                    secret.len()
+                );
+                secret
+            }
+            None => instance_secret(&db, keyring, "jwt_signing_key").await?,
         };
-        let order_token_key = consign_db::secrets::get_or_create(
-            &db,
-            consign_channels::ORDER_TOKEN_KEY_SECRET,
-            &auth::tokens::random_hex(32),
-        )
-        .await?;
+        let order_token_key = instance_secret(&db, keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
         let files_url = config
             .files_url
             .clone()
@@ -142,22 +167,58 @@ impl AppState {
                 config.login_attempts_per_account_per_minute,
             )),
             metrics: ops::prometheus(),
-            gateway: Arc::new(consign_payments::Gateway::new(None, consign_payments::Endpoints::default())),
+            gateway,
             config: Arc::new(config),
             live: live::LiveHub::new(db.clone()),
             order_token_key: Arc::new(order_token_key),
             db,
         })
     }
-}
 
-impl AppState {
     /// The same state talking to payment providers through `gateway` (the
-    /// master key and provider URLs from configuration).
+    /// master key and provider URLs from configuration). The instance
+    /// secrets stay as they were opened.
     pub fn with_gateway(mut self, gateway: Arc<consign_payments::Gateway>) -> Self {
         self.gateway = gateway;
         self
     }
+
+    /// An instance secret (see [`instance_secret`]) opened with this state's
+    /// keyring.
+    pub(crate) async fn instance_secret(&self, name: &str) -> Result<String, AppError> {
+        let keyring = self.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()))?;
+        instance_secret(&self.db, keyring, name).await.map_err(AppError::Internal)
+    }
+}
+
+/// The instance secret called `name` (made on first use: 32 random bytes,
+/// hex), stored sealed under `keyring`.
+pub async fn instance_secret(db: &Db, keyring: &consign_payments::Keyring, name: &str) -> anyhow::Result<String> {
+    let aad = consign_payments::keyring::instance_secret_aad(name);
+    let secret = consign_db::secrets::get_or_create_sealed(
+        db,
+        name,
+        &auth::tokens::random_hex(32),
+        |plaintext| {
+            let sealed = keyring.seal(plaintext.as_bytes(), &aad);
+            consign_db::secrets::SealedSecret {
+                key_id: sealed.key_id,
+                nonce: sealed.nonce,
+                ciphertext: sealed.ciphertext,
+            }
+        },
+        |stored| {
+            let sealed = consign_payments::Sealed {
+                key_id: stored.key_id.clone(),
+                nonce: stored.nonce.clone(),
+                ciphertext: stored.ciphertext.clone(),
+            };
+            let plaintext = keyring.open(&sealed, &aad)?;
+            Ok(String::from_utf8(plaintext)?)
+        },
+    )
+    .await?;
+    Ok(secret)
 }
 
 #[derive(OpenApi)]
@@ -232,6 +293,10 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish for at most `grace`, and returns.
+///
+/// Connections are HTTP/1.1 served by hyper with a timer, so a client that
+/// trickles its headers (or idles between requests) is cut off after
+/// `header_read_timeout`; at most `max_connections` are served at once.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -246,34 +311,102 @@ pub async fn serve(
             limiter.shrink();
         }
     });
+    let max_connections = state.config.max_connections.max(1);
+    let header_read_timeout = state.config.header_read_timeout;
+    // Each connection holds a permit until it closes: all permits back means
+    // every connection has finished.
+    let connections = Arc::new(tokio::sync::Semaphore::new(max_connections as usize));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut stop_for_server = stop_rx.clone();
-    // Without TCP_NODELAY a response written in pieces (a streamed CSV, a
-    // WebSocket frame after its header) waits on the client's delayed ACK:
-    // 40 ms for a seven-row export, measured by the pages benchmark.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        let _ = stop_for_server.wait_for(|stop| *stop).await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
+    let accepting = accept_connections(listener, app(state), connections.clone(), stop_rx, header_read_timeout);
+    let mut accepting = std::pin::pin!(accepting);
     tokio::select! {
-        result = &mut server => { shrinker.abort(); return Ok(result?); }
+        result = &mut accepting => { shrinker.abort(); return result; }
         () = shutdown => {}
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     let _ = stop_tx.send(true);
-    let result = match tokio::time::timeout(grace, server).await {
-        Ok(result) => result.map_err(anyhow::Error::from),
-        Err(_) => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
-            Ok(())
-        }
-    };
+    let result = accepting.await;
+    if tokio::time::timeout(grace, connections.acquire_many(max_connections)).await.is_err() {
+        tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
+    }
     shrinker.abort();
     result
+}
+
+/// Accepts connections until `stop`, each served on its own task.
+async fn accept_connections(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    connections: Arc<tokio::sync::Semaphore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    header_read_timeout: Duration,
+) -> anyhow::Result<()> {
+    loop {
+        // At the cap nothing is accepted: new clients wait in the kernel's
+        // listen queue instead of costing a task and a file descriptor each.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit?,
+            () = stopped(&mut stop) => return Ok(()),
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        // Out of file descriptors and the like: give the
+                        // process a moment rather than spinning on it.
+                        tracing::error!(%error, "cannot accept a connection");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => return Ok(()),
+        };
+        // Without TCP_NODELAY a response written in pieces (a streamed CSV, a
+        // WebSocket frame after its header) waits on the client's delayed
+        // ACK: 40 ms for a seven-row export, measured by the pages benchmark.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), request)
+        });
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                }
+                () = stopped(&mut stop) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Errors of one connection, not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

@@ -2,11 +2,13 @@
 //! OpenAPI document and the `/docs` page are mounted in [`crate::app`].
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +22,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
+/// How long a request series stays after its last update: a route nobody
+/// called for an hour leaves the scrape until it is called again.
+const IDLE_SERIES_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -27,6 +33,7 @@ pub fn prometheus() -> PrometheusHandle {
         .get_or_init(|| {
             let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
             let recorder = PrometheusBuilder::new()
+                .idle_timeout(MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM, Some(IDLE_SERIES_TIMEOUT))
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .map(PrometheusBuilder::build_recorder)
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
@@ -68,13 +75,27 @@ async fn readyz(State(state): State<AppState>) -> AppResult<impl IntoResponse> {
 }
 
 /// Prometheus metrics: request counts and latency by route and status, and
-/// database pool occupancy.
+/// database pool occupancy. With a metrics token configured, only a
+/// `Authorization: Bearer <token>` request sees them (traffic per route is
+/// business information).
 #[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+              (status = 401, description = "A metrics token is configured and was not given", body = Problem)))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> AppResult<impl IntoResponse> {
+    if let Some(expected) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        if !crate::auth::tokens::constant_time_eq(presented, expected) {
+            return Err(AppError::Unauthenticated("Use Authorization: Bearer <metrics token>."));
+        }
+    }
     let stats = state.db.pool_stats();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(stats.size));
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(stats.idle));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(stats.size.saturating_sub(stats.idle)));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()))
 }

@@ -64,8 +64,17 @@ pub enum AdminCommand {
         #[arg(long, default_value = "Platform admin")]
         name: String,
         /// Password (at least 8 characters).
-        #[arg(long, env = "CONSIGN_ADMIN_PASSWORD")]
-        password: String,
+        #[arg(
+            long,
+            env = "CONSIGN_ADMIN_PASSWORD",
+            hide_env_values = true,
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from the first line of standard input instead
+        /// (kept out of `ps` and shell history).
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
     },
     /// Re-seal every stored provider credential under the newest master key
     /// (`--generate` first adds a new key to the key file).
@@ -84,8 +93,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
         /// New password (at least 8 characters).
-        #[arg(long, env = "CONSIGN_NEW_PASSWORD")]
-        password: String,
+        #[arg(long, env = "CONSIGN_NEW_PASSWORD", hide_env_values = true, required_unless_present = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input instead
+        /// (kept out of `ps` and shell history).
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
     },
 }
 
@@ -186,6 +199,16 @@ pub struct ServeArgs {
     /// trusted proxy, `X-Forwarded-Proto: https` turns it on per request.
     #[arg(long, env = "CONSIGN_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
     pub secure_cookies: bool,
+    /// Longest a client may take to send a request's headers, in seconds;
+    /// also how long an idle keep-alive connection is kept.
+    #[arg(long, env = "CONSIGN_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_seconds: u64,
+    /// Most client connections served at once; more wait until one closes.
+    #[arg(long, env = "CONSIGN_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    #[arg(long, env = "CONSIGN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Run the background worker beside the API (`false`: an API-only instance).
     #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -335,6 +358,9 @@ impl ServeArgs {
             attachment_max_bytes: self.attachment_max_bytes,
             secure_cookies: self.secure_cookies,
             channels: std::sync::Arc::new(self.channels.config()),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+            max_connections: self.max_connections,
+            metrics_token: self.metrics_token.clone().filter(|token| !token.is_empty()),
         }
     }
 

@@ -76,15 +76,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = std::sync::Arc::new(args.gateway().context("cannot load the master key")?);
     let web_config = args.web_config();
     let channels = std::sync::Arc::new(consign_channels::Channels::new((*web_config.channels).clone())?);
-    let state = AppState::new(db.clone(), web_config, args.jwt_secret.clone()).await?.with_gateway(gateway.clone());
+    let state = AppState::new(db.clone(), web_config, args.jwt_secret.clone(), gateway.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
+    let keyring = gateway.keyring().context("cannot load the master key")?.clone();
     let runner = args.worker.then(|| {
         let mut runner = Runner::new(db.clone(), args.runner_config());
         consign_jobs::handlers::register_all(&mut runner);
         consign_jobs::payments::register(&mut runner, gateway.clone());
-        consign_jobs::handlers::register_channels(&mut runner, channels.clone());
+        consign_jobs::handlers::register_channels(&mut runner, channels.clone(), keyring.clone());
         runner
     });
     if runner.is_none() {
@@ -145,7 +146,8 @@ async fn shutdown_signal() {
 
 async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
     match command {
-        AdminCommand::CreatePlatformAdmin { email, name, password } => {
+        AdminCommand::CreatePlatformAdmin { email, name, password, password_stdin } => {
+            let password = password_from(password, password_stdin)?;
             let email = email.trim().to_lowercase();
             anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
             let user = match consign_db::users::get_by_email(db, &email).await? {
@@ -174,8 +176,11 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
                 "Re-sealed {resealed} credential(s) under key {}; {skipped} changed meanwhile and were left.",
                 keyring.newest_id()
             );
+            let (resealed, skipped) = rotate_instance_secrets(db, &keyring).await?;
+            println!("Re-sealed {resealed} instance secret(s); {skipped} changed meanwhile and were left.");
         }
-        AdminCommand::ResetPassword { email, password } => {
+        AdminCommand::ResetPassword { email, password, password_stdin } => {
+            let password = password_from(password, password_stdin)?;
             let email = email.trim().to_lowercase();
             anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
             let user = consign_db::users::get_by_email(db, &email)
@@ -187,6 +192,25 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The password given with `--password` (or its variable), else the first
+/// line of standard input (`--password-stdin`), asked for on a terminal.
+fn password_from(given: Option<String>, from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if let (Some(password), false) = (given, from_stdin) {
+        return Ok(password);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
 }
 
 /// Re-seals every credential not under the newest key. Answers how many
@@ -206,6 +230,34 @@ async fn rotate_keys(db: &Db, keyring: &consign_payments::Keyring) -> anyhow::Re
             .with_context(|| format!("cannot open the {} credentials of brand {}", row.provider, row.brand_id))?;
         let fresh = keyring.seal(&plaintext, &aad);
         if consign_db::payments::reseal(db, &row, (&fresh.key_id, &fresh.nonce, &fresh.ciphertext)).await? {
+            resealed += 1;
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok((resealed, skipped))
+}
+
+/// Re-seals every instance secret (JWT signing key, order-token key, …)
+/// not under the newest key, as `rotate_keys` does for credentials.
+async fn rotate_instance_secrets(db: &Db, keyring: &consign_payments::Keyring) -> anyhow::Result<(usize, usize)> {
+    let (mut resealed, mut skipped) = (0, 0);
+    for (name, old) in consign_db::secrets::sealed_under_older_keys(db, keyring.newest_id()).await? {
+        let aad = consign_payments::keyring::instance_secret_aad(&name);
+        let sealed = consign_payments::Sealed {
+            key_id: old.key_id.clone(),
+            nonce: old.nonce.clone(),
+            ciphertext: old.ciphertext.clone(),
+        };
+        let plaintext =
+            keyring.open(&sealed, &aad).with_context(|| format!("cannot open the instance secret {name}"))?;
+        let fresh = keyring.seal(&plaintext, &aad);
+        let fresh = consign_db::secrets::SealedSecret {
+            key_id: fresh.key_id,
+            nonce: fresh.nonce,
+            ciphertext: fresh.ciphertext,
+        };
+        if consign_db::secrets::reseal(db, &name, &old, &fresh).await? {
             resealed += 1;
         } else {
             skipped += 1;

@@ -36,7 +36,7 @@ fn fts5_query(q: &str) -> String {
     q.split_whitespace().map(|word| format!("\"{}\"", word.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
 }
 
-/// Messages the window of a PostgreSQL text search looks at first.
+/// Messages in scope a text search looks at first (newest first).
 const WINDOW: i64 = 2000;
 
 /// Messages matching the filter, newest first.
@@ -48,41 +48,89 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
     let reader = scope.principal().actor_id();
     let rows: Vec<Message> = match (db.pool(), q) {
         (Pool::Postgres(pool), Some(q)) => postgres_text_search(pool, scope, filter, q, page, &reader).await?,
+        (Pool::Sqlite { reader: pool, .. }, Some(q)) => {
+            sqlite_text_search(pool, scope, filter, q, page, &reader).await?
+        }
         _ => db_read!(db, |conn| {
-            // A text search here is SQLite's (PostgreSQL's is above). It is
-            // driven by the FTS5 index, newest (highest rowid, the
-            // message's own) first, so it stops after one page however
-            // common the word.
-            let fts = q.is_some();
-            // CROSS JOIN keeps the index as the outer loop: SQLite never
-            // reorders it, and the other order re-runs the match per message.
-            let from =
-                if fts { "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid" } else { "messages m" };
-            let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM {from}"));
+            let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"));
             push_filters(&mut query, scope, filter, &reader);
-            if let Some(q) = q {
-                query.push(" AND messages_fts MATCH ").push_bind(fts5_query(q));
+            if let Some(after) = &page.after {
+                query.push(" AND m.id < ").push_bind(after.clone());
             }
-            match (&page.after, fts) {
-                (Some(after), true) => {
-                    query
-                        .push(" AND messages_fts.rowid < (SELECT rowid FROM messages WHERE id = ")
-                        .push_bind(after.clone())
-                        .push(")");
-                }
-                (Some(after), false) => {
-                    query.push(" AND m.id < ").push_bind(after.clone());
-                }
-                (None, _) => {}
-            }
-            let order = if fts { "messages_fts.rowid" } else { "m.id" };
-            query.push(format!(" ORDER BY {order} DESC LIMIT ")).push_bind(page.fetch_limit());
+            query.push(" ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
             query.build_query_as().fetch_all(conn).await?
         }),
     };
     let mut page = Page::from_rows(rows, page, |m| m.id.to_string());
     attach_receipts(db, &mut page.data).await?;
     Ok(page)
+}
+
+/// A text search on SQLite. Walking the FTS5 index newest first stops
+/// after one page however common the word, but only when the scope holds a
+/// page of matches: for a small scope (one order, a small brand) it visits
+/// every match of the word in every tenant. So the scope's own messages are
+/// walked first, newest first on the scope's index, each one matched by
+/// rowid: all of an order's (one order is small), else the newest
+/// `WINDOW`. Only a larger scope whose window does not fill a page walks
+/// the index, which its many matches then stop early. Either way the page
+/// is the newest matches, as message ids and rowids grow together (ids are
+/// made in the single writer's transaction).
+async fn sqlite_text_search(
+    pool: &sqlx::SqlitePool,
+    scope: &Scope,
+    filter: &SearchFilter,
+    q: &str,
+    page: &PageRequest,
+    reader: &str,
+) -> DbResult<Vec<Message>> {
+    let fts = fts5_query(q);
+    let one_order = scope.customer_order().is_some() || filter.order_id.is_some();
+    let mut driven = QueryBuilder::new(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM (SELECT m.rowid AS message_rowid, m.* FROM messages m"
+    ));
+    push_filters(&mut driven, scope, filter, reader);
+    if let Some(after) = &page.after {
+        driven.push(" AND m.id < ").push_bind(after.clone());
+    }
+    driven.push(" ORDER BY m.id DESC");
+    if !one_order {
+        driven.push(" LIMIT ").push_bind(WINDOW);
+    }
+    driven
+        .push(") m WHERE EXISTS (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ")
+        .push_bind(fts.clone())
+        .push(" AND messages_fts.rowid = m.message_rowid) ORDER BY m.id DESC LIMIT ")
+        .push_bind(page.fetch_limit());
+    let rows: Vec<Message> = driven.build_query_as().fetch_all(pool).await?;
+    if one_order || rows.len() as i64 == page.fetch_limit() {
+        return Ok(rows);
+    }
+    // Did the window hold the whole scope? Then its matches are all there are.
+    let mut in_scope = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM messages m");
+    push_filters(&mut in_scope, scope, filter, reader);
+    if let Some(after) = &page.after {
+        in_scope.push(" AND m.id < ").push_bind(after.clone());
+    }
+    in_scope.push(" LIMIT ").push_bind(WINDOW + 1).push(")");
+    let scope_size: i64 = in_scope.build_query_scalar().fetch_one(pool).await?;
+    if scope_size <= WINDOW {
+        return Ok(rows);
+    }
+    // CROSS JOIN keeps the index as the outer loop: SQLite never reorders
+    // it, and the other order re-runs the match per message.
+    let mut walk = QueryBuilder::new(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid"
+    ));
+    push_filters(&mut walk, scope, filter, reader);
+    walk.push(" AND messages_fts MATCH ").push_bind(fts);
+    if let Some(after) = &page.after {
+        walk.push(" AND messages_fts.rowid < (SELECT rowid FROM messages WHERE id = ")
+            .push_bind(after.clone())
+            .push(")");
+    }
+    walk.push(" ORDER BY messages_fts.rowid DESC LIMIT ").push_bind(page.fetch_limit());
+    Ok(walk.build_query_as().fetch_all(pool).await?)
 }
 
 /// A text search on PostgreSQL. The planner cannot tell a rare word from

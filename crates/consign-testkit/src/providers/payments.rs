@@ -97,6 +97,27 @@ struct Inner {
     fail_next: usize,
     /// Status the next refunds report (`succeeded`/`processed`/`COMPLETED` by default).
     refunds_pending: bool,
+    /// A hold on the next Stripe payment intent: told when it arrives,
+    /// answered once released.
+    hold: Option<(tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>)>,
+}
+
+/// A provider request held back (see [`Providers::hold_next_payment_intent`]).
+pub struct Hold {
+    arrived: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Hold {
+    /// Waits until the held request has reached the provider.
+    pub async fn arrived(&mut self) {
+        let _ = (&mut self.arrived).await;
+    }
+
+    /// Lets the provider answer it.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 /// The local providers. Cheap to clone.
@@ -147,6 +168,15 @@ impl Providers {
     /// Answers the next `count` requests with 503.
     pub fn fail_next(&self, count: usize) {
         self.inner.lock().unwrap().fail_next = count;
+    }
+
+    /// Holds the next Stripe payment intent unanswered until the returned
+    /// hold is released: a provider slow to answer, without a clock.
+    pub fn hold_next_payment_intent(&self) -> Hold {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        self.inner.lock().unwrap().hold = Some((arrived_tx, release_rx));
+        Hold { arrived, release }
     }
 
     /// Makes refunds report `pending` (settled later by webhook) or done.
@@ -222,6 +252,11 @@ fn unauthorized() -> Response {
 async fn stripe_payment_intent(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {
     if !authorized(&headers, &format!("Bearer {}", secrets::STRIPE_SECRET_KEY)) {
         return unauthorized();
+    }
+    let hold = inner.lock().unwrap().hold.take();
+    if let Some((arrived, release)) = hold {
+        let _ = arrived.send(());
+        let _ = release.await;
     }
     let form: HashMap<String, String> = url_decode_pairs(&String::from_utf8_lossy(&body)).into_iter().collect();
     handle(&inner, "/v1/payment_intents".into(), &headers, &body, Some("idempotency-key"), |_, id| {

@@ -129,8 +129,7 @@ async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<R
         body_text = field(&fields, "stripped-text").unwrap_or_default().trim().to_owned();
     }
     // Which thread or brand the recipient names.
-    let reply_key =
-        consign_db::secrets::get_or_create(&state.db, REPLY_KEY_SECRET, &crate::auth::tokens::random_hex(32)).await?;
+    let reply_key = state.instance_secret(REPLY_KEY_SECRET).await?;
     let mut thread_id = None;
     let mut brand_id = None;
     for recipient in field(&fields, "recipient").unwrap_or_default().split(',') {

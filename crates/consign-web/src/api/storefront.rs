@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
+use crate::middleware::idempotency::IdempotentRequest;
 use crate::payments::{self, PaymentInstructions};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -167,6 +168,7 @@ pub struct CheckoutResponse {
 async fn checkout(
     State(state): State<AppState>,
     AppPath(brand_slug): AppPath<String>,
+    idempotent: Option<axum::Extension<IdempotentRequest>>,
     AppJson(request): AppJson<CheckoutRequest>,
 ) -> AppResult<(StatusCode, AppJson<CheckoutResponse>)> {
     let mut problems: Vec<FieldError> = match request.validate() {
@@ -195,7 +197,17 @@ async fn checkout(
     if !payments::is_configured(&state, brand.id, provider).await? {
         return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
     }
-    let order_id = OrderId::new();
+    // With an idempotency key, a run after a failure on our side (the order
+    // committed, the payment provider then failed) makes the same order id,
+    // so it conflicts with the order placed instead of placing a second.
+    let order_id = match idempotent {
+        Some(axum::Extension(request)) => request
+            .stable_uuid("checkout")
+            .to_string()
+            .parse()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a UUID did not parse as an order id")))?,
+        None => OrderId::new(),
+    };
     let token = consign_channels::order_access_token(&state.order_token_key, &order_id.to_string());
     let new_checkout = NewCheckout {
         order_id,

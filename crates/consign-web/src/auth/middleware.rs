@@ -20,6 +20,11 @@ use crate::extract::Caller;
 
 /// The middleware function.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // The bearer token of `/metrics` is the scraper's metrics token, not a
+    // caller's: the handler checks it.
+    if request.uri().path() == "/metrics" {
+        return next.run(request).await;
+    }
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return next.run(request).await;
     };

@@ -2,11 +2,22 @@
 //!
 //! The first request with a key claims it in the database and runs; its
 //! response (anything but a 5xx) is stored and replayed to every later
-//! request with the same key and the same body, with
-//! `Idempotent-Replayed: true`. The same key with another body is a 422, and
-//! a second request while the first still runs is a 409. Keys belong to the
-//! caller's tenant and live 24 hours. Because the claim is a row in the
-//! shared database, this holds across instances.
+//! request with the same key and the same request (method, path, query and
+//! body), with `Idempotent-Replayed: true`. The same key with another
+//! request is a 422, and a second request while the first still runs is a
+//! 409. Because the claim is a row in the shared database, this holds
+//! across instances.
+//!
+//! - Keys belong to the caller (one user, one API key, one order token; see
+//!   `Scope::caller_key`), so a replay only ever goes back to the principal
+//!   whose request made it. Anonymous requests share one namespace; the
+//!   ones that answer secrets (signup, login, refresh) carry the caller's
+//!   own credential in the body, which the replay must match.
+//! - Stored responses are sealed with the master keyring: they can hold
+//!   access and refresh tokens, API key secrets and order access tokens.
+//! - The handler runs to its end on its own task. A client that hangs up,
+//!   or the request timeout, drops the wait, not the work, and the answer
+//!   is stored for the retry; a request that committed is never run twice.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -14,6 +25,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use consign_db::idempotency::{self, Claim, StoredResponse};
+use consign_domain::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -24,9 +36,31 @@ use crate::extract::Caller;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The response header on a replay.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// How long a claim holds before another request may take it over, should
-/// its holder have died.
+/// Recorded with a claim for operators; a claim is never taken over, since
+/// its request may have committed (see `consign_db::idempotency`).
 const LEASE_SECONDS: i64 = 120;
+
+/// A request that holds its idempotency key, in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct IdempotentRequest {
+    caller: String,
+    key: String,
+    first_claimed_at: Timestamp,
+}
+
+impl IdempotentRequest {
+    /// A UUID v7 that every run of this request gets alike: the time of the
+    /// key's first claim, then a hash of the caller, the key and `purpose`.
+    /// An id made this way makes a re-run conflict with what the first run
+    /// wrote instead of writing it twice.
+    pub fn stable_uuid(&self, purpose: &str) -> uuid::Uuid {
+        let digest = Sha256::digest(format!("{purpose}\n{}\n{}", self.caller, self.key).as_bytes());
+        let mut random = [0u8; 10];
+        random.copy_from_slice(&digest[..10]);
+        let millis = u64::try_from(self.first_claimed_at.as_micros() / 1000).unwrap_or_default();
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+}
 
 /// The middleware function.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -48,11 +82,11 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
             return Err(AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters").into_response());
         }
     };
-    let tenant = match request.extensions().get::<Caller>() {
-        Some(caller) => caller.scope().tenant_key(),
+    let caller = match request.extensions().get::<Caller>() {
+        Some(caller) => caller.scope().caller_key(),
         None => "public".to_owned(),
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes = to_bytes(body, state.config.body_limit_bytes.max(state.config.attachment_max_bytes))
         .await
         .map_err(|_| AppError::PayloadTooLarge.into_response())?;
@@ -60,55 +94,102 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
         let mut hasher = Sha256::new();
         hasher.update(parts.method.as_str().as_bytes());
         hasher.update(b" ");
-        hasher.update(parts.uri.path().as_bytes());
+        let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |target| target.as_str());
+        hasher.update(target.as_bytes());
         hasher.update(b"\n");
         hasher.update(&bytes);
         hex::encode(hasher.finalize())
     };
-    let claim = idempotency::claim(&state.db, &tenant, &key, &fingerprint, LEASE_SECONDS)
+    let claim = idempotency::claim(&state.db, &caller, &key, &fingerprint, LEASE_SECONDS)
         .await
         .map_err(|e| AppError::from(e).into_response())?;
-    match claim {
+    let first_claimed_at = match claim {
         Claim::Mismatch => return Err(AppError::IdempotencyKeyReused.into_response()),
         Claim::InFlight => return Err(AppError::IdempotencyInProgress.into_response()),
-        Claim::Replay(stored) => return Ok(replay(stored)),
-        Claim::Claimed => {}
+        Claim::Replay(stored) => return replay(state, &caller, &key, stored),
+        Claim::Claimed { first_claimed_at } => first_claimed_at,
+    };
+    let claimed = IdempotentRequest { caller, key, first_claimed_at };
+    parts.extensions.insert(claimed.clone());
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let work = tokio::spawn(run_and_store(state.clone(), claimed.clone(), request, next));
+    match work.await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            // The handler panicked: nothing is stored; a retry may run it.
+            release(state, &claimed).await;
+            Err(AppError::Internal(anyhow::anyhow!("handler failed: {error}")).into_response())
+        }
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+}
+
+/// Runs the handler and stores its answer, or gives the key up after a 5xx.
+async fn run_and_store(state: AppState, claimed: IdempotentRequest, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
     if response.status().is_server_error() {
         // Our failure is not the request's answer: let a retry run it again.
-        if let Err(error) = idempotency::release(&state.db, &tenant, &key).await {
-            tracing::error!(error = %error, "could not release an idempotency key");
-        }
-        return Ok(response);
+        release(&state, &claimed).await;
+        return response;
     }
     let (parts, body) = response.into_parts();
     let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            let _ = idempotency::release(&state.db, &tenant, &key).await;
-            return Err(AppError::Internal(anyhow::anyhow!("reading response body: {error}")).into_response());
+            release(&state, &claimed).await;
+            return AppError::Internal(anyhow::anyhow!("reading response body: {error}")).into_response();
         }
+    };
+    let (response_body, response_key_id, response_nonce) = match &state.gateway.keyring {
+        Some(keyring) => {
+            let sealed = keyring.seal(&bytes, &aad(&claimed.caller, &claimed.key));
+            (hex::decode(&sealed.ciphertext).unwrap_or_default(), Some(sealed.key_id), Some(sealed.nonce))
+        }
+        // Only a state built without a master key (never `consign serve`).
+        None => (bytes.to_vec(), None, None),
     };
     let stored = StoredResponse {
         response_status: i64::from(parts.status.as_u16()),
         response_content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        response_body: bytes.to_vec(),
+        response_body,
+        response_key_id,
+        response_nonce,
     };
-    if let Err(error) = idempotency::complete(&state.db, &tenant, &key, &stored).await {
+    if let Err(error) = idempotency::complete(&state.db, &claimed.caller, &claimed.key, &stored).await {
         tracing::error!(error = %error, "could not store an idempotent response");
     }
-    Ok(Response::from_parts(parts, Body::from(bytes)))
+    Response::from_parts(parts, Body::from(bytes))
 }
 
-fn replay(stored: StoredResponse) -> Response {
+async fn release(state: &AppState, claimed: &IdempotentRequest) {
+    if let Err(error) = idempotency::release(&state.db, &claimed.caller, &claimed.key).await {
+        tracing::error!(error = %error, "could not release an idempotency key");
+    }
+}
+
+/// What a stored response is sealed to: a body copied to another caller's
+/// or another key's row does not open.
+fn aad(caller: &str, key: &str) -> String {
+    format!("idempotency:{caller}:{key}")
+}
+
+fn replay(state: &AppState, caller: &str, key: &str, stored: StoredResponse) -> Result<Response, Response> {
     let status =
         u16::try_from(stored.response_status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
-    let mut response = (status, stored.response_body).into_response();
+    let body = match (stored.response_key_id, stored.response_nonce) {
+        (Some(key_id), Some(nonce)) => {
+            let sealed = consign_payments::Sealed { key_id, nonce, ciphertext: hex::encode(&stored.response_body) };
+            let keyring = state.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()).into_response())?;
+            keyring
+                .open(&sealed, &aad(caller, key))
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored response: {e}")).into_response())?
+        }
+        _ => stored.response_body,
+    };
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     if let Some(content_type) = stored.response_content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.insert(header::CONTENT_TYPE, content_type);
     }
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    response
+    Ok(response)
 }

@@ -1,8 +1,12 @@
 //! `Idempotency-Key` (SPEC §3): replay, body mismatch, in-flight requests,
 //! and exactly one effect under concurrency, on one instance and across two
-//! sharing a database.
+//! sharing a database; keys per caller, sealed stored responses, and a
+//! request cut off after it committed that is never run twice.
 
-use consign_testkit::{TestApp, TestResponse};
+use std::time::Duration;
+
+use consign_testkit::providers::payments::Providers;
+use consign_testkit::{Sku, TestApp, TestDb, TestResponse, checkout_body, test_gateway};
 use consign_web::WebConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -129,4 +133,124 @@ async fn one_key_has_one_effect_across_two_instances_sharing_a_database() {
     )
     .await;
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
+async fn a_checkout_cut_off_after_it_committed_is_answered_from_its_first_run() {
+    let providers = Providers::start().await;
+    let gateway = test_gateway(providers.endpoints());
+    let setup = TestApp::spawn_with_gateway(TestDb::new().await, WebConfig::default(), gateway.clone()).await;
+    let owner = setup.sign_up("owner@acme.example", "merchant").await;
+    let shop = setup.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+    assert_eq!(setup.set_provider(&owner.token, &shop.brand_id, "stripe").await.status, StatusCode::OK);
+    // The same database behind an instance whose requests time out after a
+    // second, and a Stripe that does not answer until told to.
+    let config = WebConfig { request_timeout: Duration::from_secs(1), ..WebConfig::default() };
+    let app = TestApp::spawn_with_gateway(setup.test_db.another_connection().await, config, gateway).await;
+    let mut stripe = providers.hold_next_payment_intent();
+    let mut body = checkout_body(&[("MUG", 1)], "casey@example.com");
+    body["payment_provider"] = json!("stripe");
+    let checkout = || {
+        app.send(
+            app.client.post(app.url("/api/v1/storefront/acme/checkout")).header("idempotency-key", "k-1").json(&body),
+        )
+    };
+
+    let cut_off = checkout().await;
+    assert_eq!(cut_off.status, StatusCode::SERVICE_UNAVAILABLE, "{}", cut_off.text);
+    tokio::time::timeout(Duration::from_secs(20), stripe.arrived()).await.expect("the order reached the provider");
+    stripe.release();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let retried = loop {
+        let retried = checkout().await;
+        if retried.status != StatusCode::CONFLICT {
+            break retried;
+        }
+        assert_eq!(retried.code(), "idempotency_request_in_progress", "{}", retried.text);
+        assert!(tokio::time::Instant::now() < deadline, "the first run never finished: {}", retried.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.text);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    let orders = setup.get("/api/v1/orders", &owner.token).await;
+    let orders = orders.body["data"].as_array().unwrap().clone();
+    assert_eq!(orders.len(), 1, "one order for one key: {orders:?}");
+    assert_eq!(orders[0]["id"], retried.body["order"]["id"]);
+    assert_eq!(providers.requests("/v1/payment_intents").len(), 1);
+    let (_, reserved) = setup.stock(&owner.token, &shop.variants["MUG"], &shop.warehouses[0]).await;
+    assert_eq!(reserved, 1);
+}
+
+#[tokio::test]
+async fn another_caller_with_the_same_key_never_gets_the_first_callers_response() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let brand = app.create_brand(&owner, "acme").await;
+    let brand_id = brand["id"].as_str().unwrap();
+    let integration = app.post("/api/v1/api-keys", &owner.token, json!({"brand_id": brand_id, "name": "WMS"})).await;
+    let integration = integration.body["key"].as_str().unwrap().to_owned();
+
+    let body = json!({"brand_id": brand_id, "name": "Shop"});
+    let first = post_with_key(&app, "/api/v1/api-keys", &owner.token, "k1", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let secret = first.body["key"].as_str().unwrap().to_owned();
+
+    // The integration of the same organization sends the same request with
+    // the same key: it is its own request, refused on its own merits.
+    let theirs = post_with_key(&app, "/api/v1/api-keys", &integration, "k1", &body).await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN, "{}", theirs.text);
+    assert_eq!(theirs.header("idempotent-replayed"), None);
+    assert!(!theirs.text.contains(&secret[4..]), "{}", theirs.text);
+    // The owner still gets its own answer back.
+    let again = post_with_key(&app, "/api/v1/api-keys", &owner.token, "k1", &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+}
+
+#[tokio::test]
+async fn the_query_string_is_part_of_the_request() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let body = json!({"name": "Acme", "slug": "acme", "currency": "USD"});
+    let first = post_with_key(&app, "/api/v1/brands?x=1", &owner.token, "k-query", &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let other = post_with_key(&app, "/api/v1/brands?x=2", &owner.token, "k-query", &body).await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", other.text);
+    assert_eq!(other.code(), "idempotency_key_reused");
+}
+
+/// Every stored response body, as the database holds it.
+async fn stored_bodies(app: &TestApp) -> Vec<Vec<u8>> {
+    const SQL: &str = "SELECT response_body FROM idempotency_keys WHERE response_body IS NOT NULL";
+    match app.db().pool() {
+        consign_db::Pool::Sqlite { writer, .. } => sqlx::query_scalar(SQL).fetch_all(writer).await.unwrap(),
+        consign_db::Pool::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn stored_responses_that_carry_tokens_are_sealed_and_still_replay() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let login = json!({"email": owner.email, "password": owner.password});
+    let first = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).header("idempotency-key", "login-1").json(&login))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let refresh_token = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let access_token = first.body["access_token"].as_str().unwrap().to_owned();
+
+    let bodies = stored_bodies(&app).await;
+    assert_eq!(bodies.len(), 1);
+    for body in &bodies {
+        let text = String::from_utf8_lossy(body);
+        assert!(!text.contains("refresh_token") && !text.contains(&refresh_token), "stored in the clear: {text}");
+        assert!(!text.contains(&access_token), "stored in the clear: {text}");
+    }
+    let replay = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).header("idempotency-key", "login-1").json(&login))
+        .await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.text, first.text);
 }

@@ -22,5 +22,6 @@ mod pages;
 mod pages_messaging;
 mod payments;
 mod payments_model;
+mod secrets;
 mod storage;
 mod tenancy;

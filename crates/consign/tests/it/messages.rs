@@ -454,3 +454,55 @@ async fn attachments_are_checked_stored_and_served_only_to_those_who_may_see_the
         .await;
     assert_eq!(borrowed.status, StatusCode::UNPROCESSABLE_ENTITY, "a file of another order cannot be attached");
 }
+
+#[tokio::test]
+async fn a_customer_search_finds_exactly_its_orders_matches_among_many_of_other_tenants() {
+    let app = TestApp::spawn().await;
+    let c = conversation(&app).await;
+    // Another tenant's order says the word many times, newer than ours too.
+    let other_owner = app.sign_up("owner@globex.example", "merchant").await;
+    let globex = app.stocked_brand(&other_owner, "globex", 1, &[Sku { sku: "CUP", price: 900, stock: &[3] }]).await;
+    let theirs = app.checkout(&globex.slug, &[("CUP", 1)], "pat@example.com").await;
+    let their_order = theirs.body["order"]["id"].as_str().unwrap().to_owned();
+    for index in 0..60 {
+        post_message(&app, &other_owner.token, &their_order, json!({"body": format!("parcel update {index}")})).await;
+    }
+    post_message(&app, &c.customer, &c.order_id, json!({"body": "Where is my parcel?"})).await;
+    post_message(&app, &c.owner.token, &c.order_id, json!({"body": "Parcel is late", "internal": true})).await;
+    post_message(&app, &c.owner.token, &c.order_id, json!({"body": "Hello again"})).await;
+    post_message(&app, &c.owner.token, &c.order_id, json!({"body": "Your parcel ships today"})).await;
+    for index in 60..70 {
+        post_message(&app, &other_owner.token, &their_order, json!({"body": format!("parcel update {index}")})).await;
+    }
+
+    let found = app.get("/api/v1/messages/search?q=parcel", &c.customer).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    assert_eq!(bodies(&found.body), ["Your parcel ships today", "Where is my parcel?"]);
+    let first = app.get("/api/v1/messages/search?q=parcel&limit=1", &c.customer).await;
+    assert_eq!(bodies(&first.body), ["Your parcel ships today"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = app.get(&format!("/api/v1/messages/search?q=parcel&limit=1&cursor={cursor}"), &c.customer).await;
+    assert_eq!(bodies(&second.body), ["Where is my parcel?"]);
+    assert!(second.body["next_cursor"].is_null(), "{}", second.text);
+
+    // Staff filtering on the order see the note too; the other tenant's
+    // staff page through all of theirs, newest first.
+    let order = app.get(&format!("/api/v1/messages/search?q=parcel&order_id={}", c.order_id), &c.owner.token).await;
+    assert_eq!(bodies(&order.body), ["Your parcel ships today", "Parcel is late", "Where is my parcel?"]);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/messages/search?q=parcel&limit=30&cursor={cursor}"),
+            None => "/api/v1/messages/search?q=parcel&limit=30".to_owned(),
+        };
+        let page = app.get(&path, &other_owner.token).await;
+        seen.extend(bodies(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..70).rev().map(|index| format!("parcel update {index}")).collect();
+    assert_eq!(seen, expected);
+}

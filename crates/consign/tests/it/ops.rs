@@ -155,3 +155,95 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(response.contains("access_token"));
     tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn invented_methods_are_counted_under_one_label() {
+    let app = TestApp::spawn().await;
+    for index in 0..100 {
+        let method = Method::from_bytes(format!("INVENTED{index}").as_bytes()).unwrap();
+        app.request(method, "/healthz", None, None).await;
+    }
+    let metrics = app.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(!metrics.text.contains("INVENTED"), "{}", metrics.text);
+    assert!(metrics.text.contains(r#"method="OTHER""#), "{}", metrics.text);
+}
+
+#[tokio::test]
+async fn metrics_need_the_configured_token() {
+    let config = consign_web::WebConfig { metrics_token: Some("scrape-me-please".into()), ..Default::default() };
+    let app = TestApp::spawn_with(config).await;
+    let anonymous = app.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.code(), "unauthenticated");
+    let wrong = app.request(Method::GET, "/metrics", Some("scrape-me-pleasE"), None).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let user = app.sign_up("ada@example.com", "merchant").await;
+    assert_eq!(app.request(Method::GET, "/metrics", Some(&user.token), None).await.status, StatusCode::UNAUTHORIZED);
+    let scraper = app.request(Method::GET, "/metrics", Some("scrape-me-please"), None).await;
+    assert_eq!(scraper.status, StatusCode::OK);
+    assert!(scraper.text.contains("http_requests_total"));
+}
+
+/// Reads until the server closes the connection, or fails at `deadline`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, deadline: tokio::time::Instant) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    match tokio::time::timeout_at(deadline, stream.read_to_end(&mut received)).await {
+        Ok(_) => String::from_utf8_lossy(&received).into_owned(),
+        Err(_) => panic!("the server kept the connection open: {}", String::from_utf8_lossy(&received)),
+    }
+}
+
+#[tokio::test]
+async fn clients_that_trickle_their_headers_or_idle_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+
+    let config = consign_web::WebConfig { header_read_timeout: Duration::from_secs(1), ..Default::default() };
+    let app = TestApp::spawn_with(config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    // A keep-alive connection that finished its request and then says nothing.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {address}\r\n\r\n").as_bytes()).await.unwrap();
+
+    assert_eq!(app.request(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for stream in &mut slow {
+        let answer = read_until_closed(stream, deadline).await;
+        assert!(!answer.contains("200 OK"), "{answer}");
+    }
+    let answer = read_until_closed(&mut idle, deadline).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The server still serves everyone else.
+    assert_eq!(app.request(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    use tokio::io::AsyncWriteExt;
+
+    let config = consign_web::WebConfig { max_connections: 2, ..Default::default() };
+    let app = TestApp::spawn_with(config).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        holders.push(stream);
+    }
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = app.url("/healthz");
+    let mut waiting = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+    // Both slots are taken: the third connection is not served while they are.
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut waiting).await;
+    assert!(early.is_err(), "a connection beyond the cap was served: {early:?}");
+    drop(holders.pop());
+    let status = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap().unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
