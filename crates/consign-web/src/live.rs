@@ -25,7 +25,6 @@ use consign_db::events::{self, EventWaker, Position, TailEvent, TailFilter};
 use consign_db::{Db, Principal, Scope};
 use consign_domain::{BrandId, OrderId};
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::AppState;
@@ -78,31 +77,16 @@ struct Frames {
     customer: Option<Arc<str>>,
 }
 
+/// What staff sockets stream. `access.*` (revocations, see
+/// `consign_db::access`) is never sent to anyone: the hub acts on it.
 const STAFF_TYPES: [&str; 6] = ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment."];
-const CUSTOMER_TYPES: [&str; 5] = ["message.", "thread.", "order.", "shipment.", "payment."];
 
 fn render(tail: &TailEvent) -> Frames {
     let event = &tail.event;
     let kind = event.event_type.as_str();
     let staff = STAFF_TYPES.iter().any(|prefix| kind.starts_with(prefix)).then(|| frame(event));
-    let customer = if tail.order_id.is_some() && CUSTOMER_TYPES.iter().any(|prefix| kind.starts_with(prefix)) {
-        let payload = &event.payload.0;
-        if payload.get("internal").and_then(Value::as_bool) == Some(true) {
-            None
-        } else if kind == "message.read" {
-            // The customer learns which of its messages were read, never
-            // the ids of notes.
-            let mut event = event.clone();
-            if let Value::Object(map) = &mut event.payload.0 {
-                map.remove("internal_message_ids");
-            }
-            Some(frame(&event))
-        } else {
-            Some(frame(event))
-        }
-    } else {
-        None
-    };
+    // The one customer allow-list, shared with the timeline.
+    let customer = tail.order_id.and_then(|_| events::customer_view(event)).map(|event| frame(&event));
     Frames { staff, customer }
 }
 

@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Opens `/api/v1/live` with a bearer header, or with `?access_token=` when
 /// `in_query` (as a browser would).
-async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>) -> Socket {
+pub(crate) async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>) -> Socket {
     let mut url = format!("{}/api/v1/live?", app.address.replace("http://", "ws://"));
     if in_query {
         url.push_str(&format!("access_token={token}&"));
@@ -35,7 +35,7 @@ async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>
 }
 
 /// The next event frame, waiting at most [`DEADLINE`].
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(DEADLINE, socket.next())
             .await
@@ -50,7 +50,7 @@ async fn next_event(socket: &mut Socket) -> Value {
 
 /// Events up to and including the first `message.created` whose body is
 /// `marker`; fails at the deadline.
-async fn events_until_message(socket: &mut Socket, marker: &str) -> Vec<Value> {
+pub(crate) async fn events_until_message(socket: &mut Socket, marker: &str) -> Vec<Value> {
     let mut seen = Vec::new();
     loop {
         let event = next_event(socket).await;

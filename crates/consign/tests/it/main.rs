@@ -8,6 +8,7 @@ mod browser;
 mod catalog;
 mod channels;
 mod checkout;
+mod customer_view;
 mod demo;
 mod fulfillment;
 mod idempotency;
