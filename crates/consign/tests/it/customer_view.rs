@@ -145,7 +145,8 @@ async fn an_order_access_token_on_a_staff_route_is_forbidden() {
         assert!(answer.header("content-type").unwrap_or_default().starts_with("application/problem+json"));
     }
     // The customer's own routes still answer.
-    for path in [order.clone(), format!("{order}/timeline"), format!("{order}/messages"), "/api/v1/messages/unread".into()]
+    for path in
+        [order.clone(), format!("{order}/timeline"), format!("{order}/messages"), "/api/v1/messages/unread".into()]
     {
         let answer = app.get(&path, &p.token).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.text);
@@ -202,7 +203,10 @@ async fn the_timeline_is_a_paged_list_for_staff_and_customer() {
     }
     let customer = app.get(&path, &p.token).await;
     let customer = customer.body["data"].as_array().unwrap();
-    assert_eq!(types(customer), ["order.created", "payment.captured", "payment.captured", "payment.captured", "order.paid"]);
+    assert_eq!(
+        types(customer),
+        ["order.created", "payment.captured", "payment.captured", "payment.captured", "order.paid"]
+    );
     let staff = app.get(&path, &p.owner.token).await;
     let staff = staff.body["data"].as_array().unwrap();
     assert_eq!(types(staff).iter().filter(|t| **t == "order.note_added").count(), 4, "{staff:?}");

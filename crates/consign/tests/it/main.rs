@@ -23,5 +23,6 @@ mod pages;
 mod pages_messaging;
 mod payments;
 mod payments_model;
+mod sessions;
 mod storage;
 mod tenancy;

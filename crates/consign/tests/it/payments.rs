@@ -272,7 +272,8 @@ async fn a_failed_payment_is_retried_with_a_new_attempt_on_the_same_order() {
     let statuses: Vec<&str> = attempts.body.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["failed", "succeeded"]);
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
-    let failed_event = timeline.body["data"].as_array().unwrap().iter().find(|e| e["type"] == "payment.failed").cloned();
+    let failed_event =
+        timeline.body["data"].as_array().unwrap().iter().find(|e| e["type"] == "payment.failed").cloned();
     assert_eq!(failed_event.expect("payment.failed recorded")["payload"]["order_id"], order["id"]);
     // Nothing left to pay: no more attempts.
     let more = app
