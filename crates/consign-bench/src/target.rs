@@ -105,6 +105,8 @@ impl Target {
             .args(["--log-level", "warn"])
             // Long runs outlive the default 15-minute access token.
             .args(["--access-token-ttl-seconds", "86400"])
+            // Every simulated client shares the loopback address.
+            .args(["--live-sockets-per-ip", "1000000"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

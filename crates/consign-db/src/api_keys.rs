@@ -122,6 +122,9 @@ pub async fn revoke(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey
                 key_id.to_string(),
             ))
             .await?;
+            // Its live sockets end too, on every instance.
+            let revoked = crate::access::AccessRevoked { api_key_id: Some(key_id), ..Default::default() };
+            crate::access::AccessTx::record_revoked(tx, organization_id, revoked).await?;
         }
     });
     get(db, scope, key_id).await

@@ -6,7 +6,7 @@ use consign_domain::{BrandId, EventId, OrderId, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, Engine, JsonText, Scope, db_read};
+use crate::{Db, DbResult, Engine, JsonText, Page, PageRequest, Scope, db_read};
 
 /// A domain event (SPEC §4 "Event").
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -33,24 +33,140 @@ pub struct Event {
 
 const EVENT_COLUMNS: &str = "id, type, aggregate_type, aggregate_id, brand_id, payload, actor, created_at";
 
+/// The events a customer (an order access token) may see, and of each the
+/// payload fields it may read. Everything else, staff notes
+/// (`order.note_added`), cancel and refund reasons, refund failures,
+/// payment references, warehouses, assignees, is staff text or internal and
+/// never reaches a customer. The one allow-list: the timeline, the live feed
+/// and its `?after=` replay all go through [`customer_view`].
+const CUSTOMER_EVENTS: &[(&str, &[&str])] = &[
+    ("order.created", &["number", "total", "currency", "reservation_expires_at"]),
+    ("order.paid", &["order_id", "from", "to", "paid", "refunded", "currency"]),
+    ("order.partially_refunded", &["order_id", "from", "to", "paid", "refunded", "currency"]),
+    ("order.refunded", &["order_id", "from", "to", "paid", "refunded", "currency"]),
+    ("order.cancelled", &["order_id", "refund_due"]),
+    ("order.expired", &[]),
+    ("order.address_updated", &["shipping_address"]),
+    ("order.items_updated", &["order_id", "items", "total", "outstanding", "refund_due"]),
+    ("order.partially_shipped", &["fulfillment_status", "shipped_units", "ordered_units"]),
+    ("order.shipped", &["fulfillment_status", "shipped_units", "ordered_units"]),
+    ("order.delivered", &["fulfillment_status", "shipped_units", "ordered_units"]),
+    ("order.returned", &["fulfillment_status", "shipped_units", "ordered_units"]),
+    ("order.completed", &[]),
+    ("payment.attempt_started", &["order_id", "attempt_id", "provider", "amount", "currency"]),
+    ("payment.captured", &["order_id", "payment_id", "attempt_id", "provider", "amount", "currency"]),
+    ("payment.failed", &["order_id", "attempt_id", "provider"]),
+    ("refund.requested", &["order_id", "amount", "currency"]),
+    ("refund.failed", &["order_id"]),
+    ("shipment.created", &["order_id", "carrier", "tracking_number", "tracking_url", "items"]),
+    ("shipment.ready", &["order_id", "from", "to", "tracking_url"]),
+    ("shipment.in_transit", &["order_id", "from", "to", "tracking_url"]),
+    ("shipment.delivered", &["order_id", "from", "to", "tracking_url"]),
+    ("shipment.exception", &["order_id", "from", "to", "tracking_url"]),
+    ("shipment.cancelled", &["order_id", "from", "to", "tracking_url"]),
+    ("message.read", &["order_id", "thread_id", "reader_id", "role", "read_at", "message_ids"]),
+    ("thread.closed", &["order_id", "thread_id", "status"]),
+    ("thread.reopened", &["order_id", "thread_id", "status"]),
+];
+
+/// The event types a customer may see at all (`message.created` of a
+/// visible message, and those of [`CUSTOMER_EVENTS`]), for narrowing reads.
+fn customer_event_types() -> impl Iterator<Item = &'static str> {
+    std::iter::once("message.created").chain(CUSTOMER_EVENTS.iter().map(|(kind, _)| *kind))
+}
+
+/// How a customer sees an event: its allowed payload fields, or `None` when
+/// the event is not for customers. A message event is shown only for a
+/// message that says it is visible (`internal: false`), and staff actors are
+/// shown as `staff`, never by id.
+pub fn customer_view(event: &Event) -> Option<Event> {
+    let payload = match event.event_type.as_str() {
+        // The message as the customer's own message list shows it.
+        "message.created" => {
+            if event.payload.0.get("internal").and_then(serde_json::Value::as_bool) != Some(false) {
+                return None;
+            }
+            event.payload.0.clone()
+        }
+        kind => {
+            let (_, fields) = CUSTOMER_EVENTS.iter().find(|(allowed, _)| *allowed == kind)?;
+            let mut kept = serde_json::Map::new();
+            for field in *fields {
+                if let Some(value) = event.payload.0.get(*field) {
+                    kept.insert((*field).to_owned(), value.clone());
+                }
+            }
+            serde_json::Value::Object(kept)
+        }
+    };
+    let actor = match event.actor.as_str() {
+        "system" | "customer" => event.actor.clone(),
+        _ => "staff".to_owned(),
+    };
+    Some(Event { payload: JsonText(payload), actor, ..event.clone() })
+}
+
 /// An order's events and those of its fulfillment orders and shipments,
-/// oldest first.
+/// oldest first: every one for staff, the [`customer_view`] for a customer.
 pub async fn timeline(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = timeline_page(db, scope, order_id, &PageRequest { limit: 200, after }).await?;
+        events.extend(page.data);
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
+            None => return Ok(events),
+        }
+    }
+}
+
+/// One page of [`timeline`], oldest first; the cursor is the last event id
+/// of the page.
+pub async fn timeline_page(db: &Db, scope: &Scope, order_id: OrderId, page: &PageRequest) -> DbResult<Page<Event>> {
     let brand_id: BrandId = db_read!(db, |conn| {
         sqlx::query_scalar("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
     });
     scope.check_order(order_id, brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id IN (
-                 SELECT CAST($1 AS TEXT) UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = $1
-                 UNION ALL SELECT id FROM shipments WHERE order_id = $1)
-              ORDER BY id"
-        )))
-        .bind(order_id.to_string())
-        .fetch_all(conn)
-        .await?
-    }))
+    let customer = scope.customer_order().is_some();
+    // A customer's events are narrowed by type in SQL; a note among its
+    // messages is only known from the payload, so a short read continues
+    // until the page is full.
+    let mut visible = Vec::new();
+    let mut after = page.after.clone();
+    loop {
+        let rows: Vec<Event> = db_read!(db, |conn| {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id IN (
+                     SELECT CAST("
+            ));
+            query.push_bind(order_id.to_string());
+            query.push(" AS TEXT) UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = ");
+            query.push_bind(order_id.to_string());
+            query.push(" UNION ALL SELECT id FROM shipments WHERE order_id = ");
+            query.push_bind(order_id.to_string());
+            query.push(")");
+            if customer {
+                query.push(" AND type IN (");
+                let mut types = query.separated(", ");
+                for kind in customer_event_types() {
+                    types.push_bind(kind);
+                }
+                query.push(")");
+            }
+            if let Some(after) = &after {
+                query.push(" AND id > ").push_bind(after.clone());
+            }
+            query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+            query.build_query_as().fetch_all(conn).await?
+        });
+        let exhausted = (rows.len() as i64) < page.fetch_limit();
+        after = rows.last().map(|e| e.id.to_string()).or(after);
+        visible.extend(rows.into_iter().filter_map(|e| if customer { customer_view(&e) } else { Some(e) }));
+        if exhausted || visible.len() > page.limit as usize {
+            return Ok(Page::from_rows(visible, page, |e| e.id.to_string()));
+        }
+    }
 }
 
 /// Filters of the event feed.

@@ -7,6 +7,7 @@
 
 use consign_domain::{RefreshTokenId, SessionId, Timestamp, UserId};
 
+use crate::access::{AccessRevoked, AccessTx};
 use crate::{Db, DbResult, db_write};
 
 /// Starts a session for a user with its first refresh token.
@@ -52,10 +53,32 @@ pub enum Rotation {
     Invalid,
 }
 
+/// How long a session lasts: it ends when unused for `idle_seconds` (each
+/// refresh token expires that long after it is issued) and, however active,
+/// `max_lifetime_seconds` after it started.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLimits {
+    /// Longest time between two uses.
+    pub idle_seconds: i64,
+    /// Longest a session lasts from its start.
+    pub max_lifetime_seconds: i64,
+}
+
+impl SessionLimits {
+    /// When a token issued now in a session started at `started` expires.
+    pub fn expiry(&self, started: Timestamp, now: Timestamp) -> Timestamp {
+        let idle = now.plus_seconds(self.idle_seconds);
+        let end = started.plus_seconds(self.max_lifetime_seconds);
+        if idle.as_micros() < end.as_micros() { idle } else { end }
+    }
+}
+
 /// Spends `presented_hash` and stores `new_hash` in its place, in one
 /// transaction. Two concurrent refreshes with one token: one rotates, the
-/// other is reuse and revokes the family.
-pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_at: Timestamp) -> DbResult<Rotation> {
+/// other is reuse and revokes the family. The new token expires after the
+/// idle time, and never after the session's maximum lifetime; a session
+/// past either is over (`Invalid`).
+pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, limits: SessionLimits) -> DbResult<Rotation> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: String,
@@ -64,20 +87,25 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
         expires_at: i64,
         used_at: Option<i64>,
         revoked_at: Option<i64>,
+        started_at: i64,
     }
     let now = Timestamp::now().as_micros();
     let rotation = db_write!(db, |tx| {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT t.id, t.session_id, t.user_id, t.expires_at, t.used_at, s.revoked_at
+            "SELECT t.id, t.session_id, t.user_id, t.expires_at, t.used_at, s.revoked_at, s.created_at AS started_at
                FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
               WHERE t.token_hash = $1",
         )
         .bind(presented_hash.to_owned())
         .fetch_optional(&mut **tx)
         .await?;
+        let ended = |row: &Row| {
+            let end = Timestamp::from_micros(row.started_at).plus_seconds(limits.max_lifetime_seconds);
+            row.revoked_at.is_some() || row.expires_at <= now || end.as_micros() <= now
+        };
         match row {
             None => Rotation::Invalid,
-            Some(row) if row.revoked_at.is_some() || row.expires_at <= now => Rotation::Invalid,
+            Some(row) if ended(&row) => Rotation::Invalid,
             Some(row) => {
                 // The conditional update is the arbiter under concurrency:
                 // only one request can flip used_at from NULL.
@@ -91,11 +119,19 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
                         .rows_affected(),
                 };
                 if spent == 0 {
-                    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(row.session_id.clone())
-                        .execute(&mut **tx)
-                        .await?;
+                    let revoked =
+                        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                            .bind(now)
+                            .bind(row.session_id.clone())
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                    if revoked == 1 {
+                        let user_id: UserId = row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?;
+                        let session_id = row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
+                        let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
+                        tx.record_revoked_of_user(user_id, revoked).await?;
+                    }
                     Rotation::ReuseDetected
                 } else {
                     sqlx::query(
@@ -106,7 +142,7 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
                     .bind(row.session_id.clone())
                     .bind(row.user_id.clone())
                     .bind(new_hash.to_owned())
-                    .bind(new_expires_at.as_micros())
+                    .bind(limits.expiry(Timestamp::from_micros(row.started_at), Timestamp::from_micros(now)).as_micros())
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
@@ -121,14 +157,24 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
     Ok(rotation)
 }
 
-/// Ends a session (logout). Idempotent.
+/// Ends a session (logout), and with it the session's live sockets on every
+/// instance (`access.revoked`). Idempotent.
 pub async fn revoke(db: &Db, session_id: SessionId) -> DbResult<()> {
     db_write!(db, |tx| {
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(Timestamp::now().as_micros())
             .bind(session_id.to_string())
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if revoked == 1 {
+            let user_id: UserId = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
+                .bind(session_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
+            tx.record_revoked_of_user(user_id, revoked).await?;
+        }
     });
     Ok(())
 }

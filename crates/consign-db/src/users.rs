@@ -184,6 +184,9 @@ pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbRe
             .bind(user_id.to_string())
             .execute(&mut **tx)
             .await?;
+        // Live sockets of every session end too, on every instance.
+        let revoked = crate::access::AccessRevoked { user_id: Some(user_id), ..Default::default() };
+        crate::access::AccessTx::record_revoked_of_user(tx, user_id, revoked).await?;
     });
     Ok(())
 }

@@ -10,7 +10,7 @@ use consign_domain::{BrandId, OrderId, SessionId, Timestamp, UserId};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write, db_write_one};
 
 /// A live page session, found by the SHA-256 of its cookie.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -25,6 +25,10 @@ pub struct PageSession {
     pub email: String,
     /// The user's name.
     pub name: String,
+    /// When it started.
+    pub created_at: Timestamp,
+    /// When it ends unless used again (see [`extend_page_session`]).
+    pub expires_at: Timestamp,
 }
 
 /// Starts a page session: a new auth session for the user and the page
@@ -66,7 +70,7 @@ pub async fn start_page_session(
 pub async fn page_session(db: &Db, cookie_hash: &str) -> DbResult<Option<PageSession>> {
     Ok(db_read!(db, |conn| {
         sqlx::query_as(
-            "SELECT w.user_id, w.session_id, w.csrf_token, u.email, u.name
+            "SELECT w.user_id, w.session_id, w.csrf_token, u.email, u.name, w.created_at, w.expires_at
                FROM web_sessions w
                JOIN sessions s ON s.id = w.session_id
                JOIN users u ON u.id = w.user_id
@@ -79,6 +83,19 @@ pub async fn page_session(db: &Db, cookie_hash: &str) -> DbResult<Option<PageSes
     }))
 }
 
+/// Moves a page session's end to `expires_at` (its idle time counted from
+/// now, within its maximum lifetime), never earlier.
+pub async fn extend_page_session(db: &Db, cookie_hash: &str, expires_at: Timestamp) -> DbResult<()> {
+    db_write_one!(db, |conn| {
+        sqlx::query("UPDATE web_sessions SET expires_at = $1 WHERE id = $2 AND expires_at < $1")
+            .bind(expires_at)
+            .bind(cookie_hash.to_owned())
+            .execute(conn)
+            .await?;
+    });
+    Ok(())
+}
+
 /// Ends a page session and revokes its auth session (logout). Idempotent.
 pub async fn end_page_session(db: &Db, cookie_hash: &str) -> DbResult<()> {
     let now = Timestamp::now();
@@ -88,11 +105,22 @@ pub async fn end_page_session(db: &Db, cookie_hash: &str) -> DbResult<()> {
             .fetch_optional(&mut **tx)
             .await?;
         if let Some(session_id) = session_id {
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
-                .bind(session_id)
+                .bind(session_id.clone())
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if revoked == 1 {
+                // The page's live socket (`/admin/live`) ends too.
+                let user_id: UserId = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
+                    .bind(session_id.clone())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let session_id = session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
+                let revoked = crate::access::AccessRevoked { session_id: Some(session_id), ..Default::default() };
+                crate::access::AccessTx::record_revoked_of_user(tx, user_id, revoked).await?;
+            }
             // Expired page sessions go too, so the table does not grow.
             sqlx::query("DELETE FROM web_sessions WHERE id = $1 OR expires_at <= $2")
                 .bind(cookie_hash.to_owned())

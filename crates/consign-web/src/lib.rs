@@ -50,8 +50,12 @@ pub struct WebConfig {
     pub allow_signup: bool,
     /// Access-token lifetime.
     pub access_token_ttl_seconds: i64,
-    /// Refresh-token lifetime.
+    /// Refresh-token lifetime (at most the idle timeout applies).
     pub refresh_token_ttl_seconds: i64,
+    /// A session (API refresh family or page session) unused this long ends.
+    pub session_idle_timeout_seconds: i64,
+    /// A session ends this long after login, however active.
+    pub session_max_lifetime_seconds: i64,
     /// Login attempts per minute per client IP.
     pub login_attempts_per_ip_per_minute: u32,
     /// Login attempts per minute per account.
@@ -67,6 +71,8 @@ pub struct WebConfig {
     pub attachment_max_bytes: usize,
     /// Mark page cookies `Secure` (pages served over HTTPS).
     pub secure_cookies: bool,
+    /// Live WebSockets one client IP may hold open at once.
+    pub live_sockets_per_ip: usize,
     /// Messaging channel providers (webhook secrets, provider settings).
     pub channels: Arc<consign_channels::ChannelsConfig>,
     /// Longest a client may take to send a request's headers. It also bounds
@@ -86,6 +92,8 @@ impl Default for WebConfig {
             allow_signup: true,
             access_token_ttl_seconds: 15 * 60,
             refresh_token_ttl_seconds: 30 * 24 * 60 * 60,
+            session_idle_timeout_seconds: 2 * 24 * 60 * 60,
+            session_max_lifetime_seconds: 30 * 24 * 60 * 60,
             login_attempts_per_ip_per_minute: 30,
             login_attempts_per_account_per_minute: 10,
             request_timeout: Duration::from_secs(30),
@@ -93,10 +101,22 @@ impl Default for WebConfig {
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
             secure_cookies: false,
+            live_sockets_per_ip: 20,
             channels: Arc::default(),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             metrics_token: None,
+        }
+    }
+}
+
+impl WebConfig {
+    /// How long sessions last: the idle timeout (no longer than a refresh
+    /// token lives) and the maximum lifetime.
+    pub fn session_limits(&self) -> consign_db::sessions::SessionLimits {
+        consign_db::sessions::SessionLimits {
+            idle_seconds: self.session_idle_timeout_seconds.min(self.refresh_token_ttl_seconds),
+            max_lifetime_seconds: self.session_max_lifetime_seconds,
         }
     }
 }

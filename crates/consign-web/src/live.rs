@@ -13,20 +13,28 @@
 //! missed from the database, then the live stream, with no gap and no
 //! duplicate. A client too slow to keep up is disconnected (close code
 //! 4000) and resumes the same way.
+//!
+//! A socket lives only as long as its access: an `access.revoked` event in
+//! the outbox (logout, a revoked refresh family, a password reset, a revoked
+//! API key, a removed member; see `consign_db::access`) closes every socket
+//! of the principals it names with code 4001, on every instance, and a
+//! socket opened with an access JWT closes with 4001 when the token expires.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use consign_db::access::{ACCESS_REVOKED, AccessRevoked};
 use consign_db::events::{self, EventWaker, Position, TailEvent, TailFilter};
 use consign_db::{Db, Principal, Scope};
 use consign_domain::{BrandId, OrderId};
 use serde::Deserialize;
-use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -34,6 +42,9 @@ use crate::extract::Caller;
 
 /// Frames a subscriber may have queued before it counts as too slow.
 const QUEUE: usize = 1024;
+/// The largest message (and frame) a client may send. Clients send only
+/// pings and closes; anything larger closes the socket (code 1009).
+const CLIENT_MESSAGE_LIMIT: usize = 4 * 1024;
 /// Events read from the outbox per query.
 const BATCH: i64 = 500;
 /// The longest the hub waits without a wake-up before looking again.
@@ -78,31 +89,16 @@ struct Frames {
     customer: Option<Arc<str>>,
 }
 
+/// What staff sockets stream. `access.*` (revocations, see
+/// `consign_db::access`) is never sent to anyone: the hub acts on it.
 const STAFF_TYPES: [&str; 6] = ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment."];
-const CUSTOMER_TYPES: [&str; 5] = ["message.", "thread.", "order.", "shipment.", "payment."];
 
 fn render(tail: &TailEvent) -> Frames {
     let event = &tail.event;
     let kind = event.event_type.as_str();
     let staff = STAFF_TYPES.iter().any(|prefix| kind.starts_with(prefix)).then(|| frame(event));
-    let customer = if tail.order_id.is_some() && CUSTOMER_TYPES.iter().any(|prefix| kind.starts_with(prefix)) {
-        let payload = &event.payload.0;
-        if payload.get("internal").and_then(Value::as_bool) == Some(true) {
-            None
-        } else if kind == "message.read" {
-            // The customer learns which of its messages were read, never
-            // the ids of notes.
-            let mut event = event.clone();
-            if let Value::Object(map) = &mut event.payload.0 {
-                map.remove("internal_message_ids");
-            }
-            Some(frame(&event))
-        } else {
-            Some(frame(event))
-        }
-    } else {
-        None
-    };
+    // The one customer allow-list, shared with the timeline.
+    let customer = tail.order_id.and_then(|_| events::customer_view(event)).map(|event| frame(&event));
     Frames { staff, customer }
 }
 
@@ -127,7 +123,22 @@ fn frame_for(audience: &Audience, tail: &TailEvent) -> Option<Arc<str>> {
 
 struct Subscriber {
     audience: Audience,
+    /// Who opened it, to close it when that principal loses access.
+    principal: Principal,
     sender: mpsc::Sender<(Position, Arc<str>)>,
+    /// Fired when its access is revoked.
+    revoked: oneshot::Sender<()>,
+}
+
+/// Whether a revocation names this principal.
+fn revokes(revoked: &AccessRevoked, principal: &Principal) -> bool {
+    match principal {
+        Principal::User { user_id, session_id } => {
+            revoked.user_id == Some(*user_id) || revoked.session_id == Some(*session_id)
+        }
+        Principal::ApiKey { key_id } => revoked.api_key_id == Some(*key_id),
+        Principal::Customer { .. } | Principal::System => false,
+    }
 }
 
 #[derive(Default)]
@@ -144,10 +155,10 @@ struct Routes {
 }
 
 impl Routes {
-    fn add(&mut self, audience: Audience, sender: mpsc::Sender<(Position, Arc<str>)>) -> u64 {
+    fn add(&mut self, subscriber: Subscriber) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        match &audience {
+        match &subscriber.audience {
             Audience::Staff { brands: None } => {
                 self.everything.insert(id);
             }
@@ -160,12 +171,12 @@ impl Routes {
                 self.by_order.entry(*order_id).or_default().insert(id);
             }
         }
-        self.subscribers.insert(id, Subscriber { audience, sender });
+        self.subscribers.insert(id, subscriber);
         id
     }
 
-    fn remove(&mut self, id: u64) {
-        let Some(subscriber) = self.subscribers.remove(&id) else { return };
+    fn remove(&mut self, id: u64) -> Option<Subscriber> {
+        let subscriber = self.subscribers.remove(&id)?;
         fn prune<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
             if let Some(set) = map.get_mut(&key) {
                 set.remove(&id);
@@ -174,22 +185,43 @@ impl Routes {
                 }
             }
         }
-        match subscriber.audience {
+        match &subscriber.audience {
             Audience::Staff { brands: None } => {
                 self.everything.remove(&id);
             }
             Audience::Staff { brands: Some(brands) } => {
                 for brand in brands {
-                    prune(&mut self.by_brand, brand, id);
+                    prune(&mut self.by_brand, *brand, id);
                 }
             }
-            Audience::Customer { order_id } => prune(&mut self.by_order, order_id, id),
+            Audience::Customer { order_id } => prune(&mut self.by_order, *order_id, id),
+        }
+        Some(subscriber)
+    }
+
+    /// Closes every subscriber of the principals a revocation names. Rare
+    /// enough to look at every subscriber.
+    fn revoke(&mut self, revoked: &AccessRevoked) {
+        let ids: Vec<u64> =
+            self.subscribers.iter().filter(|(_, s)| revokes(revoked, &s.principal)).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some(subscriber) = self.remove(id) {
+                let _ = subscriber.revoked.send(());
+            }
         }
     }
 
     /// Queues the event for everyone allowed to see it; drops subscribers
     /// whose queue is full or gone.
     fn route(&mut self, tail: &TailEvent) {
+        if tail.event.event_type == ACCESS_REVOKED {
+            match serde_json::from_value::<AccessRevoked>(tail.event.payload.0.clone()) {
+                Ok(revoked) => self.revoke(&revoked),
+                Err(error) => tracing::warn!(%error, event_id = %tail.event.id, "live feed: unreadable revocation"),
+            }
+            self.position = tail.position;
+            return;
+        }
         let frames = render(tail);
         let mut dropped = Vec::new();
         let mut send = |ids: Option<&HashSet<u64>>, frame: &Option<Arc<str>>| {
@@ -216,17 +248,61 @@ impl Routes {
     }
 }
 
+/// A subscriber's end of the hub.
+struct Subscription {
+    id: u64,
+    /// Where the hub was when it joined.
+    routed: Position,
+    receiver: mpsc::Receiver<(Position, Arc<str>)>,
+    /// Resolves `Ok` when its access is revoked, `Err` when the hub dropped
+    /// it for falling behind.
+    revoked: oneshot::Receiver<()>,
+}
+
 /// The instance's router of live events. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveHub {
     db: Db,
     routes: Arc<Mutex<Routes>>,
+    /// Open sockets per client IP, for the per-IP cap.
+    sockets_per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One socket's place in the per-IP count, given back when dropped (the
+/// socket ended, or its upgrade never completed).
+struct IpSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(count) = counts.get_mut(&self.ip)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl LiveHub {
     /// A hub over this database; it starts following on first use.
     pub fn new(db: Db) -> Self {
-        Self { db, routes: Arc::new(Mutex::new(Routes::default())) }
+        Self { db, routes: Arc::new(Mutex::new(Routes::default())), sockets_per_ip: Arc::default() }
+    }
+
+    /// A place for one more socket from `ip`, unless it has `cap` open.
+    fn admit(&self, ip: IpAddr, cap: usize) -> Option<IpSlot> {
+        let mut counts = self.sockets_per_ip.lock().ok()?;
+        let count = counts.entry(ip).or_default();
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot { ip, counts: self.sockets_per_ip.clone() })
     }
 
     /// Connected subscribers, for metrics and tests.
@@ -234,12 +310,13 @@ impl LiveHub {
         self.routes.lock().map(|r| r.subscribers.len()).unwrap_or(0)
     }
 
-    async fn subscribe(&self, audience: Audience) -> AppResult<(u64, Position, mpsc::Receiver<(Position, Arc<str>)>)> {
+    async fn subscribe(&self, audience: Audience, principal: Principal) -> AppResult<Subscription> {
         self.start().await?;
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let (revoke, revoked) = oneshot::channel();
         let mut routes = self.routes.lock().map_err(|_| AppError::Internal(anyhow::anyhow!("live routes poisoned")))?;
-        let id = routes.add(audience, sender);
-        Ok((id, routes.position, receiver))
+        let id = routes.add(Subscriber { audience, principal, sender, revoked: revoke });
+        Ok(Subscription { id, routed: routes.position, receiver, revoked })
     }
 
     fn unsubscribe(&self, id: u64) {
@@ -313,26 +390,50 @@ pub struct LiveQuery {
 pub async fn live(
     State(state): State<AppState>,
     caller: Option<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Query(query): Query<LiveQuery>,
     upgrade: WebSocketUpgrade,
 ) -> AppResult<Response> {
-    let caller = match (caller, query.access_token.as_deref()) {
-        (Some(caller), _) => caller,
-        (None, Some(token)) => crate::auth::middleware::resolve(&state, token, Default::default()).await?,
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let (caller, token) = match (caller, query.access_token.as_deref()) {
+        (Some(caller), _) => (caller, bearer),
+        (None, Some(token)) => {
+            (crate::auth::middleware::resolve(&state, token, Default::default()).await?, Some(token))
+        }
         (None, None) => return Err(AppError::Unauthenticated("Send Authorization: Bearer <token> or ?access_token=.")),
     };
-    subscribe(state, &caller, query.after.as_deref(), upgrade).await
+    // An access JWT's socket ends with the token; keys and order tokens do
+    // not expire (they are revoked).
+    let expires_at = token.and_then(|token| state.access_tokens.verify(token)).map(|claims| {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(claims.expires_at).unwrap_or(0));
+        tokio::time::Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
+    });
+    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    subscribe(state, &caller, ip, query.after.as_deref(), expires_at, upgrade).await
 }
 
 /// Upgrades to the live WebSocket for a caller already authenticated: by
 /// [`live`] from a bearer token, or by the staff pages' `/admin/live` from
-/// the page session (whose cookie is not sent to `/api`).
+/// the page session (whose cookie is not sent to `/api`). The socket closes
+/// at `expires_at`, if given, and when the caller's access is revoked. A
+/// client `ip` with its cap of sockets open is refused (429).
 pub(crate) async fn subscribe(
     state: AppState,
     caller: &Caller,
+    ip: IpAddr,
     after: Option<&str>,
+    expires_at: Option<tokio::time::Instant>,
     upgrade: WebSocketUpgrade,
 ) -> AppResult<Response> {
+    let slot = state
+        .live
+        .admit(ip, state.config.live_sockets_per_ip)
+        .ok_or(AppError::RateLimited { retry_after_seconds: 5 })?;
     let audience = Audience::of(caller.scope());
     let after = match after {
         Some(id) => Some(
@@ -343,16 +444,26 @@ pub(crate) async fn subscribe(
         None => None,
     };
     let hub = state.live.clone();
-    let (id, routed, receiver) = hub.subscribe(audience.clone()).await?;
+    let subscription = hub.subscribe(audience.clone(), caller.scope().principal().clone()).await?;
     let db = state.db.clone();
     // Clients only send pings and closes, and frames go out one event at a
     // time: small buffers keep thousands of idle sockets cheap (the
     // defaults reserve 128 KiB to read per socket).
-    let upgrade = upgrade.read_buffer_size(4 * 1024).write_buffer_size(8 * 1024).max_message_size(64 * 1024);
+    let upgrade = upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(CLIENT_MESSAGE_LIMIT)
+        .max_frame_size(CLIENT_MESSAGE_LIMIT);
     Ok(upgrade.on_upgrade(move |socket| async move {
-        run_socket(socket, &db, &audience, after, routed, receiver).await;
+        let id = subscription.id;
+        run_socket(socket, &db, &audience, after, subscription, expires_at).await;
         hub.unsubscribe(id);
+        drop(slot);
     }))
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
 async fn run_socket(
@@ -360,9 +471,10 @@ async fn run_socket(
     db: &Db,
     audience: &Audience,
     after: Option<Position>,
-    routed: Position,
-    mut receiver: mpsc::Receiver<(Position, Arc<str>)>,
+    subscription: Subscription,
+    expires_at: Option<tokio::time::Instant>,
 ) {
+    let Subscription { routed, mut receiver, mut revoked, .. } = subscription;
     // What was missed: from the client's last event up to where the hub
     // took over when this subscriber joined.
     if let Some(mut position) = after {
@@ -386,11 +498,32 @@ async fn run_socket(
             }
         }
     }
+    let expiry = async move {
+        match expires_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
     // A client may have seen events (through another instance) that this
     // hub routes only now: never send anything twice.
     let seen = after.unwrap_or_default();
     loop {
         tokio::select! {
+            // Access ends before anything else is sent.
+            biased;
+            outcome = &mut revoked => {
+                match outcome {
+                    Ok(()) => close(&mut socket, 4001, "access revoked").await,
+                    // Dropped by the hub for falling behind.
+                    Err(_) => close(&mut socket, 4000, "too slow: reconnect with ?after=<last id>").await,
+                }
+                return;
+            }
+            () = &mut expiry => {
+                close(&mut socket, 4001, "access token expired").await;
+                return;
+            }
             frame = receiver.recv() => match frame {
                 Some((position, _)) if position <= seen => {}
                 Some((_, frame)) => {
@@ -399,9 +532,7 @@ async fn run_socket(
                     }
                 }
                 None => {
-                    // Dropped by the hub for falling behind.
-                    let close = CloseFrame { code: 4000, reason: "too slow: reconnect with ?after=<last id>".into() };
-                    let _ = socket.send(WsMessage::Close(Some(close))).await;
+                    close(&mut socket, 4000, "too slow: reconnect with ?after=<last id>").await;
                     return;
                 }
             },

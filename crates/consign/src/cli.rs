@@ -173,6 +173,13 @@ pub struct ServeArgs {
     /// Refresh-token lifetime, in seconds.
     #[arg(long, env = "CONSIGN_REFRESH_TOKEN_TTL_SECONDS", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_seconds: i64,
+    /// A session unused this long ends (API refresh tokens and staff page
+    /// sessions), in seconds.
+    #[arg(long, env = "CONSIGN_SESSION_IDLE_SECS", default_value_t = 2 * 24 * 3600)]
+    pub session_idle_secs: i64,
+    /// A session ends this long after login however active, in seconds.
+    #[arg(long, env = "CONSIGN_SESSION_MAX_LIFETIME_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_max_lifetime_secs: i64,
     /// Login attempts per minute from one IP.
     #[arg(long, env = "CONSIGN_LOGIN_ATTEMPTS_PER_IP_PER_MINUTE", default_value_t = 30)]
     pub login_attempts_per_ip_per_minute: u32,
@@ -209,6 +216,10 @@ pub struct ServeArgs {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     #[arg(long, env = "CONSIGN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Live WebSockets (`/api/v1/live`, `/admin/live`) one client IP may
+    /// hold open at once; more are refused with 429.
+    #[arg(long, env = "CONSIGN_LIVE_SOCKETS_PER_IP", default_value_t = 20)]
+    pub live_sockets_per_ip: usize,
     /// Run the background worker beside the API (`false`: an API-only instance).
     #[arg(long, env = "CONSIGN_WORKER", default_value_t = true, action = ArgAction::Set)]
     pub worker: bool,
@@ -350,6 +361,8 @@ impl ServeArgs {
             allow_signup: self.allow_signup,
             access_token_ttl_seconds: self.access_token_ttl_seconds,
             refresh_token_ttl_seconds: self.refresh_token_ttl_seconds,
+            session_idle_timeout_seconds: self.session_idle_secs,
+            session_max_lifetime_seconds: self.session_max_lifetime_secs,
             login_attempts_per_ip_per_minute: self.login_attempts_per_ip_per_minute,
             login_attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
@@ -357,6 +370,7 @@ impl ServeArgs {
             files_url: Some(self.files_url.clone()),
             attachment_max_bytes: self.attachment_max_bytes,
             secure_cookies: self.secure_cookies,
+            live_sockets_per_ip: self.live_sockets_per_ip,
             channels: std::sync::Arc::new(self.channels.config()),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
             max_connections: self.max_connections,

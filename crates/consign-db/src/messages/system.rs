@@ -14,10 +14,9 @@ pub(crate) fn message_for(event: &NewEvent) -> Option<MessageInsert> {
     let text = |key: &str| event.payload.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
     let body = match event.event_type {
         "order.paid" => "Payment received. Your order is confirmed.".to_owned(),
-        "order.cancelled" => match text("reason") {
-            Some(reason) => format!("This order was cancelled: {reason}"),
-            None => "This order was cancelled.".to_owned(),
-        },
+        // The reason is staff text, kept for staff (the event, the audit
+        // log): it never goes to the customer.
+        "order.cancelled" => "This order was cancelled.".to_owned(),
         "order.refunded" => "Your payment was refunded.".to_owned(),
         "order.partially_refunded" => "Part of your payment was refunded.".to_owned(),
         "payment.failed" => "A payment attempt failed. You can try again from your order page.".to_owned(),

@@ -184,8 +184,8 @@ async fn refresh(
 ) -> AppResult<AppJson<TokenResponse>> {
     let presented = tokens::sha256_hex(request.refresh_token.trim());
     let refresh_token = tokens::new_refresh_token();
-    let expires_at = Timestamp::now().plus_seconds(state.config.refresh_token_ttl_seconds);
-    let rotation = sessions::rotate(&state.db, &presented, &tokens::sha256_hex(&refresh_token), expires_at).await?;
+    let limits = state.config.session_limits();
+    let rotation = sessions::rotate(&state.db, &presented, &tokens::sha256_hex(&refresh_token), limits).await?;
     match rotation {
         Rotation::Rotated { user_id, session_id } => Ok(AppJson(TokenResponse {
             access_token: state.access_tokens.issue(user_id, session_id)?,
@@ -221,7 +221,8 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> AppResult<Stat
 
 async fn start_session(state: &AppState, user_id: UserId) -> AppResult<TokenResponse> {
     let refresh_token = tokens::new_refresh_token();
-    let expires_at = Timestamp::now().plus_seconds(state.config.refresh_token_ttl_seconds);
+    let now = Timestamp::now();
+    let expires_at = state.config.session_limits().expiry(now, now);
     let session_id = sessions::start(&state.db, user_id, &tokens::sha256_hex(&refresh_token), expires_at).await?;
     Ok(TokenResponse {
         access_token: state.access_tokens.issue(user_id, session_id)?,

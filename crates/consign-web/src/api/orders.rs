@@ -282,16 +282,20 @@ async fn add_note(
     ))
 }
 
-/// The order's domain events, oldest first.
-#[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders", params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<events::Event>), (status = 404, body = Problem)),
+/// The order's domain events, oldest first, a page at a time. A customer's
+/// order access token sees only customer-facing events and fields (see
+/// `consign_db::events::customer_view`).
+#[utoipa::path(get, path = "/orders/{id}/timeline", tag = "orders",
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, body = Page<events::Event>), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<events::Event>>> {
-    Ok(AppJson(events::timeline(&state.db, caller.scope(), order_id).await?))
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<events::Event>>> {
+    Ok(AppJson(events::timeline_page(&state.db, caller.scope(), order_id, &page.to_request()?).await?))
 }
 
 /// The order's fulfillment orders, one per warehouse.

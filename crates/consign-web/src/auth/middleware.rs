@@ -1,14 +1,15 @@
 //! Turns `Authorization: Bearer …` into a [`Caller`] in the request's
 //! extensions. A request without the header passes on anonymous (handlers
 //! that need a caller answer 401); a header that does not verify is a 401
-//! right here.
+//! right here, and an order access token on a route that is not for
+//! customers is a 403 right here (see [`customer_may_call`]).
 
 use std::sync::Arc;
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use consign_db::{DbError, Origin, api_keys, users};
@@ -43,6 +44,9 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             .map(|v| v.chars().take(512).collect()),
     };
     match resolve(&state, &token, origin).await {
+        Ok(caller) if caller.scope().customer_order().is_some() && !customer_may_call(&request) => {
+            AppError::Forbidden.into_response()
+        }
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -68,4 +72,38 @@ pub(crate) async fn resolve(state: &AppState, token: &str, origin: Origin) -> Re
         Err(DbError::NotFound) => Err(INVALID),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The API routes an order access token (`cot_…`) may call: its order, that
+/// order's messages, thread, timeline, attachments and payment attempts, the
+/// customer's message search and unread count, the storefront and the live
+/// feed (SPEC §5). Every other API route is staff's and answers 403 to it, in
+/// this one place rather than in each handler; which order the token may see
+/// is still the storage scope's to decide (another order is a 404).
+const CUSTOMER_ROUTES: &[(Method, &str)] = &[
+    (Method::GET, "/api/v1/orders/{id}"),
+    (Method::GET, "/api/v1/orders/{id}/messages"),
+    (Method::POST, "/api/v1/orders/{id}/messages"),
+    (Method::POST, "/api/v1/orders/{id}/messages/{message_id}/read"),
+    (Method::GET, "/api/v1/orders/{id}/thread"),
+    (Method::GET, "/api/v1/orders/{id}/timeline"),
+    (Method::POST, "/api/v1/orders/{id}/attachments"),
+    (Method::GET, "/api/v1/attachments/{id}"),
+    (Method::GET, "/api/v1/orders/{id}/payment-attempts"),
+    (Method::POST, "/api/v1/orders/{id}/payment-attempts"),
+    (Method::POST, "/api/v1/orders/{id}/payment-attempts/{attempt_id}/razorpay-callback"),
+    (Method::GET, "/api/v1/messages/search"),
+    (Method::GET, "/api/v1/messages/unread"),
+    (Method::GET, "/api/v1/live"),
+];
+
+/// Whether an order access token may call this request's route. Routes
+/// outside the API (pages, ops) and requests that matched no route (a 404
+/// follows) are not this check's business.
+fn customer_may_call(request: &Request) -> bool {
+    let Some(route) = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) else { return true };
+    if !route.starts_with("/api/") || route.starts_with("/api/v1/storefront/") {
+        return true;
+    }
+    CUSTOMER_ROUTES.iter().any(|(method, allowed)| method == request.method() && *allowed == route)
 }

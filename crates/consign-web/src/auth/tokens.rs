@@ -44,6 +44,9 @@ pub struct AccessClaims {
     pub user_id: UserId,
     /// Its session.
     pub session_id: SessionId,
+    /// When it expires, in seconds since the epoch (a live socket opened
+    /// with it closes then).
+    pub expires_at: i64,
 }
 
 impl AccessTokens {
@@ -81,7 +84,11 @@ impl AccessTokens {
     /// The claims of a valid, unexpired token; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        Some(AccessClaims { user_id: data.claims.sub.parse().ok()?, session_id: data.claims.sid.parse().ok()? })
+        Some(AccessClaims {
+            user_id: data.claims.sub.parse().ok()?,
+            session_id: data.claims.sid.parse().ok()?,
+            expires_at: data.claims.exp,
+        })
     }
 }
 
@@ -130,7 +137,8 @@ mod tests {
         let tokens = AccessTokens::new(b"secret-secret-secret-secret-1234", 900);
         let (user_id, session_id) = (UserId::new(), SessionId::new());
         let token = tokens.issue(user_id, session_id).unwrap();
-        assert_eq!(tokens.verify(&token), Some(AccessClaims { user_id, session_id }));
+        let claims = tokens.verify(&token).expect("valid");
+        assert_eq!((claims.user_id, claims.session_id), (user_id, session_id));
     }
 
     #[test]

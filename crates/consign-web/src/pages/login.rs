@@ -127,7 +127,8 @@ pub async fn submit(
         return Ok(response);
     };
     let cookie_value = tokens::random_hex(32);
-    let expires_at = Timestamp::now().plus_seconds(session::SESSION_TTL_SECONDS);
+    let now = Timestamp::now();
+    let expires_at = state.config.session_limits().expiry(now, now);
     web::start_page_session(
         &state.db,
         user_id,
@@ -138,7 +139,8 @@ pub async fn submit(
     .await?;
     let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
     let headers_out = response.headers_mut();
-    headers_out.append(header::SET_COOKIE, session::session_cookie(&cookie_value, session::secure(&state, &headers)));
+    headers_out
+        .append(header::SET_COOKIE, session::session_cookie(&state, &cookie_value, session::secure(&state, &headers)));
     headers_out.append(
         header::SET_COOKIE,
         HeaderValue::from_static("consign_login_csrf=; Path=/admin/login; Max-Age=0; HttpOnly; SameSite=Strict"),

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use consign_db::{DbError, Origin, users, web};
+use consign_domain::Timestamp;
 
 use super::view::{self, Flash};
 use super::{PageError, Staff};
@@ -34,8 +35,6 @@ pub const SESSION_COOKIE: &str = "consign_session";
 pub const CSRF_FIELD: &str = "_csrf";
 /// The header that carries the CSRF token (htmx, scripts).
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// How long a page session lasts.
-pub const SESSION_TTL_SECONDS: i64 = 12 * 60 * 60;
 /// The largest staff form accepted.
 const FORM_LIMIT_BYTES: usize = 256 * 1024;
 
@@ -46,11 +45,13 @@ pub fn secure(state: &AppState, headers: &HeaderMap) -> bool {
             && headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https"))
 }
 
-/// The `Set-Cookie` of a new session.
-pub fn session_cookie(value: &str, secure: bool) -> HeaderValue {
+/// The `Set-Cookie` of a new session. The browser may keep it for the
+/// session's maximum lifetime; the server ends it sooner when it idles.
+pub fn session_cookie(state: &AppState, value: &str, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
+    let max_age = state.config.session_max_lifetime_seconds;
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/admin; Max-Age={SESSION_TTL_SECONDS}; HttpOnly; SameSite=Lax{secure}"
+        "{SESSION_COOKIE}={value}; Path=/admin; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
     ))
     .expect("cookie is ASCII")
 }
@@ -110,9 +111,19 @@ async fn load(state: &AppState, headers: HeaderMap, origin: Origin) -> Result<Op
     let Some(cookie) = view::cookie(&headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = web::page_session(&state.db, &tokens::sha256_hex(&cookie)).await? else {
+    let cookie_hash = tokens::sha256_hex(&cookie);
+    let Some(session) = web::page_session(&state.db, &cookie_hash).await? else {
         return Ok(None);
     };
+    // Use keeps the session alive for another idle period, within its
+    // maximum lifetime. Written at most every tenth of the idle time (and
+    // at least once a minute), not on every request.
+    let limits = state.config.session_limits();
+    let extended = limits.expiry(session.created_at, Timestamp::now());
+    let step = (limits.idle_seconds / 10).clamp(0, 60) * 1_000_000;
+    if extended.as_micros() - session.expires_at.as_micros() > step {
+        web::extend_page_session(&state.db, &cookie_hash, extended).await?;
+    }
     let scope = match users::scope_for_session(&state.db, session.user_id, session.session_id).await {
         Ok(scope) => scope,
         Err(DbError::NotFound) => return Ok(None),

@@ -5,7 +5,9 @@
 //! the same audience rules as a bearer token.
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -38,6 +40,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 /// `GET /admin/live`.
 pub async fn live(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     staff: Staff,
     headers: HeaderMap,
     Query(query): Query<LiveQuery>,
@@ -46,7 +49,10 @@ pub async fn live(
     if !same_origin(&state, &headers) {
         return (StatusCode::FORBIDDEN, "This socket is for pages of this site.").into_response();
     }
-    match crate::live::subscribe(state, &staff.caller, query.after.as_deref(), upgrade).await {
+    // The page session's socket ends when the session is revoked (logout,
+    // password reset; see `consign_db::access`).
+    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    match crate::live::subscribe(state, &staff.caller, ip, query.after.as_deref(), None, upgrade).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }

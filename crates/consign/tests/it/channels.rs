@@ -308,7 +308,7 @@ async fn channels_unmatched_inbound_goes_to_the_inbox_and_staff_link_it() {
     assert_eq!(items[0]["sender"], "+4915112345");
     let item_id = items[0]["id"].as_str().unwrap();
     let customer_inbox = s.app.get("/api/v1/inbox", &s.customer).await;
-    assert_eq!(customer_inbox.status, StatusCode::NOT_FOUND);
+    assert_eq!(customer_inbox.status, StatusCode::FORBIDDEN, "a staff route refuses an order token");
     let link = format!("/api/v1/inbox/{item_id}/link");
     let linked = s.app.post(&link, &s.owner.token, json!({"order_id": s.order_id})).await;
     assert_eq!(linked.status, StatusCode::OK, "{}", linked.text);

@@ -98,7 +98,8 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     assert_eq!(done.body["status"], "completed");
 
     let timeline = app.get(&format!("/api/v1/orders/{order_id}/timeline"), &owner.token).await;
-    let types: Vec<&str> = timeline.body.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        timeline.body["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     for expected in [
         "order.created",
         "order.paid",
@@ -112,7 +113,7 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
         assert!(types.contains(&expected), "{expected} missing from {types:?}");
     }
     let created_at: Vec<&str> =
-        timeline.body.as_array().unwrap().iter().map(|e| e["created_at"].as_str().unwrap()).collect();
+        timeline.body["data"].as_array().unwrap().iter().map(|e| e["created_at"].as_str().unwrap()).collect();
     assert!(created_at.windows(2).all(|w| w[0] <= w[1]), "oldest first");
 }
 

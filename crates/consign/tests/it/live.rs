@@ -5,19 +5,19 @@
 use std::time::Duration;
 
 use consign_testkit::{Sku, TestApp, TestUser};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
 
 /// Opens `/api/v1/live` with a bearer header, or with `?access_token=` when
 /// `in_query` (as a browser would).
-async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>) -> Socket {
+pub(crate) async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>) -> Socket {
     let mut url = format!("{}/api/v1/live?", app.address.replace("http://", "ws://"));
     if in_query {
         url.push_str(&format!("access_token={token}&"));
@@ -35,7 +35,7 @@ async fn connect(app: &TestApp, token: &str, in_query: bool, after: Option<&str>
 }
 
 /// The next event frame, waiting at most [`DEADLINE`].
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(DEADLINE, socket.next())
             .await
@@ -50,7 +50,7 @@ async fn next_event(socket: &mut Socket) -> Value {
 
 /// Events up to and including the first `message.created` whose body is
 /// `marker`; fails at the deadline.
-async fn events_until_message(socket: &mut Socket, marker: &str) -> Vec<Value> {
+pub(crate) async fn events_until_message(socket: &mut Socket, marker: &str) -> Vec<Value> {
     let mut seen = Vec::new();
     loop {
         let event = next_event(socket).await;
@@ -203,4 +203,164 @@ async fn a_message_posted_on_one_instance_reaches_a_socket_on_another_also_after
     }
     let events = events_until_message(&mut socket, "after the cut 2").await;
     assert_eq!(message_bodies(&events), ["after the cut 1", "after the cut 2"]);
+}
+
+/// Reads until the server closes the socket; answers the events that came
+/// first and the close code. Fails at the deadline (a socket left open).
+async fn until_closed(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
+    let mut events = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, socket.next()).await.expect("the server closes the socket in time");
+        match frame {
+            Some(Ok(Frame::Text(text))) => events.push(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Frame::Close(close))) => return (events, close.map(|c| u16::from(c.code))),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return (events, None),
+        }
+    }
+}
+
+/// Posts a customer message, then asserts the socket closes with 4001
+/// without ever carrying it.
+async fn assert_closed_before(app: &TestApp, s: &Shop, socket: &mut Socket, marker: &str) {
+    say(app, &s.customer, &s.order_id, json!({"body": marker})).await;
+    let (events, code) = until_closed(socket).await;
+    assert_eq!(code, Some(4001), "closed as revoked; events first: {events:?}");
+    assert!(events.iter().all(|e| !e.to_string().contains(marker)), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_session_logs_out_and_gets_nothing_after() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let colleague = app.sign_up("ops@acme.example", "merchant").await;
+    let theirs = shop_of(&app, &colleague).await;
+    let mut socket = connect(&app, &s.owner.token, false, None).await;
+    let mut other_user = connect(&app, &colleague.token, false, None).await;
+
+    let logout = app.request(reqwest::Method::POST, "/api/v1/auth/logout", Some(&s.owner.token), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_closed_before(&app, &s, &mut socket, "after logout").await;
+
+    // Another user's socket is not affected.
+    say(&app, &colleague.token, &theirs, json!({"body": "still here"})).await;
+    let events = events_until_message(&mut other_user, "still here").await;
+    assert_eq!(message_bodies(&events), ["still here"]);
+}
+
+#[tokio::test]
+async fn a_page_logout_closes_the_staff_pages_socket() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let mut client = consign_testkit::pages::PageClient::signed_in(&app, &s.owner.email, &s.owner.password).await;
+    let mut request = format!("{}/admin/live", app.address.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("cookie", client.cookie_header().parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("WebSocket handshake");
+    say(&app, &s.customer, &s.order_id, json!({"body": "before"})).await;
+    assert_eq!(message_bodies(&events_until_message(&mut socket, "before").await), ["before"]);
+
+    let logout = client.post("/admin/logout", &[]).await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER, "{}", logout.text);
+    assert_closed_before(&app, &s, &mut socket, "after page logout").await;
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_refresh_family_is_revoked_by_reuse() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let mut socket = connect(&app, &s.owner.token, true, None).await;
+    let refresh = |token: &str| {
+        let body = json!({"refresh_token": token});
+        let app = &app;
+        async move { app.post_anonymous("/api/v1/auth/refresh", body).await }
+    };
+    assert_eq!(refresh(&s.owner.refresh_token).await.status, StatusCode::OK);
+    assert_eq!(refresh(&s.owner.refresh_token).await.status, StatusCode::UNAUTHORIZED, "reuse revokes the family");
+    assert_closed_before(&app, &s, &mut socket, "after reuse").await;
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_api_key_is_revoked() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let brands = app.get("/api/v1/brands", &s.owner.token).await;
+    let brand_id = brands.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let created = app.post("/api/v1/api-keys", &s.owner.token, json!({"brand_id": brand_id, "name": "WMS"})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let key = created.body["key"].as_str().unwrap();
+    let mut socket = connect(&app, key, false, None).await;
+    say(&app, &s.customer, &s.order_id, json!({"body": "before"})).await;
+    assert_eq!(message_bodies(&events_until_message(&mut socket, "before").await), ["before"]);
+
+    let key_path = format!("/api/v1/api-keys/{}", created.body["id"].as_str().unwrap());
+    let revoked = app.request(reqwest::Method::DELETE, &key_path, Some(&s.owner.token), None).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    assert_closed_before(&app, &s, &mut socket, "after revoke").await;
+}
+
+#[tokio::test]
+async fn a_socket_opened_with_an_access_token_closes_when_the_token_expires() {
+    let config = consign_web::WebConfig { access_token_ttl_seconds: 1, ..Default::default() };
+    let app = TestApp::spawn_with(config).await;
+    let user = app.sign_up("owner@acme.example", "merchant").await;
+    let mut socket = connect(&app, &user.token, true, None).await;
+    let (_, code) = until_closed(&mut socket).await;
+    assert_eq!(code, Some(4001));
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_closes_the_socket_on_another() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_on(first.test_db.another_connection().await, Default::default()).await;
+    let s = shop(&first).await;
+    let mut socket = connect(&second, &s.owner.token, false, None).await;
+    say(&first, &s.customer, &s.order_id, json!({"body": "before"})).await;
+    assert_eq!(message_bodies(&events_until_message(&mut socket, "before").await), ["before"]);
+
+    let logout = first.request(reqwest::Method::POST, "/api/v1/auth/logout", Some(&s.owner.token), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert_closed_before(&first, &s, &mut socket, "after logout").await;
+}
+
+#[tokio::test]
+async fn one_client_ip_holds_at_most_its_cap_of_sockets() {
+    let app = TestApp::spawn_with(consign_web::WebConfig { live_sockets_per_ip: 2, ..Default::default() }).await;
+    let s = shop(&app).await;
+    let mut first = connect(&app, &s.customer, true, None).await;
+    let _second = connect(&app, &s.owner.token, false, None).await;
+    let url = format!("{}/api/v1/live?access_token={}", app.address.replace("http://", "ws://"), s.customer);
+    let Err(refused) = tokio_tungstenite::connect_async(url.clone()).await else { panic!("a third socket is refused") };
+    let tokio_tungstenite::tungstenite::Error::Http(response) = refused else { panic!("{refused:?}") };
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The handshake client keeps the body only when it came with the head.
+    if let Some(body) = response.body().as_deref().filter(|b| !b.is_empty()) {
+        let problem: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(problem["code"], "rate_limited", "{problem}");
+    }
+
+    // A closed socket frees its place.
+    first.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio_tungstenite::connect_async(url.clone()).await {
+            Ok(_) => break,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status() == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                assert!(tokio::time::Instant::now() < deadline, "the closed socket's place was never freed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_message_over_the_size_limit_closes_the_socket() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let mut socket = connect(&app, &s.customer, true, None).await;
+    socket.send(Frame::Text("x".repeat(5 * 1024).into())).await.unwrap();
+    let (events, code) = until_closed(&mut socket).await;
+    assert!(code.is_none_or(|code| code == 1009), "closed as too big: {code:?} after {events:?}");
 }

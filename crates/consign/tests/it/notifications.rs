@@ -213,7 +213,7 @@ async fn notifications_tell_the_customer_of_order_events_and_replies_by_email_an
     ] {
         assert!(rows.contains(&row), "{row:?} missing from {rows:?}");
     }
-    assert_eq!(s.app.get(&log_path, &s.customer).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.app.get(&log_path, &s.customer).await.status, StatusCode::FORBIDDEN);
 
     // Running the jobs again sends nothing twice.
     s.app.run_jobs().await;
@@ -336,7 +336,7 @@ async fn notifications_templates_are_validated_and_for_brand_admins() {
             .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     assert_eq!(s.app.get(&templates, &stranger.token).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.app.get(&templates, &s.customer).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.app.get(&templates, &s.customer).await.status, StatusCode::FORBIDDEN);
     let log = s.app.get(&format!("/api/v1/orders/{}/notifications", s.order_id), &stranger.token).await;
     assert_eq!(log.status, StatusCode::NOT_FOUND);
 }

@@ -73,7 +73,8 @@ async fn partial_payments_add_up_to_paid_and_paid_orders_get_fulfillment_orders(
     assert_eq!(again.body.as_array().unwrap().len(), 2);
 
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
-    let types: Vec<&str> = timeline.body.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        timeline.body["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(&types[..4], &["order.created", "payment.captured", "payment.captured", "order.paid"]);
     assert!(types.contains(&"fulfillment_order.created"));
 }

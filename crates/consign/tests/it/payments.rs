@@ -174,7 +174,7 @@ async fn a_stripe_payment_is_applied_once_however_often_its_webhook_arrives() {
     assert_eq!(attempts.body[0]["status"], "succeeded");
 
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
-    let events = timeline.body.as_array().unwrap();
+    let events = timeline.body["data"].as_array().unwrap();
     for kind in ["payment.captured", "order.paid"] {
         let found: Vec<&Value> = events.iter().filter(|e| e["type"] == kind).collect();
         assert_eq!(found.len(), 1, "{kind} once: {}", timeline.text);
@@ -272,7 +272,8 @@ async fn a_failed_payment_is_retried_with_a_new_attempt_on_the_same_order() {
     let statuses: Vec<&str> = attempts.body.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["failed", "succeeded"]);
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
-    let failed_event = timeline.body.as_array().unwrap().iter().find(|e| e["type"] == "payment.failed").cloned();
+    let failed_event =
+        timeline.body["data"].as_array().unwrap().iter().find(|e| e["type"] == "payment.failed").cloned();
     assert_eq!(failed_event.expect("payment.failed recorded")["payload"]["order_id"], order["id"]);
     // Nothing left to pay: no more attempts.
     let more = app
@@ -331,7 +332,7 @@ async fn cancelling_a_paid_order_refunds_through_the_provider_by_a_job() {
     app.run_jobs().await;
     assert_eq!(amount(&order_state(&app, &owner.token, id(&order)).await, "refunded"), 10000);
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
-    let refunded = timeline.body.as_array().unwrap().iter().filter(|e| e["type"] == "order.refunded").count();
+    let refunded = timeline.body["data"].as_array().unwrap().iter().filter(|e| e["type"] == "order.refunded").count();
     assert_eq!(refunded, 1, "{}", timeline.text);
 }
 

@@ -1,0 +1,121 @@
+//! Loss of access as an event in the outbox: `access.revoked`.
+//!
+//! Whatever ends a caller's access (a logout, a revoked refresh family, a
+//! password reset, a revoked API key, a removed member) records one such
+//! event in the transaction of the change. Every instance's live hub follows
+//! the outbox, so each closes its own sockets of that principal, on any
+//! instance sharing the database. The event has no brand and names no
+//! order: it is never streamed to anyone, the hub only acts on it.
+
+use consign_domain::{ApiKeyId, OrganizationId, SessionId, UserId};
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DbResult, NewEvent, TxExt};
+
+/// The event type.
+pub const ACCESS_REVOKED: &str = "access.revoked";
+
+/// Who lost access; at least one id is set. A `user_id` alone means every
+/// session of that user (a password reset, a removed member).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRevoked {
+    /// Every session of this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// This one session (and its page sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<SessionId>,
+    /// This API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<ApiKeyId>,
+}
+
+/// The `access.revoked` event, filed under `organization_id` (the outbox
+/// requires one; it does not narrow whose sockets close). `None` when the
+/// revocation names no one.
+pub fn revoked_event(organization_id: OrganizationId, revoked: &AccessRevoked) -> Option<NewEvent> {
+    let (aggregate_type, aggregate_id) = match (&revoked.session_id, &revoked.api_key_id, &revoked.user_id) {
+        (Some(session_id), _, _) => ("session", session_id.to_string()),
+        (None, Some(key_id), _) => ("api_key", key_id.to_string()),
+        (None, None, Some(user_id)) => ("user", user_id.to_string()),
+        (None, None, None) => return None,
+    };
+    Some(NewEvent {
+        organization_id,
+        brand_id: None,
+        event_type: ACCESS_REVOKED,
+        aggregate_type,
+        aggregate_id,
+        payload: serde_json::to_value(revoked).unwrap_or_default(),
+        actor: "system".to_owned(),
+    })
+}
+
+/// Recording revocations inside the transaction that revokes.
+pub trait AccessTx: TxExt {
+    /// Records `access.revoked` under `organization_id`.
+    fn record_revoked(
+        &mut self,
+        organization_id: OrganizationId,
+        revoked: AccessRevoked,
+    ) -> impl Future<Output = DbResult<()>> + Send;
+
+    /// Records `access.revoked` for something of `user_id` (its session,
+    /// or the user itself), filed under an organization of the user.
+    fn record_revoked_of_user(
+        &mut self,
+        user_id: UserId,
+        revoked: AccessRevoked,
+    ) -> impl Future<Output = DbResult<()>> + Send;
+}
+
+// Written out per engine (no macro): a generic async function over the
+// transaction type cannot be proven `Send` inside axum handlers.
+impl AccessTx for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn record_revoked(&mut self, organization_id: OrganizationId, revoked: AccessRevoked) -> DbResult<()> {
+        if let Some(event) = revoked_event(organization_id, &revoked) {
+            self.insert_event(&event).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_revoked_of_user(&mut self, user_id: UserId, revoked: AccessRevoked) -> DbResult<()> {
+        let organization_id: Option<OrganizationId> =
+            sqlx::query_scalar(ORGANIZATION_OF_USER).bind(user_id).fetch_optional(&mut **self).await?;
+        match organization_id {
+            Some(organization_id) => self.record_revoked(organization_id, revoked).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl AccessTx for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn record_revoked(&mut self, organization_id: OrganizationId, revoked: AccessRevoked) -> DbResult<()> {
+        if let Some(event) = revoked_event(organization_id, &revoked) {
+            self.insert_event(&event).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_revoked_of_user(&mut self, user_id: UserId, revoked: AccessRevoked) -> DbResult<()> {
+        let organization_id: Option<OrganizationId> =
+            sqlx::query_scalar(ORGANIZATION_OF_USER).bind(user_id).fetch_optional(&mut **self).await?;
+        match organization_id {
+            Some(organization_id) => self.record_revoked(organization_id, revoked).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The organization a user's revocation is filed under: one it belongs to,
+/// else one of a brand it is a member of, else any (a platform admin
+/// without an organization); none only on an empty installation, where no
+/// event could reach a socket anyway. Bind the user id as `$1`.
+const ORGANIZATION_OF_USER: &str = "
+    SELECT organization_id FROM (
+        SELECT organization_id, 0 AS preference FROM org_memberships WHERE user_id = $1
+        UNION ALL SELECT organization_id, 1 FROM brand_memberships WHERE user_id = $1
+        UNION ALL SELECT id, 2 FROM (SELECT id FROM organizations ORDER BY id LIMIT 1) AS any_organization
+    ) AS candidates ORDER BY preference, organization_id LIMIT 1";
