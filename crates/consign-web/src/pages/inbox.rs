@@ -275,7 +275,7 @@ pub async fn link(
             .into_iter()
             .next()
             .ok_or_else(|| AppError::field("order_number", format!("no order #{number} in this brand")))?;
-        inbox::link(&state.db, staff.caller.scope(), item_id, order.id).await?;
+        inbox::link(&state.db, staff.caller.scope(), item_id, order.id).await.map_err(crate::api::inbox::link_error)?;
         Ok(order.number)
     }
     .await;
