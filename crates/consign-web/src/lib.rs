@@ -66,6 +66,10 @@ pub struct WebConfig {
     pub files_url: Option<String>,
     /// Largest attachment accepted.
     pub attachment_max_bytes: usize,
+    /// Most bytes of attachments one order may hold.
+    pub attachment_order_quota_bytes: u64,
+    /// Most bytes of attachments one brand may hold, across its orders.
+    pub attachment_brand_quota_bytes: u64,
     /// Mark page cookies `Secure` (pages served over HTTPS).
     pub secure_cookies: bool,
     /// Messaging channel providers (webhook secrets, provider settings).
@@ -85,8 +89,20 @@ impl Default for WebConfig {
             trust_forwarded_for: false,
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
+            attachment_order_quota_bytes: 100 * 1024 * 1024,
+            attachment_brand_quota_bytes: 20 * 1024 * 1024 * 1024,
             secure_cookies: false,
             channels: Arc::default(),
+        }
+    }
+}
+
+impl WebConfig {
+    /// The attachment storage quotas.
+    pub fn attachment_quotas(&self) -> consign_db::messages::attachments::Quotas {
+        consign_db::messages::attachments::Quotas {
+            order_bytes: self.attachment_order_quota_bytes,
+            brand_bytes: self.attachment_brand_quota_bytes,
         }
     }
 }

@@ -24,3 +24,4 @@ mod payments;
 mod payments_model;
 mod storage;
 mod tenancy;
+mod uploads;
