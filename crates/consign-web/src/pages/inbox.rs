@@ -108,6 +108,8 @@ pub struct ItemRow {
     brand: String,
     channel: &'static str,
     sender: String,
+    /// False when no provider check vouched for the sender.
+    sender_verified: bool,
     subject: String,
     body: String,
     received: String,
@@ -189,6 +191,7 @@ pub async fn page(
             brand: brand_name(item.brand_id),
             channel: channel_words(item.channel),
             sender: item.sender,
+            sender_verified: item.sender_verified,
             subject: item.subject.unwrap_or_default(),
             body: shorten(&item.body, 400),
             received: view::time(item.created_at),
