@@ -17,6 +17,7 @@ mod live;
 mod messages;
 mod notifications;
 mod ops;
+mod order_access;
 mod orders;
 mod pages;
 mod pages_messaging;
