@@ -110,7 +110,15 @@ pub const ORDER_TOKEN_KEY_SECRET: &str = "order_token_key";
 /// notification sent days later can link to the order page, while the
 /// database still stores only its SHA-256.
 pub fn order_access_token(key: &str, order_id: &str) -> String {
-    format!("{ORDER_TOKEN_PREFIX}{}", hex::encode(signature::hmac_sha256(key.as_bytes(), order_id.as_bytes())))
+    order_access_token_version(key, order_id, 0)
+}
+
+/// The order's access token after `version` rotations (staff rotate it
+/// when a link leaked): version 0 is the original token, so links sent
+/// before any rotation hold; a later version signs `{order_id}.{version}`.
+pub fn order_access_token_version(key: &str, order_id: &str, version: i64) -> String {
+    let signed = if version == 0 { order_id.to_owned() } else { format!("{order_id}.{version}") };
+    format!("{ORDER_TOKEN_PREFIX}{}", hex::encode(signature::hmac_sha256(key.as_bytes(), signed.as_bytes())))
 }
 
 /// The customer's order page: `{base}/shop/{slug}/orders/{id}?token=…`.

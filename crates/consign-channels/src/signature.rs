@@ -40,7 +40,8 @@ pub fn mailgun_valid(
     tolerance_seconds: i64,
 ) -> bool {
     let Ok(sent_at) = timestamp.parse::<i64>() else { return false };
-    if (now_unix - sent_at).abs() > tolerance_seconds {
+    // `abs_diff`: a timestamp near `i64::MIN` must not overflow the check.
+    if now_unix.abs_diff(sent_at) > tolerance_seconds.unsigned_abs() {
         return false;
     }
     let Ok(presented) = hex::decode(signature.trim()) else { return false };
@@ -85,6 +86,8 @@ mod tests {
         assert!(!mailgun_valid("key", "1700000000", "abd", &signature, 1_700_000_100, 300));
         assert!(!mailgun_valid("key", "1700000000", "abc", &signature, 1_700_001_000, 300), "too old");
         assert!(!mailgun_valid("key", "1700000000", "abc", "zz", 1_700_000_100, 300));
+        assert!(!mailgun_valid("key", "-9223372036854775808", "abc", &signature, 1_700_000_100, 300), "no overflow");
+        assert!(!mailgun_valid("key", "9223372036854775807", "abc", &signature, -1_700_000_100, 300), "no overflow");
     }
 
     #[test]

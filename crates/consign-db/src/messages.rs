@@ -260,12 +260,21 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
         if !message.internal && message.sender_role.is_staff() && message.channel != Channel::InApp {
             tx.queue_delivery(&message, order.organization_id).await?;
         }
+        // Claimed only if still unsent: the SELECT above takes no lock on
+        // PostgreSQL, so a concurrent post may have claimed a file since.
         for id in &attachment_ids {
-            sqlx::query("UPDATE attachments SET message_id = $1 WHERE id = $2")
+            let claimed = sqlx::query("UPDATE attachments SET message_id = $1 WHERE id = $2 AND message_id IS NULL")
                 .bind(message.id)
                 .bind(id.clone())
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if claimed != 1 {
+                return Err(DbError::invalid(
+                    "attachment_ids",
+                    "each must be a file uploaded to this order and not yet sent",
+                ));
+            }
         }
         message
     });
@@ -358,7 +367,7 @@ pub mod attachments {
     use serde::Serialize;
 
     use super::{Participant, order_ref};
-    use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+    use crate::{Db, DbError, DbResult, Scope, TxExt as _, db_read, db_write};
 
     /// An uploaded file.
     #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -402,12 +411,101 @@ pub mod attachments {
         pub storage_key: &'a str,
     }
 
-    /// Records a file stored for an order the caller sees.
-    pub async fn create(db: &Db, scope: &Scope, order_id: OrderId, file: NewAttachment<'_>) -> DbResult<Attachment> {
+    /// How many bytes of files an order, and a brand, may hold (uploaded
+    /// files count whether or not they were sent).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Quotas {
+        /// Per order.
+        pub order_bytes: u64,
+        /// Per brand, across its orders.
+        pub brand_bytes: u64,
+    }
+
+    /// Whether an order takes files: not once it is cancelled or expired
+    /// (a completed order still does, for a photo of what arrived broken).
+    fn refuse_closed(status: &str) -> DbResult<()> {
+        if matches!(status, "cancelled" | "expired") {
+            return Err(DbError::transition(format!("the order is {status}: it takes no more files")));
+        }
+        Ok(())
+    }
+
+    fn quota_error(what: &str, limit: u64) -> DbError {
+        DbError::invalid("body", format!("the {what}'s files would exceed its storage quota of {limit} bytes"))
+    }
+
+    /// Checks, before the bytes are read, that the caller may upload to the
+    /// order: that it is still live and neither it nor its brand is over
+    /// quota (`incoming`: the declared size, if any). The quota is checked
+    /// again, for the real size, when the file is recorded.
+    pub async fn check_upload(
+        db: &Db,
+        scope: &Scope,
+        order_id: OrderId,
+        quotas: Quotas,
+        incoming: u64,
+    ) -> DbResult<()> {
+        let order = order_ref(db, scope, order_id).await?;
+        let (status, order_used, brand_used): (String, i64, i64) = db_read!(db, |conn| {
+            sqlx::query_as(
+                "SELECT o.status,
+                        (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE order_id = o.id),
+                        (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE brand_id = o.brand_id)
+                   FROM orders o WHERE o.id = $1",
+            )
+            .bind(order.id)
+            .fetch_one(conn)
+            .await?
+        });
+        refuse_closed(&status)?;
+        let incoming = incoming.max(1);
+        if order_used.unsigned_abs().saturating_add(incoming) > quotas.order_bytes {
+            return Err(quota_error("order", quotas.order_bytes));
+        }
+        if brand_used.unsigned_abs().saturating_add(incoming) > quotas.brand_bytes {
+            return Err(quota_error("brand", quotas.brand_bytes));
+        }
+        Ok(())
+    }
+
+    /// Records a file stored for an order the caller sees, if the order is
+    /// live and the file fits the quotas. The order row is locked first
+    /// (PostgreSQL), so concurrent uploads to one order cannot both fit in
+    /// the last of its room.
+    pub async fn create(
+        db: &Db,
+        scope: &Scope,
+        order_id: OrderId,
+        file: NewAttachment<'_>,
+        quotas: Quotas,
+    ) -> DbResult<Attachment> {
         let NewAttachment { id, file_name, content_type, size, storage_key } = file;
         let order = order_ref(db, scope, order_id).await?;
         let uploader = Participant::of(scope, order.brand_id);
+        let incoming = size.unsigned_abs();
         db_write!(db, |tx| {
+            let status: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT status FROM orders WHERE id = $1{}",
+                tx.lock_clause()
+            )))
+            .bind(order.id)
+            .fetch_one(&mut **tx)
+            .await?;
+            refuse_closed(&status)?;
+            let (order_used, brand_used): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE order_id = $1),
+                        (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE brand_id = $2)",
+            )
+            .bind(order.id)
+            .bind(order.brand_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            if order_used.unsigned_abs().saturating_add(incoming) > quotas.order_bytes {
+                return Err(quota_error("order", quotas.order_bytes));
+            }
+            if brand_used.unsigned_abs().saturating_add(incoming) > quotas.brand_bytes {
+                return Err(quota_error("brand", quotas.brand_bytes));
+            }
             sqlx::query(
                 "INSERT INTO attachments (id, organization_id, brand_id, order_id, file_name, content_type, size, storage_key,
                                           uploaded_by, created_at)
@@ -455,6 +553,43 @@ pub mod attachments {
             }
         }
         Ok(attachment)
+    }
+
+    /// A file left unsent, removed by [`purge_unsent`].
+    #[derive(Clone, Debug, sqlx::FromRow)]
+    pub struct Unsent {
+        /// Its id.
+        pub id: AttachmentId,
+        /// Where its bytes are kept.
+        pub storage_key: String,
+    }
+
+    /// Files uploaded before `before` and never attached to a message, at
+    /// most `limit` of them, oldest first (system-wide: the clean-up job).
+    pub async fn unsent_before(db: &Db, before: Timestamp, limit: i64) -> DbResult<Vec<Unsent>> {
+        Ok(db_read!(db, |conn| {
+            sqlx::query_as(
+                "SELECT id, storage_key FROM attachments WHERE message_id IS NULL AND created_at < $1
+                  ORDER BY created_at LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }))
+    }
+
+    /// Deletes the record of a file that is still unsent; answers whether
+    /// it did (a message may have claimed the file meanwhile, and keeps it).
+    pub async fn purge_unsent(db: &Db, id: AttachmentId) -> DbResult<bool> {
+        Ok(db_write!(db, |tx| {
+            sqlx::query("DELETE FROM attachments WHERE id = $1 AND message_id IS NULL")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                == 1
+        }))
     }
 
     #[derive(sqlx::FromRow)]

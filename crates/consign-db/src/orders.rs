@@ -370,13 +370,78 @@ pub(crate) async fn organization_of(db: &Db, order_id: OrderId) -> DbResult<Orga
     }))
 }
 
-/// The scope of an order access token, by the token's SHA-256.
+/// How long an order access token holds after the order stops being live
+/// (completed, cancelled or expired), counted from its last change: long
+/// enough for a late refund or a question about a delivery, and the link
+/// in every email sent while the order was live keeps working until then.
+pub const ACCESS_TOKEN_DAYS_AFTER_CLOSE: i64 = 90;
+
+/// The scope of an order access token, by the token's SHA-256; none for a
+/// rotated-out token, or once the order closed
+/// [`ACCESS_TOKEN_DAYS_AFTER_CLOSE`] days ago.
 pub async fn scope_for_access_token(db: &Db, token_hash: &str) -> DbResult<Scope> {
-    let order_id: Option<OrderId> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM orders WHERE access_token_hash = $1")
+    let order: Option<(OrderId, String, Timestamp)> = db_read!(db, |conn| {
+        sqlx::query_as("SELECT id, status, updated_at FROM orders WHERE access_token_hash = $1")
             .bind(token_hash.to_owned())
             .fetch_optional(conn)
             .await?
     });
-    order_id.map(Scope::for_customer).ok_or(DbError::NotFound)
+    let (order_id, status, updated_at) = order.ok_or(DbError::NotFound)?;
+    let closed = matches!(status.as_str(), "completed" | "cancelled" | "expired");
+    let lapsed_before = Timestamp::now().plus_seconds(-ACCESS_TOKEN_DAYS_AFTER_CLOSE * 24 * 60 * 60);
+    if closed && updated_at < lapsed_before {
+        return Err(DbError::NotFound);
+    }
+    Ok(Scope::for_customer(order_id))
+}
+
+/// The order's current access token version (see
+/// `consign_channels::order_access_token_version`).
+pub async fn access_token_version(db: &Db, order_id: OrderId) -> DbResult<i64> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT access_token_version FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_one(conn)
+            .await?
+    }))
+}
+
+/// Replaces the order's access token with the next version's, for staff of
+/// the order (a customer cannot rotate its own link). `hash_of(version)`
+/// answers the SHA-256 of that version's token. The old token stops
+/// working at once. Answers the new version.
+pub async fn rotate_access_token(
+    db: &Db,
+    scope: &Scope,
+    order_id: OrderId,
+    hash_of: impl FnOnce(i64) -> String,
+) -> DbResult<i64> {
+    if scope.customer_order().is_some() {
+        return Err(DbError::NotFound);
+    }
+    let order = get(db, scope, order_id).await?;
+    let organization_id = organization_of(db, order_id).await?;
+    let mut hash_of = Some(hash_of);
+    Ok(db_write!(db, |tx| {
+        let sql = format!("SELECT access_token_version FROM orders WHERE id = $1{}", tx.lock_clause());
+        let current: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_one(&mut **tx).await?;
+        let next = current + 1;
+        let hash = hash_of.take().map(|hash_of| hash_of(next)).unwrap_or_default();
+        sqlx::query("UPDATE orders SET access_token_version = $1, access_token_hash = $2 WHERE id = $3")
+            .bind(next)
+            .bind(hash)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await?;
+        let mut audit = scope.audit(
+            organization_id,
+            Some(order.brand_id),
+            "order.rotate_access_token",
+            "order",
+            order_id.to_string(),
+        );
+        audit.after = Some(serde_json::json!({"access_token_version": next}));
+        tx.record_audit(audit).await?;
+        next
+    }))
 }

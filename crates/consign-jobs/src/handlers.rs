@@ -5,11 +5,13 @@
 //! and before recording it), so it must be idempotent. Its error is logged
 //! and kept in `jobs.last_error`: keep secrets out of error messages.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use consign_db::Db;
 use consign_domain::Timestamp;
+use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::Runner;
@@ -36,6 +38,52 @@ pub fn register_all(runner: &mut Runner) {
     runner.register(FULFILLMENT_CREATE_FOR_ORDER, create_fulfillment_orders);
     runner.register(ORDERS_EXPIRE, expire_orders);
     runner.every(ORDERS_EXPIRE, EXPIRY_INTERVAL, json!({}));
+}
+
+/// Kind of the hourly job that deletes uploads never sent in a message.
+pub const UPLOADS_PURGE_UNSENT: &str = "uploads.purge_unsent";
+
+/// Deletes a stored file by its storage key. The file store belongs to
+/// `consign-web`, which the worker does not know, so the binary hands the
+/// deletion in.
+pub type DeleteFile = Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// Registers the hourly clean-up of files uploaded more than `ttl` ago and
+/// never attached to a message (anyone with an order's link can upload,
+/// so unsent files must not pile up).
+pub fn register_uploads(runner: &mut Runner, delete_file: DeleteFile, ttl: Duration) {
+    runner.register(UPLOADS_PURGE_UNSENT, move |db, _payload| purge_unsent_uploads(db, delete_file.clone(), ttl));
+    runner.every(UPLOADS_PURGE_UNSENT, Duration::from_secs(60 * 60), json!({}));
+}
+
+/// Deletes unsent uploads older than `ttl`, record first: once the record
+/// is gone no message can claim the file, so its bytes are never missing
+/// under a sent message (a file whose deletion fails is only left over).
+async fn purge_unsent_uploads(db: Db, delete_file: DeleteFile, ttl: Duration) -> anyhow::Result<()> {
+    let before = Timestamp::now().plus_seconds(-i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    let mut purged = 0u64;
+    loop {
+        let batch = consign_db::messages::attachments::unsent_before(&db, before, 500)
+            .await
+            .context("cannot list unsent uploads")?;
+        if batch.is_empty() {
+            break;
+        }
+        for file in batch {
+            if !consign_db::messages::attachments::purge_unsent(&db, file.id)
+                .await
+                .context("cannot delete an unsent upload")?
+            {
+                continue;
+            }
+            purged += 1;
+            if let Err(error) = delete_file(file.storage_key).await {
+                tracing::warn!(error = %format!("{error:#}"), attachment_id = %file.id, "could not delete an unsent upload's file");
+            }
+        }
+    }
+    tracing::info!(purged, "purged unsent uploads");
+    Ok(())
 }
 
 /// Registers the channel handlers (`messages.deliver` and the

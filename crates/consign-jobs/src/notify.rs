@@ -33,7 +33,7 @@ pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, 
         Some(base) => {
             let key = crate::deliver::secret(&db, &keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
             let order_id = notice.order_id.to_string();
-            let token = consign_channels::order_access_token(&key, &order_id);
+            let token = consign_channels::order_access_token_version(&key, &order_id, notice.access_token_version);
             Some(consign_channels::order_page_url(base, &notice.brand_slug, &order_id, &token))
         }
         None => None,

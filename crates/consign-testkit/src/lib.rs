@@ -106,9 +106,15 @@ pub struct TestApp {
     pub gateway: Arc<consign_payments::Gateway>,
     /// The provider clients its jobs send through.
     pub channels: std::sync::Arc<consign_channels::Channels>,
+    /// The server's file store (attachments), for `run_jobs`.
+    pub files: consign_web::files::FileStore,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
+
+/// How old an unsent upload is when `run_jobs` deletes it (the server's
+/// default).
+pub const UNSENT_UPLOAD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A signed-up user: its tokens and its organization.
 #[derive(Clone, Debug)]
@@ -180,6 +186,7 @@ impl TestApp {
             consign_channels::Channels::new((*config.channels).clone()).expect("build channel clients"),
         );
         let state = AppState::new(test_db.db.clone(), config, None, gateway.clone()).await.expect("build app state");
+        let files = state.files.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address: SocketAddr = listener.local_addr().expect("local addr");
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -199,6 +206,7 @@ impl TestApp {
             client,
             gateway,
             channels,
+            files,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -432,6 +440,12 @@ impl TestApp {
         consign_jobs::payments::register(&mut runner, self.gateway.clone());
         let keyring = self.gateway.keyring().expect("the test gateway has a keyring").clone();
         consign_jobs::handlers::register_channels(&mut runner, self.channels.clone(), keyring);
+        let files = self.files.clone();
+        let delete_file: consign_jobs::handlers::DeleteFile = Arc::new(move |key| {
+            let files = files.clone();
+            Box::pin(async move { files.delete(&key).await })
+        });
+        consign_jobs::handlers::register_uploads(&mut runner, delete_file, UNSENT_UPLOAD_TTL);
         runner.run_pending().await.expect("run jobs")
     }
 

@@ -247,8 +247,12 @@ impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::NotFound => AppError::NotFound,
+            // The engine's words ("UNIQUE constraint failed: users.email")
+            // name the schema, so they stay in the log; handlers that know
+            // what conflicted say it in their own words.
             DbError::Conflict { constraint } => {
-                AppError::Conflict(format!("This conflicts with an existing record ({constraint})."))
+                tracing::debug!(%constraint, "unique constraint conflict");
+                AppError::Conflict("This conflicts with an existing record.".into())
             }
             DbError::VersionMismatch => AppError::PreconditionFailed,
             DbError::InsufficientStock { skus } => {

@@ -14,13 +14,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
 
 /// Where attachment bytes live. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct FileStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// Bytes buffered before a piece of a file is written out.
+    chunk_bytes: usize,
 }
 
 impl FileStore {
@@ -30,7 +32,7 @@ impl FileStore {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create the file store directory {dir}"))?;
             let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
                 .with_context(|| format!("cannot open the file store directory {dir}"))?;
-            return Ok(Self { store: Arc::new(store), prefix: Path::default() });
+            return Ok(Self { store: Arc::new(store), prefix: Path::default(), chunk_bytes: LOCAL_CHUNK_BYTES });
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -39,7 +41,7 @@ impl FileStore {
                 .with_bucket_name(bucket)
                 .build()
                 .context("cannot configure the S3 file store")?;
-            return Ok(Self { store: Arc::new(store), prefix: Path::from(prefix) });
+            return Ok(Self { store: Arc::new(store), prefix: Path::from(prefix), chunk_bytes: S3_CHUNK_BYTES });
         }
         anyhow::bail!("unsupported file store URL: use file://<dir> or s3://<bucket>/<prefix>")
     }
@@ -54,9 +56,63 @@ impl FileStore {
         Ok(())
     }
 
+    /// Starts writing a file under a key piece by piece, so an upload is
+    /// never held whole in memory: on local disk in small pieces to a
+    /// staging file, on S3 in parts of the smallest size S3 takes.
+    /// The file appears under its key only at [`FileWriter::finish`].
+    pub async fn writer(&self, key: &str) -> anyhow::Result<FileWriter> {
+        let upload = self.store.put_multipart(&self.path(key)).await.context("starting to store a file")?;
+        Ok(FileWriter { upload: WriteMultipart::new_with_chunk_size(upload, self.chunk_bytes) })
+    }
+
+    /// Deletes the file under a key; a file already gone is no error, so
+    /// a clean-up that ran halfway can run again.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(anyhow::Error::new(error).context("deleting a file")),
+        }
+    }
+
     /// Reads the bytes of a key.
     pub async fn get(&self, key: &str) -> anyhow::Result<Bytes> {
         let object = self.store.get(&self.path(key)).await.context("reading a file")?;
         object.bytes().await.context("reading a file")
+    }
+}
+
+/// Pieces written to local disk: small, so an upload holds little memory.
+const LOCAL_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Pieces written to S3: its smallest part (but the last).
+const S3_CHUNK_BYTES: usize = 5 * 1024 * 1024;
+
+/// A file being written (see [`FileStore::writer`]). Dropped without
+/// [`finish`](Self::finish), nothing appears under its key; call
+/// [`abort`](Self::abort) to also remove what was staged.
+#[derive(Debug)]
+pub struct FileWriter {
+    upload: WriteMultipart,
+}
+
+impl FileWriter {
+    /// Appends bytes, waiting while earlier pieces are still being written.
+    pub async fn write(&mut self, bytes: Bytes) -> anyhow::Result<()> {
+        self.upload.wait_for_capacity(2).await.context("storing a file")?;
+        self.upload.put(bytes);
+        Ok(())
+    }
+
+    /// Completes the file under its key.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        self.upload.finish().await.context("storing a file")?;
+        Ok(())
+    }
+
+    /// Gives up on the file and removes what was staged.
+    pub async fn abort(self) {
+        if let Err(error) = self.upload.abort().await {
+            tracing::warn!(error = %error, "could not remove a partly stored file");
+        }
     }
 }

@@ -69,6 +69,10 @@ pub struct WebConfig {
     pub files_url: Option<String>,
     /// Largest attachment accepted.
     pub attachment_max_bytes: usize,
+    /// Most bytes of attachments one order may hold.
+    pub attachment_order_quota_bytes: u64,
+    /// Most bytes of attachments one brand may hold, across its orders.
+    pub attachment_brand_quota_bytes: u64,
     /// Mark page cookies `Secure` (pages served over HTTPS).
     pub secure_cookies: bool,
     /// Live WebSockets one client IP may hold open at once.
@@ -100,6 +104,8 @@ impl Default for WebConfig {
             trust_forwarded_for: false,
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
+            attachment_order_quota_bytes: 100 * 1024 * 1024,
+            attachment_brand_quota_bytes: 20 * 1024 * 1024 * 1024,
             secure_cookies: false,
             live_sockets_per_ip: 20,
             channels: Arc::default(),
@@ -117,6 +123,16 @@ impl WebConfig {
         consign_db::sessions::SessionLimits {
             idle_seconds: self.session_idle_timeout_seconds.min(self.refresh_token_ttl_seconds),
             max_lifetime_seconds: self.session_max_lifetime_seconds,
+        }
+    }
+}
+
+impl WebConfig {
+    /// The attachment storage quotas.
+    pub fn attachment_quotas(&self) -> consign_db::messages::attachments::Quotas {
+        consign_db::messages::attachments::Quotas {
+            order_bytes: self.attachment_order_quota_bytes,
+            brand_bytes: self.attachment_brand_quota_bytes,
         }
     }
 }

@@ -202,6 +202,15 @@ pub struct ServeArgs {
     /// Largest attachment accepted, in bytes.
     #[arg(long, env = "CONSIGN_ATTACHMENT_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub attachment_max_bytes: usize,
+    /// Most bytes of attachments one order may hold.
+    #[arg(long, env = "CONSIGN_ATTACHMENT_ORDER_QUOTA_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub attachment_order_quota_bytes: u64,
+    /// Most bytes of attachments one brand may hold, across its orders.
+    #[arg(long, env = "CONSIGN_ATTACHMENT_BRAND_QUOTA_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub attachment_brand_quota_bytes: u64,
+    /// Hours after which an uploaded file never sent in a message is deleted.
+    #[arg(long, env = "CONSIGN_UNSENT_UPLOAD_TTL_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unsent_upload_ttl_hours: u64,
     /// Mark page cookies `Secure` (serve the pages over HTTPS). Behind a
     /// trusted proxy, `X-Forwarded-Proto: https` turns it on per request.
     #[arg(long, env = "CONSIGN_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
@@ -369,6 +378,8 @@ impl ServeArgs {
             trust_forwarded_for: self.trust_forwarded_for,
             files_url: Some(self.files_url.clone()),
             attachment_max_bytes: self.attachment_max_bytes,
+            attachment_order_quota_bytes: self.attachment_order_quota_bytes,
+            attachment_brand_quota_bytes: self.attachment_brand_quota_bytes,
             secure_cookies: self.secure_cookies,
             live_sockets_per_ip: self.live_sockets_per_ip,
             channels: std::sync::Arc::new(self.channels.config()),

@@ -86,6 +86,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         consign_jobs::handlers::register_all(&mut runner);
         consign_jobs::payments::register(&mut runner, gateway.clone());
         consign_jobs::handlers::register_channels(&mut runner, channels.clone(), keyring.clone());
+        let files = state.files.clone();
+        let delete_file: consign_jobs::handlers::DeleteFile = std::sync::Arc::new(move |key| {
+            let files = files.clone();
+            Box::pin(async move { files.delete(&key).await })
+        });
+        let ttl = Duration::from_secs(args.unsent_upload_ttl_hours.saturating_mul(60 * 60));
+        consign_jobs::handlers::register_uploads(&mut runner, delete_file, ttl);
         runner
     });
     if runner.is_none() {

@@ -11,7 +11,10 @@
 //!    the latest of any status.
 //!
 //! An order number alone never routes a stranger's message into an order's
-//! thread: a sender who is not the order's customer lands in the inbox.
+//! thread: a sender who is not the order's customer lands in the inbox, and
+//! so does a sender the provider does not vouch for (rules 2 and 3 trust
+//! the sender's address; rule 1 trusts only the reply address's token, a
+//! secret sent to the customer, whoever the sender claims to be).
 //!
 //! The provider's message id is stored as `external_id`, unique per channel
 //! in `messages` and in `inbox_items`, so the same inbound delivered twice,
@@ -42,6 +45,25 @@ pub struct Inbound {
     pub body: String,
     /// The provider's id of the message.
     pub external_id: String,
+    /// Whether the provider vouches for the sender: for email, an SPF or
+    /// DKIM pass; WhatsApp and SMS come from the carrier's number. Only a
+    /// verified sender is looked up among the brand's customers (rules 2
+    /// and 3): anyone can write `From: victim@example.com`, and a message
+    /// filed in the victim's thread would look like the customer's own.
+    pub sender_verified: bool,
+    /// The provider's one-time delivery token, if it sends one (Mailgun):
+    /// recorded in the transaction that stores the message, so a replay
+    /// is refused but a retry after a failed attempt is not.
+    pub replay_token: Option<ReplayToken>,
+}
+
+/// A webhook's one-time token (see [`Inbound::replay_token`]).
+#[derive(Clone, Debug)]
+pub struct ReplayToken {
+    /// The provider, such as `mailgun`.
+    pub provider: &'static str,
+    /// The token.
+    pub token: String,
 }
 
 /// What became of an inbound message.
@@ -55,6 +77,8 @@ pub enum Received {
     Duplicate,
     /// No brand to keep it for (no thread, no brand on the webhook).
     Unroutable,
+    /// Its replay token was used before: nothing was stored.
+    Replayed,
 }
 
 #[derive(sqlx::FromRow)]
@@ -67,9 +91,14 @@ struct Target {
 /// Routes and stores one inbound message (system-wide: webhooks have no
 /// caller; the webhook's signature is the authority).
 pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
+    if let Some(replay) = &inbound.replay_token
+        && token_seen(db, replay).await?
+    {
+        return Ok(Received::Replayed);
+    }
     let body = inbound.body.trim().to_owned();
     if body.is_empty() {
-        return Ok(Received::Unroutable);
+        return nothing_stored(db, &inbound, Received::Unroutable).await;
     }
     let body: String = body.chars().take(10_000).collect();
     let seen: Option<i64> = db_read!(db, |conn| {
@@ -83,14 +112,22 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
         .await?
     });
     if seen.is_some() {
-        return Ok(Received::Duplicate);
+        return nothing_stored(db, &inbound, Received::Duplicate).await;
     }
     let target = find_order(db, &inbound).await?;
     let brand_id = match (&target, inbound.brand_id) {
         (Some(target), _) => target.brand_id,
         (None, Some(brand_id)) => brand_id,
-        (None, None) => return Ok(Received::Unroutable),
+        (None, None) => return nothing_stored(db, &inbound, Received::Unroutable).await,
     };
+    let (provider, token) = match &inbound.replay_token {
+        Some(replay) => (replay.provider, Some(replay.token.clone())),
+        None => ("", None),
+    };
+    // Each write below records the replay token first, in the same
+    // transaction: when the token was taken meanwhile, nothing is written;
+    // when the write fails, the token is rolled back with it, so the
+    // provider's retry is accepted.
     let stored = match target {
         Some(target) => {
             let insert = MessageInsert {
@@ -106,38 +143,97 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
                 external_id: Some(inbound.external_id.clone()),
                 actor: "customer".into(),
             };
-            let result: DbResult<Message> = async { Ok(db_write!(db, |tx| tx.post_message(insert).await?)) }.await;
-            result.map(|message| Received::Posted(Box::new(message)))
+            let result: DbResult<Option<Message>> = async {
+                Ok(db_write!(db, |tx| {
+                    let fresh = match &token {
+                        Some(token) => {
+                            sqlx::query(REMEMBER_TOKEN)
+                                .bind(provider)
+                                .bind(token)
+                                .bind(Timestamp::now())
+                                .execute(&mut **tx)
+                                .await?
+                                .rows_affected()
+                                == 1
+                        }
+                        None => true,
+                    };
+                    if fresh { Some(tx.post_message(insert).await?) } else { None }
+                }))
+            }
+            .await;
+            result.map(|message| message.map_or(Received::Replayed, |message| Received::Posted(Box::new(message))))
         }
         None => {
             let id = InboxItemId::new();
-            let result: DbResult<()> = async {
-                db_write!(db, |tx| {
-                    sqlx::query(
-                        "INSERT INTO inbox_items (id, organization_id, brand_id, channel, sender, subject, body, external_id, created_at)
-                         SELECT $1, organization_id, id, $2, $3, $4, $5, $6, $7 FROM brands WHERE id = $8",
-                    )
-                    .bind(id)
-                    .bind(inbound.channel)
-                    .bind(&inbound.sender)
-                    .bind(&inbound.subject)
-                    .bind(&body)
-                    .bind(&inbound.external_id)
-                    .bind(Timestamp::now())
-                    .bind(brand_id)
-                    .execute(&mut **tx)
-                    .await?;
-                });
-                Ok(())
+            let result: DbResult<bool> = async {
+                Ok(db_write!(db, |tx| {
+                    let fresh = match &token {
+                        Some(token) => sqlx::query(REMEMBER_TOKEN)
+                            .bind(provider)
+                            .bind(token)
+                            .bind(Timestamp::now())
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected()
+                            == 1,
+                        None => true,
+                    };
+                    if fresh {
+                        sqlx::query(
+                            "INSERT INTO inbox_items (id, organization_id, brand_id, channel, sender, subject, body, external_id,
+                                                      sender_verified, created_at)
+                             SELECT $1, organization_id, id, $2, $3, $4, $5, $6, $7, $8 FROM brands WHERE id = $9",
+                        )
+                        .bind(id)
+                        .bind(inbound.channel)
+                        .bind(&inbound.sender)
+                        .bind(&inbound.subject)
+                        .bind(&body)
+                        .bind(&inbound.external_id)
+                        .bind(inbound.sender_verified)
+                        .bind(Timestamp::now())
+                        .bind(brand_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    fresh
+                }))
             }
             .await;
-            result.map(|()| Received::Inboxed(id))
+            result.map(|fresh| if fresh { Received::Inboxed(id) } else { Received::Replayed })
         }
     };
     match stored {
         // Lost a race with a concurrent delivery of the same message.
-        Err(DbError::Conflict { .. }) => Ok(Received::Duplicate),
+        Err(DbError::Conflict { .. }) => nothing_stored(db, &inbound, Received::Duplicate).await,
         other => other,
+    }
+}
+
+const REMEMBER_TOKEN: &str = "INSERT INTO webhook_replays (provider, token, created_at) VALUES ($1, $2, $3)
+                              ON CONFLICT (provider, token) DO NOTHING";
+
+async fn token_seen(db: &Db, replay: &ReplayToken) -> DbResult<bool> {
+    let seen: Option<i64> = db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM webhook_replays WHERE provider = $1 AND token = $2")
+            .bind(replay.provider)
+            .bind(&replay.token)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(seen.is_some())
+}
+
+/// The answer for a delivery that stores nothing (a redelivery, nothing to
+/// route): its token is still used up, so it cannot be replayed with other
+/// fields (the signature covers only the token and timestamp).
+async fn nothing_stored(db: &Db, inbound: &Inbound, received: Received) -> DbResult<Received> {
+    match &inbound.replay_token {
+        Some(replay) if !super::remember_webhook_token(db, replay.provider, &replay.token).await? => {
+            Ok(Received::Replayed)
+        }
+        _ => Ok(received),
     }
 }
 
@@ -160,6 +256,9 @@ async fn find_order(db: &Db, inbound: &Inbound) -> DbResult<Option<Target>> {
         }
     }
     let Some(brand_id) = inbound.brand_id else { return Ok(None) };
+    if !inbound.sender_verified {
+        return Ok(None);
+    }
     let phone = is_phone_channel(inbound.channel);
     let sender = if phone { phone_digits(&inbound.sender) } else { inbound.sender.trim().to_lowercase() };
     if sender.is_empty() {

@@ -25,13 +25,17 @@ pub struct InboxItem {
     pub subject: Option<String>,
     /// The text.
     pub body: String,
+    /// Whether the provider vouched for the sender (for email: SPF or DKIM
+    /// passed). An unverified sender may not be who it claims to be.
+    pub sender_verified: bool,
     /// The message it became once linked.
     pub linked_message_id: Option<MessageId>,
     /// Received at.
     pub created_at: Timestamp,
 }
 
-const ITEM_COLUMNS: &str = "id, brand_id, channel, sender, subject, body, linked_message_id, created_at";
+const ITEM_COLUMNS: &str =
+    "id, brand_id, channel, sender, subject, body, sender_verified, linked_message_id, created_at";
 
 /// Unlinked items of the brands the caller sees (or of one brand), newest
 /// first. Customers have no inbox.

@@ -37,6 +37,8 @@ pub struct CustomerNotice {
     pub thread_id: Option<ThreadId>,
     /// The latest tracking page of the order's shipments.
     pub tracking_url: Option<String>,
+    /// The version of the order's access token, for the order page link.
+    pub access_token_version: i64,
 }
 
 impl CustomerNotice {
@@ -60,7 +62,8 @@ pub async fn customer_notice(db: &Db, event_id: EventId) -> DbResult<CustomerNot
                     b.name AS brand_name, b.slug AS brand_slug,
                     (SELECT t.id FROM message_threads t WHERE t.order_id = o.id) AS thread_id,
                     (SELECT s.tracking_url FROM shipments s WHERE s.order_id = o.id AND s.tracking_url IS NOT NULL
-                      ORDER BY s.id DESC LIMIT 1) AS tracking_url
+                      ORDER BY s.id DESC LIMIT 1) AS tracking_url,
+                    o.access_token_version
                FROM events e
                JOIN orders o ON o.id = e.order_id
                JOIN brands b ON b.id = o.brand_id

@@ -1,13 +1,14 @@
 //! Attachments: upload a file to an order (then name it in a new message's
 //! `attachment_ids`), and download it through this authorized endpoint only.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consign_db::messages::{self, attachments::Attachment, attachments::NewAttachment};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, OrderId};
+use http_body_util::BodyExt as _;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::files::FileWriter;
 
 /// Media types accepted, with the leading bytes each must start with (an
 /// empty list: text, checked for UTF-8 instead).
@@ -29,15 +31,15 @@ const ALLOWED: &[(&str, &[&[u8]])] = &[
     ("text/csv", &[]),
 ];
 
-/// The most any instance accepts; `WebConfig::attachment_max_bytes` sets
-/// the limit below it.
-const CEILING_BYTES: usize = 100 * 1024 * 1024;
+/// The leading bytes read before the media type's signature is checked
+/// (the longest signature, PNG's).
+const HEAD_BYTES: usize = 8;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(upload))
-        .layer(axum::extract::DefaultBodyLimit::max(CEILING_BYTES))
-        .routes(routes!(download))
+    // The upload reads its body as a stream, bounded by
+    // `WebConfig::attachment_max_bytes` as it goes (see `receive`), so no
+    // body limit layer applies to it.
+    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download))
 }
 
 /// Query of the upload.
@@ -50,12 +52,16 @@ pub struct UploadQuery {
 
 /// Uploads a file to an order: the raw bytes as the body, its media type as
 /// `Content-Type` (PNG, JPEG, GIF, WebP, PDF, plain text or CSV), at most
-/// the configured size (10 MiB by default).
+/// the configured size (10 MiB by default; 413 past it). A cancelled or
+/// expired order takes no files (409 `invalid_transition`); a file that
+/// would take the order or its brand past its storage quota is 422
+/// `validation_failed` on `body`. A file never sent in a message is
+/// deleted after a while (`CONSIGN_UNSENT_UPLOAD_TTL_HOURS`).
 #[utoipa::path(post, path = "/orders/{id}/attachments", tag = "messages",
     params(("id" = String, Path, description = "Order id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Attachment), (status = 404, body = Problem), (status = 413, body = Problem),
-              (status = 422, body = Problem)),
+    responses((status = 201, body = Attachment), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn upload(
     State(state): State<AppState>,
@@ -63,15 +69,22 @@ async fn upload(
     AppPath(order_id): AppPath<OrderId>,
     AppQuery(query): AppQuery<UploadQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<(StatusCode, AppJson<Attachment>)> {
     let brand_id = messages::order_brand(&state.db, caller.scope(), order_id).await?;
     if caller.scope().customer_order().is_none() {
         caller.authorize_brand(Action::EditCommerce, brand_id)?;
     }
     let file_name = query.file_name.trim();
-    if file_name.is_empty() || file_name.chars().count() > 200 || file_name.contains(['/', '\\', '\0']) {
-        return Err(AppError::field("file_name", "must be 1 to 200 characters, without path separators"));
+    if file_name.is_empty()
+        || file_name.chars().count() > 200
+        || file_name.contains(['/', '\\'])
+        || file_name.chars().any(char::is_control)
+    {
+        return Err(AppError::field(
+            "file_name",
+            "must be 1 to 200 characters, without path separators or control characters",
+        ));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -84,27 +97,121 @@ async fn upload(
             "must be image/png, image/jpeg, image/gif, image/webp, application/pdf, text/plain or text/csv",
         ));
     };
-    if body.len() > state.config.attachment_max_bytes {
+    let max_bytes = state.config.attachment_max_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > u64::try_from(max_bytes).unwrap_or(u64::MAX)) {
         return Err(AppError::PayloadTooLarge);
     }
-    if body.is_empty() {
-        return Err(AppError::field("body", "the file is empty"));
-    }
-    let matches = if magic.is_empty() {
-        std::str::from_utf8(&body).is_ok()
-    } else {
-        magic.iter().any(|prefix| body.starts_with(prefix))
-    };
-    if !matches {
-        return Err(AppError::field("body", format!("the bytes are not {content_type}")));
-    }
+    let quotas = state.config.attachment_quotas();
+    messages::attachments::check_upload(&state.db, caller.scope(), order_id, quotas, declared.unwrap_or(0)).await?;
     let id = AttachmentId::new();
     let key = format!("attachments/{brand_id}/{id}");
-    let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-    state.files.put(&key, body).await?;
+    let mut writer = state.files.writer(&key).await?;
+    let size = match receive(body, max_bytes, &content_type, magic, &mut writer).await {
+        Ok(size) => size,
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    };
+    writer.finish().await?;
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
     let file = NewAttachment { id, file_name, content_type: &content_type, size, storage_key: &key };
-    let attachment = messages::attachments::create(&state.db, caller.scope(), order_id, file).await?;
-    Ok((StatusCode::CREATED, AppJson(attachment)))
+    match messages::attachments::create(&state.db, caller.scope(), order_id, file, quotas).await {
+        Ok(attachment) => Ok((StatusCode::CREATED, AppJson(attachment))),
+        Err(error) => {
+            // Refused (over quota, the order closed meanwhile) or failed:
+            // the bytes must not outlive the missing record.
+            if let Err(delete) = state.files.delete(&key).await {
+                tracing::warn!(error = %delete, "could not delete the file of a refused upload");
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// Streams an upload's body into the file store, checking it on the way:
+/// it stops at the first byte past `max_bytes` (413), so nothing larger is
+/// ever read, and at the first bytes that do not match the media type.
+/// Answers the size.
+async fn receive(
+    mut body: Body,
+    max_bytes: usize,
+    content_type: &str,
+    magic: &[&[u8]],
+    writer: &mut FileWriter,
+) -> AppResult<usize> {
+    let not_this_type = || AppError::field("body", format!("the bytes are not {content_type}"));
+    let mut size = 0usize;
+    let mut head: Vec<u8> = Vec::with_capacity(HEAD_BYTES);
+    let mut text = magic.is_empty().then(Utf8Stream::default);
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|_| AppError::BadRequest { detail: "The body could not be read.".into(), errors: Vec::new() })?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        size = size.saturating_add(chunk.len());
+        if size > max_bytes {
+            return Err(AppError::PayloadTooLarge);
+        }
+        if head.len() < HEAD_BYTES {
+            let wanted = (HEAD_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..wanted]);
+            if head.len() == HEAD_BYTES && !magic.is_empty() && !magic.iter().any(|prefix| head.starts_with(prefix)) {
+                return Err(not_this_type());
+            }
+        }
+        if let Some(text) = &mut text
+            && !text.feed(&chunk)
+        {
+            return Err(not_this_type());
+        }
+        writer.write(chunk).await?;
+    }
+    if size == 0 {
+        return Err(AppError::field("body", "the file is empty"));
+    }
+    let matches = match text {
+        Some(text) => text.finish(),
+        None => magic.iter().any(|prefix| head.starts_with(prefix)),
+    };
+    if !matches {
+        return Err(not_this_type());
+    }
+    Ok(size)
+}
+
+/// UTF-8 validation over a body that arrives in pieces: a character split
+/// between two pieces is carried over to the next.
+#[derive(Default)]
+struct Utf8Stream {
+    carry: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// Checks the next piece; false at the first invalid byte.
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            chunk
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), chunk].concat();
+            joined.as_slice()
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(_) => true,
+            // Cut short at the end of the piece: the rest comes next.
+            Err(error) if error.error_len().is_none() => {
+                self.carry = bytes[error.valid_up_to()..].to_vec();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// True when no character was left incomplete at the end.
+    fn finish(self) -> bool {
+        self.carry.is_empty()
+    }
 }
 
 /// Downloads a file: staff of the brand, or the customer for files on
@@ -130,15 +237,36 @@ pub(crate) async fn file_response(state: &AppState, caller: &Caller, id: Attachm
         caller.authorize_brand(Action::ViewCommerce, attachment.brand_id)?;
     }
     let bytes = state.files.get(&attachment.storage_key).await?;
-    let disposition = format!("attachment; filename=\"{}\"", attachment.file_name.replace(['"', '\r', '\n'], "_"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, attachment.content_type),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-            (header::CACHE_CONTROL, "private, no-store".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::try_from(attachment.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&attachment.file_name));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// `Content-Disposition` for a download (RFC 6266): an ASCII `filename` for
+/// old clients, with anything outside printable ASCII replaced, and the
+/// exact name as a percent-encoded UTF-8 `filename*` (RFC 8187). Every byte
+/// is then visible ASCII, so any stored name (even one with control
+/// characters, from before uploads refused them) makes a valid header.
+fn content_disposition(file_name: &str) -> HeaderValue {
+    let fallback: String = file_name
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\') { c } else { '_' })
+        .collect();
+    let mut encoded = String::with_capacity(file_name.len() * 3);
+    for byte in file_name.bytes() {
+        // RFC 8187 attr-char: letters, digits and `!#$&+-.^_`|~`.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::try_from(format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

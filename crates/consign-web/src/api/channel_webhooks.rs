@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use consign_channels::{signature, twilio, whatsapp};
 use consign_db::channels::deliveries;
-use consign_db::channels::inbound::{self, Inbound, Received};
+use consign_db::channels::inbound::{self, Inbound, Received, ReplayToken};
 use consign_domain::messaging::{Channel, DeliveryStatus, strip_quoted_reply};
 use consign_domain::{BrandId, Timestamp};
 use std::collections::HashMap;
@@ -37,9 +37,9 @@ const REPLY_KEY_SECRET: &str = "reply_address_key";
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        // A forwarded email carries its attachments (Mailgun accepts up to
-        // 25 MB); the API's smaller default limit would refuse it.
-        .route("/webhooks/email/mailgun", post(mailgun).layer(axum::extract::DefaultBodyLimit::max(30 * 1024 * 1024)))
+        // A forwarded email carries its attachments; the API's smaller
+        // default limit would refuse it (see `mailgun_fields`).
+        .route("/webhooks/email/mailgun", post(mailgun).layer(axum::extract::DefaultBodyLimit::max(MAILGUN_BODY_LIMIT)))
         .route("/webhooks/whatsapp/{brand_slug}", get(whatsapp_verify).post(whatsapp_notify))
         .route("/webhooks/sms/twilio/{brand_slug}", post(twilio_inbound))
         .route("/webhooks/sms/twilio/{brand_slug}/status", post(twilio_status))
@@ -63,6 +63,7 @@ fn outcome(received: &Received) -> &'static str {
         Received::Inboxed(_) => "inboxed",
         Received::Duplicate => "duplicate",
         Received::Unroutable => "unroutable",
+        Received::Replayed => "replayed",
     }
 }
 
@@ -70,53 +71,103 @@ fn done(received: &Received) -> Response {
     (StatusCode::OK, axum::Json(serde_json::json!({"result": outcome(received)}))).into_response()
 }
 
-/// The text fields of a Mailgun post. Routes forward a message as
-/// `multipart/form-data` when it has attachments and form-encoded when it
-/// has none; attachment parts are not kept (Mailgun stores them, and the
+/// The most text a Mailgun post may carry: the whole body of a
+/// form-encoded post, or the text fields of a multipart one (the message's
+/// text and headers, never its attachments).
+const MAILGUN_TEXT_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The most a multipart Mailgun post may be: Mailgun takes messages of up
+/// to 25 MB, whose attachments are read past (after the signature holds),
+/// never kept.
+const MAILGUN_BODY_LIMIT: usize = 30 * 1024 * 1024;
+
+/// Whether a Mailgun post's signature fields hold.
+fn mailgun_signed(key: &str, fields: &[(String, String)]) -> bool {
+    let (timestamp, token, sig) = (
+        field(fields, "timestamp").unwrap_or_default(),
+        field(fields, "token").unwrap_or_default(),
+        field(fields, "signature").unwrap_or_default(),
+    );
+    let now = Timestamp::now().as_unix_seconds();
+    !token.is_empty() && signature::mailgun_valid(key, timestamp, token, sig, now, MAILGUN_TOLERANCE_SECONDS)
+}
+
+/// The text fields of a Mailgun post, once its signature holds. Routes
+/// forward a message as `multipart/form-data` when it has attachments and
+/// form-encoded when it has none. A form-encoded body is read up to
+/// `MAILGUN_TEXT_LIMIT`; a multipart one field by field, in order, and the
+/// signature fields (which come before the attachments) are checked as soon
+/// as they are in: an attachment before a valid signature is refused
+/// unread. Attachment parts are not kept (Mailgun stores them, and the
 /// message's text says what was attached).
-async fn mailgun_fields(state: &AppState, request: Request) -> AppResult<Vec<(String, String)>> {
+async fn mailgun_fields(state: &AppState, key: &str, request: Request) -> AppResult<Vec<(String, String)>> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !multipart {
-        let body = Bytes::from_request(request, state).await.map_err(|_| AppError::field("", "unreadable body"))?;
-        return Ok(form(&body));
+        let body = axum::body::to_bytes(request.into_body(), MAILGUN_TEXT_LIMIT)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?;
+        let fields = form(&body);
+        return if mailgun_signed(key, &fields) { Ok(fields) } else { Err(AppError::SignatureInvalid) };
     }
-    let malformed = |_| AppError::field("", "malformed multipart body");
+    let failed = |error: axum::extract::multipart::MultipartError| {
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge
+        } else {
+            AppError::field("", "malformed multipart body")
+        }
+    };
     let mut parts =
         Multipart::from_request(request, state).await.map_err(|_| AppError::field("", "malformed multipart body"))?;
     let mut fields = Vec::new();
-    while let Some(part) = parts.next_field().await.map_err(malformed)? {
+    let mut text_bytes = 0usize;
+    let mut signed = false;
+    while let Some(mut part) = parts.next_field().await.map_err(failed)? {
         let Some(name) = part.name().map(str::to_owned) else { continue };
         if part.file_name().is_some() {
+            if !signed {
+                return Err(AppError::SignatureInvalid);
+            }
+            while part.chunk().await.map_err(failed)?.is_some() {}
             continue;
         }
-        fields.push((name, part.text().await.map_err(malformed)?));
+        let mut value = Vec::new();
+        while let Some(chunk) = part.chunk().await.map_err(failed)? {
+            text_bytes = text_bytes.saturating_add(chunk.len());
+            if text_bytes > MAILGUN_TEXT_LIMIT {
+                return Err(if signed { AppError::PayloadTooLarge } else { AppError::SignatureInvalid });
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value).map_err(|_| AppError::field(name.clone(), "must be UTF-8 text"))?;
+        fields.push((name, value));
+        if !signed && ["timestamp", "token", "signature"].iter().all(|name| field(&fields, name).is_some()) {
+            if !mailgun_signed(key, &fields) {
+                return Err(AppError::SignatureInvalid);
+            }
+            signed = true;
+        }
     }
-    Ok(fields)
+    if signed { Ok(fields) } else { Err(AppError::SignatureInvalid) }
+}
+
+/// Whether Mailgun's checks vouch for the sender's domain: SPF or DKIM
+/// passed (`X-Mailgun-Spf`, `X-Mailgun-Dkim-Check-Result`).
+fn mailgun_sender_verified(fields: &[(String, String)]) -> bool {
+    ["X-Mailgun-Spf", "X-Mailgun-Dkim-Check-Result"]
+        .iter()
+        .any(|name| field(fields, name).is_some_and(|result| result.trim().eq_ignore_ascii_case("pass")))
 }
 
 /// Mailgun routes' inbound email (form-encoded or multipart).
 async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<Response> {
     let config = state.config.channels.email.as_ref().ok_or(AppError::NotFound)?;
     let key = config.mailgun_signing_key.as_ref().ok_or(AppError::NotFound)?;
-    let fields = mailgun_fields(&state, request).await?;
-    let (timestamp, token, sig) = (
-        field(&fields, "timestamp").unwrap_or_default(),
-        field(&fields, "token").unwrap_or_default(),
-        field(&fields, "signature").unwrap_or_default(),
-    );
-    let now = Timestamp::now().as_unix_seconds();
-    if token.is_empty()
-        || !signature::mailgun_valid(key.expose(), timestamp, token, sig, now, MAILGUN_TOLERANCE_SECONDS)
-    {
-        return Err(AppError::SignatureInvalid);
-    }
-    if !consign_db::channels::remember_webhook_token(&state.db, "mailgun", token).await? {
-        return Err(AppError::SignatureInvalid);
-    }
+    let fields = mailgun_fields(&state, key.expose(), request).await?;
+    let token = field(&fields, "token").unwrap_or_default();
     let sender = field(&fields, "sender")
         .filter(|s| !s.is_empty())
         .or_else(|| field(&fields, "from"))
@@ -128,7 +179,9 @@ async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<R
     if body_text.is_empty() {
         body_text = field(&fields, "stripped-text").unwrap_or_default().trim().to_owned();
     }
-    // Which thread or brand the recipient names.
+    // Which thread or brand the recipient names. A reply address routes
+    // to its thread whatever SPF and DKIM say: its token is a secret only
+    // the customer was sent, which a forger of the sender cannot know.
     let reply_key = state.instance_secret(REPLY_KEY_SECRET).await?;
     let mut thread_id = None;
     let mut brand_id = None;
@@ -156,10 +209,15 @@ async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<R
             subject: field(&fields, "subject").map(str::to_owned),
             body: body_text,
             external_id: message_id,
+            sender_verified: mailgun_sender_verified(&fields),
+            replay_token: Some(ReplayToken { provider: "mailgun", token: token.to_owned() }),
         },
     )
     .await?;
     tracing::info!(result = outcome(&received), "inbound email");
+    if let Received::Replayed = received {
+        return Err(AppError::SignatureInvalid);
+    }
     Ok(done(&received))
 }
 
@@ -220,6 +278,9 @@ async fn whatsapp_notify(
                     subject: None,
                     body: text.body.clone(),
                     external_id: message.id.clone(),
+                    // The carrier delivers the number; the webhook is signed.
+                    sender_verified: true,
+                    replay_token: None,
                 },
             )
             .await?;
@@ -278,6 +339,9 @@ async fn twilio_inbound(
             subject: None,
             body: field(&fields, "Body").unwrap_or_default().to_owned(),
             external_id: sid.to_owned(),
+            // The carrier delivers the number; the webhook is signed.
+            sender_verified: true,
+            replay_token: None,
         },
     )
     .await?;

@@ -31,6 +31,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_shipping_address))
         .routes(routes!(replace_items))
         .routes(routes!(add_note))
+        .routes(routes!(rotate_access_token))
         .routes(routes!(timeline))
         .routes(routes!(fulfillment_orders))
         .routes(routes!(shipments))
@@ -280,6 +281,39 @@ async fn add_note(
         StatusCode::CREATED,
         AppJson(orders::add_note(&state.db, caller.scope(), order_id, request.body.trim()).await?),
     ))
+}
+
+/// A new order access token.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct AccessTokenResponse {
+    /// The customer's new `cot_…` token; the previous one no longer works.
+    pub order_access_token: String,
+}
+
+/// Rotates the customer's order access token (for example after a link
+/// leaked): the old token, and every link carrying it, stops working at
+/// once. Staff only. Tokens also lapse 90 days after the order closes.
+#[utoipa::path(post, path = "/orders/{id}/access-token", tag = "orders",
+    params(("id" = String, Path, description = "Order id")),
+    responses((status = 200, body = AccessTokenResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn rotate_access_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(order_id): AppPath<OrderId>,
+) -> AppResult<AppJson<AccessTokenResponse>> {
+    if caller.scope().customer_order().is_some() {
+        return Err(AppError::Forbidden);
+    }
+    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    let key = state.order_token_key.clone();
+    let id = order_id.to_string();
+    let token_of = |version| consign_channels::order_access_token_version(&key, &id, version);
+    let version = orders::rotate_access_token(&state.db, caller.scope(), order_id, |version| {
+        crate::auth::tokens::sha256_hex(&token_of(version))
+    })
+    .await?;
+    Ok(AppJson(AccessTokenResponse { order_access_token: token_of(version) }))
 }
 
 /// The order's domain events, oldest first, a page at a time. A customer's

@@ -108,6 +108,8 @@ pub struct ItemRow {
     brand: String,
     channel: &'static str,
     sender: String,
+    /// False when no provider check vouched for the sender.
+    sender_verified: bool,
     subject: String,
     body: String,
     received: String,
@@ -189,6 +191,7 @@ pub async fn page(
             brand: brand_name(item.brand_id),
             channel: channel_words(item.channel),
             sender: item.sender,
+            sender_verified: item.sender_verified,
             subject: item.subject.unwrap_or_default(),
             body: shorten(&item.body, 400),
             received: view::time(item.created_at),
@@ -275,7 +278,7 @@ pub async fn link(
             .into_iter()
             .next()
             .ok_or_else(|| AppError::field("order_number", format!("no order #{number} in this brand")))?;
-        inbox::link(&state.db, staff.caller.scope(), item_id, order.id).await?;
+        inbox::link(&state.db, staff.caller.scope(), item_id, order.id).await.map_err(crate::api::inbox::link_error)?;
         Ok(order.number)
     }
     .await;

@@ -40,10 +40,19 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path inside the admin app may be a `next`: never another site.
+/// Only a path inside the admin app may be a `next`: never another site,
+/// and only visible ASCII (a control character cannot go into the
+/// `Location` header, and a path from our own links is percent-encoded).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with("/admin") && !path.contains("//") && !path.contains('\\') => path.to_owned(),
+        Some(path)
+            if path.starts_with("/admin")
+                && !path.contains("//")
+                && !path.contains('\\')
+                && path.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            path.to_owned()
+        }
         _ => "/admin".to_owned(),
     }
 }

@@ -232,9 +232,11 @@ pub async fn list(
 }
 
 /// A CSV field, quoted when it must be. Fields that a spreadsheet would run
-/// as a formula get a leading apostrophe.
+/// as a formula get a leading apostrophe: OWASP's list, `= + - @` and the
+/// TAB, CR and LF a spreadsheet skips before reading the formula.
 fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
+    let text =
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
@@ -878,6 +880,9 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("\t=cmd|' /C calc'!A0"), "'\t=cmd|' /C calc'!A0");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
     }
 
     #[test]

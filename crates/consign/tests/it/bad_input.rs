@@ -137,3 +137,50 @@ async fn unknown_ids_and_routes_are_404_problems() {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.code(), "unauthenticated");
 }
+
+#[tokio::test]
+async fn a_login_next_with_control_characters_falls_back_to_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    for next in ["/admin\u{1}", "/admin/orders\u{7f}", "/admin\r\nSet-Cookie: x=y"] {
+        let mut client = consign_testkit::pages::PageClient::new(&app);
+        let form = client.get("/admin/login").await;
+        let token = consign_testkit::pages::attribute_after(&form.text, "name=\"_csrf\"", "value").unwrap();
+        let login = client
+            .post_raw(
+                "/admin/login",
+                &[("email", &owner.email), ("password", &owner.password), ("_csrf", &token), ("next", next)],
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{next:?}: {}", login.text);
+        assert_eq!(login.header("location"), Some("/admin"), "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_unique_conflict_does_not_name_the_schema() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let brand_id = app.create_brand(&owner, "acme").await["id"].as_str().unwrap().to_owned();
+    // Two invitations of the same new person race: both see no user with
+    // the email, and the later insert hits the unique index.
+    let path = format!("/api/v1/brands/{brand_id}/members");
+    let invite = || {
+        app.post(
+            &path,
+            &owner.token,
+            json!({"email": "new@acme.example", "name": "New", "password": "a long password", "role": "brand_member"}),
+        )
+    };
+    let answers = futures_util::future::join_all((0..4).map(|_| invite())).await;
+    for answer in &answers {
+        assert!(
+            answer.status == StatusCode::CREATED || answer.status == StatusCode::CONFLICT,
+            "{}: {}",
+            answer.status,
+            answer.text
+        );
+        assert!(!answer.text.contains("UNIQUE") && !answer.text.contains("users"), "{}", answer.text);
+    }
+    assert!(answers.iter().any(|a| a.status == StatusCode::CONFLICT), "the race was not run: {answers:?}");
+}

@@ -430,6 +430,7 @@ async fn channels_mailgun_multipart_posts_with_attachments_are_read() {
         ("body-plain", "The mug arrived broken, photo attached."),
         ("Message-Id", "<mp@mail.example.com>"),
         ("attachment-count", "1"),
+        ("X-Mailgun-Spf", "Pass"),
         ("timestamp", timestamp.as_str()),
         ("token", "tok-mp"),
         ("signature", signature.as_str()),
@@ -459,4 +460,219 @@ async fn channels_mailgun_multipart_posts_with_attachments_are_read() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["body"], "The mug arrived broken, photo attached.");
     assert_eq!(all[0]["channel"], "email");
+}
+
+/// A signed Mailgun form, to send as it is (and again, as Mailgun retries).
+fn signed_mailgun_form(fields: &[(&str, &str)], token: &str, timestamp: &str) -> String {
+    let signature = hex::encode(hmac256(MAILGUN_KEY, format!("{timestamp}{token}").as_bytes()));
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.extend([("timestamp", timestamp), ("token", token), ("signature", signature.as_str())]);
+    form_body(&all)
+}
+
+async fn post_mailgun_form(app: &TestApp, body: String) -> consign_testkit::TestResponse {
+    app.send(
+        app.client
+            .post(app.url("/api/v1/webhooks/email/mailgun"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body),
+    )
+    .await
+}
+
+/// Runs one statement on the test database, whichever engine it is.
+async fn execute(app: &TestApp, sql: &str) {
+    match app.db().pool() {
+        consign_db::Pool::Sqlite { writer, .. } => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(writer).await.unwrap();
+        }
+        consign_db::Pool::Postgres(pool) => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
+        }
+    }
+}
+
+async fn inbox(s: &Setup) -> Vec<Value> {
+    let inbox = s.app.get(&format!("/api/v1/inbox?brand_id={}", s.brand_id), &s.owner.token).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{}", inbox.text);
+    inbox.body["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn channels_a_mailgun_timestamp_that_overflows_is_refused() {
+    let s = setup().await;
+    for timestamp in ["-9223372036854775808", "9223372036854775807"] {
+        let body =
+            signed_mailgun_form(&[("recipient", "acme@in.consign.test"), ("body-plain", "hi")], "tok-o", timestamp);
+        let refused = post_mailgun_form(&s.app, body).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{timestamp}: {}", refused.text);
+        assert_eq!(refused.code(), "signature_invalid");
+    }
+}
+
+#[tokio::test]
+async fn channels_a_mailgun_retry_after_a_failed_attempt_is_stored() {
+    let s = setup().await;
+    let fields = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "stranger@elsewhere.example"),
+        ("subject", "A question"),
+        ("body-plain", "Do you ship to Norway?"),
+        ("Message-Id", "<retry@mail.example.com>"),
+        ("X-Mailgun-Spf", "Pass"),
+    ];
+    let body = signed_mailgun_form(&fields, "tok-retry", &now_unix().to_string());
+    // The first attempt fails after the signature held (the inbox insert
+    // breaks); Mailgun then retries the very same post.
+    match s.app.db().engine() {
+        consign_db::Engine::Sqlite => {
+            execute(
+                &s.app,
+                "CREATE TRIGGER inbox_fails BEFORE INSERT ON inbox_items BEGIN SELECT RAISE(ABORT, 'injected'); END",
+            )
+            .await;
+        }
+        consign_db::Engine::Postgres => {
+            execute(
+                &s.app,
+                "CREATE FUNCTION inbox_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$;
+                 CREATE TRIGGER inbox_fails BEFORE INSERT ON inbox_items FOR EACH ROW EXECUTE FUNCTION inbox_fails();",
+            )
+            .await;
+        }
+    }
+    let failed = post_mailgun_form(&s.app, body.clone()).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", failed.text);
+    match s.app.db().engine() {
+        consign_db::Engine::Sqlite => execute(&s.app, "DROP TRIGGER inbox_fails").await,
+        consign_db::Engine::Postgres => execute(&s.app, "DROP TRIGGER inbox_fails ON inbox_items").await,
+    }
+    let retried = post_mailgun_form(&s.app, body.clone()).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.text);
+    assert_eq!(retried.body["result"], "inboxed");
+    let items = inbox(&s).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["body"], "Do you ship to Norway?");
+    // Once stored, the token is spent: a replay is refused.
+    let replayed = post_mailgun_form(&s.app, body).await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn channels_an_email_whose_sender_fails_spf_and_dkim_goes_to_the_inbox_unverified() {
+    let s = setup().await;
+    let spoofed = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "casey@example.com"),
+        ("from", "Casey <casey@example.com>"),
+        ("subject", "Order #1001: new address"),
+        ("body-plain", "Please ship to 1 Attacker Road instead."),
+        ("Message-Id", "<spoof@mail.example.com>"),
+        ("X-Mailgun-Spf", "Fail"),
+        ("X-Mailgun-Dkim-Check-Result", "Fail"),
+    ];
+    let got = mailgun_post(&s.app, &spoofed, "tok-spoof", MAILGUN_KEY).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    assert_eq!(got.body["result"], "inboxed");
+    assert!(messages(&s).await.is_empty(), "not posted in the customer's thread");
+    let items = inbox(&s).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["sender"], "casey@example.com");
+    assert_eq!(items[0]["sender_verified"], false);
+    // Staff see the warning on the inbox page.
+    let mut client = consign_testkit::pages::PageClient::signed_in(&s.app, &s.owner.email, &s.owner.password).await;
+    let page = client.get("/admin/inbox").await;
+    assert!(page.text.contains("unverified sender"), "{}", page.text);
+
+    // With no SPF or DKIM result at all, the same.
+    let unchecked = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "casey@example.com"),
+        ("body-plain", "No checks on this one."),
+        ("Message-Id", "<unchecked@mail.example.com>"),
+    ];
+    let got = mailgun_post(&s.app, &unchecked, "tok-unchecked", MAILGUN_KEY).await;
+    assert_eq!(got.body["result"], "inboxed", "{}", got.text);
+
+    // A DKIM pass (or an SPF pass) vouches for the sender.
+    let signed = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "casey@example.com"),
+        ("body-plain", "Is it on its way?"),
+        ("Message-Id", "<dkim@mail.example.com>"),
+        ("X-Mailgun-Spf", "SoftFail"),
+        ("X-Mailgun-Dkim-Check-Result", "Pass"),
+    ];
+    let got = mailgun_post(&s.app, &signed, "tok-dkim", MAILGUN_KEY).await;
+    assert_eq!(got.body["result"], "posted", "{}", got.text);
+    let all = messages(&s).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["body"], "Is it on its way?");
+}
+
+fn multipart_body(boundary: &str, fields: &[(&str, &str)], attachment_first: bool) -> String {
+    let attachment = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"attachment-1\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{}\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let mut body = String::new();
+    if attachment_first {
+        body.push_str(&attachment);
+    }
+    for (name, value) in fields {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+    }
+    if !attachment_first {
+        body.push_str(&attachment);
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
+}
+
+#[tokio::test]
+async fn channels_mailgun_checks_the_signature_before_reading_attachments_and_bounds_forms() {
+    let s = setup().await;
+    let timestamp = now_unix().to_string();
+    let signature = hex::encode(hmac256(MAILGUN_KEY, format!("{timestamp}tok-order").as_bytes()));
+    let fields = [
+        ("recipient", "acme@in.consign.test"),
+        ("sender", "casey@example.com"),
+        ("body-plain", "See attached."),
+        ("Message-Id", "<order@mail.example.com>"),
+        ("X-Mailgun-Spf", "Pass"),
+        ("timestamp", timestamp.as_str()),
+        ("token", "tok-order"),
+        ("signature", signature.as_str()),
+    ];
+    let boundary = "consign-test-boundary";
+    let send = |body: String| {
+        s.app.send(
+            s.app
+                .client
+                .post(s.app.url("/api/v1/webhooks/email/mailgun"))
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body),
+        )
+    };
+    // An attachment before the signature fields is refused, unread.
+    let refused = send(multipart_body(boundary, &fields, true)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert_eq!(refused.code(), "signature_invalid");
+    assert!(messages(&s).await.is_empty());
+    // After them, it is read past.
+    let read = send(multipart_body(boundary, &fields, false)).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["result"], "posted");
+
+    // A form-encoded post carries text only: a large one is refused.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let body = signed_mailgun_form(
+        &[("recipient", "acme@in.consign.test"), ("body-plain", huge.as_str())],
+        "tok-huge",
+        &now_unix().to_string(),
+    );
+    let too_large = post_mailgun_form(&s.app, body).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", too_large.text);
+    assert_eq!(too_large.code(), "payload_too_large");
 }

@@ -180,6 +180,8 @@ async fn unmatched_email(app: &TestApp, brand_id: &str, body: &str) {
             subject: Some("My order".into()),
             body: body.into(),
             external_id: format!("<{}@mail.example>", body.len()),
+            sender_verified: true,
+            replay_token: None,
         },
     )
     .await
