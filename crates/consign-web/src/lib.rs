@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::rate_limit::{RateLimiter, RateLimits};
 use crate::auth::tokens::AccessTokens;
 use crate::error::AppError;
 
@@ -55,12 +55,20 @@ pub struct WebConfig {
     pub refresh_token_ttl_seconds: i64,
     /// Login attempts per minute per client IP.
     pub login_attempts_per_ip_per_minute: u32,
-    /// Login attempts per minute per account.
+    /// Failed login attempts per minute per account (see
+    /// `RateLimiter::check_login` for how an address without failures still
+    /// gets through).
     pub login_attempts_per_account_per_minute: u32,
+    /// Request rate limits of signup, checkout, uploads, search and message
+    /// posts, and the limits on unpaid checkouts.
+    pub rate_limits: RateLimits,
     /// Longest a request may run.
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// How many proxies of yours append to `X-Forwarded-For`: the client is
+    /// that many hops from the right (1: the right-most entry).
+    pub trusted_proxies: usize,
     /// Where attachments are kept (`file://<dir>` or `s3://<bucket>/<prefix>`);
     /// `None`: a directory under the system's temporary directory.
     pub files_url: Option<String>,
@@ -81,8 +89,10 @@ impl Default for WebConfig {
             refresh_token_ttl_seconds: 30 * 24 * 60 * 60,
             login_attempts_per_ip_per_minute: 30,
             login_attempts_per_account_per_minute: 10,
+            rate_limits: RateLimits::default(),
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
             secure_cookies: false,
@@ -100,8 +110,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Access-token signer.
     pub access_tokens: Arc<AccessTokens>,
-    /// Login rate limits.
-    pub login_limiter: Arc<LoginLimiter>,
+    /// Request rate limits, counted in the database.
+    pub limiter: Arc<RateLimiter>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
     /// Payment providers: the keyring, their base URLs, an HTTP client.
@@ -137,7 +147,9 @@ impl AppState {
         Ok(Self {
             files: files::FileStore::open(&files_url)?,
             access_tokens: Arc::new(AccessTokens::new(secret.as_bytes(), config.access_token_ttl_seconds)),
-            login_limiter: Arc::new(LoginLimiter::new(
+            limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                config.rate_limits.clone(),
                 config.login_attempts_per_ip_per_minute,
                 config.login_attempts_per_account_per_minute,
             )),
@@ -238,14 +250,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let limiter = state.login_limiter.clone();
-    let shrinker = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            limiter.shrink();
-        }
-    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let mut stop_for_server = stop_rx.clone();
@@ -262,7 +266,7 @@ pub async fn serve(
     });
     let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
-        result = &mut server => { shrinker.abort(); return Ok(result?); }
+        result = &mut server => return Ok(result?),
         () = shutdown => {}
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
@@ -274,6 +278,5 @@ pub async fn serve(
             Ok(())
         }
     };
-    shrinker.abort();
     result
 }
