@@ -107,6 +107,15 @@ impl Target {
             .args(["--access-token-ttl-seconds", "86400"])
             // Every simulated client shares the loopback address.
             .args(["--live-sockets-per-ip", "1000000"])
+            // The benchmark signs up its own staff, and its load comes from
+            // one address, one customer email and one token: the abuse
+            // limits would measure themselves, not the server.
+            .args(["--allow-signup", "true"])
+            .args(["--signup-limit-per-ip", "off", "--checkout-limit-per-ip", "off"])
+            .args(["--checkout-limit-per-email", "off", "--unpaid-orders-per-email", "4294967295"])
+            .args(["--max-units-per-order", "9223372036854775807"])
+            .args(["--upload-limit-per-caller", "off", "--search-limit-per-caller", "off"])
+            .args(["--message-limit-per-caller", "off"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

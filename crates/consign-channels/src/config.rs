@@ -17,11 +17,40 @@ pub struct ChannelsConfig {
     pub public_base_url: Option<String>,
     /// A failed send is retried until this many attempts, then `failed`.
     pub max_delivery_attempts: i64,
+    /// Whether every brand may turn on SMS and WhatsApp; when not, only
+    /// brands an operator approved may.
+    pub allow_brand_sms: bool,
+    /// Messages (notifications and staff replies) one customer address or
+    /// phone gets per hour, from all brands; 0: the default.
+    pub outbound_per_recipient_per_hour: u32,
+    /// Messages one brand sends to customers per day; 0: the default.
+    pub outbound_per_brand_per_day: u32,
 }
 
 impl ChannelsConfig {
     /// The default number of attempts per outbound message.
     pub const DEFAULT_MAX_DELIVERY_ATTEMPTS: i64 = 6;
+
+    /// The default of `outbound_per_recipient_per_hour`.
+    pub const DEFAULT_OUTBOUND_PER_RECIPIENT_PER_HOUR: u32 = 10;
+    /// The default of `outbound_per_brand_per_day`.
+    pub const DEFAULT_OUTBOUND_PER_BRAND_PER_DAY: u32 = 2_000;
+
+    /// Messages one recipient may get per hour.
+    pub fn per_recipient_per_hour(&self) -> u32 {
+        match self.outbound_per_recipient_per_hour {
+            0 => Self::DEFAULT_OUTBOUND_PER_RECIPIENT_PER_HOUR,
+            n => n,
+        }
+    }
+
+    /// Messages one brand may send to customers per day.
+    pub fn per_brand_per_day(&self) -> u32 {
+        match self.outbound_per_brand_per_day {
+            0 => Self::DEFAULT_OUTBOUND_PER_BRAND_PER_DAY,
+            n => n,
+        }
+    }
 
     /// The attempts limit, never below one.
     pub fn max_attempts(&self) -> i64 {

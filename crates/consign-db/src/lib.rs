@@ -38,6 +38,7 @@ pub mod orders;
 pub mod page;
 pub mod payments;
 pub mod products;
+pub mod rate_limits;
 pub mod schema;
 pub mod scope;
 pub mod secrets;

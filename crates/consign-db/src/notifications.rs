@@ -327,3 +327,46 @@ pub async fn for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Ve
         .await?
     }))
 }
+
+/// Whether an operator approved the brand's outbound messaging (SMS and
+/// WhatsApp, and its own templates before its first paid order).
+pub async fn messaging_approved(db: &Db, brand_id: BrandId) -> DbResult<bool> {
+    let approved_at: Option<Option<i64>> = db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT messaging_approved_at FROM brands WHERE id = $1")
+            .bind(brand_id)
+            .fetch_optional(conn)
+            .await?
+    });
+    Ok(approved_at.flatten().is_some())
+}
+
+/// Approves a brand's outbound messaging, by its slug (an operator's
+/// decision: `consign admin approve-messaging`). Answers the brand's id.
+pub async fn approve_messaging(db: &Db, brand_slug: &str) -> DbResult<BrandId> {
+    Ok(db_write!(db, |tx| {
+        let brand_id: BrandId = sqlx::query_scalar(
+            "UPDATE brands SET messaging_approved_at = COALESCE(messaging_approved_at, $1) WHERE slug = $2
+             RETURNING id",
+        )
+        .bind(Timestamp::now())
+        .bind(brand_slug.to_owned())
+        .fetch_one(&mut **tx)
+        .await?;
+        brand_id
+    }))
+}
+
+/// Whether the brand has taken real money: at least one paid order. Until
+/// then its customized templates are not used (a brand made a minute ago
+/// cannot mail its own text to addresses typed into its checkout).
+pub async fn has_paid_order(db: &Db, brand_id: BrandId) -> DbResult<bool> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders
+                             WHERE brand_id = $1 AND payment_status IN ('paid', 'partially_refunded', 'refunded'))",
+        )
+        .bind(brand_id)
+        .fetch_one(conn)
+        .await?
+    }))
+}

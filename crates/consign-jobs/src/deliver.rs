@@ -7,7 +7,9 @@
 //! `failed` and the job ends. The send and its record are two steps: a
 //! worker dying between them sends again on retry (at least once), which is
 //! why the email's `Message-ID` is derived from the message id, so the
-//! recipient's mail system can recognise the copy.
+//! recipient's mail system can recognise the copy. Before its first try a
+//! reply passes the outbound limits of [`crate::outbound`]; one refused is
+//! `failed` with the reason and never sent.
 
 use std::sync::Arc;
 
@@ -33,6 +35,14 @@ pub async fn deliver(channels: Arc<Channels>, keyring: Keyring, db: Db, payload:
         .context("payload's message_id is not an id")?;
     let work = deliveries::work(&db, message_id).await.context("cannot load the delivery")?;
     if work.status != DeliveryStatus::Queued {
+        return Ok(());
+    }
+    if work.attempts == 0
+        && let Some(reason) =
+            crate::outbound::refusal(&channels.config, &db, work.brand_id, work.channel, &work.recipient).await?
+    {
+        deliveries::record_failure(&db, message_id, &reason, true).await.context("cannot record the refusal")?;
+        tracing::warn!(%message_id, %reason, "message not sent");
         return Ok(());
     }
     match send(&channels, &keyring, &db, &work).await {

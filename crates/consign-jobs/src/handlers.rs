@@ -141,8 +141,9 @@ async fn expire_orders(db: Db, _payload: Value) -> anyhow::Result<()> {
     }
 }
 
-/// Deletes expired idempotency keys, jobs done over a week ago and webhook
-/// replay tokens over a day old. Deleting
+/// Deletes expired idempotency keys, jobs done over a week ago, webhook
+/// replay tokens over a day old and the counters of rate-limit windows that
+/// have passed. Deleting
 /// what is already gone is a no-op, so running it twice is harmless.
 async fn maintenance_purge(db: Db, _payload: Value) -> anyhow::Result<()> {
     let idempotency_keys =
@@ -154,6 +155,9 @@ async fn maintenance_purge(db: Db, _payload: Value) -> anyhow::Result<()> {
     let webhook_tokens = consign_db::channels::purge_webhook_tokens(&db, Timestamp::now().plus_seconds(-24 * 60 * 60))
         .await
         .context("cannot purge webhook tokens")?;
-    tracing::info!(idempotency_keys, done_jobs, webhook_tokens, "purged expired records");
+    let rate_limit_counters = consign_db::rate_limits::purge_expired(&db, Timestamp::now())
+        .await
+        .context("cannot purge rate-limit counters")?;
+    tracing::info!(idempotency_keys, done_jobs, webhook_tokens, rate_limit_counters, "purged expired records");
     Ok(())
 }

@@ -16,6 +16,7 @@
 pub mod deliver;
 pub mod handlers;
 pub mod notify;
+pub mod outbound;
 pub mod payments;
 mod runner;
 

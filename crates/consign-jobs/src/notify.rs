@@ -8,6 +8,12 @@
 //! has not gone out. A temporary failure fails the job (the queue retries
 //! with backoff) until `max_delivery_attempts`; a refusal is final. A
 //! channel this installation has not configured is skipped without a row.
+//! Before its first try each customer notification passes the outbound
+//! limits of [`crate::outbound`]; one refused is logged `failed` with the
+//! reason. A brand's customized wording is used only once it has a paid
+//! order or an operator's approval: before that its customers get the
+//! built-in texts, so a brand created a minute ago cannot mail (or text)
+//! words of its choosing to whatever addresses it types into checkout.
 
 use std::sync::Arc;
 
@@ -15,20 +21,32 @@ use anyhow::Context as _;
 use consign_channels::email::OutboundEmail;
 use consign_channels::{Channels, SendError, twilio, whatsapp};
 use consign_db::Db;
-use consign_db::notifications::Notification;
 use consign_db::notifications::plan::customer_kind;
 use consign_db::notifications::work::{self, NewNotification};
+use consign_db::notifications::{Notification, default_template};
 use consign_domain::messaging::{Channel, TemplateValues, render_template};
 use consign_domain::{EventId, ThreadId, Timestamp};
 use consign_payments::Keyring;
 use serde_json::Value;
+
+use crate::outbound;
 
 /// Runs one `notifications.customer` job.
 pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
     let event_id: EventId = id_field(&payload, "event_id")?;
     let notice = work::customer_notice(&db, event_id).await.context("cannot load the event")?;
     let kind = customer_kind(&notice.event_type);
-    let templates = work::enabled_templates(&db, notice.brand_id, kind).await.context("cannot load the templates")?;
+    let mut templates =
+        work::enabled_templates(&db, notice.brand_id, kind).await.context("cannot load the templates")?;
+    if templates.iter().any(|t| t.customized) && !own_wording_allowed(&db, notice.brand_id).await? {
+        for template in templates.iter_mut().filter(|t| t.customized) {
+            if let Some(built_in) = default_template(&template.kind, template.channel) {
+                template.subject = built_in.subject;
+                template.body = built_in.body;
+                template.customized = false;
+            }
+        }
+    }
     let order_url = match &channels.config.public_base_url {
         Some(base) => {
             let key = crate::deliver::secret(&db, &keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
@@ -69,6 +87,15 @@ pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, 
         )
         .await
         .context("cannot log the notification")?;
+        if work::is_pending(&row)
+            && row.attempts == 0
+            && let Some(reason) =
+                outbound::refusal(&channels.config, &db, notice.brand_id, row.channel, &row.recipient).await?
+        {
+            work::record_failure(&db, row.id, &reason, true).await.context("cannot record the refusal")?;
+            tracing::warn!(notification_id = %row.id, %reason, "notification not sent");
+            continue;
+        }
         let sender = Sender { name: &notice.brand_name, thread: notice.thread_id };
         if let Err(error) = deliver(&channels, &keyring, &db, &row, &sender).await {
             outcome = Err(error);
@@ -127,6 +154,13 @@ pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, pay
     }
     outcome?;
     work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")
+}
+
+/// Whether the brand's own template texts may be used: it has a paid
+/// order, or an operator approved its messaging.
+async fn own_wording_allowed(db: &Db, brand_id: consign_domain::BrandId) -> anyhow::Result<bool> {
+    Ok(consign_db::notifications::messaging_approved(db, brand_id).await?
+        || consign_db::notifications::has_paid_order(db, brand_id).await?)
 }
 
 fn id_field<T: std::str::FromStr>(payload: &Value, name: &str) -> anyhow::Result<T> {

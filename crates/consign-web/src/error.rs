@@ -243,6 +243,16 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<crate::auth::password::PasswordError> for AppError {
+    fn from(error: crate::auth::password::PasswordError) -> Self {
+        match error {
+            // The hashing queue is full: a moment later there is room.
+            crate::auth::password::PasswordError::Busy => AppError::RateLimited { retry_after_seconds: 1 },
+            crate::auth::password::PasswordError::Failed(error) => AppError::Internal(error),
+        }
+    }
+}
+
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {

@@ -37,7 +37,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::rate_limit::{RateLimiter, RateLimits};
 use crate::auth::tokens::AccessTokens;
 use crate::error::AppError;
 
@@ -58,12 +58,20 @@ pub struct WebConfig {
     pub session_max_lifetime_seconds: i64,
     /// Login attempts per minute per client IP.
     pub login_attempts_per_ip_per_minute: u32,
-    /// Login attempts per minute per account.
+    /// Failed login attempts per minute per account (see
+    /// `RateLimiter::check_login` for how an address without failures still
+    /// gets through).
     pub login_attempts_per_account_per_minute: u32,
+    /// Request rate limits of signup, checkout, uploads, search and message
+    /// posts, and the limits on unpaid checkouts.
+    pub rate_limits: RateLimits,
     /// Longest a request may run.
     pub request_timeout: Duration,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
+    /// How many proxies of yours append to `X-Forwarded-For`: the client is
+    /// that many hops from the right (1: the right-most entry).
+    pub trusted_proxies: usize,
     /// Where attachments are kept (`file://<dir>` or `s3://<bucket>/<prefix>`);
     /// `None`: a directory under the system's temporary directory.
     pub files_url: Option<String>,
@@ -100,8 +108,10 @@ impl Default for WebConfig {
             session_max_lifetime_seconds: 30 * 24 * 60 * 60,
             login_attempts_per_ip_per_minute: 30,
             login_attempts_per_account_per_minute: 10,
+            rate_limits: RateLimits::default(),
             request_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+            trusted_proxies: 1,
             files_url: None,
             attachment_max_bytes: 10 * 1024 * 1024,
             attachment_order_quota_bytes: 100 * 1024 * 1024,
@@ -146,8 +156,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Access-token signer.
     pub access_tokens: Arc<AccessTokens>,
-    /// Login rate limits.
-    pub login_limiter: Arc<LoginLimiter>,
+    /// Request rate limits, counted in the database.
+    pub limiter: Arc<RateLimiter>,
     /// Metrics renderer.
     pub metrics: PrometheusHandle,
     /// Payment providers: the keyring, their base URLs, an HTTP client.
@@ -198,7 +208,9 @@ impl AppState {
         Ok(Self {
             files: files::FileStore::open(&files_url)?,
             access_tokens: Arc::new(AccessTokens::new(secret.as_bytes(), config.access_token_ttl_seconds)),
-            login_limiter: Arc::new(LoginLimiter::new(
+            limiter: Arc::new(RateLimiter::new(
+                db.clone(),
+                config.rate_limits.clone(),
                 config.login_attempts_per_ip_per_minute,
                 config.login_attempts_per_account_per_minute,
             )),
@@ -339,14 +351,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let limiter = state.login_limiter.clone();
-    let shrinker = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            limiter.shrink();
-        }
-    });
     let max_connections = state.config.max_connections.max(1);
     let header_read_timeout = state.config.header_read_timeout;
     // Each connection holds a permit until it closes: all permits back means
@@ -356,7 +360,7 @@ pub async fn serve(
     let accepting = accept_connections(listener, app(state), connections.clone(), stop_rx, header_read_timeout);
     let mut accepting = std::pin::pin!(accepting);
     tokio::select! {
-        result = &mut accepting => { shrinker.abort(); return result; }
+        result = &mut accepting => return result,
         () = shutdown => {}
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
@@ -365,7 +369,6 @@ pub async fn serve(
     if tokio::time::timeout(grace, connections.acquire_many(max_connections)).await.is_err() {
         tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
     }
-    shrinker.abort();
     result
 }
 

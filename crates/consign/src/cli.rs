@@ -7,6 +7,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use consign_channels::{ChannelsConfig, EmailConfig, TwilioConfig, WhatsappConfig};
 use consign_jobs::RunnerConfig;
 use consign_web::WebConfig;
+use consign_web::auth::rate_limit::{Limit, RateLimits};
 
 /// Consign: order management for brands and 3PLs.
 #[derive(Debug, Parser)]
@@ -35,7 +36,9 @@ pub enum LogFormat {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server and the background worker (migrates first; seeds demo data on an empty database).
+    /// Run the HTTP server and the background worker (migrates first; with
+    /// `--demo`, seeds demo data on an empty database and opens signup).
+    /// Plain `consign` with no arguments is `consign serve --demo`.
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
@@ -86,6 +89,14 @@ pub enum AdminCommand {
         /// newest). With `CONSIGN_MASTER_KEY`, add the key there yourself.
         #[arg(long, default_value_t = false)]
         generate: bool,
+    },
+    /// Approve a brand's outbound messaging: it may then turn on SMS and
+    /// WhatsApp, and its own template texts are used before its first paid
+    /// order.
+    ApproveMessaging {
+        /// The brand's slug.
+        #[arg(long)]
+        brand: String,
     },
     /// Set a user's password and end its sessions.
     ResetPassword {
@@ -155,12 +166,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CONSIGN_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// Seed demo data on an empty database.
-    #[arg(long, env = "CONSIGN_DEMO", default_value_t = true, action = ArgAction::Set)]
+    /// A demo installation: seed demo data (with its printed logins) on an
+    /// empty database, and open signup unless `--allow-signup` says otherwise.
+    /// Off by default, so a production start never creates known logins.
+    #[arg(long, env = "CONSIGN_DEMO", default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     pub demo: bool,
-    /// Allow `POST /api/v1/auth/signup`.
-    #[arg(long, env = "CONSIGN_ALLOW_SIGNUP", default_value_t = true, action = ArgAction::Set)]
-    pub allow_signup: bool,
+    /// Allow `POST /api/v1/auth/signup` (default: only with `--demo`).
+    #[arg(long, env = "CONSIGN_ALLOW_SIGNUP", action = ArgAction::Set)]
+    pub allow_signup: Option<bool>,
     /// Largest request body, in bytes.
     #[arg(long, env = "CONSIGN_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -195,6 +208,13 @@ pub struct ServeArgs {
     /// Take the client IP from `X-Forwarded-For` (only behind your own proxy).
     #[arg(long, env = "CONSIGN_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
+    /// How many proxies of yours append to `X-Forwarded-For`: the client's
+    /// address is that many entries from the right.
+    #[arg(long, env = "CONSIGN_TRUSTED_PROXIES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub trusted_proxies: u16,
+    /// Request rate limits and checkout hold limits.
+    #[command(flatten)]
+    pub rate_limits: RateLimitArgs,
     /// Where attachments are kept: `file://<dir>` or `s3://<bucket>/<prefix>`
     /// (S3 credentials and endpoint from the usual `AWS_*` variables).
     #[arg(long, env = "CONSIGN_FILES_URL", default_value = "file://./data/files")]
@@ -240,6 +260,54 @@ pub struct ServeArgs {
     pub channels: ChannelArgs,
 }
 
+/// Request rate limits, each written `hits/window` (such as `20/10m`; units
+/// `s`, `m`, `h`, `d`) or `off`, counted in the database so that every
+/// instance on it shares them.
+#[derive(Debug, Args)]
+pub struct RateLimitArgs {
+    /// Signups from one client IP.
+    #[arg(long, env = "CONSIGN_SIGNUP_LIMIT_PER_IP", default_value_t = RateLimits::default().signup_per_ip)]
+    pub signup_limit_per_ip: Limit,
+    /// Checkouts from one client IP.
+    #[arg(long, env = "CONSIGN_CHECKOUT_LIMIT_PER_IP", default_value_t = RateLimits::default().checkout_per_ip)]
+    pub checkout_limit_per_ip: Limit,
+    /// Checkouts for one customer email at one brand.
+    #[arg(long, env = "CONSIGN_CHECKOUT_LIMIT_PER_EMAIL", default_value_t = RateLimits::default().checkout_per_email)]
+    pub checkout_limit_per_email: Limit,
+    /// Unpaid open orders one customer email may hold at one brand.
+    #[arg(long, env = "CONSIGN_UNPAID_ORDERS_PER_EMAIL", default_value_t = RateLimits::default().unpaid_orders_per_email)]
+    pub unpaid_orders_per_email: u32,
+    /// Units one order may hold (the sum of its lines).
+    #[arg(long, env = "CONSIGN_MAX_UNITS_PER_ORDER", default_value_t = RateLimits::default().max_units_per_order,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_units_per_order: i64,
+    /// Attachment uploads by one caller (user, API key or order token).
+    #[arg(long, env = "CONSIGN_UPLOAD_LIMIT_PER_CALLER", default_value_t = RateLimits::default().uploads_per_caller)]
+    pub upload_limit_per_caller: Limit,
+    /// Message searches by one caller.
+    #[arg(long, env = "CONSIGN_SEARCH_LIMIT_PER_CALLER", default_value_t = RateLimits::default().searches_per_caller)]
+    pub search_limit_per_caller: Limit,
+    /// Messages posted by one caller.
+    #[arg(long, env = "CONSIGN_MESSAGE_LIMIT_PER_CALLER", default_value_t = RateLimits::default().messages_per_caller)]
+    pub message_limit_per_caller: Limit,
+}
+
+impl RateLimitArgs {
+    /// The limits.
+    pub fn limits(&self) -> RateLimits {
+        RateLimits {
+            signup_per_ip: self.signup_limit_per_ip,
+            checkout_per_ip: self.checkout_limit_per_ip,
+            checkout_per_email: self.checkout_limit_per_email,
+            unpaid_orders_per_email: self.unpaid_orders_per_email,
+            max_units_per_order: self.max_units_per_order,
+            uploads_per_caller: self.upload_limit_per_caller,
+            searches_per_caller: self.search_limit_per_caller,
+            messages_per_caller: self.message_limit_per_caller,
+        }
+    }
+}
+
 /// Email, WhatsApp and SMS providers. A channel is on when its required
 /// settings are given.
 #[derive(Debug, Args)]
@@ -250,6 +318,21 @@ pub struct ChannelArgs {
     /// Tries per outbound message before it is `failed`.
     #[arg(long, env = "CONSIGN_MAX_DELIVERY_ATTEMPTS", default_value_t = 6)]
     pub max_delivery_attempts: i64,
+    /// Let every brand turn on SMS and WhatsApp. Off: only brands approved
+    /// with `consign admin approve-messaging` may.
+    #[arg(long, env = "CONSIGN_ALLOW_BRAND_SMS", default_value_t = false, action = ArgAction::Set)]
+    pub allow_brand_sms: bool,
+    /// Messages (notifications and staff replies) one customer address or
+    /// phone gets per hour, from all brands together.
+    #[arg(long, env = "CONSIGN_OUTBOUND_PER_RECIPIENT_PER_HOUR",
+          default_value_t = ChannelsConfig::DEFAULT_OUTBOUND_PER_RECIPIENT_PER_HOUR,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub outbound_per_recipient_per_hour: u32,
+    /// Messages one brand sends to its customers per day.
+    #[arg(long, env = "CONSIGN_OUTBOUND_PER_BRAND_PER_DAY",
+          default_value_t = ChannelsConfig::DEFAULT_OUTBOUND_PER_BRAND_PER_DAY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub outbound_per_brand_per_day: u32,
     /// SMTP relay: `smtp://host:port` or `smtps://user:pass@host`.
     #[arg(long, env = "CONSIGN_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
@@ -338,6 +421,9 @@ impl ChannelArgs {
             twilio,
             public_base_url: self.public_base_url.clone(),
             max_delivery_attempts: self.max_delivery_attempts,
+            allow_brand_sms: self.allow_brand_sms,
+            outbound_per_recipient_per_hour: self.outbound_per_recipient_per_hour,
+            outbound_per_brand_per_day: self.outbound_per_brand_per_day,
         }
     }
 }
@@ -367,15 +453,17 @@ impl ServeArgs {
     pub fn web_config(&self) -> WebConfig {
         WebConfig {
             body_limit_bytes: self.body_limit_bytes,
-            allow_signup: self.allow_signup,
+            allow_signup: self.allow_signup.unwrap_or(self.demo),
             access_token_ttl_seconds: self.access_token_ttl_seconds,
             refresh_token_ttl_seconds: self.refresh_token_ttl_seconds,
             session_idle_timeout_seconds: self.session_idle_secs,
             session_max_lifetime_seconds: self.session_max_lifetime_secs,
             login_attempts_per_ip_per_minute: self.login_attempts_per_ip_per_minute,
             login_attempts_per_account_per_minute: self.login_attempts_per_account_per_minute,
+            rate_limits: self.rate_limits.limits(),
             request_timeout: Duration::from_secs(self.request_timeout_seconds),
             trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies: usize::from(self.trusted_proxies),
             files_url: Some(self.files_url.clone()),
             attachment_max_bytes: self.attachment_max_bytes,
             attachment_order_quota_bytes: self.attachment_order_quota_bytes,

@@ -1,6 +1,7 @@
 //! `consign`: the one binary. `serve` runs the API and the background worker
-//! (and seeds demo data on an empty database), `migrate` applies migrations,
-//! `seed` loads demo data, `admin` manages platform admins and passwords.
+//! (and, with `--demo`, seeds demo data on an empty database), `migrate`
+//! applies migrations, `seed` loads demo data, `admin` manages platform
+//! admins, passwords and brands' messaging approval.
 
 mod cli;
 mod seed;
@@ -16,10 +17,13 @@ use consign_web::AppState;
 use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
-    // Plain `consign` (and so plain `cargo run`) serves.
+    // Plain `consign` (and so plain `cargo run`) serves the demo, with its
+    // printed logins and open signup. `consign serve` is the production
+    // start: no demo logins and no open signup unless asked for.
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.len() == 1 {
         args.push("serve".into());
+        args.push("--demo".into());
     }
     let cli = Cli::parse_from(args);
     init_logging(cli.log_format, &cli.log_level);
@@ -185,6 +189,14 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
             );
             let (resealed, skipped) = rotate_instance_secrets(db, &keyring).await?;
             println!("Re-sealed {resealed} instance secret(s); {skipped} changed meanwhile and were left.");
+        }
+        AdminCommand::ApproveMessaging { brand } => {
+            let slug = brand.trim().to_lowercase();
+            consign_db::notifications::approve_messaging(db, &slug).await.map_err(|error| match error {
+                consign_db::DbError::NotFound => anyhow::anyhow!("no brand has the slug {slug}"),
+                other => other.into(),
+            })?;
+            println!("Brand {slug} may now send SMS and WhatsApp and use its own templates.");
         }
         AdminCommand::ResetPassword { email, password, password_stdin } => {
             let password = password_from(password, password_stdin)?;

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use consign_domain::messaging::{Channel, DeliveryStatus};
-use consign_domain::{MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
+use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
@@ -122,6 +122,8 @@ pub struct SendWork {
     pub thread_id: ThreadId,
     /// The order's number (without `#`).
     pub order_number: i64,
+    /// The brand (its outbound limits and approval apply).
+    pub brand_id: BrandId,
     /// The brand's name.
     pub brand_name: String,
     /// The brand's slug.
@@ -149,7 +151,8 @@ pub async fn work(db: &Db, message_id: MessageId) -> DbResult<SendWork> {
     let mut work: SendWork = db_read!(db, |conn| {
         sqlx::query_as(
             "SELECT d.message_id, d.channel, d.recipient, d.status, d.attempts, m.body, m.thread_id,
-                    o.number AS order_number, b.name AS brand_name, b.slug AS brand_slug, o.customer_name
+                    o.number AS order_number, b.id AS brand_id, b.name AS brand_name, b.slug AS brand_slug,
+                    o.customer_name
                FROM message_deliveries d
                JOIN messages m ON m.id = d.message_id
                JOIN orders o ON o.id = m.order_id

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::files::FileWriter;
@@ -61,7 +62,8 @@ pub struct UploadQuery {
     params(("id" = String, Path, description = "Order id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = Attachment), (status = 404, body = Problem), (status = 409, body = Problem),
-              (status = 413, body = Problem), (status = 422, body = Problem)),
+              (status = 413, body = Problem), (status = 422, body = Problem),
+              (status = 429, description = "Too many uploads from this caller; see Retry-After", body = Problem)),
     security(("bearer" = [])))]
 async fn upload(
     State(state): State<AppState>,
@@ -75,6 +77,7 @@ async fn upload(
     if caller.scope().customer_order().is_none() {
         caller.authorize_brand(Action::EditCommerce, brand_id)?;
     }
+    state.limiter.check(Bucket::Upload, &caller_key(&caller)).await?;
     let file_name = query.file_name.trim();
     if file_name.is_empty()
         || file_name.chars().count() > 200

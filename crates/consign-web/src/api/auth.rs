@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, ip_key};
 use crate::auth::{password, tokens};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, Caller};
@@ -89,18 +90,31 @@ pub struct TokenResponse {
     responses(
         (status = 201, description = "Signed up", body = SignupResponse),
         (status = 403, description = "Signup is switched off", body = Problem),
-        (status = 409, description = "Email taken", body = Problem),
+        (status = 409, description = "These details cannot sign up", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "Too many signups from this address, or the server is busy; see Retry-After", body = Problem),
     ))]
 async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AppJson(request): AppJson<SignupRequest>,
 ) -> AppResult<(StatusCode, AppJson<SignupResponse>)> {
     if !state.config.allow_signup {
         return Err(AppError::Forbidden);
     }
+    let ip = client_ip(&state, &headers, peer);
+    state.limiter.check(Bucket::Signup, &ip_key(ip)).await?;
     request.validate()?;
     let email = request.email.trim().to_lowercase();
+    // A taken email is refused before the costly hash, so a flood of
+    // signups for one address costs a lookup each, not an argon2 run. The
+    // refusal cannot be fully uniform (a successful signup answers tokens at
+    // once, SPEC §4), so its words name no email and every try counts
+    // against the address's signup budget, which bounds enumeration.
+    if users::get_by_email(&state.db, &email).await?.is_some() {
+        return Err(email_refused());
+    }
     let password_hash = password::hash(request.password).await?;
     let signup = NewSignup {
         email: &email,
@@ -110,7 +124,7 @@ async fn signup(
         organization_kind: request.organization.kind,
     };
     let (user, organization) = users::sign_up(&state.db, signup).await.map_err(|e| match e {
-        DbError::Conflict { .. } => AppError::Conflict("An account with this email already exists.".into()),
+        DbError::Conflict { .. } => email_refused(),
         other => other.into(),
     })?;
     let pair = start_session(&state, user.id).await?;
@@ -148,10 +162,7 @@ async fn login(
 ) -> AppResult<AppJson<TokenResponse>> {
     let email = request.email.trim().to_lowercase();
     let ip = client_ip(&state, &headers, peer);
-    state
-        .login_limiter
-        .check(Some(ip), &email)
-        .map_err(|retry_after_seconds| AppError::RateLimited { retry_after_seconds })?;
+    state.limiter.check_login(ip, &email).await?;
     let credentials = users::credentials_by_email(&state.db, &email).await?;
     let (user_id, stored) = match credentials {
         Some(c) => (Some(c.id), Some(c.password_hash)),
@@ -160,8 +171,16 @@ async fn login(
     let verified = password::verify(request.password, stored).await?;
     match user_id {
         Some(user_id) if verified => Ok(AppJson(start_session(&state, user_id).await?)),
-        _ => Err(AppError::Unauthenticated("Wrong email or password.")),
+        _ => {
+            state.limiter.record_login_failure(ip, &email).await?;
+            Err(AppError::Unauthenticated("Wrong email or password."))
+        }
     }
+}
+
+/// The refusal of a signup whose email is taken: it names no address.
+fn email_refused() -> AppError {
+    AppError::Conflict("These details cannot be used to sign up. If you already have an account, log in.".into())
 }
 
 /// `POST /auth/refresh`.
@@ -232,17 +251,25 @@ async fn start_session(state: &AppState, user_id: UserId) -> AppResult<TokenResp
     })
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For`
-/// hop when the server is configured to sit behind a trusted proxy.
+/// The client's address: the socket peer, or, behind trusted proxies, the
+/// `X-Forwarded-For` entry that the outermost of them appended. Each proxy
+/// appends the address it received from, so with N proxies of ours the
+/// client is the N-th entry from the right; anything left of it is whatever
+/// the client chose to send and is never believed. With fewer entries than
+/// proxies (a request that skipped the outer ones) the left-most is taken.
 pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.config.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+    if !state.config.trust_forwarded_for {
+        return peer.ip();
     }
-    peer.ip()
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    let from_right = state.config.trusted_proxies.max(1);
+    let index = hops.len().saturating_sub(from_right);
+    hops.get(index).and_then(|hop| hop.parse().ok()).unwrap_or_else(|| peer.ip())
 }

@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
@@ -92,7 +93,8 @@ pub struct PostMessageRequest {
 /// note).
 #[utoipa::path(post, path = "/orders/{id}/messages", tag = "messages", request_body = PostMessageRequest,
     params(("id" = String, Path, description = "Order id")),
-    responses((status = 201, body = Message), (status = 404, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = Message), (status = 404, body = Problem), (status = 422, body = Problem),
+              (status = 429, description = "Too many messages from this caller; see Retry-After", body = Problem)),
     security(("bearer" = [])))]
 async fn post_message(
     State(state): State<AppState>,
@@ -101,6 +103,7 @@ async fn post_message(
     AppJson(request): AppJson<PostMessageRequest>,
 ) -> AppResult<(StatusCode, AppJson<Message>)> {
     authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    state.limiter.check(Bucket::MessagePost, &caller_key(&caller)).await?;
     request.validate()?;
     let scope = caller.scope();
     let mut body = request.body;
@@ -289,7 +292,8 @@ pub struct SearchQuery {
 
 /// Searches the messages the caller may see, newest first.
 #[utoipa::path(get, path = "/messages/search", tag = "messages", params(SearchQuery),
-    responses((status = 200, description = "A page of messages", body = Page<Message>), (status = 422, body = Problem)),
+    responses((status = 200, description = "A page of messages", body = Page<Message>), (status = 422, body = Problem),
+              (status = 429, description = "Too many searches from this caller; see Retry-After", body = Problem)),
     security(("bearer" = [])))]
 async fn search_messages(
     State(state): State<AppState>,
@@ -311,6 +315,7 @@ async fn search_messages(
         order_id: query.order_id,
     };
     let page = PageQuery { limit: query.limit, cursor: query.cursor }.to_request()?;
+    state.limiter.check(Bucket::Search, &caller_key(&caller)).await?;
     Ok(AppJson(search::search(&state.db, caller.scope(), &filter, &page).await?))
 }
 

@@ -58,7 +58,13 @@ pub struct TemplateRequest {
     pub body: String,
 }
 
-/// Saves a brand's template for one kind and channel (brand admins).
+/// Saves a brand's template for one kind and channel (brand admins). SMS
+/// and WhatsApp can be turned on only for a brand an operator approved
+/// (`consign admin approve-messaging`), unless the installation lets every
+/// brand (`CONSIGN_ALLOW_BRAND_SMS`): texts cost the operator money and
+/// are the favourite of pumping fraud. A brand's own wording is used once
+/// it has a paid order or an operator's approval; until then customers get
+/// the built-in texts.
 #[utoipa::path(put, path = "/brands/{id}/notification-templates/{kind}/{channel}", tag = "notifications",
     request_body = TemplateRequest,
     params(("id" = String, Path, description = "Brand id"),
@@ -78,6 +84,13 @@ async fn put_template(
     let channel: Channel = channel.parse().map_err(|_| AppError::field("channel", "must be email, sms or whatsapp"))?;
     if channel == Channel::Email && request.subject.trim().is_empty() {
         return Err(AppError::field("subject", "is required for email"));
+    }
+    if channel != Channel::Email
+        && request.enabled
+        && !state.config.channels.allow_brand_sms
+        && !notifications::messaging_approved(&state.db, brand_id).await?
+    {
+        return Err(AppError::field("enabled", format!("{channel} needs an operator's approval for this brand")));
     }
     let change = TemplateChange { enabled: request.enabled, subject: request.subject, body: request.body };
     Ok(AppJson(notifications::save_template(&state.db, caller.scope(), brand_id, &kind, channel, change).await?))

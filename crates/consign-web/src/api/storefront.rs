@@ -2,8 +2,10 @@
 //! No staff authentication; the customer proves who they are with the order
 //! access token that checkout returns.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use consign_db::orders::checkout::{self, NewCheckout, RequestedLine};
 use consign_db::orders::{self, Order};
 use consign_db::{DbError, Page, Scope, orders::scope_for_access_token, products, stock};
@@ -17,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, ip_key};
 use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
@@ -155,7 +158,12 @@ pub struct CheckoutResponse {
 }
 
 /// Places an order. Stock is held until the brand's reservation TTL; an
-/// unpaid order then expires and gives it back.
+/// unpaid order then expires and gives it back. So that nobody can hold a
+/// drop that real customers want, checkouts are limited per client IP and
+/// per customer email, one customer email may hold only a few unpaid orders
+/// at a brand at once (429 with `Retry-After`: the seconds until the first
+/// of them expires), and one order holds at most a configured number of
+/// units (422).
 #[utoipa::path(post, path = "/storefront/{brand_slug}/checkout", tag = "storefront", request_body = CheckoutRequest,
     params(("brand_slug" = String, Path, description = "The brand's slug"),
            ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
@@ -163,10 +171,13 @@ pub struct CheckoutResponse {
         (status = 201, description = "Order placed", body = CheckoutResponse),
         (status = 404, description = "No such brand", body = Problem),
         (status = 409, description = "insufficient_stock: the problem names each short SKU", body = Problem),
-        (status = 422, description = "Invalid fields, unknown SKU, not for sale", body = Problem),
+        (status = 422, description = "Invalid fields, unknown SKU, not for sale, too many units", body = Problem),
+        (status = 429, description = "Too many checkouts from this address or for this email, or too many unpaid orders for this email; see Retry-After", body = Problem),
     ))]
 async fn checkout(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     AppPath(brand_slug): AppPath<String>,
     idempotent: Option<axum::Extension<IdempotentRequest>>,
     AppJson(request): AppJson<CheckoutRequest>,
@@ -189,11 +200,21 @@ async fn checkout(
     if provider.is_none() {
         problems.push(FieldError::new("payment_provider", "must be one of manual, stripe, razorpay, paypal"));
     }
+    let limits = state.limiter.limits();
+    let units = request.items.iter().fold(0_i64, |sum, line| sum.saturating_add(line.quantity));
+    if units > limits.max_units_per_order {
+        problems.push(FieldError::new("items", format!("an order holds at most {} units", limits.max_units_per_order)));
+    }
     if !problems.is_empty() {
         return Err(AppError::Validation(problems));
     }
     let provider = provider.unwrap_or(ProviderKind::Manual);
+    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    state.limiter.check(Bucket::CheckoutFromIp, &ip_key(ip)).await?;
     let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let email = request.customer.email.trim().to_lowercase();
+    state.limiter.check(Bucket::CheckoutForEmail, &format!("{}|{email}", brand.id)).await?;
+    check_unpaid_holds(&state, brand.id, &email).await?;
     if !payments::is_configured(&state, brand.id, provider).await? {
         return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
     }
@@ -218,7 +239,7 @@ async fn checkout(
             .collect(),
         customer: Customer {
             name: request.customer.name.trim().to_owned(),
-            email: request.customer.email.trim().to_lowercase(),
+            email,
             phone: request.customer.phone.map(|p| p.trim().to_owned()),
         },
         shipping_address: request.shipping_address,
@@ -235,6 +256,25 @@ async fn checkout(
         }
     };
     Ok((StatusCode::CREATED, AppJson(CheckoutResponse { order, payment, order_access_token: token })))
+}
+
+/// 429 when `email` already holds as many unpaid orders at the brand as
+/// allowed; it may check out again once the first of them expires (or is
+/// paid). Concurrent checkouts for one email can pass this check together,
+/// which the per-email rate limit keeps to a handful.
+async fn check_unpaid_holds(state: &AppState, brand_id: consign_domain::BrandId, email: &str) -> AppResult<()> {
+    let allowed = state.limiter.limits().unpaid_orders_per_email;
+    if allowed == u32::MAX {
+        return Ok(());
+    }
+    let holds = consign_db::rate_limits::unpaid_holds(&state.db, brand_id, email).await?;
+    if holds.orders < i64::from(allowed) {
+        return Ok(());
+    }
+    let now = consign_domain::Timestamp::now().as_micros();
+    let wait_micros = holds.first_expiry.map_or(60_000_000, |expiry| (expiry.as_micros() - now).max(0));
+    let retry_after_seconds = u64::try_from((wait_micros + 999_999) / 1_000_000).unwrap_or(1).max(1);
+    Err(AppError::RateLimited { retry_after_seconds })
 }
 
 /// `?token=` for the customer's order page.

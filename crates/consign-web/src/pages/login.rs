@@ -22,6 +22,7 @@ use super::view::{self, Flash};
 use super::{PageError, Staff, render};
 use crate::AppState;
 use crate::auth::{password, tokens};
+use crate::error::AppError;
 
 const LOGIN_CSRF_COOKIE: &str = "consign_login_csrf";
 
@@ -117,8 +118,9 @@ pub async fn submit(
     }
     let email = form.email.trim().to_lowercase();
     let ip = crate::api::auth::client_ip(&state, &headers, peer);
-    if let Err(retry_after) = state.login_limiter.check(Some(ip), &email) {
-        let text = format!("Too many attempts. Try again in {retry_after} seconds.");
+    if let Err(error) = state.limiter.check_login(ip, &email).await {
+        let AppError::RateLimited { retry_after_seconds } = error else { return Err(error.into()) };
+        let text = format!("Too many attempts. Try again in {retry_after_seconds} seconds.");
         let mut response = show(&state, &headers, form.next.as_deref(), &email, Some(Flash::error(text)))?;
         *response.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
         return Ok(response);
@@ -128,8 +130,9 @@ pub async fn submit(
         Some(c) => (Some(c.id), Some(c.password_hash)),
         None => (None, None),
     };
-    let verified = password::verify(form.password, stored).await.map_err(PageError::Internal)?;
+    let verified = password::verify(form.password, stored).await.map_err(AppError::from)?;
     let Some(user_id) = user_id.filter(|_| verified) else {
+        state.limiter.record_login_failure(ip, &email).await?;
         let mut response =
             show(&state, &headers, form.next.as_deref(), &email, Some(Flash::error("Wrong email or password.")))?;
         *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;

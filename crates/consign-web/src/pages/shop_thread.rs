@@ -24,6 +24,7 @@ use super::shop::{TokenQuery, brand, customer_order, tracking_path};
 use super::thread::{AttachmentLink, attachment_links};
 use super::view::{self, percent_encode};
 use crate::AppState;
+use crate::auth::rate_limit::Bucket;
 
 /// The customer's message routes.
 pub fn router() -> Router<AppState> {
@@ -124,6 +125,7 @@ pub async fn write(
     if body.is_empty() || body.chars().count() > 10_000 {
         return Err(PageError::Refused("Please write a message of 1 to 10,000 characters.".into()));
     }
+    state.limiter.check(Bucket::MessagePost, &format!("order:{}", order.id)).await?;
     let new =
         NewMessage { body: body.to_owned(), channel: Channel::InApp, internal: false, attachment_ids: Vec::new() };
     messages::post(&state.db, &scope, order.id, new).await?;

@@ -29,6 +29,7 @@ use super::orders::{authorized, order_path, parse_id};
 use super::view::{self, filled};
 use super::{PageError, Staff, settle};
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::AppError;
 
 /// The thread routes.
@@ -269,6 +270,7 @@ pub async fn post_message(
     let internal = form.kind == "note";
     let result = async {
         authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        state.limiter.check(Bucket::MessagePost, &caller_key(&staff.caller)).await?;
         let scope = staff.caller.scope();
         let mut body = form.body.trim().to_owned();
         if let Some(canned_id) = filled(&form.canned_response_id).filter(|_| !internal) {

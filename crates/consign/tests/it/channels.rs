@@ -62,6 +62,10 @@ async fn setup() -> Setup {
         }),
         public_base_url: Some(PUBLIC.into()),
         max_delivery_attempts: 3,
+        // These tests are about what is sent, not about who may send it.
+        allow_brand_sms: true,
+        outbound_per_recipient_per_hour: 0,
+        outbound_per_brand_per_day: 0,
     };
     let app = TestApp::spawn_with(WebConfig { channels: Arc::new(channels), ..WebConfig::default() }).await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;

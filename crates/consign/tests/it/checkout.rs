@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 
 use consign_testkit::{Sku, TestApp, checkout_body};
+use consign_web::WebConfig;
+use consign_web::auth::rate_limit::RateLimits;
 use reqwest::{Method, StatusCode};
 
 #[tokio::test]
@@ -150,9 +152,15 @@ async fn the_order_access_token_reads_its_own_order_and_nothing_else() {
     assert_eq!(wrong.status, StatusCode::NOT_FOUND);
 }
 
+/// These tests are about concurrency, not abuse: hundreds of checkouts
+/// from one address (and one email) are what they need.
+fn without_checkout_limits() -> WebConfig {
+    WebConfig { rate_limits: RateLimits::unlimited(), ..WebConfig::default() }
+}
+
 #[tokio::test]
 async fn two_hundred_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(without_checkout_limits()).await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     // Ten units across two warehouses, so allocation must also split.
     let shop = app.stocked_brand(&owner, "acme", 2, &[Sku { sku: "DROP", price: 5000, stock: &[6, 4] }]).await;
@@ -176,7 +184,7 @@ async fn two_hundred_concurrent_checkouts_for_ten_units_sell_exactly_ten() {
 
 #[tokio::test]
 async fn order_numbers_stay_gapless_under_a_hundred_concurrent_checkouts() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(without_checkout_limits()).await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let shop = app
         .stocked_brand(

@@ -48,3 +48,98 @@ async fn seed_loads_a_living_demo_with_an_order_in_every_state() {
         .expect("run consign seed again");
     assert!(String::from_utf8_lossy(&again.stdout).contains("already there"));
 }
+
+/// `consign serve` on an empty database, as production starts it: runs the
+/// binary, waits for its "listening" line, answers the address.
+struct ServeProcess {
+    child: std::process::Child,
+    address: String,
+    dir: std::path::PathBuf,
+}
+
+impl ServeProcess {
+    fn start(database_url: &str, extra: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("consign-serve-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
+            .args(["serve", "--database-url", database_url, "--bind", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--master-key-file")
+            .arg(dir.join("master.key"))
+            .arg("--files-url")
+            .arg(format!("file://{}", dir.join("files").display()))
+            .args(extra)
+            .env_remove("CONSIGN_DEMO")
+            .env_remove("CONSIGN_ALLOW_SIGNUP")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start consign serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let address = loop {
+            let line = lines.next().expect("consign serve exited before listening").unwrap();
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                && entry["message"] == "Consign is listening"
+            {
+                break entry["address"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep draining its log so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, address: format!("http://{address}"), dir }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn serve_on_an_empty_database_creates_no_demo_logins_and_keeps_signup_closed() {
+    let test_db = TestDb::new().await;
+    let server = ServeProcess::start(&test_db.url, &[]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let login = client
+        .post(format!("{}/api/v1/auth/login", server.address))
+        .json(&json!({"email": "owner@acme.example", "password": "consign-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    let signup = client
+        .post(format!("{}/api/v1/auth/signup", server.address))
+        .json(&json!({"email": "new@example.com", "password": "correct horse battery", "name": "New",
+                      "organization": {"name": "New org", "kind": "merchant"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn serve_with_demo_seeds_the_demo_logins_and_opens_signup() {
+    let test_db = TestDb::new().await;
+    let server = ServeProcess::start(&test_db.url, &["--demo"]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let login = client
+        .post(format!("{}/api/v1/auth/login", server.address))
+        .json(&json!({"email": "owner@acme.example", "password": "consign-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let signup = client
+        .post(format!("{}/api/v1/auth/signup", server.address))
+        .json(&json!({"email": "new@example.com", "password": "correct horse battery", "name": "New",
+                      "organization": {"name": "New org", "kind": "merchant"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::CREATED);
+}

@@ -2,6 +2,7 @@
 //! on SQLite by default and on PostgreSQL when `CONSIGN_TEST_DATABASE_URL`
 //! points at one. Modules mirror the API.
 
+mod abuse;
 mod auth;
 mod bad_input;
 mod browser;
@@ -24,6 +25,7 @@ mod pages;
 mod pages_messaging;
 mod payments;
 mod payments_model;
+mod rate_limits;
 mod secrets;
 mod sessions;
 mod storage;

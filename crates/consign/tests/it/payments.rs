@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 
 pub(crate) async fn spawn_with_providers() -> (TestApp, Providers) {
     let providers = Providers::start().await;
-    let app =
-        TestApp::spawn_with_gateway(TestDb::new().await, WebConfig::default(), test_gateway(providers.endpoints()))
-            .await;
+    // Some tests here place dozens of orders for one email from one address.
+    let config =
+        WebConfig { rate_limits: consign_web::auth::rate_limit::RateLimits::unlimited(), ..WebConfig::default() };
+    let app = TestApp::spawn_with_gateway(TestDb::new().await, config, test_gateway(providers.endpoints())).await;
     (app, providers)
 }
 

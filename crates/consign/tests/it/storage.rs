@@ -13,6 +13,7 @@ const GLOBAL_TABLES: &[&str] = &[
     "idempotency_keys",
     "jobs",
     "webhook_replays",
+    "rate_limits",
     "_sqlx_migrations",
 ];
 
