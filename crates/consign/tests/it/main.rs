@@ -15,6 +15,7 @@ mod inventory;
 mod jobs;
 mod live;
 mod messages;
+mod money_safety;
 mod notifications;
 mod ops;
 mod orders;
