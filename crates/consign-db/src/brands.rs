@@ -20,8 +20,12 @@ pub struct Brand {
     pub slug: String,
     /// ISO 4217 currency of its prices.
     pub currency: String,
-    /// How long checkout holds stock for an unpaid order.
+    /// How long checkout holds stock for an unpaid order paid through a
+    /// card provider (Stripe, Razorpay, PayPal).
     pub reservation_ttl_seconds: i64,
+    /// How long checkout holds stock for an unpaid order paid by bank
+    /// transfer (`manual`): days, since a transfer takes that long.
+    pub manual_reservation_ttl_seconds: i64,
     /// Optimistic-concurrency version.
     pub version: i64,
     /// When created.
@@ -30,8 +34,11 @@ pub struct Brand {
     pub updated_at: Timestamp,
 }
 
-const BRAND_COLUMNS: &str =
-    "id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at";
+/// How long a bank-transfer order holds its stock unless the brand says
+/// otherwise: three days (the column's default).
+pub const DEFAULT_MANUAL_RESERVATION_TTL_SECONDS: i64 = 3 * 24 * 60 * 60;
+
+const BRAND_COLUMNS: &str = "id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds, version, created_at, updated_at";
 
 /// A new brand.
 pub struct NewBrand<'a> {
@@ -54,6 +61,8 @@ pub struct BrandChanges<'a> {
     pub currency: Option<&'a str>,
     /// New reservation TTL.
     pub reservation_ttl_seconds: Option<i64>,
+    /// New reservation TTL for bank transfers.
+    pub manual_reservation_ttl_seconds: Option<i64>,
 }
 
 /// Creates a brand in an organization the caller belongs to. A taken slug
@@ -68,6 +77,7 @@ pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Bra
         slug: brand.slug.to_owned(),
         currency: brand.currency.to_owned(),
         reservation_ttl_seconds: 900,
+        manual_reservation_ttl_seconds: DEFAULT_MANUAL_RESERVATION_TTL_SECONDS,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -112,8 +122,9 @@ pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<B
 pub async fn get(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Brand> {
     scope.check_brand(brand_id)?;
     const SQL: &str =
-        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at
-                         FROM brands WHERE id = $1";
+        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds,
+                version, created_at, updated_at
+           FROM brands WHERE id = $1";
     Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(brand_id.to_string()).fetch_one(conn).await?))
 }
 
@@ -131,9 +142,10 @@ pub async fn update(
         return Err(DbError::VersionMismatch);
     }
     const SQL: &str = "UPDATE brands SET name = $1, currency = $2, reservation_ttl_seconds = $3,
-                              version = version + 1, updated_at = $4
+                              manual_reservation_ttl_seconds = $7, version = version + 1, updated_at = $4
                         WHERE id = $5 AND version = $6
-                    RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at";
+                    RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds,
+                              manual_reservation_ttl_seconds, version, created_at, updated_at";
     let updated: Option<Brand> = db_write!(db, |tx| {
         let updated: Option<Brand> = sqlx::query_as(SQL)
             .bind(changes.name.unwrap_or(&current.name).to_owned())
@@ -142,6 +154,7 @@ pub async fn update(
             .bind(Timestamp::now().as_micros())
             .bind(brand_id.to_string())
             .bind(current.version)
+            .bind(changes.manual_reservation_ttl_seconds.unwrap_or(current.manual_reservation_ttl_seconds))
             .fetch_optional(&mut **tx)
             .await?;
         if let Some(brand) = &updated {

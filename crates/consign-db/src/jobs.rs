@@ -33,6 +33,22 @@ use sqlx::QueryBuilder;
 
 use crate::{Db, DbResult, NewJob, Page, PageRequest, Pool, TxExt, db_read, db_write};
 
+/// Runs a job may make before it goes `dead`.
+const DEFAULT_MAX_ATTEMPTS: i64 = 10;
+
+/// Runs a money job may make: with the runner's backoff capped at an hour,
+/// about four days of retries, so an outage of a provider or of the
+/// database never leaves a refund unsent or a capture unapplied for good.
+const MONEY_MAX_ATTEMPTS: i64 = 100;
+
+/// The jobs that move or record money.
+pub const MONEY_JOBS: [&str; 2] = [crate::orders::money::REFUND_JOB, crate::payments::APPLY_WEBHOOK_JOB];
+
+/// How many runs a job of `kind` gets before it goes `dead`.
+pub fn max_attempts(kind: &str) -> i64 {
+    if MONEY_JOBS.contains(&kind) { MONEY_MAX_ATTEMPTS } else { DEFAULT_MAX_ATTEMPTS }
+}
+
 /// Longest `last_error` kept, in characters: an error chain can be long,
 /// and the column is for a person to read.
 const MAX_ERROR_CHARS: usize = 2000;
@@ -397,4 +413,31 @@ pub async fn counts(db: &Db) -> DbResult<JobCounts> {
 fn plus(time: Timestamp, duration: Duration) -> Timestamp {
     let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
     Timestamp::from_micros(time.as_micros().saturating_add(micros))
+}
+
+/// Puts a `dead` job back in the queue, due now, with its attempts reset.
+/// Answers `false` when the job is not dead (already requeued, or never
+/// died). For a person who fixed the cause; see [`crate::alerts::retry_job`],
+/// which also reopens what the job's death closed.
+pub async fn requeue(db: &Db, job_id: JobId) -> DbResult<bool> {
+    let now = Timestamp::now();
+    let updated = db_write!(db, |tx| {
+        sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, locked_until = NULL, updated_at = $1
+              WHERE id = $2 AND status = 'dead'",
+        )
+        .bind(now)
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+    });
+    Ok(updated == 1)
+}
+
+/// The ids of every `dead` job, oldest first.
+pub async fn dead_ids(db: &Db) -> DbResult<Vec<JobId>> {
+    Ok(db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'dead' ORDER BY id").fetch_all(conn).await?
+    }))
 }

@@ -6,8 +6,9 @@
 //! the clear: callers seal and open credentials (`consign-payments`), call
 //! providers outside any transaction, and hand the outcome back here.
 //!
-//! Exactly once: a webhook event is stored once (`UNIQUE (provider,
-//! event_id)`), applied in one transaction that re-reads its row and skips
+//! Exactly once: a webhook event is stored once per brand (`UNIQUE
+//! (brand_id, provider, event_id)`: brands sharing one provider account
+//! each get the account's events, with the same ids), applied in one transaction that re-reads its row and skips
 //! it when already processed, and a provider's capture or refund id is
 //! recorded once (`UNIQUE (provider, kind, provider_reference)` on
 //! `payments`). Events may arrive in any order: one that needs another
@@ -282,14 +283,29 @@ pub struct PaymentAttempt {
 
 const ATTEMPT_COLUMNS: &str = "id, order_id, provider, status, amount, currency, provider_reference, client_data, failure, created_at, updated_at";
 
+/// The most payment attempts one order may make: each one calls the
+/// provider with the brand's credentials, and a customer token must not be
+/// able to loop them (a real customer retries a handful of times).
+pub const MAX_ATTEMPTS_PER_ORDER: i64 = 10;
+
 /// Starts a payment attempt for what the order still owes. Refused unless
-/// the order is open with something outstanding.
+/// the order is open with something outstanding and has made fewer than
+/// [`MAX_ATTEMPTS_PER_ORDER`] attempts.
 pub async fn create_attempt(db: &Db, scope: &Scope, order_id: OrderId, provider: &str) -> DbResult<PaymentAttempt> {
     let attempt_id = PaymentAttemptId::new();
     db_write!(db, |tx| {
         let row = lock_order!(tx, scope, order_id);
         if row.status != OrderStatus::Open {
             return Err(DbError::transition(format!("a {} order cannot take payments", row.status)));
+        }
+        let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_attempts WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        if attempts >= MAX_ATTEMPTS_PER_ORDER {
+            return Err(DbError::transition(format!(
+                "the order has made {attempts} payment attempts, the most allowed; the shop can take the payment another way"
+            )));
         }
         let sums = tx.ledger_sums(order_id).await?;
         let outstanding =
@@ -552,7 +568,7 @@ pub struct WebhookEvent {
 const WEBHOOK_COLUMNS: &str = "id, brand_id, provider, event_id, event_type, payload, received_at, processed_at, outcome, waiting_on, attempts, detail";
 
 /// Stores a verified webhook event and enqueues its application, once per
-/// provider event id. Answers the stored row's id and whether it was a
+/// brand and provider event id. Answers the stored row's id and whether it was a
 /// duplicate.
 pub async fn accept_webhook(
     db: &Db,
@@ -568,7 +584,7 @@ pub async fn accept_webhook(
         let inserted = sqlx::query(
             "INSERT INTO webhook_events (id, organization_id, brand_id, provider, event_id, event_type, payload, received_at, outcome)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')
-             ON CONFLICT (provider, event_id) DO NOTHING",
+             ON CONFLICT (brand_id, provider, event_id) DO NOTHING",
         )
         .bind(id)
         .bind(organization_id)
@@ -595,7 +611,8 @@ pub async fn accept_webhook(
         return Ok((id, false));
     }
     let existing: WebhookEventId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM webhook_events WHERE provider = $1 AND event_id = $2")
+        sqlx::query_scalar("SELECT id FROM webhook_events WHERE brand_id = $1 AND provider = $2 AND event_id = $3")
+            .bind(brand_id)
             .bind(provider.to_owned())
             .bind(event_id.to_owned())
             .fetch_one(conn)
@@ -753,9 +770,13 @@ pub async fn apply_webhook(db: &Db, id: WebhookEventId, event: &LedgerEvent) -> 
                                 Outcome::Ignored("capture already recorded".into())
                             } else if *currency != row.currency {
                                 Outcome::Parked(format!("captured in {currency}, the order is in {}", row.currency))
-                            } else if *amount <= 0 {
-                                Outcome::Parked("captured amount is not positive".into())
+                            } else if consign_domain::money::within_limit(*amount).is_none_or(|amount| amount == 0) {
+                                Outcome::Parked("captured amount is not positive or beyond the largest amount".into())
                             } else {
+                                // A capture after the hold ran out holds the
+                                // stock again when it is still there.
+                                let late = row.status == OrderStatus::Expired;
+                                let reopened = late && tx.reopen_expired(&row, "system").await?;
                                 let payment_id = PaymentId::new();
                                 let now = Timestamp::now();
                                 sqlx::query(
@@ -788,12 +809,18 @@ pub async fn apply_webhook(db: &Db, id: WebhookEventId, event: &LedgerEvent) -> 
                                                      "provider": provider, "provider_reference": payment_reference,
                                                      "amount": amount, "currency": currency});
                                 tx.record_event(order_event(&row, "payment.captured", payload, "system")).await?;
-                                // A capture on a cancelled or expired order is owed back at once.
-                                tx.settle(&row, "system", true).await?;
+                                // A capture on a cancelled order, or an expired
+                                // one whose stock is gone, is owed back at once.
+                                let settled = tx.settle(&row, "system", true).await?;
+                                if late && !reopened {
+                                    tx.owed_back_after_expiry(&row, settled.balance.refund_due(), &provider).await?;
+                                }
                                 // Events that waited for this capture may apply now.
                                 let waiting: Vec<(WebhookEventId, i64)> = sqlx::query_as(
-                                    "SELECT id, attempts FROM webhook_events WHERE provider = $1 AND waiting_on = $2 AND outcome = 'waiting'",
+                                    "SELECT id, attempts FROM webhook_events
+                                      WHERE brand_id = $1 AND provider = $2 AND waiting_on = $3 AND outcome = 'waiting'",
                                 )
+                                .bind(head.brand_id)
                                 .bind(provider.clone())
                                 .bind(payment_reference.clone())
                                 .fetch_all(&mut **tx)
@@ -927,7 +954,7 @@ pub async fn apply_webhook(db: &Db, id: WebhookEventId, event: &LedgerEvent) -> 
                                             "refunded in {currency}, the order is in {}",
                                             row.currency
                                         ))
-                                    } else if *amount <= 0 || taken + amount > captured {
+                                    } else if *amount <= 0 || taken.saturating_add(*amount) > captured {
                                         Outcome::Parked(format!(
                                             "refund of {amount} exceeds what is left of the capture ({})",
                                             captured - taken
@@ -1052,5 +1079,108 @@ pub async fn brand_organization(db: &Db, brand_id: BrandId) -> DbResult<Organiza
 pub async fn brand_slug(db: &Db, brand_id: BrandId) -> DbResult<String> {
     Ok(db_read!(db, |conn| {
         sqlx::query_scalar("SELECT slug FROM brands WHERE id = $1").bind(brand_id).fetch_one(conn).await?
+    }))
+}
+
+/// How the failure of a refund whose job gave up begins: such a refund was
+/// maybe never received by its provider, and retrying its job reopens it.
+const NOT_SENT: &str = "not sent: ";
+
+/// Fails a pending refund whose job used its attempts, so the money it held
+/// can be refunded again (`POST /orders/{id}/refunds`) or the job retried
+/// ([`reopen_refund`]). A refund a provider already settled is left alone.
+pub async fn give_up_refund(db: &Db, refund_id: PaymentId, attempts: i64, error: &str) -> DbResult<()> {
+    let error: String = error.chars().take(300).collect();
+    let failure = format!("{NOT_SENT}the provider could not be reached in {attempts} attempts ({error})");
+    settle_refund(db, refund_id, None, RefundResult::Failed, Some(&failure)).await
+}
+
+/// Puts a refund that failed because its job gave up back to `pending`, to
+/// be sent again under the same id (the provider's idempotency key), when
+/// the order can still refund that much. Answers whether it reopened it.
+pub async fn reopen_refund(db: &Db, refund_id: PaymentId) -> DbResult<bool> {
+    let order_id: OrderId = db_read!(db, |conn| {
+        sqlx::query_scalar("SELECT order_id FROM payments WHERE id = $1").bind(refund_id).fetch_one(conn).await?
+    });
+    let scope = Scope::system();
+    Ok(db_write!(db, |tx| {
+        let row = lock_order!(tx, scope, order_id);
+        let amount: Option<i64> = sqlx::query_scalar(
+            "SELECT amount FROM payments WHERE id = $1 AND kind = 'refund' AND status = 'failed' AND failure LIKE $2",
+        )
+        .bind(refund_id)
+        .bind(format!("{NOT_SENT}%"))
+        .fetch_optional(&mut **tx)
+        .await?;
+        match amount {
+            None => false,
+            Some(amount) => {
+                let sums = tx.ledger_sums(order_id).await?;
+                if amount > sums.paid - sums.refunded - sums.pending {
+                    return Err(DbError::transition(
+                        "the order's money was refunded another way meanwhile; this refund stays failed",
+                    ));
+                }
+                sqlx::query("UPDATE payments SET status = 'pending', failure = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(Timestamp::now())
+                    .bind(refund_id)
+                    .execute(&mut **tx)
+                    .await?;
+                let payload = json!({"order_id": order_id, "refund_id": refund_id});
+                tx.record_event(order_event(&row, "refund.retried", payload, "system")).await?;
+                tx.settle(&row, "system", false).await?;
+                true
+            }
+        }
+    }))
+}
+
+/// Re-queues money work that has no job left to do it: a provider refund
+/// still `pending` and never answered, or a webhook event still `pending`,
+/// whose job finished or vanished without settling it (older than
+/// `older_than`, so work just enqueued is not doubled). Dead jobs are left
+/// to staff (`crate::alerts`). Answers how many jobs it enqueued.
+pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
+    let refund_job = crate::orders::money::REFUND_JOB;
+    let now = Timestamp::now();
+    Ok(db_write!(db, |tx| {
+        let refunds: Vec<PaymentId> = sqlx::query_scalar(
+            "SELECT p.id FROM payments p
+              WHERE p.kind = 'refund' AND p.status = 'pending' AND p.provider <> 'manual'
+                AND p.provider_reference IS NULL AND p.updated_at < $1
+                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedupe_key LIKE $2 || p.id || '%'
+                                   AND j.status IN ('queued', 'running', 'dead'))
+              ORDER BY p.id LIMIT 500",
+        )
+        .bind(older_than)
+        .bind(format!("{refund_job}:"))
+        .fetch_all(&mut **tx)
+        .await?;
+        let events: Vec<WebhookEventId> = sqlx::query_scalar(
+            "SELECT e.id FROM webhook_events e
+              WHERE e.outcome = 'pending' AND e.processed_at IS NULL AND e.received_at < $1
+                AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedupe_key LIKE $2 || e.id || '%'
+                                   AND j.status IN ('queued', 'running', 'dead'))
+              ORDER BY e.id LIMIT 500",
+        )
+        .bind(older_than)
+        .bind(format!("{APPLY_WEBHOOK_JOB}:"))
+        .fetch_all(&mut **tx)
+        .await?;
+        for refund_id in &refunds {
+            tx.enqueue_job(NewJob {
+                dedupe_key: Some(format!("{refund_job}:{refund_id}:swept@{}", now.as_micros())),
+                ..NewJob::now(refund_job, json!({"refund_id": refund_id}))
+            })
+            .await?;
+        }
+        for event_id in &events {
+            tx.enqueue_job(NewJob {
+                dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{event_id}:swept@{}", now.as_micros())),
+                ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": event_id}))
+            })
+            .await?;
+        }
+        refunds.len() + events.len()
     }))
 }

@@ -164,7 +164,7 @@ macro_rules! impl_tx_ext {
                 let now = Timestamp::now();
                 let inserted = sqlx::query(
                     "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'queued', 0, 10, $5, $6, $6)
+                     VALUES ($1, $2, $3, $4, 'queued', 0, $7, $5, $6, $6)
                      ON CONFLICT (dedupe_key) DO NOTHING",
                 )
                 .bind(JobId::new())
@@ -173,6 +173,7 @@ macro_rules! impl_tx_ext {
                 .bind(job.dedupe_key)
                 .bind(job.run_at)
                 .bind(now)
+                .bind(crate::jobs::max_attempts(job.kind))
                 .execute(&mut **self)
                 .await?
                 .rows_affected();

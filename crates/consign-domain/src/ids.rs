@@ -104,6 +104,8 @@ id_type! {
     AuditId,
     /// A queued job.
     JobId,
+    /// Something staff must act on (a money job that gave up).
+    StaffAlertId,
     /// One notification to one recipient on one channel.
     NotificationId,
     /// A note on an order.

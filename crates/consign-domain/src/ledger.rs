@@ -38,19 +38,21 @@ impl Balance {
         Self { due: due(status, total), paid, refunded }
     }
 
-    /// What the brand holds.
+    /// What the brand holds. Saturating: amounts are capped at
+    /// [`crate::money::MAX_AMOUNT`] where they enter, so this never
+    /// saturates in practice, and a corrupt row cannot panic a request.
     pub fn held(&self) -> i64 {
-        self.paid - self.refunded
+        self.paid.saturating_sub(self.refunded)
     }
 
     /// What the customer still owes.
     pub fn outstanding(&self) -> i64 {
-        (self.due - self.held()).max(0)
+        self.due.saturating_sub(self.held()).max(0)
     }
 
     /// What the brand owes back, including refunds in flight.
     pub fn refund_due(&self) -> i64 {
-        (self.held() - self.due).max(0)
+        self.held().saturating_sub(self.due).max(0)
     }
 
     /// The payment status these amounts make, reached from `current` only
@@ -65,6 +67,10 @@ impl Balance {
             // Covered; also a cancelled order that took money (due is 0),
             // so that refunding it moves on to `refunded`.
             PaymentStatus::Paid
+        } else if self.paid > 0 {
+            // Money is held but does not cover the total: visible as such,
+            // so an order holding money never looks unpaid.
+            PaymentStatus::PartiallyPaid
         } else {
             current
         };
@@ -112,6 +118,15 @@ mod tests {
     }
 
     #[test]
+    fn money_short_of_the_total_is_partially_paid_until_the_rest_arrives() {
+        let balance = Balance::of(OrderStatus::Open, 5000, 2000, 0);
+        assert_eq!(balance.outstanding(), 3000);
+        let status = balance.payment_status(PaymentStatus::Unpaid);
+        assert_eq!(status, PaymentStatus::PartiallyPaid);
+        assert_eq!(Balance { paid: 5000, ..balance }.payment_status(status), PaymentStatus::Paid);
+    }
+
+    #[test]
     fn a_raised_total_leaves_an_outstanding_amount_without_unpaying_the_order() {
         let balance = Balance::of(OrderStatus::Open, 7000, 5000, 0);
         assert_eq!(balance.outstanding(), 2000);
@@ -133,7 +148,7 @@ mod tests {
         #[test]
         fn the_payment_status_never_moves_backwards(paid in 0i64..10_000, refunded in 0i64..10_000, due in 0i64..10_000) {
             let balance = Balance { due, paid, refunded: refunded.min(paid) };
-            for current in [PaymentStatus::Unpaid, PaymentStatus::Failed, PaymentStatus::Paid,
+            for current in [PaymentStatus::Unpaid, PaymentStatus::Failed, PaymentStatus::Paid, PaymentStatus::PartiallyPaid,
                             PaymentStatus::PartiallyRefunded, PaymentStatus::Refunded] {
                 let next = balance.payment_status(current);
                 prop_assert!(next == current || current.allows(next), "{current} -> {next}");

@@ -75,6 +75,11 @@ pub fn tracking_url(carrier: &str, tracking_number: &str) -> Option<String> {
     Some(template.replace("{n}", &encoded))
 }
 
+/// The most units of one SKU an order may hold (the storefront's and the
+/// item edit's per-line limit; the same SKU on several lines is summed
+/// against it too).
+pub const MAX_LINE_QUANTITY: i64 = 1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,7 @@ sql_ids!(
     crate::MovementId,
     crate::AuditId,
     crate::JobId,
+    crate::StaffAlertId,
     crate::NotificationId,
     crate::NoteId,
     crate::PaymentAttemptId,

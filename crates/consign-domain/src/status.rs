@@ -61,7 +61,14 @@ impl Lifecycle for OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Draft, Open) | (Draft, Cancelled) | (Open, Completed) | (Open, Cancelled) | (Open, Expired)
+            (Draft, Open)
+                | (Draft, Cancelled)
+                | (Open, Completed)
+                | (Open, Cancelled)
+                | (Open, Expired)
+                // A payment that arrives after the hold ran out re-holds the
+                // stock when it is still there.
+                | (Expired, Open)
         )
     }
     fn name(self) -> &'static str {
@@ -78,6 +85,10 @@ string_enum! {
         Authorized = "authorized",
         /// The total is covered.
         Paid = "paid",
+        /// Some of the total is captured, not all of it (a bank transfer
+        /// short of the total, a total raised by an edit before any payment
+        /// covered it).
+        PartiallyPaid = "partially_paid",
         /// Some of the payment went back.
         PartiallyRefunded = "partially_refunded",
         /// All of it went back.
@@ -92,9 +103,10 @@ impl Lifecycle for PaymentStatus {
         use PaymentStatus::*;
         matches!(
             (self, next),
-            (Unpaid, Authorized | Paid | Failed)
-                | (Failed, Authorized | Paid | Failed)
-                | (Authorized, Paid | Failed | Unpaid)
+            (Unpaid, Authorized | Paid | PartiallyPaid | Failed)
+                | (Failed, Authorized | Paid | PartiallyPaid | Failed)
+                | (Authorized, Paid | PartiallyPaid | Failed | Unpaid)
+                | (PartiallyPaid, Paid | PartiallyRefunded | Refunded)
                 | (Paid, PartiallyRefunded | Refunded)
                 | (PartiallyRefunded, PartiallyRefunded | Refunded)
         )

@@ -32,6 +32,13 @@ pub const APPLY_WEBHOOK: &str = payments::APPLY_WEBHOOK_JOB;
 /// Kind of the periodic sweep that parks events that waited too long.
 pub const PARK_STALE: &str = "payments.park_stale_webhooks";
 
+/// Kind of the periodic sweep that re-queues money work left without a job
+/// and raises alerts for dead jobs that have none.
+pub const SWEEP_STUCK: &str = "payments.sweep_stuck";
+
+/// How old stuck work must be before the sweep re-queues it.
+const STUCK_AFTER_SECONDS: i64 = 15 * 60;
+
 /// How long an event may wait for another (a refund for its capture).
 const WAIT_LIMIT_SECONDS: i64 = 3 * 24 * 60 * 60;
 
@@ -42,6 +49,22 @@ pub fn register(runner: &mut Runner, gateway: Arc<Gateway>) {
     runner.register(APPLY_WEBHOOK, move |db, payload| apply_webhook(db, gateway.clone(), payload));
     runner.register(PARK_STALE, park_stale);
     runner.every(PARK_STALE, Duration::from_secs(60 * 60), json!({}));
+    runner.register(SWEEP_STUCK, sweep_stuck);
+    runner.every(SWEEP_STUCK, Duration::from_secs(10 * 60), json!({}));
+}
+
+/// Re-queues pending refunds and webhook events no job is working on, and
+/// alerts staff to dead jobs no alert names yet.
+async fn sweep_stuck(db: Db, _payload: Value) -> anyhow::Result<()> {
+    let requeued = payments::requeue_stuck(&db, Timestamp::now().plus_seconds(-STUCK_AFTER_SECONDS))
+        .await
+        .context("cannot re-queue stuck money work")?;
+    let alerted =
+        consign_db::alerts::alert_unannounced_dead_jobs(&db).await.context("cannot raise alerts for dead jobs")?;
+    if requeued > 0 || alerted > 0 {
+        tracing::warn!(requeued, alerted, "stuck money work re-queued, dead jobs announced");
+    }
+    Ok(())
 }
 
 fn id_from<T: std::str::FromStr>(payload: &Value, field: &str) -> anyhow::Result<T> {

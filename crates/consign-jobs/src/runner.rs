@@ -270,10 +270,17 @@ async fn execute(db: Db, config: Arc<RunnerConfig>, handler: Option<Handler>, jo
                 Timestamp::now().as_micros().saturating_add(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)),
             );
             match jobs::fail(&db, &job, &message, retry_at).await {
-                Ok(Some(JobStatus::Dead)) => tracing::error!(
-                    job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
-                    "job failed for the last time and is dead"
-                ),
+                Ok(Some(JobStatus::Dead)) => {
+                    tracing::error!(
+                        job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
+                        "job failed for the last time and is dead"
+                    );
+                    // Staff see it on the dashboard and can retry it; if this
+                    // fails, the periodic sweep raises the alert later.
+                    if let Err(error) = consign_db::alerts::job_died(&db, &job, &message).await {
+                        tracing::error!(job_id = %job.id, kind = %job.kind, %error, "cannot raise the dead job's alert");
+                    }
+                }
                 Ok(Some(_)) => tracing::warn!(
                     job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
                     %retry_at, "job failed; it will be retried"

@@ -186,6 +186,8 @@ pub struct Gateway {
     pub endpoints: Endpoints,
     /// One client for every provider call.
     pub http: reqwest::Client,
+    /// PayPal access tokens, reused until they expire.
+    pub paypal_tokens: paypal::TokenCache,
 }
 
 impl Gateway {
@@ -197,7 +199,7 @@ impl Gateway {
             .no_proxy()
             .build()
             .unwrap_or_default();
-        Self { keyring, endpoints, http }
+        Self { keyring, endpoints, http, paypal_tokens: paypal::TokenCache::default() }
     }
 
     /// The keyring, or a configuration error naming what is missing.
@@ -228,6 +230,7 @@ impl Gateway {
                 client_id,
                 client_secret,
                 webhook_id,
+                tokens: self.paypal_tokens.clone(),
             }),
         }
     }

@@ -6,8 +6,13 @@
 //! Consign's ids ride in the purchase unit: `custom_id` is the order id,
 //! `invoice_id` the attempt id and `reference_id` `brand:<id>:<slug>`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::money::{from_decimal, to_decimal};
 use crate::{
@@ -22,6 +27,42 @@ pub struct Paypal {
     pub(crate) client_id: String,
     pub(crate) client_secret: SecretString,
     pub(crate) webhook_id: String,
+    pub(crate) tokens: TokenCache,
+}
+
+/// How long before PayPal's `expires_in` a cached token is dropped, so a
+/// token is never sent as it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// PayPal access tokens, per REST app, kept until shortly before they
+/// expire: PayPal asks clients to reuse a token rather than fetch one per
+/// call, and an unauthenticated caller (a forged webhook) must not make
+/// Consign fetch one each time. Shared by every client of one [`crate::Gateway`].
+#[derive(Clone, Default)]
+pub struct TokenCache(Arc<Mutex<HashMap<String, (SecretString, Instant)>>>);
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCache { .. }")
+    }
+}
+
+impl TokenCache {
+    fn get(&self, key: &str) -> Option<SecretString> {
+        let tokens = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens.get(key).filter(|(_, expires)| *expires > Instant::now()).map(|(token, _)| token.clone())
+    }
+
+    fn put(&self, key: String, token: SecretString, lifetime: Duration) {
+        let mut tokens = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        tokens.retain(|_, (_, expires)| *expires > now);
+        tokens.insert(key, (token, now + lifetime));
+    }
+
+    fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+    }
 }
 
 impl std::fmt::Debug for Paypal {
@@ -35,8 +76,26 @@ fn text(value: &Value) -> Option<String> {
 }
 
 impl Paypal {
-    /// An access token by the client-credentials grant.
+    /// Names this app's credentials in the token cache without keeping the
+    /// secret itself as a key.
+    fn cache_key(&self) -> String {
+        let digest = Sha256::new()
+            .chain_update(self.base.as_bytes())
+            .chain_update([0])
+            .chain_update(self.client_id.as_bytes())
+            .chain_update([0])
+            .chain_update(self.client_secret.expose_secret().as_bytes())
+            .finalize();
+        hex::encode(digest)
+    }
+
+    /// An access token: the cached one, else one by the client-credentials
+    /// grant, cached until shortly before its `expires_in`.
     async fn access_token(&self) -> Result<SecretString, PaymentError> {
+        let key = self.cache_key();
+        if let Some(token) = self.tokens.get(&key) {
+            return Ok(token);
+        }
         let response = self
             .http
             .post(format!("{}/v1/oauth2/token", self.base))
@@ -44,10 +103,15 @@ impl Paypal {
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await;
-        let token = read_json(ProviderKind::Paypal, response).await?;
-        text(&token["access_token"])
+        let answer = read_json(ProviderKind::Paypal, response).await?;
+        let token = text(&answer["access_token"])
             .map(SecretString::from)
-            .ok_or_else(|| PaymentError::Malformed("no access_token".into()))
+            .ok_or_else(|| PaymentError::Malformed("no access_token".into()))?;
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(0)).saturating_sub(TOKEN_MARGIN);
+        if !lifetime.is_zero() {
+            self.tokens.put(key, token.clone(), lifetime);
+        }
+        Ok(token)
     }
 
     async fn post(&self, path: &str, request_id: Option<&str>, body: &Value) -> Result<Value, PaymentError> {
@@ -56,7 +120,12 @@ impl Paypal {
         if let Some(request_id) = request_id {
             request = request.header("PayPal-Request-Id", request_id);
         }
-        read_json(ProviderKind::Paypal, request.send().await).await
+        let response = request.send().await;
+        if response.as_ref().is_ok_and(|r| r.status() == reqwest::StatusCode::UNAUTHORIZED) {
+            // Revoked or rotated early: the next call fetches a new one.
+            self.tokens.forget(&self.cache_key());
+        }
+        read_json(ProviderKind::Paypal, response).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Razorpay: Orders, Payments, Refunds and signed webhooks (JSON requests,
 //! HTTP Basic with the key id and secret). An order's `receipt` is
-//! Consign's attempt id: Razorpay's provider-side idempotency key.
+//! Consign's attempt id; a refund carries Consign's refund id in
+//! Razorpay's `X-Refund-Idempotency` header.
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
@@ -26,16 +27,21 @@ impl std::fmt::Debug for Razorpay {
     }
 }
 
+/// Razorpay's idempotency header for refunds: the same key with the same
+/// body answers the first refund again instead of refunding twice.
+pub const REFUND_IDEMPOTENCY_HEADER: &str = "X-Refund-Idempotency";
+
 impl Razorpay {
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, PaymentError> {
-        let response = self
+    async fn post(&self, path: &str, idempotency_key: Option<&str>, body: &Value) -> Result<Value, PaymentError> {
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base))
             .basic_auth(&self.key_id, Some(self.key_secret.expose_secret()))
-            .json(body)
-            .send()
-            .await;
-        read_json(ProviderKind::Razorpay, response).await
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header(REFUND_IDEMPOTENCY_HEADER, key);
+        }
+        read_json(ProviderKind::Razorpay, request.send().await).await
     }
 
     /// Checks a checkout callback (`razorpay_payment_id`,
@@ -71,7 +77,9 @@ impl PaymentProvider for Razorpay {
                 "attempt_id": request.attempt_id,
             },
         });
-        let order = self.post("/v1/orders", &body).await?;
+        // An order moves no money; its `receipt` (the attempt id) ties it to
+        // the attempt.
+        let order = self.post("/v1/orders", None, &body).await?;
         let reference = text(&order["id"]).ok_or_else(|| PaymentError::Malformed("no Razorpay order id".into()))?;
         Ok(CreatedPayment {
             client: json!({"razorpay_order_id": reference, "key_id": self.key_id, "amount": request.amount,
@@ -86,7 +94,11 @@ impl PaymentProvider for Razorpay {
             "receipt": request.refund_id,
             "notes": {"refund_id": request.refund_id, "order_id": request.order_id, "brand_id": request.brand_id},
         });
-        let refund = self.post(&format!("/v1/payments/{}/refund", request.payment_reference), &body).await?;
+        // The refund id (a UUID, within Razorpay's 10+ characters of
+        // letters, digits and hyphens) is the idempotency key: a refund that
+        // timed out after Razorpay made it is answered again, not repeated.
+        let path = format!("/v1/payments/{}/refund", request.payment_reference);
+        let refund = self.post(&path, Some(&request.refund_id), &body).await?;
         let reference = text(&refund["id"]).ok_or_else(|| PaymentError::Malformed("no refund id".into()))?;
         Ok(RefundOutcome { reference, state: refund_state(&refund["status"]) })
     }

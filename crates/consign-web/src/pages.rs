@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     let staff = Router::new()
         .route("/admin", get(dashboard::page))
         .route("/admin/dashboard/figures", get(dashboard::figures))
+        .route("/admin/alerts/{id}/retry", post(dashboard::retry_alert))
+        .route("/admin/alerts/{id}/resolve", post(dashboard::resolve_alert))
         .route("/admin/logout", post(login::logout))
         .route("/admin/live", get(socket::live))
         .merge(orders::router())

@@ -111,6 +111,28 @@ pub enum AdminCommand {
         #[arg(long, conflicts_with = "password")]
         password_stdin: bool,
     },
+    /// Background jobs.
+    Jobs {
+        /// Task.
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+/// Background job tasks.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Put a dead job, or every dead job, back in the queue with its
+    /// attempts reset. A dead refund is reopened and sent again under the
+    /// same idempotency key.
+    Requeue {
+        /// The job's id.
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<String>,
+        /// Every dead job.
+        #[arg(long, default_value_t = false)]
+        dead: bool,
+    },
 }
 
 /// Database connection settings.

@@ -14,7 +14,7 @@ use consign_db::{Db, PoolSettings};
 use consign_jobs::Runner;
 use consign_web::AppState;
 
-use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, LogFormat, ServeArgs};
+use crate::cli::{AdminCommand, Cli, Command, DatabaseArgs, JobsCommand, LogFormat, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
     // Plain `consign` (and so plain `cargo run`) serves the demo, with its
@@ -208,6 +208,21 @@ async fn admin(db: &Db, command: AdminCommand) -> anyhow::Result<()> {
             let hash = consign_web::auth::password::hash(password).await?;
             consign_db::users::set_password(db, user.id, &hash).await?;
             println!("Password changed for {email}; its sessions were ended.");
+        }
+        AdminCommand::Jobs { command: JobsCommand::Requeue { id, dead } } => {
+            let ids = match id {
+                Some(id) if !dead => vec![id.parse().map_err(|_| anyhow::anyhow!("{id} is not a job id"))?],
+                _ => consign_db::jobs::dead_ids(db).await?,
+            };
+            let mut requeued = 0;
+            for job_id in ids {
+                match consign_db::alerts::retry_job(db, job_id).await {
+                    Ok(true) => requeued += 1,
+                    Ok(false) => println!("Job {job_id} is not dead; left as it is."),
+                    Err(error) => println!("Job {job_id} was not requeued: {error}"),
+                }
+            }
+            println!("Requeued {requeued} job(s).");
         }
     }
     Ok(())

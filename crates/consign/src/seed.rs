@@ -214,8 +214,9 @@ async fn orders(db: &Db, slug: &str) -> anyhow::Result<()> {
         )
         .await?;
         if placed.is_empty() {
-            // The first order's hold runs out: sweep as if an hour had passed.
-            expiry::expire_due(db, Timestamp::now().plus_seconds(3600), 10).await?;
+            // The first order's hold runs out: sweep as if a bank transfer's
+            // hold (3 days) had passed.
+            expiry::expire_due(db, Timestamp::now().plus_seconds(4 * 24 * 3600), 10).await?;
         }
         placed.push(order);
     }

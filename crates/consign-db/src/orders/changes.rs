@@ -4,6 +4,7 @@
 //! to one order apply one after another and each sees the other's result.
 
 use consign_domain::ledger::Balance;
+use consign_domain::money;
 use consign_domain::order::Address;
 use consign_domain::status::{FulfillmentStatus, Lifecycle, OrderStatus, PaymentStatus};
 use consign_domain::{OrderId, OrderItemId, PaymentId, Timestamp};
@@ -11,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::QueryBuilder;
 
+use super::checkout::too_much;
 use super::money::MoneyTx;
 use super::reservations::{Hold, StockTx};
 use super::{Order, OrderRow, get};
@@ -62,10 +64,13 @@ fn money_state(row: &OrderRow) -> serde_json::Value {
     .unwrap_or_default()
 }
 
-/// Records a manual payment (bank transfer, cash). Partial payments add up;
-/// when they cover the total the order is `paid`, its stock hold lasts until
-/// shipping, and fulfillment orders are created (by a job, retried until it
-/// succeeds). Paying more than is outstanding is refused.
+/// Records a manual payment (bank transfer, cash). Partial payments add up
+/// (`partially_paid`); when they cover the total the order is `paid`, its
+/// stock hold lasts until shipping, and fulfillment orders are created (by a
+/// job, retried until it succeeds). Paying more than is outstanding is
+/// refused. A payment on an expired order holds its stock again and reopens
+/// it; when the stock is gone the order stays expired, the money is owed
+/// back (`refund_due`) and staff are alerted to return it.
 pub async fn record_payment(
     db: &Db,
     scope: &Scope,
@@ -82,14 +87,18 @@ pub async fn record_payment(
         if currency.is_some_and(|c| c != row.currency) {
             return Err(DbError::invalid("amount.currency", format!("must be the order's currency, {}", row.currency)));
         }
-        if row.status != OrderStatus::Open {
+        if !matches!(row.status, OrderStatus::Open | OrderStatus::Expired) {
             return Err(DbError::transition(format!("a {} order cannot take payments", row.status)));
         }
         let sums = tx.ledger_sums(order_id).await?;
-        let outstanding = Balance::of(row.status, row.total, sums.paid, sums.refunded).outstanding();
+        // A transfer that arrives after the hold ran out pays for the order
+        // it was meant for: it may cover what the order would owe if open.
+        let outstanding = Balance::of(OrderStatus::Open, row.total, sums.paid, sums.refunded).outstanding();
         if amount > outstanding {
             return Err(DbError::invalid("amount", format!("exceeds the outstanding {outstanding}")));
         }
+        let late = row.status == OrderStatus::Expired;
+        let reopened = late && tx.reopen_expired(&row, &scope.principal().actor_id()).await?;
         let payment_id = PaymentId::new();
         let now = Timestamp::now();
         sqlx::query(
@@ -110,6 +119,9 @@ pub async fn record_payment(
                              "paid": sums.paid + amount, "method": "manual", "provider": "manual", "reference": reference});
         tx.record_event(event(&row, "payment.captured", payload, scope)).await?;
         let settled = tx.settle(&row, &scope.principal().actor_id(), false).await?;
+        if late && !reopened {
+            tx.owed_back_after_expiry(&row, settled.balance.refund_due(), "manual").await?;
+        }
         let mut audit =
             scope.audit(row.organization_id, Some(row.brand_id), "order.record_payment", "order", order_id.to_string());
         audit.before = Some(money_state(&row));
@@ -275,6 +287,7 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
     if lines.is_empty() {
         return Err(DbError::invalid("items", "must list at least one item; cancel the order instead"));
     }
+    let lines = &super::checkout::sum_lines(lines.iter().map(|(sku, quantity)| (sku.as_str(), *quantity)))?;
     db_write!(db, |tx| {
         let row = lock_order!(tx, scope, order_id);
         if row.status != OrderStatus::Open {
@@ -311,7 +324,7 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
 
         let now = Timestamp::now();
         let mut holds = Vec::new();
-        let mut subtotal = 0;
+        let mut line_totals = Vec::new();
         for (position, (sku, quantity)) in lines.iter().enumerate() {
             let variant = variants.iter().find(|v| v.sku == *sku).ok_or_else(|| {
                 DbError::invalid(format!("items[{position}].sku"), format!("no product has the SKU {sku}"))
@@ -319,6 +332,10 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
             let previous = old.iter().find(|i| i.sku == *sku);
             let unit_price = previous.map_or(variant.price_amount, |i| i.unit_price);
             let title = previous.map_or_else(|| variant.title.clone(), |i| i.title.clone());
+            let line_total = money::line_total(unit_price, *quantity).ok_or_else(|| {
+                DbError::invalid(format!("items[{position}].quantity"), too_much(sku, unit_price, *quantity))
+            })?;
+            line_totals.push(line_total);
             let item_id = OrderItemId::new();
             sqlx::query(
                 "INSERT INTO order_items (id, organization_id, brand_id, order_id, variant_id, sku, title, quantity,
@@ -334,13 +351,12 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
             .bind(title)
             .bind(*quantity)
             .bind(unit_price)
-            .bind(unit_price * quantity)
+            .bind(line_total)
             .bind(previous.map_or("price_book".to_owned(), |i| i.price_source.clone()))
             .bind(position as i64)
             .bind(now)
             .execute(&mut **tx)
             .await?;
-            subtotal += unit_price * quantity;
             holds.push(Hold {
                 order_item_id: item_id,
                 variant_id: variant.variant_id,
@@ -352,8 +368,13 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
         tx.record_holds(row.organization_id, row.brand_id, order_id, &held).await?;
 
         // A discount (goodwill credits included) never makes the total negative.
-        let discount = row.discount_total.min(subtotal + row.shipping_total + row.tax_total);
-        let total = subtotal + row.shipping_total + row.tax_total - discount;
+        let too_large = || {
+            DbError::invalid("items", format!("the order's total exceeds the largest amount ({})", money::MAX_AMOUNT))
+        };
+        let subtotal = money::sum(line_totals).ok_or_else(too_large)?;
+        let gross = money::sum([subtotal, row.shipping_total, row.tax_total]).ok_or_else(too_large)?;
+        let discount = row.discount_total.clamp(0, gross);
+        let total = gross - discount;
         let is_paid = matches!(row.payment_status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded);
         sqlx::query("UPDATE orders SET subtotal = $1, discount_total = $2, total = $3, updated_at = $4 WHERE id = $5")
             .bind(subtotal)

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use consign_domain::order::{Address, Customer};
+use consign_domain::money;
+use consign_domain::order::{Address, Customer, MAX_LINE_QUANTITY};
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus, ProductStatus};
 use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
 use serde_json::json;
@@ -53,8 +54,18 @@ pub struct StorefrontBrand {
     pub slug: String,
     /// Currency.
     pub currency: String,
-    /// Stock hold for unpaid orders.
+    /// Stock hold for unpaid orders paid through a card provider.
     pub reservation_ttl_seconds: i64,
+    /// Stock hold for unpaid orders paid by bank transfer (`manual`).
+    pub manual_reservation_ttl_seconds: i64,
+}
+
+impl StorefrontBrand {
+    /// How long an unpaid order paying through `provider` holds its stock:
+    /// a bank transfer takes days, a card payment minutes.
+    pub fn hold_seconds(&self, provider: &str) -> i64 {
+        if provider == "manual" { self.manual_reservation_ttl_seconds } else { self.reservation_ttl_seconds }
+    }
 }
 
 /// A brand by its public slug. Storefront data is public by nature, so no
@@ -62,7 +73,8 @@ pub struct StorefrontBrand {
 pub async fn storefront_brand(db: &Db, slug: &str) -> DbResult<StorefrontBrand> {
     Ok(db_read!(db, |conn| {
         sqlx::query_as(
-            "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds FROM brands WHERE slug = $1",
+            "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds
+               FROM brands WHERE slug = $1",
         )
         .bind(slug.to_owned())
         .fetch_one(conn)
@@ -82,17 +94,11 @@ struct Sellable {
     early_access_emails: String,
 }
 
-/// Places an order: `open`, `unpaid`, its stock held until
-/// `now + reservation_ttl_seconds`. Fails with `Invalid` for an unknown or
+/// Places an order: `open`, `unpaid`, its stock held for the brand's hold
+/// of the payment method ([`StorefrontBrand::hold_seconds`]). Fails with `Invalid` for an unknown or
 /// unsellable SKU and `InsufficientStock` naming every short SKU.
 pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
-    let mut quantities: Vec<(String, i64)> = Vec::new();
-    for line in &checkout.lines {
-        match quantities.iter_mut().find(|(sku, _)| *sku == line.sku) {
-            Some((_, quantity)) => *quantity += line.quantity,
-            None => quantities.push((line.sku.clone(), line.quantity)),
-        }
-    }
+    let quantities = sum_lines(checkout.lines.iter().map(|line| (line.sku.as_str(), line.quantity)))?;
     let now = Timestamp::now();
     let order_id = checkout.order_id;
     let customer = checkout.customer;
@@ -136,8 +142,14 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
                 sku: sku.clone(),
                 quantity: *quantity,
             });
-            lines.push((item_id, *sellable, *quantity));
+            let line_total = money::line_total(sellable.price_amount, *quantity).ok_or_else(|| {
+                DbError::invalid(format!("items[{index}].quantity"), too_much(sku, sellable.price_amount, *quantity))
+            })?;
+            lines.push((item_id, *sellable, *quantity, line_total));
         }
+        let subtotal = money::sum(lines.iter().map(|(_, _, _, total)| *total)).ok_or_else(|| {
+            DbError::invalid("items", format!("the order's total exceeds the largest amount ({})", money::MAX_AMOUNT))
+        })?;
 
         // Stock first: a short SKU fails here, before anything is written.
         let held = tx.hold(brand.id, &holds).await?;
@@ -155,8 +167,7 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
         .fetch_one(&mut **tx)
         .await?;
 
-        let subtotal: i64 = lines.iter().map(|(_, s, q)| s.price_amount * q).sum();
-        let expires_at = now.plus_seconds(brand.reservation_ttl_seconds);
+        let expires_at = now.plus_seconds(brand.hold_seconds(&checkout.payment_provider));
         sqlx::query(
             "INSERT INTO orders (id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
                                  customer_name, customer_email, customer_phone, shipping_address, currency,
@@ -182,7 +193,7 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
         .await?;
         let items: Vec<OrderItem> = lines
             .iter()
-            .map(|(item_id, sellable, quantity)| OrderItem {
+            .map(|(item_id, sellable, quantity, line_total)| OrderItem {
                 id: *item_id,
                 order_id,
                 variant_id: sellable.variant_id,
@@ -194,7 +205,7 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
                 },
                 quantity: *quantity,
                 unit_price: sellable.price_amount,
-                total: sellable.price_amount * quantity,
+                total: *line_total,
                 price_source: "price_book".to_owned(),
             })
             .collect();
@@ -262,4 +273,35 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
     });
     // Built from what was written, not read back: one round trip fewer.
     Ok(row.into_order(items))
+}
+
+/// Sums the quantities of lines naming the same SKU, in first-seen order.
+/// A summed quantity past [`MAX_LINE_QUANTITY`] is refused on the field of
+/// the line that took it over.
+pub(crate) fn sum_lines<'a>(lines: impl IntoIterator<Item = (&'a str, i64)>) -> DbResult<Vec<(String, i64)>> {
+    let mut quantities: Vec<(String, i64)> = Vec::new();
+    for (index, (sku, quantity)) in lines.into_iter().enumerate() {
+        let summed = match quantities.iter_mut().find(|(seen, _)| seen == sku) {
+            Some((_, summed)) => {
+                *summed = summed.saturating_add(quantity);
+                *summed
+            }
+            None => {
+                quantities.push((sku.to_owned(), quantity));
+                quantity
+            }
+        };
+        if summed > MAX_LINE_QUANTITY {
+            return Err(DbError::invalid(
+                format!("items[{index}].quantity"),
+                format!("an order holds at most {MAX_LINE_QUANTITY} of {sku}"),
+            ));
+        }
+    }
+    Ok(quantities)
+}
+
+/// Why a line's total is refused.
+pub(crate) fn too_much(sku: &str, unit_price: i64, quantity: i64) -> String {
+    format!("{quantity} × {unit_price} of {sku} exceeds the largest amount an order may total ({})", money::MAX_AMOUNT)
 }

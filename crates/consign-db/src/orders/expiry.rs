@@ -1,5 +1,7 @@
 //! Unpaid orders whose stock hold ran out become `expired` and give their
-//! stock back. Safe with many workers on one database: each order flips
+//! stock back. An order that took any money never expires here (settling
+//! its money clears its hold's end): it stays open, `partially_paid`, for
+//! the rest or for staff to cancel and refund. Safe with many workers on one database: each order flips
 //! from `open` with a conditional update, so its hold is released once.
 
 use consign_domain::{OrderId, Timestamp};
@@ -13,7 +15,7 @@ pub async fn expire_due(db: &Db, now: Timestamp, limit: i64) -> DbResult<usize> 
     let due: Vec<OrderId> = db_read!(db, |conn| {
         sqlx::query_scalar(
             "SELECT id FROM orders WHERE reservation_expires_at <= $1 AND status = 'open'
-                AND payment_status IN ('unpaid', 'failed') ORDER BY reservation_expires_at LIMIT $2",
+                AND payment_status IN ('unpaid', 'failed') AND paid = 0 ORDER BY reservation_expires_at LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -25,7 +27,8 @@ pub async fn expire_due(db: &Db, now: Timestamp, limit: i64) -> DbResult<usize> 
         let flipped = db_write!(db, |tx| {
             let row: Option<(consign_domain::OrganizationId, consign_domain::BrandId)> = sqlx::query_as(
                 "UPDATE orders SET status = 'expired', reservation_expires_at = NULL, version = version + 1, updated_at = $1
-                  WHERE id = $2 AND status = 'open' AND payment_status IN ('unpaid', 'failed') AND reservation_expires_at <= $1
+                  WHERE id = $2 AND status = 'open' AND payment_status IN ('unpaid', 'failed') AND paid = 0
+                    AND reservation_expires_at <= $1
               RETURNING organization_id, brand_id",
             )
             .bind(now)

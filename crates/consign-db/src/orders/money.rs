@@ -99,6 +99,24 @@ pub(crate) trait MoneyTx: TxExt {
         manual_done: bool,
     ) -> impl Future<Output = DbResult<(Vec<PaymentId>, i64)>> + Send;
 
+    /// Reopens an expired order that took a payment: holds its stock again
+    /// and makes it `open`, with an `order.reopened` event. Answers `false`,
+    /// changing nothing, when the stock is gone.
+    fn reopen_expired(&mut self, row: &OrderRow, actor: &str) -> impl Future<Output = DbResult<bool>> + Send;
+
+    /// Alerts staff that an expired order whose stock was gone took money
+    /// that is owed back (`refund_due`); `provider` says who returns it.
+    fn owed_back_after_expiry(
+        &mut self,
+        row: &OrderRow,
+        refund_due: i64,
+        provider: &str,
+    ) -> impl Future<Output = DbResult<()>> + Send;
+
+    /// Raises a staff alert unless one is open for the same subject
+    /// (see [`crate::alerts`]).
+    fn raise_alert(&mut self, alert: crate::alerts::NewAlert) -> impl Future<Output = DbResult<()>> + Send;
+
     /// Re-derives the order's money from the ledger (see the module docs).
     /// `before` is the row as locked at the start of the change (its
     /// payment status is the one transitions start from).
@@ -188,6 +206,68 @@ macro_rules! impl_money_tx {
                 Ok((made, amount - left))
             }
 
+            async fn reopen_expired(&mut self, row: &OrderRow, actor: &str) -> DbResult<bool> {
+                use super::reservations::StockTx as _;
+                let status = consign_domain::status::Lifecycle::check(row.status, OrderStatus::Open)?;
+                if !self.rehold(row.organization_id, row.brand_id, row.id).await? {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE orders SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+                    .bind(status)
+                    .bind(Timestamp::now())
+                    .bind(row.id)
+                    .execute(&mut **self)
+                    .await?;
+                let payload = json!({"order_id": row.id, "from": row.status, "to": status,
+                                     "reason": "a payment arrived after the stock hold ran out"});
+                self.record_event(order_event(row, "order.reopened", payload, actor)).await?;
+                Ok(true)
+            }
+
+            async fn owed_back_after_expiry(&mut self, row: &OrderRow, refund_due: i64, provider: &str) -> DbResult<()> {
+                let payload = json!({"order_id": row.id, "refund_due": refund_due, "currency": row.currency,
+                                     "reason": "the payment arrived after the order expired and its stock was gone"});
+                self.record_event(order_event(row, "order.refund_due", payload, "system")).await?;
+                let action = if provider == "manual" {
+                    "Pay it back by hand and record it with a refund"
+                } else {
+                    "A refund through the provider has started; check it completes"
+                };
+                self.raise_alert(crate::alerts::NewAlert {
+                    organization_id: Some(row.organization_id),
+                    brand_id: Some(row.brand_id),
+                    kind: crate::alerts::REFUND_DUE,
+                    subject_type: "order",
+                    subject_id: row.id.to_string(),
+                    job_id: None,
+                    message: format!(
+                        "Order #{} took {refund_due} {} after it expired, and its stock was gone: the money is owed back. {action}.",
+                        row.number, row.currency
+                    ),
+                })
+                .await
+            }
+
+            async fn raise_alert(&mut self, alert: crate::alerts::NewAlert) -> DbResult<()> {
+                sqlx::query(
+                    "INSERT INTO staff_alerts (id, organization_id, brand_id, kind, subject_type, subject_id, job_id, message, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (kind, subject_id) WHERE resolved_at IS NULL DO NOTHING",
+                )
+                .bind(consign_domain::StaffAlertId::new())
+                .bind(alert.organization_id)
+                .bind(alert.brand_id)
+                .bind(alert.kind)
+                .bind(alert.subject_type)
+                .bind(alert.subject_id)
+                .bind(alert.job_id)
+                .bind(alert.message)
+                .bind(Timestamp::now())
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
             async fn settle(&mut self, before: &OrderRow, actor: &str, auto_refund: bool) -> DbResult<Settled> {
                 let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
                 let row: OrderRow =
@@ -207,7 +287,9 @@ macro_rules! impl_money_tx {
                 let balance = Balance::of(row.status, row.total, sums.paid, sums.refunded);
                 let payment_status = balance.payment_status(before.payment_status);
                 let now = Timestamp::now();
-                let covered = row.status == OrderStatus::Open && balance.paid > 0 && balance.outstanding() == 0;
+                // An open order that holds money keeps its stock until it
+                // ships or is cancelled: it never expires with the money.
+                let holds_money = row.status == OrderStatus::Open && balance.held() > 0;
                 sqlx::query(
                     "UPDATE orders SET paid = $1, refunded = $2, refund_due = $3, payment_status = $4,
                             reservation_expires_at = CASE WHEN $5 THEN NULL ELSE reservation_expires_at END,
@@ -218,7 +300,7 @@ macro_rules! impl_money_tx {
                 .bind(balance.refunded)
                 .bind(balance.refund_due())
                 .bind(payment_status)
-                .bind(covered)
+                .bind(holds_money)
                 .bind(now)
                 .bind(row.id)
                 .execute(&mut **self)

@@ -62,6 +62,16 @@ pub(crate) trait StockTx: TxExt {
         holds: &[Held],
     ) -> impl Future<Output = DbResult<()>> + Send;
 
+    /// Holds stock again for every item of an order whose hold was
+    /// released (it expired), and records the holds. Answers `false`, having
+    /// changed nothing, when the stock is no longer there.
+    fn rehold(
+        &mut self,
+        organization_id: OrganizationId,
+        brand_id: BrandId,
+        order_id: OrderId,
+    ) -> impl Future<Output = DbResult<bool>> + Send;
+
     /// Gives back everything the order still holds. Returns the units released.
     fn release(&mut self, order_id: OrderId) -> impl Future<Output = DbResult<i64>> + Send;
 
@@ -182,6 +192,35 @@ macro_rules! impl_stock_tx {
                 });
                 insert.build().execute(&mut **self).await?;
                 Ok(())
+            }
+
+            async fn rehold(
+                &mut self,
+                organization_id: OrganizationId,
+                brand_id: BrandId,
+                order_id: OrderId,
+            ) -> DbResult<bool> {
+                let items: Vec<(OrderItemId, VariantId, String, i64)> = sqlx::query_as(
+                    "SELECT id, variant_id, sku, quantity FROM order_items WHERE order_id = $1 ORDER BY position",
+                )
+                .bind(order_id)
+                .fetch_all(&mut **self)
+                .await?;
+                let lines: Vec<Hold> = items
+                    .into_iter()
+                    .map(|(order_item_id, variant_id, sku, quantity)| Hold { order_item_id, variant_id, sku, quantity })
+                    .collect();
+                // `hold` decides from the stock rows it read under lock (the
+                // single writer on SQLite), so a shortage is found before
+                // any row is changed and this transaction stays clean.
+                match self.hold(brand_id, &lines).await {
+                    Ok(held) => {
+                        self.record_holds(organization_id, brand_id, order_id, &held).await?;
+                        Ok(true)
+                    }
+                    Err(DbError::InsufficientStock { .. }) => Ok(false),
+                    Err(error) => Err(error),
+                }
             }
 
             async fn release(&mut self, order_id: OrderId) -> DbResult<i64> {

@@ -100,6 +100,11 @@ struct Inner {
     /// A hold on the next Stripe payment intent: told when it arrives,
     /// answered once released.
     hold: Option<(tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>)>,
+    /// Refunds made (a replayed idempotency key makes none), by path.
+    refunds_made: Vec<String>,
+    /// Make refunds, then answer only after the client gave up waiting (a
+    /// timeout after the provider processed the request).
+    answer_refunds_late: bool,
 }
 
 /// A provider request held back (see [`Providers::hold_next_payment_intent`]).
@@ -183,6 +188,44 @@ impl Providers {
     pub fn refunds_pending(&self, pending: bool) {
         self.inner.lock().unwrap().refunds_pending = pending;
     }
+
+    /// Makes each new refund, then holds the answer far longer than any
+    /// client waits: the client times out after the provider processed it.
+    pub fn answer_refunds_late(&self, late: bool) {
+        self.inner.lock().unwrap().answer_refunds_late = late;
+    }
+
+    /// The refunds each provider actually made, as the paths they were
+    /// made on (a request answered from its idempotency key makes none).
+    pub fn refunds_made(&self) -> Vec<String> {
+        self.inner.lock().unwrap().refunds_made.clone()
+    }
+}
+
+/// How long a late answer is held: past any client's timeout in the tests.
+const LATE_ANSWER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`handle`] for a refund: records that a refund was made when it was,
+/// and holds the answer while [`Providers::answer_refunds_late`] is on.
+async fn handle_refund(
+    inner: &Arc<Mutex<Inner>>,
+    path: String,
+    headers: &HeaderMap,
+    body: &Bytes,
+    idempotency_header: &str,
+    make: impl FnOnce(&mut Inner, u64) -> Value,
+) -> Response {
+    let mut made = false;
+    let response = handle(inner, path.clone(), headers, body, Some(idempotency_header), |state, id| {
+        made = true;
+        state.refunds_made.push(path);
+        make(state, id)
+    });
+    let late = made && inner.lock().unwrap().answer_refunds_late;
+    if late {
+        tokio::time::sleep(LATE_ANSWER).await;
+    }
+    response
 }
 
 type Shared = State<Arc<Mutex<Inner>>>;
@@ -274,12 +317,13 @@ async fn stripe_refund(State(inner): Shared, headers: HeaderMap, body: Bytes) ->
         return unauthorized();
     }
     let form: HashMap<String, String> = url_decode_pairs(&String::from_utf8_lossy(&body)).into_iter().collect();
-    handle(&inner, "/v1/refunds".into(), &headers, &body, Some("idempotency-key"), |state, id| {
+    handle_refund(&inner, "/v1/refunds".into(), &headers, &body, "idempotency-key", |state, id| {
         json!({"id": format!("re_{id}"), "object": "refund", "amount": form.get("amount").and_then(|a| a.parse::<i64>().ok()),
                "payment_intent": form.get("payment_intent"),
                "status": if state.refunds_pending { "pending" } else { "succeeded" },
                "metadata": {"refund_id": form.get("metadata[refund_id]")}})
     })
+    .await
 }
 
 async fn razorpay_order(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {
@@ -310,10 +354,21 @@ async fn razorpay_refund(
         return unauthorized();
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    handle(&inner, format!("/v1/payments/{payment}/refund"), &headers, &body, None, |state, id| {
-        json!({"id": format!("rfnd_{id}"), "entity": "refund", "amount": request["amount"], "payment_id": payment,
+    // Razorpay's `X-Refund-Idempotency`: the same key answers the first
+    // refund again (real Razorpay also refuses the key with another body).
+    handle_refund(
+        &inner,
+        format!("/v1/payments/{payment}/refund"),
+        &headers,
+        &body,
+        "x-refund-idempotency",
+        |state, id| {
+            json!({"id": format!("rfnd_{id}"), "entity": "refund", "amount": request["amount"], "payment_id": payment,
+               "receipt": request["receipt"],
                "status": if state.refunds_pending { "pending" } else { "processed" }, "notes": request["notes"]})
-    })
+        },
+    )
+    .await
 }
 
 async fn paypal_token(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {
@@ -382,18 +437,19 @@ async fn paypal_refund(State(inner): Shared, Path(capture): Path<String>, header
         return unauthorized();
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    handle(
+    handle_refund(
         &inner,
         format!("/v2/payments/captures/{capture}/refund"),
         &headers,
         &body,
-        Some("paypal-request-id"),
+        "paypal-request-id",
         |state, id| {
             json!({"id": format!("REFUND-{id}"), "status": if state.refunds_pending { "PENDING" } else { "COMPLETED" },
                "amount": request["amount"], "invoice_id": request["invoice_id"],
                "links": [{"rel": "up", "href": format!("/v2/payments/captures/{capture}")}]})
         },
     )
+    .await
 }
 
 async fn paypal_verify(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {

@@ -133,6 +133,11 @@ pub struct UpdateBrand {
     #[garde(inner(range(min = 60, max = 604800)))]
     #[schema(minimum = 60, maximum = 604800)]
     pub reservation_ttl_seconds: Option<i64>,
+    /// How long checkout holds stock for an order paid by bank transfer
+    /// (`manual`), 60 s to 30 days; 3 days by default.
+    #[garde(inner(range(min = 60, max = 2_592_000)))]
+    #[schema(minimum = 60, maximum = 2592000)]
+    pub manual_reservation_ttl_seconds: Option<i64>,
 }
 
 /// Changes a brand. Send `If-Match: "<version>"` to refuse a stale write.
@@ -159,6 +164,7 @@ async fn update_brand(
         name: request.name.as_deref().map(str::trim),
         currency: request.currency.as_deref(),
         reservation_ttl_seconds: request.reservation_ttl_seconds,
+        manual_reservation_ttl_seconds: request.manual_reservation_ttl_seconds,
     };
     let brand = brands::update(&state.db, caller.scope(), brand_id, changes, expected_version).await?;
     Ok((etag(brand.version), AppJson(brand)))

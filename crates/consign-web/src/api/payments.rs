@@ -128,11 +128,12 @@ pub struct RetryRequest {
 }
 
 /// A new payment attempt for what the order still owes: after a failed
-/// payment, or after an edit raised the total.
+/// payment, or after an edit raised the total. An order makes at most 10
+/// attempts (each one calls the provider with the brand's credentials).
 #[utoipa::path(post, path = "/orders/{id}/payment-attempts", tag = "payments", request_body = RetryRequest,
     params(("id" = String, Path, description = "Order id")),
     responses((status = 201, body = PaymentInstructions), (status = 404, body = Problem),
-               (status = 409, description = "Nothing left to pay, or the order is closed", body = Problem),
+               (status = 409, description = "Nothing left to pay, the order is closed, or it made 10 attempts", body = Problem),
                (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn retry(

@@ -86,9 +86,9 @@ fn normalize_emails(emails: Vec<String>) -> Vec<String> {
 /// A price in a request.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct PriceInput {
-    /// Minor units, 0 or more.
-    #[garde(range(min = 0))]
-    #[schema(minimum = 0)]
+    /// Minor units, from 0 to 10^12 (`consign_domain::money::MAX_AMOUNT`).
+    #[garde(range(min = 0, max = consign_domain::money::MAX_AMOUNT))]
+    #[schema(minimum = 0, maximum = 1000000000000.0)]
     pub amount: i64,
     /// Must be the brand's currency.
     #[garde(custom(is_currency))]

@@ -1,5 +1,7 @@
-//! The staff dashboard: open orders, orders to ship, revenue today and this
-//! week, unread customer messages, low-stock SKUs. The figures refresh
+//! The staff dashboard: what needs attention (staff alerts: a money job
+//! that gave up, with a retry; money owed back by hand), open orders, orders
+//! to ship, revenue today and this week, unread customer messages,
+//! low-stock SKUs. The figures refresh
 //! themselves: htmx polls the fragment at `/admin/dashboard/figures`, and
 //! reloads it at once when the live socket (`admin.js`) reports an event.
 
@@ -7,14 +9,15 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{Datelike, Duration, TimeZone, Utc};
+use consign_db::alerts;
 use consign_db::messages::threads;
 use consign_db::web::{self, CurrencyTotal, LowStock};
 use consign_domain::policy::Action;
-use consign_domain::{BrandId, Timestamp};
+use consign_domain::{BrandId, StaffAlertId, Timestamp};
 use serde::Deserialize;
 
 use super::view::{self, filled};
-use super::{Chrome, PageError, Staff, render};
+use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
 
 /// A brand in a picker.
@@ -42,8 +45,24 @@ pub struct Figures {
     revenue_week: String,
     unread_messages: Option<i64>,
     low_stock: Vec<LowStock>,
+    alerts: Vec<AlertRow>,
+    csrf: String,
     updated: String,
 }
+
+/// A staff alert on the dashboard.
+pub struct AlertRow {
+    id: StaffAlertId,
+    message: String,
+    raised: String,
+    /// The order it concerns, for a link.
+    order_id: Option<String>,
+    /// Whether it has a dead job to retry.
+    can_retry: bool,
+}
+
+/// How many open alerts the dashboard shows.
+const ALERTS_SHOWN: i64 = 20;
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
@@ -85,10 +104,21 @@ async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>)
     let monday = midnight - Duration::days(i64::from(now.weekday().num_days_from_monday()));
     let day_start = Timestamp::from_micros(midnight.timestamp_micros());
     let week_start = Timestamp::from_micros(monday.timestamp_micros());
-    let (figures, unread) = tokio::try_join!(
+    let (figures, unread, alerts) = tokio::try_join!(
         web::dashboard(&state.db, staff.caller.scope(), brand_id, day_start, week_start),
         threads::unread_summary_in(&state.db, staff.caller.scope(), brand_id),
+        alerts::open(&state.db, staff.caller.scope(), brand_id, ALERTS_SHOWN),
     )?;
+    let alerts = alerts
+        .into_iter()
+        .map(|alert| AlertRow {
+            id: alert.id,
+            message: alert.message,
+            raised: view::time(alert.created_at),
+            order_id: (alert.subject_type == "order").then_some(alert.subject_id),
+            can_retry: alert.job_id.is_some(),
+        })
+        .collect();
     let brand_param = brand_id.map(|id| format!("&brand_id={id}")).unwrap_or_default();
     Ok(Figures {
         query: brand_id.map(|id| format!("?brand_id={id}")).unwrap_or_default(),
@@ -99,6 +129,8 @@ async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>)
         revenue_week: totals(&figures.revenue_week),
         unread_messages: Some(unread.messages),
         low_stock: figures.low_stock,
+        alerts,
+        csrf: staff.csrf.clone(),
         updated: view::time(Timestamp::now()),
     })
 }
@@ -127,4 +159,38 @@ pub async fn figures(
 ) -> Result<Response, PageError> {
     let brand_id = brand_from(&query)?;
     render(&FiguresFragment { figures: figures_for(&state, &staff, brand_id).await? })
+}
+
+/// The alert a form acts on.
+async fn alert_for(state: &AppState, staff: &Staff, alert_id: &str) -> Result<alerts::StaffAlert, PageError> {
+    let alert_id: StaffAlertId = alert_id.parse().map_err(|_| PageError::NotFound)?;
+    let open = alerts::open(&state.db, staff.caller.scope(), None, i64::MAX).await?;
+    let alert = open.into_iter().find(|alert| alert.id == alert_id).ok_or(PageError::NotFound)?;
+    if let Some(brand_id) = alert.brand_id {
+        staff.caller.authorize_brand(Action::EditCommerce, brand_id)?;
+    }
+    Ok(alert)
+}
+
+/// `POST /admin/alerts/{id}/retry`: puts the alert's dead job back in the
+/// queue (a dead refund is sent again under its idempotency key).
+pub async fn retry_alert(
+    State(state): State<AppState>,
+    staff: Staff,
+    axum::extract::Path(alert_id): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let alert = alert_for(&state, &staff, &alert_id).await?;
+    let result = alerts::retry(&state.db, staff.caller.scope(), alert.id).await.map_err(crate::error::AppError::from);
+    settle(result, "/admin", "The job is queued again.")
+}
+
+/// `POST /admin/alerts/{id}/resolve`: marks the alert as dealt with.
+pub async fn resolve_alert(
+    State(state): State<AppState>,
+    staff: Staff,
+    axum::extract::Path(alert_id): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let alert = alert_for(&state, &staff, &alert_id).await?;
+    let result = alerts::resolve(&state.db, staff.caller.scope(), alert.id).await.map_err(crate::error::AppError::from);
+    settle(result, "/admin", "Alert resolved.")
 }

@@ -422,7 +422,7 @@ fn badge_for_status(status: OrderStatus) -> &'static str {
 fn badge_for_payment(status: PaymentStatus) -> &'static str {
     match status {
         PaymentStatus::Paid => "good",
-        PaymentStatus::Unpaid | PaymentStatus::Authorized => "warn",
+        PaymentStatus::Unpaid | PaymentStatus::Authorized | PaymentStatus::PartiallyPaid => "warn",
         _ => "bad",
     }
 }

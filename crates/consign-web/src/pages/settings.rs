@@ -274,7 +274,12 @@ pub async fn update_brand(
                 problems.into_iter().map(|(f, m)| crate::error::FieldError::new(f, m)).collect(),
             ));
         }
-        let changes = BrandChanges { name: Some(name), currency: None, reservation_ttl_seconds: Some(ttl) };
+        let changes = BrandChanges {
+            name: Some(name),
+            currency: None,
+            reservation_ttl_seconds: Some(ttl),
+            manual_reservation_ttl_seconds: None,
+        };
         brands::update(&state.db, staff.caller.scope(), brand_id, changes, form.version).await?;
         web::set_theme(&state.db, staff.caller.scope(), brand_id, &theme).await?;
         Ok(())

@@ -17,6 +17,7 @@ mod inventory;
 mod jobs;
 mod live;
 mod messages;
+mod money_safety;
 mod notifications;
 mod ops;
 mod order_access;

@@ -1,0 +1,244 @@
+//! Staff alerts: what a person must act on because Consign gave up or
+//! cannot act alone. A money job that used its attempts (`job_dead`), money
+//! owed back that no provider returns by itself (`refund_due`: a bank
+//! transfer that arrived after the order's stock was gone). An alert stays
+//! on the dashboard until staff retry the job or resolve it; at most one
+//! alert per subject is open at a time.
+//!
+//! When a `payments.refund` job dies its refund becomes `failed` ("not
+//! sent: …"), so the money it held can be refunded again; retrying the job
+//! ([`retry_job`]) reopens that refund instead, under the same idempotency
+//! key, so a provider that did receive the first request never refunds
+//! twice.
+
+use consign_domain::{BrandId, JobId, OrganizationId, PaymentId, StaffAlertId, Timestamp, WebhookEventId};
+use serde::Serialize;
+
+use crate::jobs::ClaimedJob;
+use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+
+/// A money job used its attempts.
+pub const JOB_DEAD: &str = "job_dead";
+
+/// Money is owed back and staff must return it (a manual payment).
+pub const REFUND_DUE: &str = "refund_due";
+
+/// An alert as staff see it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StaffAlert {
+    /// Id.
+    pub id: StaffAlertId,
+    /// The brand it concerns, if any.
+    pub brand_id: Option<BrandId>,
+    /// `job_dead` or `refund_due`.
+    pub kind: String,
+    /// `job` or `order`.
+    pub subject_type: String,
+    /// The job's or the order's id.
+    pub subject_id: String,
+    /// The job to retry, if any.
+    pub job_id: Option<JobId>,
+    /// What happened and what to do, in words.
+    pub message: String,
+    /// Raised at.
+    pub created_at: Timestamp,
+}
+
+/// An alert to raise.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    /// Owner; `None` for a job of no tenant.
+    pub organization_id: Option<OrganizationId>,
+    /// Brand, if any.
+    pub brand_id: Option<BrandId>,
+    /// [`JOB_DEAD`] or [`REFUND_DUE`].
+    pub kind: &'static str,
+    /// `job` or `order`.
+    pub subject_type: &'static str,
+    /// The subject's id.
+    pub subject_id: String,
+    /// The job to retry, if any.
+    pub job_id: Option<JobId>,
+    /// In words.
+    pub message: String,
+}
+
+/// Raises an alert unless one is already open for the same subject.
+pub async fn raise(db: &Db, alert: NewAlert) -> DbResult<()> {
+    db_write!(db, |tx| {
+        crate::orders::money::MoneyTx::raise_alert(tx, alert.clone()).await?;
+    });
+    Ok(())
+}
+
+/// The open alerts of the brands the caller sees, newest first.
+pub async fn open(db: &Db, scope: &Scope, brand_id: Option<BrandId>, limit: i64) -> DbResult<Vec<StaffAlert>> {
+    if scope.brand_filter().is_none() && brand_id.is_none() {
+        // Only the CLI acts for the whole installation; it lists jobs itself.
+        return Ok(Vec::new());
+    }
+    Ok(db_read!(db, |conn| {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
+              WHERE resolved_at IS NULL",
+        );
+        scope.push_brand_filter(&mut query, "brand_id");
+        if let Some(brand_id) = brand_id {
+            query.push(" AND brand_id = ").push_bind(brand_id);
+        }
+        query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+        query.build_query_as().fetch_all(conn).await?
+    }))
+}
+
+/// An open alert the caller sees.
+async fn get_open(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<StaffAlert> {
+    let alert: StaffAlert = db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
+              WHERE id = $1 AND resolved_at IS NULL",
+        )
+        .bind(alert_id)
+        .fetch_one(conn)
+        .await?
+    });
+    match alert.brand_id {
+        Some(brand_id) => scope.check_brand(brand_id)?,
+        None if scope.brand_filter().is_none() => {}
+        None => return Err(DbError::NotFound),
+    }
+    Ok(alert)
+}
+
+/// Marks an alert the caller sees as dealt with.
+pub async fn resolve(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<()> {
+    get_open(db, scope, alert_id).await?;
+    db_write!(db, |tx| {
+        sqlx::query("UPDATE staff_alerts SET resolved_at = $1 WHERE id = $2 AND resolved_at IS NULL")
+            .bind(Timestamp::now())
+            .bind(alert_id)
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Retries the dead job of an alert the caller sees (see [`retry_job`]) and
+/// resolves the alert.
+pub async fn retry(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<bool> {
+    let alert = get_open(db, scope, alert_id).await?;
+    let Some(job_id) = alert.job_id else {
+        return Err(DbError::transition("this alert has no job to retry"));
+    };
+    retry_job(db, job_id).await
+}
+
+/// Puts a dead job back in the queue. A dead refund job first reopens its
+/// refund (back to `pending`, sent again under the same idempotency key),
+/// unless the money was refunded another way meanwhile. Resolves the job's
+/// open alerts. Answers `false` when the job is not dead.
+pub async fn retry_job(db: &Db, job_id: JobId) -> DbResult<bool> {
+    let job = crate::jobs::get(db, job_id).await?;
+    if job.status != crate::jobs::JobStatus::Dead {
+        return Ok(false);
+    }
+    if job.kind == crate::orders::money::REFUND_JOB
+        && let Some(refund_id) = payload_id::<PaymentId>(&job.payload, "refund_id")
+    {
+        crate::payments::reopen_refund(db, refund_id).await?;
+    }
+    let requeued = crate::jobs::requeue(db, job_id).await?;
+    db_write!(db, |tx| {
+        sqlx::query("UPDATE staff_alerts SET resolved_at = $1 WHERE job_id = $2 AND resolved_at IS NULL")
+            .bind(Timestamp::now())
+            .bind(job_id)
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(requeued)
+}
+
+fn payload_id<T: std::str::FromStr>(payload: &serde_json::Value, field: &str) -> Option<T> {
+    payload[field].as_str().and_then(|id| id.parse().ok())
+}
+
+/// What a dead job was about: its tenant, and for a refund the refund.
+async fn job_owner(
+    db: &Db,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> DbResult<(Option<(OrganizationId, BrandId)>, String)> {
+    if kind == crate::orders::money::REFUND_JOB
+        && let Some(refund_id) = payload_id::<PaymentId>(payload, "refund_id")
+    {
+        let refund = crate::payments::refund_to_send(db, refund_id).await?;
+        let what = format!(
+            "A refund of {} {} on order {} could not be sent to {}",
+            refund.amount, refund.currency, refund.order_id, refund.provider
+        );
+        return Ok((Some((refund.organization_id, refund.brand_id)), what));
+    }
+    if kind == crate::payments::APPLY_WEBHOOK_JOB
+        && let Some(event_id) = payload_id::<WebhookEventId>(payload, "webhook_event_id")
+    {
+        let owner: Option<(OrganizationId, BrandId, String, String)> = db_read!(db, |conn| {
+            sqlx::query_as("SELECT organization_id, brand_id, provider, event_type FROM webhook_events WHERE id = $1")
+                .bind(event_id)
+                .fetch_optional(conn)
+                .await?
+        });
+        if let Some((organization_id, brand_id, provider, event_type)) = owner {
+            let what = format!("A {provider} webhook ({event_type}) could not be applied");
+            return Ok((Some((organization_id, brand_id)), what));
+        }
+    }
+    Ok((None, format!("A {kind} job could not run")))
+}
+
+/// Records that a job died: a dead refund's refund becomes `failed` (so its
+/// money can be refunded again) and staff get an alert with a retry.
+pub async fn job_died(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<()> {
+    let payload = job.payload_json().unwrap_or_default();
+    let (owner, what) = job_owner(db, &job.kind, &payload).await?;
+    if job.kind == crate::orders::money::REFUND_JOB
+        && let Some(refund_id) = payload_id::<PaymentId>(&payload, "refund_id")
+    {
+        crate::payments::give_up_refund(db, refund_id, job.attempts, error).await?;
+    }
+    let error: String = error.chars().take(300).collect();
+    raise(
+        db,
+        NewAlert {
+            organization_id: owner.map(|(organization_id, _)| organization_id),
+            brand_id: owner.map(|(_, brand_id)| brand_id),
+            kind: JOB_DEAD,
+            subject_type: "job",
+            subject_id: job.id.to_string(),
+            job_id: Some(job.id),
+            message: format!(
+                "{what} after {} attempts (last error: {error}). Retry once the cause is fixed.",
+                job.attempts
+            ),
+        },
+    )
+    .await
+}
+
+/// Raises alerts for dead jobs that have none yet (a job that died when its
+/// worker did, through the reaper). Answers how many.
+pub async fn alert_unannounced_dead_jobs(db: &Db) -> DbResult<usize> {
+    let dead: Vec<ClaimedJob> = db_read!(db, |conn| {
+        sqlx::query_as(
+            "SELECT j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at, j.updated_at AS locked_until
+               FROM jobs j
+              WHERE j.status = 'dead' AND NOT EXISTS (SELECT 1 FROM staff_alerts a WHERE a.job_id = j.id)
+              ORDER BY j.id LIMIT 100",
+        )
+        .fetch_all(conn)
+        .await?
+    });
+    for job in &dead {
+        job_died(db, job, "the worker running it stopped too many times").await?;
+    }
+    Ok(dead.len())
+}
