@@ -122,6 +122,8 @@ id_type! {
     AttachmentId,
     /// An inbound message that matched no order.
     InboxItemId,
+    /// An invitation to join an organization or a brand.
+    InvitationId,
 }
 
 #[cfg(test)]

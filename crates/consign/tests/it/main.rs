@@ -14,6 +14,7 @@ mod idempotency;
 mod inventory;
 mod jobs;
 mod live;
+mod members;
 mod messages;
 mod notifications;
 mod ops;
