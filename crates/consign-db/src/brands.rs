@@ -173,36 +173,6 @@ pub struct BrandMember {
     pub created_at: Timestamp,
 }
 
-/// Gives a user a role in a brand (or changes the role it has).
-pub async fn put_member(
-    db: &Db,
-    scope: &Scope,
-    brand_id: BrandId,
-    user_id: UserId,
-    role: BrandRole,
-) -> DbResult<BrandMember> {
-    let brand = get(db, scope, brand_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO brand_memberships (organization_id, brand_id, user_id, role, created_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (brand_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(brand.organization_id.to_string())
-        .bind(brand_id.to_string())
-        .bind(user_id.to_string())
-        .bind(role.as_str())
-        .bind(Timestamp::now().as_micros())
-        .execute(&mut **tx)
-        .await?;
-        let mut audit =
-            scope.audit(brand.organization_id, Some(brand_id), "brand.put_member", "user", user_id.to_string());
-        audit.after = Some(serde_json::json!({"role": role}));
-        tx.record_audit(audit).await?;
-    });
-    list_members(db, scope, brand_id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(DbError::NotFound)
-}
-
 /// A brand's members, all of them (the settings page).
 pub async fn list_members(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<BrandMember>> {
     scope.check_brand(brand_id)?;

@@ -6,7 +6,7 @@
 
 use consign_db::Scope;
 use consign_db::events::{self, EventFilter};
-use consign_testkit::pages::PageClient;
+use consign_testkit::pages::{PageClient, attribute_after};
 use consign_testkit::{Sku, TestApp, TestUser};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -379,4 +379,131 @@ async fn an_unlinked_3pl_no_longer_sees_the_brands_orders() {
     assert_eq!(access_revoked_events(&app, &threepl.user_id, 1).await, vec![json!({"user_id": threepl.user_id})]);
     let audit = app.get(&format!("/api/v1/audit-log?entity_id={}", threepl.organization_id), &owner.token).await;
     assert!(audit.text.contains("brand.remove_fulfiller"), "{}", audit.text);
+}
+
+/// The `value` of the invitation link shown once on a settings page.
+fn invitation_link(html: &str) -> String {
+    attribute_after(html, "id=\"invitation-link\"", "value").expect("the page shows the invitation link")
+}
+
+#[tokio::test]
+async fn the_settings_pages_invite_change_and_remove_members() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let org_page = format!("/admin/settings/organizations/{}", owner.organization_id);
+    let mut admin = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let overview = admin.get("/admin/settings").await;
+    assert!(overview.text.contains(&org_page), "{}", overview.text);
+
+    // Without the CSRF token nothing happens.
+    let forged =
+        admin.post_raw(&format!("{org_page}/members"), &[("email", "x@acme.example"), ("role", "org_admin")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // A refused invitation keeps what was typed and says why.
+    let refused = admin.post(&format!("{org_page}/members"), &[("email", "bob-at-acme"), ("role", "org_admin")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text);
+    assert!(refused.text.contains("email: must be an email address"), "{}", refused.text);
+    assert!(refused.text.contains("value=\"bob-at-acme\""), "{}", refused.text);
+    assert!(refused.text.contains("<option value=\"org_admin\" selected>"), "{}", refused.text);
+    let pending = app.get(&format!("/api/v1/organizations/{}/invitations", owner.organization_id), &owner.token).await;
+    assert_eq!(pending.body["data"].as_array().unwrap().len(), 0);
+
+    let invited =
+        admin.post(&format!("{org_page}/members"), &[("email", "bob@acme.example"), ("role", "org_member")]).await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.text);
+    let link = invitation_link(&invited.text);
+    assert!(link.starts_with("/admin/invitations/cin_"), "{link}");
+    let page = admin.get(&org_page).await;
+    assert!(page.text.contains("bob@acme.example") && !page.text.contains(&link), "listed, link not shown again");
+
+    // Bob opens the link: a short password is refused with his name kept.
+    let mut bob = PageClient::new(&app);
+    let form = bob.get(&link).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    assert!(form.text.contains("bob@acme.example"));
+    let short = bob.post_raw(&link, &[("name", "Bob Builder"), ("password", "short")]).await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", short.text);
+    assert!(short.text.contains("value=\"Bob Builder\""), "{}", short.text);
+    assert!(short.text.contains("password: must be 8 to 256 characters"), "{}", short.text);
+    let joined = bob.post_raw(&link, &[("name", "Bob Builder"), ("password", "bobs password")]).await;
+    assert_eq!(joined.status, StatusCode::SEE_OTHER, "{}", joined.text);
+    assert_eq!(joined.header("location"), Some("/admin/login"));
+    let mut bob = PageClient::signed_in(&app, "bob@acme.example", "bobs password").await;
+    let seen = bob.get(&org_page).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+    assert!(!seen.text.contains("/remove\""), "a member gets no remove buttons");
+
+    // The admin promotes, then removes Bob; his page session ends.
+    let members = app.get(&format!("/api/v1/organizations/{}/members", owner.organization_id), &owner.token).await;
+    let bob_id =
+        members.body["data"].as_array().unwrap().iter().find(|m| m["email"] == "bob@acme.example").unwrap()["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let promoted = admin.post_and_follow(&format!("{org_page}/members/{bob_id}"), &[("role", "org_admin")]).await;
+    assert!(promoted.text.contains("bob@acme.example is now org admin."), "{}", promoted.text);
+    assert!(promoted.text.contains("data-confirm=\"Remove bob@acme.example"), "removal asks first");
+    let removed = admin.post_and_follow(&format!("{org_page}/members/{bob_id}/remove"), &[]).await;
+    assert!(removed.text.contains("Member removed."), "{}", removed.text);
+    let after = bob.get("/admin").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+
+    // The last admin is told why they cannot step down.
+    let last = admin.post_and_follow(&format!("{org_page}/members/{}", owner.user_id), &[("role", "org_member")]).await;
+    assert!(last.text.contains("keeps at least one org admin"), "{}", last.text);
+}
+
+#[tokio::test]
+async fn the_brand_settings_page_manages_members_invitations_and_3pl_links() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let threepl = app.sign_up("ops@northwind.example", "threepl").await;
+    let brand = app.create_brand(&owner, "acme").await;
+    let brand_id = brand["id"].as_str().unwrap();
+    let linked = app
+        .post(
+            &format!("/api/v1/brands/{brand_id}/fulfillers"),
+            &owner.token,
+            json!({"organization_id": threepl.organization_id}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::NO_CONTENT);
+    let clerk = app
+        .invite_new_user(&owner, &format!("/api/v1/brands/{brand_id}/members"), "clerk@acme.example", "brand_member")
+        .await;
+    let page_path = format!("/admin/settings/brands/{brand_id}");
+    let mut admin = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+
+    let page = admin.get(&page_path).await;
+    assert!(page.text.contains("clerk@acme.example"), "{}", page.text);
+    assert!(page.text.contains("ops@northwind.example org"), "the 3PL link is listed: {}", page.text);
+
+    let invited =
+        admin.post(&format!("{page_path}/members"), &[("email", "temp@acme.example"), ("role", "brand_admin")]).await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.text);
+    assert!(invited_link_is_shown(&invited.text));
+    let pending = app.get(&format!("/api/v1/brands/{brand_id}/invitations"), &owner.token).await;
+    let invitation_id = pending.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = admin.post_and_follow(&format!("{page_path}/invitations/{invitation_id}/revoke"), &[]).await;
+    assert!(revoked.text.contains("Invitation revoked"), "{}", revoked.text);
+    let pending = app.get(&format!("/api/v1/brands/{brand_id}/invitations"), &owner.token).await;
+    assert_eq!(pending.body["data"].as_array().unwrap().len(), 0);
+
+    let changed =
+        admin.post_and_follow(&format!("{page_path}/members/{}", clerk.user_id), &[("role", "brand_admin")]).await;
+    assert!(changed.text.contains("clerk@acme.example is now brand admin."), "{}", changed.text);
+    let removed = admin.post_and_follow(&format!("{page_path}/members/{}/remove", clerk.user_id), &[]).await;
+    assert!(removed.text.contains("Member removed."), "{}", removed.text);
+    assert_eq!(app.get("/api/v1/me", &clerk.token).await.status, StatusCode::UNAUTHORIZED);
+
+    let unlinked =
+        admin.post_and_follow(&format!("{page_path}/fulfillers/{}/remove", threepl.organization_id), &[]).await;
+    assert!(unlinked.text.contains("3PL unlinked."), "{}", unlinked.text);
+    assert_eq!(app.get(&format!("/api/v1/brands/{brand_id}"), &threepl.token).await.status, StatusCode::NOT_FOUND);
+    let forged = admin.post_raw(&format!("{page_path}/members/{}/remove", owner.user_id), &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF holds on the new forms");
+}
+
+fn invited_link_is_shown(html: &str) -> bool {
+    invitation_link(html).starts_with("/admin/invitations/cin_")
 }
