@@ -186,37 +186,7 @@ pub struct BrandMember {
     pub created_at: Timestamp,
 }
 
-/// Gives a user a role in a brand (or changes the role it has).
-pub async fn put_member(
-    db: &Db,
-    scope: &Scope,
-    brand_id: BrandId,
-    user_id: UserId,
-    role: BrandRole,
-) -> DbResult<BrandMember> {
-    let brand = get(db, scope, brand_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO brand_memberships (organization_id, brand_id, user_id, role, created_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (brand_id, user_id) DO UPDATE SET role = excluded.role",
-        )
-        .bind(brand.organization_id.to_string())
-        .bind(brand_id.to_string())
-        .bind(user_id.to_string())
-        .bind(role.as_str())
-        .bind(Timestamp::now().as_micros())
-        .execute(&mut **tx)
-        .await?;
-        let mut audit =
-            scope.audit(brand.organization_id, Some(brand_id), "brand.put_member", "user", user_id.to_string());
-        audit.after = Some(serde_json::json!({"role": role}));
-        tx.record_audit(audit).await?;
-    });
-    list_members(db, scope, brand_id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(DbError::NotFound)
-}
-
-/// A brand's members.
+/// A brand's members, all of them (the settings page).
 pub async fn list_members(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<BrandMember>> {
     scope.check_brand(brand_id)?;
     Ok(db_read!(db, |conn| {
@@ -263,6 +233,175 @@ pub async fn add_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: O
         let mut audit = scope.audit(owner, Some(brand_id), "brand.add_fulfiller", "organization", threepl.to_string());
         audit.after = Some(serde_json::json!({"fulfiller": threepl}));
         tx.record_audit(audit).await?;
+    });
+    Ok(())
+}
+
+/// A page of a brand's members, by user id.
+pub async fn list_members_page(
+    db: &Db,
+    scope: &Scope,
+    brand_id: BrandId,
+    page: &PageRequest,
+) -> DbResult<Page<BrandMember>> {
+    scope.check_brand(brand_id)?;
+    let rows: Vec<BrandMember> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(
+            "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+               FROM brand_memberships m JOIN users u ON u.id = m.user_id WHERE m.brand_id = ",
+        );
+        query.push_bind(brand_id.to_string());
+        if let Some(after) = &page.after {
+            query.push(" AND m.user_id > ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
+        query.build_query_as().fetch_all(conn).await?
+    });
+    Ok(Page::from_rows(rows, page, |m| m.user_id.to_string()))
+}
+
+async fn get_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: UserId) -> DbResult<BrandMember> {
+    list_members(db, scope, brand_id).await?.into_iter().find(|m| m.user_id == user_id).ok_or(DbError::NotFound)
+}
+
+/// Changes a brand member's role (`NotFound` for a user who is no member).
+/// A change records `access.revoked` for the user, so its live sockets
+/// reconnect with the new scope.
+pub async fn set_member_role(
+    db: &Db,
+    scope: &Scope,
+    brand_id: BrandId,
+    user_id: UserId,
+    role: BrandRole,
+) -> DbResult<BrandMember> {
+    let before = get_member(db, scope, brand_id, user_id).await?;
+    let organization_id = get(db, scope, brand_id).await?.organization_id;
+    if before.role != role {
+        db_write!(db, |tx| {
+            let changed = sqlx::query("UPDATE brand_memberships SET role = $1 WHERE brand_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(brand_id.to_string())
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(DbError::NotFound);
+            }
+            let mut audit =
+                scope.audit(organization_id, Some(brand_id), "brand.member_role_change", "user", user_id.to_string());
+            audit.before = Some(serde_json::json!({"role": before.role}));
+            audit.after = Some(serde_json::json!({"role": role}));
+            tx.record_audit(audit).await?;
+            tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
+        });
+    }
+    Ok(BrandMember { role, ..before })
+}
+
+/// Removes a brand member. Records `access.revoked`, and ends the user's
+/// sessions when nothing else gives it access to the brand's organization.
+pub async fn remove_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: UserId) -> DbResult<()> {
+    let before = get_member(db, scope, brand_id, user_id).await?;
+    let organization_id = get(db, scope, brand_id).await?.organization_id;
+    let now = Timestamp::now().as_micros();
+    db_write!(db, |tx| {
+        let removed = sqlx::query("DELETE FROM brand_memberships WHERE brand_id = $1 AND user_id = $2")
+            .bind(brand_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(DbError::NotFound);
+        }
+        let mut audit =
+            scope.audit(organization_id, Some(brand_id), "brand.member_remove", "user", user_id.to_string());
+        audit.before = serde_json::to_value(&before).ok();
+        tx.record_audit(audit).await?;
+        tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
+        let remaining: i64 = sqlx::query_scalar(crate::sessions::REMAINING_ACCESS_SQL)
+            .bind(user_id.to_string())
+            .bind(organization_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        if remaining == 0 {
+            sqlx::query(crate::sessions::REVOKE_ALL_OF_USER_SQL)
+                .bind(now)
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL)
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+    });
+    Ok(())
+}
+
+/// A 3PL organization linked to a brand.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Fulfiller {
+    /// The 3PL organization.
+    pub organization_id: OrganizationId,
+    /// Its name.
+    pub name: String,
+    /// When it was linked.
+    pub created_at: Timestamp,
+}
+
+/// The 3PL organizations that fulfil for a brand, by organization id.
+pub async fn list_fulfillers(
+    db: &Db,
+    scope: &Scope,
+    brand_id: BrandId,
+    page: &PageRequest,
+) -> DbResult<Page<Fulfiller>> {
+    scope.check_brand(brand_id)?;
+    let rows: Vec<Fulfiller> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(
+            "SELECT f.organization_id, o.name, f.created_at
+               FROM brand_fulfillers f JOIN organizations o ON o.id = f.organization_id WHERE f.brand_id = ",
+        );
+        query.push_bind(brand_id.to_string());
+        if let Some(after) = &page.after {
+            query.push(" AND f.organization_id > ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY f.organization_id LIMIT ").push_bind(page.fetch_limit());
+        query.build_query_as().fetch_all(conn).await?
+    });
+    Ok(Page::from_rows(rows, page, |f| f.organization_id.to_string()))
+}
+
+/// Unlinks a 3PL from a brand (`NotFound` when it is not linked): its staff
+/// stop seeing the brand at their next request. Each of them gets an
+/// `access.revoked` event, so their live sockets reconnect with the smaller
+/// scope; their sessions stay, since they still belong to their own
+/// organization.
+pub async fn remove_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: OrganizationId) -> DbResult<()> {
+    let owner = get(db, scope, brand_id).await?.organization_id;
+    db_write!(db, |tx| {
+        let removed = sqlx::query("DELETE FROM brand_fulfillers WHERE brand_id = $1 AND organization_id = $2")
+            .bind(brand_id.to_string())
+            .bind(threepl.to_string())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if removed == 0 {
+            return Err(DbError::NotFound);
+        }
+        let mut audit =
+            scope.audit(owner, Some(brand_id), "brand.remove_fulfiller", "organization", threepl.to_string());
+        audit.before = Some(serde_json::json!({"fulfiller": threepl}));
+        tx.record_audit(audit).await?;
+        let staff: Vec<UserId> = sqlx::query_scalar("SELECT user_id FROM org_memberships WHERE organization_id = $1")
+            .bind(threepl.to_string())
+            .fetch_all(&mut **tx)
+            .await?;
+        for user_id in staff {
+            tx.record_event(crate::users::access_revoked(scope, owner, Some(brand_id), user_id)).await?;
+        }
     });
     Ok(())
 }

@@ -31,6 +31,7 @@ mod error;
 pub mod events;
 pub mod fulfillment;
 pub mod idempotency;
+pub mod invitations;
 pub mod jobs;
 mod json_text;
 pub mod messages;

@@ -178,3 +178,38 @@ pub async fn revoke(db: &Db, session_id: SessionId) -> DbResult<()> {
     });
     Ok(())
 }
+
+/// Ends every live session of a user (`$1` now, `$2` the user), and with
+/// them every page session bound to them. For the transactions that take a
+/// user's access away (see `users::remove_org_member`).
+pub(crate) const REVOKE_ALL_OF_USER_SQL: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL";
+
+/// Forgets a user's page sessions (`$1` the user): they are dead once their
+/// sessions are revoked, and need not wait for expiry to be cleaned up.
+pub(crate) const DELETE_PAGE_SESSIONS_OF_USER_SQL: &str = "DELETE FROM web_sessions WHERE user_id = $1";
+
+/// How many ways a user still reaches an organization (`$1` the user, `$2`
+/// the organization): its membership, a brand membership in one of its
+/// brands, or a 3PL organization linked to one of its brands. Zero means
+/// the user has lost all access to it, and its sessions end.
+pub(crate) const REMAINING_ACCESS_SQL: &str = "
+    SELECT (SELECT COUNT(*) FROM org_memberships WHERE user_id = $1 AND organization_id = $2)
+         + (SELECT COUNT(*) FROM brand_memberships WHERE user_id = $1 AND organization_id = $2)
+         + (SELECT COUNT(*) FROM org_memberships m
+              JOIN brand_fulfillers f ON f.organization_id = m.organization_id
+              JOIN brands b ON b.id = f.brand_id
+             WHERE m.user_id = $1 AND b.organization_id = $2)";
+
+/// Ends every session of a user, API and pages alike. Idempotent.
+pub async fn revoke_all_of_user(db: &Db, user_id: UserId) -> DbResult<()> {
+    db_write!(db, |tx| {
+        sqlx::query(REVOKE_ALL_OF_USER_SQL)
+            .bind(Timestamp::now().as_micros())
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(DELETE_PAGE_SESSIONS_OF_USER_SQL).bind(user_id.to_string()).execute(&mut **tx).await?;
+    });
+    Ok(())
+}

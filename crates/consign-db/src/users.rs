@@ -6,8 +6,9 @@
 use consign_domain::roles::{OrgRole, OrganizationKind};
 use consign_domain::{OrganizationId, SessionId, Timestamp, UserId};
 use serde::Serialize;
+use sqlx::QueryBuilder;
 
-use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A user as shown to itself and to admins. Never carries the password hash.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -247,4 +248,202 @@ pub async fn scope_for_session(db: &Db, user_id: UserId, session_id: SessionId) 
 /// How many users exist (to tell an empty installation).
 pub async fn count(db: &Db) -> DbResult<i64> {
     Ok(db_read!(db, |conn| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await?))
+}
+
+/// A member of an organization as listed.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct OrgMember {
+    /// The user.
+    pub user_id: UserId,
+    /// Their email.
+    pub email: String,
+    /// Their name.
+    pub name: String,
+    /// Their role in the organization.
+    pub role: OrgRole,
+    /// When they joined.
+    pub created_at: Timestamp,
+}
+
+const ORG_MEMBER_SQL: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+    FROM org_memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = ";
+
+/// An organization's members, by user id.
+pub async fn list_org_members(
+    db: &Db,
+    scope: &Scope,
+    organization_id: OrganizationId,
+    page: &PageRequest,
+) -> DbResult<Page<OrgMember>> {
+    scope.check_organization(organization_id)?;
+    let rows: Vec<OrgMember> = db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(ORG_MEMBER_SQL);
+        query.push_bind(organization_id.to_string());
+        if let Some(after) = &page.after {
+            query.push(" AND m.user_id > ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
+        query.build_query_as().fetch_all(conn).await?
+    });
+    Ok(Page::from_rows(rows, page, |m| m.user_id.to_string()))
+}
+
+/// One member of an organization.
+pub async fn get_org_member(
+    db: &Db,
+    scope: &Scope,
+    organization_id: OrganizationId,
+    user_id: UserId,
+) -> DbResult<OrgMember> {
+    scope.check_organization(organization_id)?;
+    Ok(db_read!(db, |conn| {
+        let mut query = QueryBuilder::new(ORG_MEMBER_SQL);
+        query.push_bind(organization_id.to_string()).push(" AND m.user_id = ").push_bind(user_id.to_string());
+        query.build_query_as().fetch_optional(conn).await?.ok_or(DbError::NotFound)?
+    }))
+}
+
+/// What refuses a change to the last org admin of an organization.
+pub const LAST_ORG_ADMIN: &str = "last_org_admin";
+
+/// The event that tells the live hub to close a user's sockets: its access
+/// shrank (a role change, a removal, an unlinked 3PL), and a reconnect gets
+/// the new scope.
+pub(crate) fn access_revoked(
+    scope: &Scope,
+    organization_id: OrganizationId,
+    brand_id: Option<consign_domain::BrandId>,
+    user_id: UserId,
+) -> crate::NewEvent {
+    crate::NewEvent {
+        organization_id,
+        brand_id,
+        event_type: "access.revoked",
+        aggregate_type: "user",
+        aggregate_id: user_id.to_string(),
+        payload: serde_json::json!({"user_id": user_id}),
+        actor: scope.principal().actor_id(),
+    }
+}
+
+/// Changes a member's role. Demoting the last org admin is
+/// `Conflict { constraint: LAST_ORG_ADMIN }`; a user who is no member is
+/// `NotFound`. A change records `access.revoked` for the user.
+pub async fn set_org_role(
+    db: &Db,
+    scope: &Scope,
+    organization_id: OrganizationId,
+    user_id: UserId,
+    role: OrgRole,
+) -> DbResult<OrgMember> {
+    let before = get_org_member(db, scope, organization_id, user_id).await?;
+    db_write!(db, |tx| {
+        // Changes to one organization's memberships queue behind its row,
+        // so two admins demoting each other cannot both pass the check.
+        let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
+        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(organization_id.to_string()).execute(&mut **tx).await?;
+        let current: OrgRole =
+            sqlx::query_scalar("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(organization_id.to_string())
+                .bind(user_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(DbError::NotFound)?;
+        if current == OrgRole::OrgAdmin && role != OrgRole::OrgAdmin {
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'",
+            )
+            .bind(organization_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+            if admins <= 1 {
+                return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
+            }
+        }
+        if current != role {
+            sqlx::query("UPDATE org_memberships SET role = $1 WHERE organization_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(organization_id.to_string())
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            let mut audit =
+                scope.audit(organization_id, None, "organization.member_role_change", "user", user_id.to_string());
+            audit.before = Some(serde_json::json!({"role": current}));
+            audit.after = Some(serde_json::json!({"role": role}));
+            tx.record_audit(audit).await?;
+            tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
+        }
+    });
+    Ok(OrgMember { role, ..before })
+}
+
+/// Removes a member from an organization, with every brand membership it
+/// has in the organization's brands. Removing the last org admin is
+/// `Conflict { constraint: LAST_ORG_ADMIN }`. Records `access.revoked`, and
+/// ends the user's sessions when nothing else gives it access to the
+/// organization.
+pub async fn remove_org_member(
+    db: &Db,
+    scope: &Scope,
+    organization_id: OrganizationId,
+    user_id: UserId,
+) -> DbResult<()> {
+    let before = get_org_member(db, scope, organization_id, user_id).await?;
+    let now = Timestamp::now().as_micros();
+    db_write!(db, |tx| {
+        // Changes to one organization's memberships queue behind its row,
+        // so two admins demoting each other cannot both pass the check.
+        let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
+        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(organization_id.to_string()).execute(&mut **tx).await?;
+        let current: OrgRole =
+            sqlx::query_scalar("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(organization_id.to_string())
+                .bind(user_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(DbError::NotFound)?;
+        if current == OrgRole::OrgAdmin {
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'",
+            )
+            .bind(organization_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+            if admins <= 1 {
+                return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
+            }
+        }
+        sqlx::query("DELETE FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(organization_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM brand_memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(organization_id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        let mut audit = scope.audit(organization_id, None, "organization.member_remove", "user", user_id.to_string());
+        audit.before = serde_json::to_value(&before).ok();
+        tx.record_audit(audit).await?;
+        tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
+        let remaining: i64 = sqlx::query_scalar(crate::sessions::REMAINING_ACCESS_SQL)
+            .bind(user_id.to_string())
+            .bind(organization_id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        if remaining == 0 {
+            sqlx::query(crate::sessions::REVOKE_ALL_OF_USER_SQL)
+                .bind(now)
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL)
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+    });
+    Ok(())
 }

@@ -124,6 +124,8 @@ id_type! {
     AttachmentId,
     /// An inbound message that matched no order.
     InboxItemId,
+    /// An invitation to join an organization or a brand.
+    InvitationId,
 }
 
 #[cfg(test)]

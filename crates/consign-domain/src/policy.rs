@@ -91,6 +91,10 @@ pub enum Action {
     CreateBrand,
     /// Manage an organization's warehouses.
     ManageWarehouses,
+    /// List an organization's members and pending invitations.
+    ViewOrganizationMembers,
+    /// Invite, change the role of and remove an organization's members.
+    ManageOrganizationMembers,
 }
 
 impl Grants {
@@ -126,7 +130,10 @@ impl Grants {
         match action {
             Action::ViewBrand | Action::ViewCommerce | Action::EditCommerce => true,
             Action::ManageBrand | Action::ManageBrandMembers | Action::ManageApiKeys => access == Admin,
-            Action::CreateBrand | Action::ManageWarehouses => false,
+            Action::CreateBrand
+            | Action::ManageWarehouses
+            | Action::ViewOrganizationMembers
+            | Action::ManageOrganizationMembers => false,
         }
     }
 
@@ -137,7 +144,10 @@ impl Grants {
         }
         let role = self.org_role(organization_id);
         match action {
-            Action::CreateBrand | Action::ManageWarehouses => role == Some(OrgRole::OrgAdmin),
+            Action::CreateBrand | Action::ManageWarehouses | Action::ManageOrganizationMembers => {
+                role == Some(OrgRole::OrgAdmin)
+            }
+            Action::ViewOrganizationMembers => role.is_some(),
             _ => false,
         }
     }
@@ -194,5 +204,21 @@ mod tests {
         assert!(!grants.allows_in_organization(Action::CreateBrand, org));
         grants.organizations[0].role = OrgRole::OrgAdmin;
         assert!(grants.allows_in_organization(Action::CreateBrand, org));
+    }
+
+    #[test]
+    fn members_see_their_organization_but_only_admins_manage_its_members() {
+        let org = OrganizationId::new();
+        let mut grants = Grants::default();
+        grants.organizations.push(OrgGrant {
+            organization_id: org,
+            kind: OrganizationKind::Threepl,
+            role: OrgRole::OrgMember,
+        });
+        assert!(grants.allows_in_organization(Action::ViewOrganizationMembers, org));
+        assert!(!grants.allows_in_organization(Action::ManageOrganizationMembers, org));
+        assert!(!grants.allows_in_organization(Action::ViewOrganizationMembers, OrganizationId::new()));
+        grants.organizations[0].role = OrgRole::OrgAdmin;
+        assert!(grants.allows_in_organization(Action::ManageOrganizationMembers, org));
     }
 }

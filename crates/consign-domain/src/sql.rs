@@ -82,7 +82,8 @@ sql_ids!(
     crate::MessageId,
     crate::CannedResponseId,
     crate::AttachmentId,
-    crate::InboxItemId
+    crate::InboxItemId,
+    crate::InvitationId
 );
 
 macro_rules! sql_text_enums {

@@ -285,6 +285,33 @@ impl TestApp {
         }
     }
 
+    /// Invites `email` as `role` through `invite_path`
+    /// (`/api/v1/organizations/{id}/members` or `/api/v1/brands/{id}/members`)
+    /// as `admin`, accepts the invitation as a new user and logs in.
+    pub async fn invite_new_user(&self, admin: &TestUser, invite_path: &str, email: &str, role: &str) -> TestUser {
+        let invited = self.post(invite_path, &admin.token, json!({"email": email, "role": role})).await;
+        assert_eq!(invited.status, StatusCode::CREATED, "invite failed: {}", invited.text);
+        let token = invited.body["token"].as_str().expect("invitation token");
+        let password = "invited member password".to_owned();
+        let accepted = self
+            .post_anonymous(
+                &format!("/api/v1/invitations/{token}/accept"),
+                json!({"name": "Invited User", "password": password}),
+            )
+            .await;
+        assert_eq!(accepted.status, StatusCode::CREATED, "accept failed: {}", accepted.text);
+        let login = self.post_anonymous("/api/v1/auth/login", json!({"email": email, "password": password})).await;
+        assert_eq!(login.status, StatusCode::OK, "login failed: {}", login.text);
+        TestUser {
+            email: email.to_owned(),
+            password,
+            token: login.body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: login.body["refresh_token"].as_str().unwrap().to_owned(),
+            user_id: accepted.body["user"]["id"].as_str().unwrap().to_owned(),
+            organization_id: invited.body["organization_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
     /// Creates a brand as `user` (an org admin) and returns its JSON.
     pub async fn create_brand(&self, user: &TestUser, slug: &str) -> Value {
         let response = self

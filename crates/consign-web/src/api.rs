@@ -10,10 +10,12 @@ pub mod events;
 pub mod fulfillment;
 pub mod inbox;
 pub mod inventory;
+pub mod invitations;
 pub mod me;
 pub mod messages;
 pub mod notifications;
 pub mod orders;
+pub mod organizations;
 pub mod payment_providers;
 pub mod payments;
 pub mod products;
@@ -30,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::router())
         .merge(me::router())
+        .merge(organizations::router())
+        .merge(invitations::router())
         .merge(brands::router())
         .merge(api_keys::router())
         .merge(storefront::router())

@@ -275,7 +275,9 @@ pub async fn instance_secret(db: &Db, keyring: &consign_payments::Keyring, name:
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Signup, login, sessions"),
-        (name = "brands", description = "Brands, members, fulfilment partners"),
+        (name = "organizations", description = "Organization members and invitations"),
+        (name = "invitations", description = "Accepting an invitation to an organization or a brand"),
+        (name = "brands", description = "Brands, members, invitations, fulfilment partners"),
         (name = "api-keys", description = "Brand API keys"),
         (name = "storefront", description = "Public checkout and the customer's order"),
         (name = "orders", description = "Orders and their changes"),

@@ -17,6 +17,7 @@ pub mod assets;
 pub mod catalog;
 pub mod dashboard;
 pub mod inbox;
+pub mod invitation;
 pub mod login;
 pub mod orders;
 pub mod providers;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, session::require_staff));
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
+        .route("/admin/invitations/{token}", get(invitation::form).post(invitation::submit))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .merge(assets::router())
         .merge(shop::router())

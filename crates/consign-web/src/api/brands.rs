@@ -3,19 +3,20 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use consign_db::brands::{self, Brand, BrandChanges, BrandMember, NewBrand};
-use consign_db::{DbError, Page, users};
+use consign_db::brands::{self, Brand, BrandChanges, BrandMember, Fulfiller, NewBrand};
+use consign_db::invitations::{self, Invitation, InvitedRole};
+use consign_db::{DbError, Page};
 use consign_domain::policy::Action;
 use consign_domain::roles::BrandRole;
-use consign_domain::{BrandId, OrganizationId};
+use consign_domain::{BrandId, InvitationId, OrganizationId, UserId};
 use garde::Validate;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::invitations::{CreatedInvitation, invite};
 use crate::AppState;
-use crate::auth::password;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
 
@@ -24,7 +25,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_brand, list_brands))
         .routes(routes!(get_brand, update_brand))
         .routes(routes!(add_member, list_members))
-        .routes(routes!(add_fulfiller))
+        .routes(routes!(change_member, remove_member))
+        .routes(routes!(list_invitations))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(add_fulfiller, list_fulfillers))
+        .routes(routes!(remove_fulfiller))
 }
 
 fn is_currency(code: &str, _: &()) -> garde::Result {
@@ -171,70 +176,153 @@ async fn update_brand(
 }
 
 /// `POST /brands/{id}/members`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-pub struct AddMember {
-    /// The user's email.
-    #[garde(email)]
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InviteBrandMember {
+    /// The invitee's email.
     pub email: String,
     /// `brand_admin` or `brand_member`.
-    #[garde(skip)]
     pub role: BrandRole,
-    /// For a user that does not exist yet: its name.
-    #[garde(inner(length(chars, min = 1, max = 200)))]
-    pub name: Option<String>,
-    /// For a user that does not exist yet: its first password.
-    #[garde(inner(length(chars, min = 8, max = 256)))]
-    pub password: Option<String>,
 }
 
-/// Gives a user a role in the brand. An unknown email is created as a new
-/// user when `name` and `password` are given.
-#[utoipa::path(post, path = "/brands/{id}/members", tag = "brands", request_body = AddMember,
+/// Invites someone to the brand. The answer is the same whether or not the
+/// email has an account (an existing user accepts with its password); its
+/// `token` is shown only now.
+#[utoipa::path(post, path = "/brands/{id}/members", tag = "brands", request_body = InviteBrandMember,
     params(("id" = String, Path, description = "Brand id")),
     responses(
-        (status = 201, description = "Added", body = BrandMember),
+        (status = 201, description = "Invited; `token` is shown only now", body = CreatedInvitation),
         (status = 403, description = "Not a brand admin", body = Problem),
-        (status = 404, description = "No such brand, or unknown email without name and password", body = Problem),
+        (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ),
     security(("bearer" = [])))]
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-    AppJson(request): AppJson<AddMember>,
-) -> AppResult<(StatusCode, AppJson<BrandMember>)> {
+    AppJson(request): AppJson<InviteBrandMember>,
+) -> AppResult<(StatusCode, AppJson<CreatedInvitation>)> {
     caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
-    request.validate()?;
-    let email = request.email.trim().to_lowercase();
-    let user = match users::get_by_email(&state.db, &email).await? {
-        Some(user) => user,
-        None => {
-            let (Some(name), Some(password)) = (request.name, request.password) else {
-                return Err(AppError::field("email", "no user has this email; send name and password to create one"));
-            };
-            let hash = password::hash(password).await?;
-            users::create(&state.db, &email, name.trim(), &hash, false).await?
-        }
-    };
-    let member = brands::put_member(&state.db, caller.scope(), brand_id, user.id, request.role).await?;
-    Ok((StatusCode::CREATED, AppJson(member)))
+    let brand = brands::get(&state.db, caller.scope(), brand_id).await?;
+    let role = InvitedRole::Brand(brand_id, request.role);
+    let created = invite(&state, caller.scope(), brand.organization_id, role, &request.email).await?;
+    Ok((StatusCode::CREATED, AppJson(created)))
 }
 
-/// The brand's members.
+/// The brand's members, by user id.
 #[utoipa::path(get, path = "/brands/{id}/members", tag = "brands",
-    params(("id" = String, Path, description = "Brand id")),
+    params(("id" = String, Path, description = "Brand id"), PageQuery),
     responses(
-        (status = 200, description = "Members", body = Vec<BrandMember>),
+        (status = 200, description = "A page of members", body = Page<BrandMember>),
         (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "Invalid paging", body = Problem),
     ),
     security(("bearer" = [])))]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-) -> AppResult<AppJson<Vec<BrandMember>>> {
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<BrandMember>>> {
     caller.authorize_brand(Action::ViewBrand, brand_id)?;
-    Ok(AppJson(brands::list_members(&state.db, caller.scope(), brand_id).await?))
+    let page = page.to_request()?;
+    Ok(AppJson(brands::list_members_page(&state.db, caller.scope(), brand_id, &page).await?))
+}
+
+/// `PATCH /brands/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangeBrandMember {
+    /// The new role: `brand_admin` or `brand_member`.
+    pub role: BrandRole,
+}
+
+/// Changes a brand member's role; it takes effect at the member's next
+/// request, and its live sockets are closed to reconnect with the new scope.
+#[utoipa::path(patch, path = "/brands/{id}/members/{user_id}", tag = "brands", request_body = ChangeBrandMember,
+    params(("id" = String, Path, description = "Brand id"), ("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Changed", body = BrandMember),
+        (status = 403, description = "Not a brand admin", body = Problem),
+        (status = 404, description = "No such brand or member", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn change_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((brand_id, user_id)): AppPath<(BrandId, UserId)>,
+    AppJson(request): AppJson<ChangeBrandMember>,
+) -> AppResult<AppJson<BrandMember>> {
+    caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+    Ok(AppJson(brands::set_member_role(&state.db, caller.scope(), brand_id, user_id, request.role).await?))
+}
+
+/// Removes a brand member. Its access ends at once: its sessions are
+/// revoked when nothing else gives it access to the brand's organization,
+/// and its live sockets are closed.
+#[utoipa::path(delete, path = "/brands/{id}/members/{user_id}", tag = "brands",
+    params(("id" = String, Path, description = "Brand id"), ("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not a brand admin", body = Problem),
+        (status = 404, description = "No such brand or member", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((brand_id, user_id)): AppPath<(BrandId, UserId)>,
+) -> AppResult<StatusCode> {
+    caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+    brands::remove_member(&state.db, caller.scope(), brand_id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The brand's pending invitations, newest first (brand admins).
+#[utoipa::path(get, path = "/brands/{id}/invitations", tag = "brands",
+    params(("id" = String, Path, description = "Brand id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of pending invitations", body = Page<Invitation>),
+        (status = 403, description = "Not a brand admin", body = Problem),
+        (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "Invalid paging", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<Invitation>>> {
+    caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+    let page = page.to_request()?;
+    let brand = brands::get(&state.db, caller.scope(), brand_id).await?;
+    Ok(AppJson(
+        invitations::list_pending(&state.db, caller.scope(), brand.organization_id, Some(brand_id), &page).await?,
+    ))
+}
+
+/// Withdraws a pending invitation to the brand; its token stops working.
+#[utoipa::path(delete, path = "/brands/{id}/invitations/{invitation_id}", tag = "brands",
+    params(("id" = String, Path, description = "Brand id"), ("invitation_id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not a brand admin", body = Problem),
+        (status = 404, description = "No such pending invitation", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((brand_id, invitation_id)): AppPath<(BrandId, InvitationId)>,
+) -> AppResult<StatusCode> {
+    caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+    let invitation = invitations::get(&state.db, caller.scope(), invitation_id).await?;
+    if invitation.brand_id != Some(brand_id) {
+        return Err(AppError::NotFound);
+    }
+    invitations::revoke(&state.db, caller.scope(), invitation_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /brands/{id}/fulfillers`.
@@ -267,5 +355,46 @@ async fn add_fulfiller(
         DbError::NotFound => AppError::field("organization_id", "no such organization"),
         other => other.into(),
     })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The 3PL organizations that fulfil for the brand.
+#[utoipa::path(get, path = "/brands/{id}/fulfillers", tag = "brands",
+    params(("id" = String, Path, description = "Brand id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of linked 3PLs", body = Page<Fulfiller>),
+        (status = 404, description = "No such brand", body = Problem),
+        (status = 422, description = "Invalid paging", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn list_fulfillers(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(brand_id): AppPath<BrandId>,
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<Fulfiller>>> {
+    caller.authorize_brand(Action::ViewBrand, brand_id)?;
+    let page = page.to_request()?;
+    Ok(AppJson(brands::list_fulfillers(&state.db, caller.scope(), brand_id, &page).await?))
+}
+
+/// Unlinks a 3PL: its staff stop seeing the brand's orders, stock and
+/// messages at their next request, and their live sockets are closed.
+#[utoipa::path(delete, path = "/brands/{id}/fulfillers/{organization_id}", tag = "brands",
+    params(("id" = String, Path, description = "Brand id"),
+           ("organization_id" = String, Path, description = "The 3PL organization")),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 403, description = "Not a brand admin", body = Problem),
+        (status = 404, description = "No such brand, or the organization is not linked", body = Problem),
+    ),
+    security(("bearer" = [])))]
+async fn remove_fulfiller(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath((brand_id, organization_id)): AppPath<(BrandId, OrganizationId)>,
+) -> AppResult<StatusCode> {
+    caller.authorize_brand(Action::ManageBrand, brand_id)?;
+    brands::remove_fulfiller(&state.db, caller.scope(), brand_id, organization_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,27 +1,36 @@
 //! Settings pages: brands (name, reservation TTL, logo and colours of the
-//! customer pages), their members and roles, and their API keys (a new key
-//! is shown once, on the page that answers the form, never stored in
-//! clear), and its payment providers (`providers.rs`). Policy as in the
-//! API: `ManageBrand`, `ManageBrandMembers`, `ManageApiKeys`, `CreateBrand`.
+//! customer pages), their members and roles, invitations and 3PL links,
+//! and their API keys (a new key or invitation link is shown once, on the
+//! page that answers the form, never stored in clear), and its payment
+//! providers (`providers.rs`); organizations with their members and
+//! invitations. Policy as in the API: `ManageBrand`, `ManageBrandMembers`,
+//! `ManageApiKeys`, `CreateBrand`, `ViewOrganizationMembers`,
+//! `ManageOrganizationMembers`. A refused invitation shows the form again
+//! with what was typed.
 
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use consign_db::api_keys::{self, ApiKey};
-use consign_db::brands::{self, Brand, BrandChanges, BrandMember, NewBrand};
+use consign_db::brands::{self, Brand, BrandChanges, BrandMember, Fulfiller, NewBrand};
+use consign_db::invitations::{self, Invitation, InvitedRole};
+use consign_db::users::{OrgMember, Organization};
 use consign_db::web::{self, BrandTheme};
 use consign_db::{DbError, PageRequest, users};
 use consign_domain::policy::Action;
-use consign_domain::roles::BrandRole;
-use consign_domain::{ApiKeyId, BrandId, OrganizationId};
+use consign_domain::roles::{BrandRole, OrgRole};
+use consign_domain::{ApiKeyId, BrandId, InvitationId, OrganizationId, UserId};
 use serde::Deserialize;
 
 use super::view::{self, filled};
 use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
-use crate::auth::{password, tokens};
+use crate::api::invitations::{CreatedInvitation, invite};
+use crate::api::organizations::last_admin_refusal;
+use crate::auth::tokens;
 use crate::error::AppError;
 
 /// The settings routes.
@@ -31,8 +40,17 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings/brands", post(create_brand))
         .route("/admin/settings/brands/{id}", get(brand_page).post(update_brand))
         .route("/admin/settings/brands/{id}/members", post(add_member))
+        .route("/admin/settings/brands/{id}/members/{user_id}", post(change_brand_member))
+        .route("/admin/settings/brands/{id}/members/{user_id}/remove", post(remove_brand_member))
+        .route("/admin/settings/brands/{id}/invitations/{invitation_id}/revoke", post(revoke_brand_invitation))
+        .route("/admin/settings/brands/{id}/fulfillers/{organization_id}/remove", post(remove_fulfiller))
         .route("/admin/settings/brands/{id}/api-keys", post(create_key))
         .route("/admin/settings/api-keys/{id}/revoke", post(revoke_key))
+        .route("/admin/settings/organizations/{id}", get(organization_page))
+        .route("/admin/settings/organizations/{id}/members", post(invite_org_member))
+        .route("/admin/settings/organizations/{id}/members/{user_id}", post(change_org_member))
+        .route("/admin/settings/organizations/{id}/members/{user_id}/remove", post(remove_org_member))
+        .route("/admin/settings/organizations/{id}/invitations/{invitation_id}/revoke", post(revoke_org_invitation))
 }
 
 /// A brand in the overview.
@@ -49,12 +67,21 @@ pub struct OrgChoice {
     name: String,
 }
 
+/// An organization the caller belongs to, with its role there.
+pub struct OrgLink {
+    id: OrganizationId,
+    name: String,
+    kind: String,
+    role: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/settings.html")]
 struct OverviewPage {
     chrome: Chrome,
     brands: Vec<BrandRow>,
     organizations: Vec<OrgChoice>,
+    memberships: Vec<OrgLink>,
 }
 
 /// `GET /admin/settings`.
@@ -62,8 +89,15 @@ pub async fn overview(State(state): State<AppState>, staff: Staff) -> Result<Res
     let brands = staff.brands(&state).await?;
     let grants = staff.caller.scope().grants();
     let mut organizations = Vec::new();
+    let mut memberships = Vec::new();
     if let Some(user_id) = staff.caller.scope().user_id() {
-        for (organization, _) in users::organizations_of(&state.db, user_id).await? {
+        for (organization, role) in users::organizations_of(&state.db, user_id).await? {
+            memberships.push(OrgLink {
+                id: organization.id,
+                name: organization.name.clone(),
+                kind: if organization.kind.as_str() == "threepl" { "3PL".into() } else { "Merchant".into() },
+                role: view::words(role.as_str()),
+            });
             if grants.allows_in_organization(Action::CreateBrand, organization.id) {
                 organizations.push(OrgChoice { id: organization.id, name: organization.name });
             }
@@ -76,6 +110,7 @@ pub async fn overview(State(state): State<AppState>, staff: Staff) -> Result<Res
             .map(|b| BrandRow { id: b.id, name: b.name, slug: b.slug, currency: b.currency })
             .collect(),
         organizations,
+        memberships,
     })
 }
 
@@ -145,6 +180,111 @@ pub async fn create_brand(
 pub struct RoleChoice {
     value: &'static str,
     label: &'static str,
+    selected: bool,
+}
+
+const BRAND_ROLES: &[(&str, &str)] = &[("brand_member", "Brand member"), ("brand_admin", "Brand admin")];
+const ORG_ROLES: &[(&str, &str)] = &[("org_member", "Org member"), ("org_admin", "Org admin")];
+
+fn role_choices(roles: &[(&'static str, &'static str)], current: &str) -> Vec<RoleChoice> {
+    roles.iter().map(|&(value, label)| RoleChoice { value, label, selected: value == current }).collect()
+}
+
+/// A member row: who, and the role select with the current role chosen.
+pub struct MemberRow {
+    user_id: UserId,
+    name: String,
+    email: String,
+    role: String,
+    roles: Vec<RoleChoice>,
+}
+
+impl MemberRow {
+    fn of_brand(member: BrandMember) -> Self {
+        Self {
+            roles: role_choices(BRAND_ROLES, member.role.as_str()),
+            role: view::words(member.role.as_str()),
+            user_id: member.user_id,
+            name: member.name,
+            email: member.email,
+        }
+    }
+
+    fn of_organization(member: OrgMember) -> Self {
+        Self {
+            roles: role_choices(ORG_ROLES, member.role.as_str()),
+            role: view::words(member.role.as_str()),
+            user_id: member.user_id,
+            name: member.name,
+            email: member.email,
+        }
+    }
+}
+
+/// A pending invitation row.
+pub struct InvitationRow {
+    id: InvitationId,
+    email: String,
+    role: String,
+    expires: String,
+}
+
+impl InvitationRow {
+    fn of(invitation: Invitation) -> Self {
+        Self {
+            id: invitation.id,
+            role: view::words(&invitation.role),
+            expires: view::time(invitation.expires_at),
+            email: invitation.email,
+        }
+    }
+}
+
+/// A linked 3PL row.
+pub struct FulfillerRow {
+    organization_id: OrganizationId,
+    name: String,
+    linked: String,
+}
+
+impl FulfillerRow {
+    fn of(fulfiller: Fulfiller) -> Self {
+        Self {
+            linked: view::time(fulfiller.created_at),
+            organization_id: fulfiller.organization_id,
+            name: fulfiller.name,
+        }
+    }
+}
+
+/// The invitation form as typed, shown again when it was refused.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// A new invitation's link, shown once.
+pub struct NewInvitationView {
+    email: String,
+    link: String,
+}
+
+impl NewInvitationView {
+    fn of(created: &CreatedInvitation) -> Self {
+        Self { email: created.invitation.email.clone(), link: format!("/admin/invitations/{}", created.token) }
+    }
+}
+
+/// What a brand or organization page shows beyond its stored state: a
+/// secret shown once, or the invitation form as typed.
+#[derive(Default)]
+struct Shown {
+    new_key: Option<String>,
+    new_invitation: Option<NewInvitationView>,
+    invite: InviteForm,
 }
 
 /// An API key row.
@@ -161,13 +301,17 @@ struct BrandPage {
     brand: Brand,
     theme: BrandTheme,
     logo_url: String,
-    members: Vec<BrandMember>,
+    members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
+    fulfillers: Vec<FulfillerRow>,
     keys: Vec<KeyRow>,
     roles: Vec<RoleChoice>,
     may_manage: bool,
     may_manage_members: bool,
     may_manage_keys: bool,
     new_key: Option<String>,
+    new_invitation: Option<NewInvitationView>,
+    invite: InviteForm,
     providers: Vec<super::providers::ProviderView>,
 }
 
@@ -179,7 +323,7 @@ async fn brand_page_for(
     state: &AppState,
     staff: &Staff,
     brand_id: BrandId,
-    new_key: Option<String>,
+    shown: Shown,
 ) -> Result<Response, PageError> {
     staff.caller.authorize_brand(Action::ViewBrand, brand_id)?;
     let brand = brands::get(&state.db, staff.caller.scope(), brand_id).await?;
@@ -201,21 +345,44 @@ async fn brand_page_for(
     };
     let theme = web::theme(&state.db, brand_id).await?;
     let providers = super::providers::views(state, staff, brand_id).await?;
+    let may_manage_members = grants.allows_on_brand(Action::ManageBrandMembers, brand_id);
+    let all = PageRequest { limit: 200, after: None };
+    let invitations = if may_manage_members {
+        invitations::list_pending(&state.db, staff.caller.scope(), brand.organization_id, Some(brand_id), &all)
+            .await?
+            .data
+            .into_iter()
+            .map(InvitationRow::of)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let fulfillers = brands::list_fulfillers(&state.db, staff.caller.scope(), brand_id, &all)
+        .await?
+        .data
+        .into_iter()
+        .map(FulfillerRow::of)
+        .collect();
+    let members = brands::list_members(&state.db, staff.caller.scope(), brand_id).await?;
     render(&BrandPage {
         providers,
         chrome: staff.chrome("settings", format!("Settings · {}", brand.name)),
         logo_url: theme.logo_url.clone().unwrap_or_default(),
         theme,
-        members: brands::list_members(&state.db, staff.caller.scope(), brand_id).await?,
+        members: members.into_iter().map(MemberRow::of_brand).collect(),
+        invitations,
+        fulfillers,
         keys,
-        roles: vec![
-            RoleChoice { value: "brand_member", label: "Brand member" },
-            RoleChoice { value: "brand_admin", label: "Brand admin" },
-        ],
+        roles: role_choices(
+            BRAND_ROLES,
+            if shown.invite.role.is_empty() { "brand_member" } else { &shown.invite.role },
+        ),
         may_manage: grants.allows_on_brand(Action::ManageBrand, brand_id),
-        may_manage_members: grants.allows_on_brand(Action::ManageBrandMembers, brand_id),
+        may_manage_members,
         may_manage_keys,
-        new_key,
+        new_key: shown.new_key,
+        new_invitation: shown.new_invitation,
+        invite: shown.invite,
         brand,
     })
 }
@@ -226,7 +393,7 @@ pub async fn brand_page(
     staff: Staff,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    brand_page_for(&state, &staff, brand_id_of(&id)?, None).await
+    brand_page_for(&state, &staff, brand_id_of(&id)?, Shown::default()).await
 }
 
 /// The brand form: settings and look.
@@ -288,56 +455,148 @@ pub async fn update_brand(
     settle(result, &back, "Brand saved.")
 }
 
-/// The member form.
-#[derive(Deserialize)]
-pub struct MemberForm {
-    email: String,
-    role: String,
-    name: Option<String>,
-    password: Option<String>,
+/// The answer to an invitation form: the page again, showing the new link
+/// once, or the refusal in words above the form as it was typed (422).
+fn invited_page(
+    result: Result<CreatedInvitation, AppError>,
+    mut staff: Staff,
+    form: InviteForm,
+) -> Result<(Staff, Shown, StatusCode), PageError> {
+    match result {
+        Ok(created) => {
+            staff.flash = Some(view::Flash::notice(format!(
+                "Invitation for {} created. Send them the link below: it is not shown again.",
+                created.invitation.email
+            )));
+            Ok((
+                staff,
+                Shown { new_invitation: Some(NewInvitationView::of(&created)), ..Shown::default() },
+                StatusCode::OK,
+            ))
+        }
+        Err(AppError::NotFound) => Err(PageError::NotFound),
+        Err(AppError::Internal(error)) => Err(PageError::Internal(error)),
+        Err(error) => {
+            staff.flash = Some(view::Flash::error(view::describe(&error)));
+            Ok((staff, Shown { invite: form, ..Shown::default() }, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+    }
 }
 
-/// `POST /admin/settings/brands/{id}/members`.
+fn with_status(response: Result<Response, PageError>, status: StatusCode) -> Result<Response, PageError> {
+    response.map(|mut response| {
+        *response.status_mut() = status;
+        response
+    })
+}
+
+/// `POST /admin/settings/brands/{id}/members`: invites someone to the brand.
 pub async fn add_member(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<MemberForm>,
+    Form(form): Form<InviteForm>,
 ) -> Result<Response, PageError> {
     let brand_id = brand_id_of(&id)?;
-    let back = format!("/admin/settings/brands/{brand_id}");
+    let result = async {
+        let brand = brands::get(&state.db, staff.caller.scope(), brand_id).await?;
+        staff.caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+        let role: BrandRole = form.role.parse().map_err(|_| AppError::field("role", "is not a role"))?;
+        invite(&state, staff.caller.scope(), brand.organization_id, InvitedRole::Brand(brand_id, role), &form.email)
+            .await
+    }
+    .await;
+    let (staff, shown, status) = invited_page(result, staff, form)?;
+    with_status(brand_page_for(&state, &staff, brand_id, shown).await, status)
+}
+
+/// The role form of a member row.
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+}
+
+fn user_id_of(id: &str) -> Result<UserId, PageError> {
+    id.parse().map_err(|_| PageError::NotFound)
+}
+
+/// `POST /admin/settings/brands/{id}/members/{user_id}`: changes a role.
+pub async fn change_brand_member(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, user_id)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    let (brand_id, user_id) = (brand_id_of(&id)?, user_id_of(&user_id)?);
     let result = async {
         brands::get(&state.db, staff.caller.scope(), brand_id).await?;
         staff.caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
         let role: BrandRole = form.role.parse().map_err(|_| AppError::field("role", "is not a role"))?;
-        let email = form.email.trim().to_lowercase();
-        if !email.contains('@') || email.len() > 254 {
-            return Err(AppError::field("email", "must be an email address"));
-        }
-        let user = match users::get_by_email(&state.db, &email).await? {
-            Some(user) => user,
-            None => {
-                let (Some(name), Some(password)) = (filled(&form.name), filled(&form.password)) else {
-                    return Err(AppError::field(
-                        "email",
-                        "no user has this email; give a name and a first password to create one",
-                    ));
-                };
-                if password.chars().count() < 8 || password.chars().count() > 256 || name.chars().count() > 200 {
-                    return Err(AppError::field("password", "must be 8 to 256 characters"));
-                }
-                let hash = password::hash(password.to_owned()).await?;
-                users::create(&state.db, &email, name, &hash, false).await?
-            }
-        };
-        Ok(brands::put_member(&state.db, staff.caller.scope(), brand_id, user.id, role).await?)
+        Ok(brands::set_member_role(&state.db, staff.caller.scope(), brand_id, user_id, role).await?)
     }
     .await;
     let message = match &result {
         Ok(member) => format!("{} is now {}.", member.email, view::words(member.role.as_str()).to_lowercase()),
         Err(_) => String::new(),
     };
-    settle(result, &back, message)
+    settle(result, &format!("/admin/settings/brands/{brand_id}"), message)
+}
+
+/// `POST /admin/settings/brands/{id}/members/{user_id}/remove`.
+pub async fn remove_brand_member(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (brand_id, user_id) = (brand_id_of(&id)?, user_id_of(&user_id)?);
+    let result = async {
+        brands::get(&state.db, staff.caller.scope(), brand_id).await?;
+        staff.caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+        Ok(brands::remove_member(&state.db, staff.caller.scope(), brand_id, user_id).await?)
+    }
+    .await;
+    settle(result, &format!("/admin/settings/brands/{brand_id}"), "Member removed. Their access ended.")
+}
+
+fn invitation_id_of(id: &str) -> Result<InvitationId, PageError> {
+    id.parse().map_err(|_| PageError::NotFound)
+}
+
+/// `POST /admin/settings/brands/{id}/invitations/{invitation_id}/revoke`.
+pub async fn revoke_brand_invitation(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (brand_id, invitation_id) = (brand_id_of(&id)?, invitation_id_of(&invitation_id)?);
+    let result = async {
+        brands::get(&state.db, staff.caller.scope(), brand_id).await?;
+        staff.caller.authorize_brand(Action::ManageBrandMembers, brand_id)?;
+        let invitation = invitations::get(&state.db, staff.caller.scope(), invitation_id).await?;
+        if invitation.brand_id != Some(brand_id) {
+            return Err(AppError::NotFound);
+        }
+        Ok(invitations::revoke(&state.db, staff.caller.scope(), invitation_id).await?)
+    }
+    .await;
+    settle(result, &format!("/admin/settings/brands/{brand_id}"), "Invitation revoked; its link no longer works.")
+}
+
+/// `POST /admin/settings/brands/{id}/fulfillers/{organization_id}/remove`.
+pub async fn remove_fulfiller(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, organization_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let brand_id = brand_id_of(&id)?;
+    let organization_id: OrganizationId = organization_id.parse().map_err(|_| PageError::NotFound)?;
+    let result = async {
+        brands::get(&state.db, staff.caller.scope(), brand_id).await?;
+        staff.caller.authorize_brand(Action::ManageBrand, brand_id)?;
+        Ok(brands::remove_fulfiller(&state.db, staff.caller.scope(), brand_id, organization_id).await?)
+    }
+    .await;
+    settle(result, &format!("/admin/settings/brands/{brand_id}"), "3PL unlinked. Its staff no longer see this brand.")
 }
 
 /// The API key form.
@@ -372,7 +631,7 @@ pub async fn create_key(
         Ok(key) => {
             let mut staff = staff;
             staff.flash = Some(view::Flash::notice("API key created. Copy it now: it is not shown again."));
-            brand_page_for(&state, &staff, brand_id, Some(key)).await
+            brand_page_for(&state, &staff, brand_id, Shown { new_key: Some(key), ..Shown::default() }).await
         }
         Err(error) => settle(Err::<(), _>(error), &back, ""),
     }
@@ -393,4 +652,154 @@ pub async fn revoke_key(
     }
     .await;
     settle(result, &back, "API key revoked.")
+}
+
+#[derive(Template)]
+#[template(path = "admin/organization_settings.html")]
+struct OrganizationPage {
+    chrome: Chrome,
+    organization: Organization,
+    members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
+    roles: Vec<RoleChoice>,
+    may_manage: bool,
+    new_invitation: Option<NewInvitationView>,
+    invite: InviteForm,
+}
+
+fn organization_id_of(id: &str) -> Result<OrganizationId, PageError> {
+    id.parse().map_err(|_| PageError::NotFound)
+}
+
+async fn organization_page_for(
+    state: &AppState,
+    staff: &Staff,
+    organization_id: OrganizationId,
+    shown: Shown,
+) -> Result<Response, PageError> {
+    staff.caller.authorize_organization(Action::ViewOrganizationMembers, Some(organization_id))?;
+    let user_id = staff.caller.scope().user_id().ok_or(PageError::NotFound)?;
+    // A platform admin sees every organization but belongs to few; the page
+    // names only organizations the viewer belongs to.
+    let organization = users::organizations_of(&state.db, user_id)
+        .await?
+        .into_iter()
+        .map(|(organization, _)| organization)
+        .find(|o| o.id == organization_id)
+        .ok_or(PageError::NotFound)?;
+    let all = PageRequest { limit: 200, after: None };
+    let may_manage =
+        staff.caller.scope().grants().allows_in_organization(Action::ManageOrganizationMembers, organization_id);
+    let members = users::list_org_members(&state.db, staff.caller.scope(), organization_id, &all).await?.data;
+    let invitations = if may_manage {
+        invitations::list_pending(&state.db, staff.caller.scope(), organization_id, None, &all)
+            .await?
+            .data
+            .into_iter()
+            .map(InvitationRow::of)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    render(&OrganizationPage {
+        chrome: staff.chrome("settings", format!("Settings · {}", organization.name)),
+        organization,
+        members: members.into_iter().map(MemberRow::of_organization).collect(),
+        invitations,
+        roles: role_choices(ORG_ROLES, if shown.invite.role.is_empty() { "org_member" } else { &shown.invite.role }),
+        may_manage,
+        new_invitation: shown.new_invitation,
+        invite: shown.invite,
+    })
+}
+
+/// `GET /admin/settings/organizations/{id}`.
+pub async fn organization_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    organization_page_for(&state, &staff, organization_id_of(&id)?, Shown::default()).await
+}
+
+/// `POST /admin/settings/organizations/{id}/members`: invites someone.
+pub async fn invite_org_member(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    let organization_id = organization_id_of(&id)?;
+    let result = async {
+        staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
+        let role: OrgRole = form.role.parse().map_err(|_| AppError::field("role", "is not a role"))?;
+        invite(&state, staff.caller.scope(), organization_id, InvitedRole::Organization(role), &form.email).await
+    }
+    .await;
+    let (staff, shown, status) = invited_page(result, staff, form)?;
+    with_status(organization_page_for(&state, &staff, organization_id, shown).await, status)
+}
+
+/// `POST /admin/settings/organizations/{id}/members/{user_id}`: changes a
+/// role (never the last org admin's).
+pub async fn change_org_member(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, user_id)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    let (organization_id, user_id) = (organization_id_of(&id)?, user_id_of(&user_id)?);
+    let result = async {
+        staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
+        let role: OrgRole = form.role.parse().map_err(|_| AppError::field("role", "is not a role"))?;
+        users::set_org_role(&state.db, staff.caller.scope(), organization_id, user_id, role)
+            .await
+            .map_err(last_admin_refusal)
+    }
+    .await;
+    let message = match &result {
+        Ok(member) => format!("{} is now {}.", member.email, view::words(member.role.as_str()).to_lowercase()),
+        Err(_) => String::new(),
+    };
+    settle(result, &format!("/admin/settings/organizations/{organization_id}"), message)
+}
+
+/// `POST /admin/settings/organizations/{id}/members/{user_id}/remove`.
+pub async fn remove_org_member(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (organization_id, user_id) = (organization_id_of(&id)?, user_id_of(&user_id)?);
+    let result = async {
+        staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
+        users::remove_org_member(&state.db, staff.caller.scope(), organization_id, user_id)
+            .await
+            .map_err(last_admin_refusal)
+    }
+    .await;
+    settle(result, &format!("/admin/settings/organizations/{organization_id}"), "Member removed. Their access ended.")
+}
+
+/// `POST /admin/settings/organizations/{id}/invitations/{invitation_id}/revoke`.
+pub async fn revoke_org_invitation(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (organization_id, invitation_id) = (organization_id_of(&id)?, invitation_id_of(&invitation_id)?);
+    let result = async {
+        staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
+        let invitation = invitations::get(&state.db, staff.caller.scope(), invitation_id).await?;
+        if invitation.organization_id != organization_id || invitation.brand_id.is_some() {
+            return Err(AppError::NotFound);
+        }
+        Ok(invitations::revoke(&state.db, staff.caller.scope(), invitation_id).await?)
+    }
+    .await;
+    settle(
+        result,
+        &format!("/admin/settings/organizations/{organization_id}"),
+        "Invitation revoked; its link no longer works.",
+    )
 }

@@ -427,21 +427,15 @@ async fn a_brand_admin_or_the_admin_of_its_3pl_sets_the_allocation_order() {
     assert_eq!(app.get(&path, &shop.owner.token).await.body, reordered.body, "refused writes changed nothing");
 
     // A brand member may look but not change; the unrelated 3PL sees nothing.
-    let added = app
-        .post(
-            &format!("/api/v1/brands/{}/members", shop.brand_id),
-            &shop.owner.token,
-            json!({"email": "clerk@acme.example", "role": "brand_member", "name": "Clerk", "password": "clerk-password"}),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::CREATED);
     let clerk = app
-        .post_anonymous("/api/v1/auth/login", json!({"email": "clerk@acme.example", "password": "clerk-password"}))
+        .invite_new_user(
+            &shop.owner,
+            &format!("/api/v1/brands/{}/members", shop.brand_id),
+            "clerk@acme.example",
+            "brand_member",
+        )
         .await
-        .body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .token;
     assert_eq!(app.get(&path, &clerk).await.status, StatusCode::OK);
     let forbidden = app.request(Method::PUT, &path, Some(&clerk), Some(&json!({"warehouses": []}))).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);

@@ -16,6 +16,7 @@ mod idempotency;
 mod inventory;
 mod jobs;
 mod live;
+mod members;
 mod messages;
 mod money_safety;
 mod notifications;

@@ -305,13 +305,17 @@ async fn payment_credentials_on_the_settings_page_are_write_only() {
 
     // A brand member may look but not set credentials.
     let member = app.sign_up("member@acme.example", "merchant").await;
-    let added = app
+    let invited = app
         .post(
             &format!("/api/v1/brands/{}/members", shop.brand_id),
             &owner.token,
             json!({"email": member.email, "role": "brand_member"}),
         )
         .await;
+    assert!(invited.status.is_success(), "{}", invited.text);
+    let token = invited.body["token"].as_str().unwrap();
+    let added =
+        app.post_anonymous(&format!("/api/v1/invitations/{token}/accept"), json!({"password": member.password})).await;
     assert!(added.status.is_success(), "{}", added.text);
     let mut member_client = PageClient::signed_in(&app, &member.email, &member.password).await;
     let page = member_client.get(&path).await;
