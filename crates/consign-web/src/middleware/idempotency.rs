@@ -106,7 +106,7 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
     let first_claimed_at = match claim {
         Claim::Mismatch => return Err(AppError::IdempotencyKeyReused.into_response()),
         Claim::InFlight => return Err(AppError::IdempotencyInProgress.into_response()),
-        Claim::Replay(stored) => return replay(state, &caller, &key, stored),
+        Claim::Replay(stored) => return Ok(replay(state, &caller, &key, stored)),
         Claim::Claimed { first_claimed_at } => first_claimed_at,
     };
     let claimed = IdempotentRequest { caller, key, first_claimed_at };
@@ -172,16 +172,20 @@ fn aad(caller: &str, key: &str) -> String {
     format!("idempotency:{caller}:{key}")
 }
 
-fn replay(state: &AppState, caller: &str, key: &str, stored: StoredResponse) -> Result<Response, Response> {
+fn replay(state: &AppState, caller: &str, key: &str, stored: StoredResponse) -> Response {
     let status =
         u16::try_from(stored.response_status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
     let body = match (stored.response_key_id, stored.response_nonce) {
         (Some(key_id), Some(nonce)) => {
             let sealed = consign_payments::Sealed { key_id, nonce, ciphertext: hex::encode(&stored.response_body) };
-            let keyring = state.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()).into_response())?;
-            keyring
-                .open(&sealed, &aad(caller, key))
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored response: {e}")).into_response())?
+            let keyring = match state.gateway.keyring() {
+                Ok(keyring) => keyring,
+                Err(error) => return AppError::Unavailable(error.to_string()).into_response(),
+            };
+            match keyring.open(&sealed, &aad(caller, key)) {
+                Ok(body) => body,
+                Err(error) => return AppError::Internal(anyhow::anyhow!("stored response: {error}")).into_response(),
+            }
         }
         _ => stored.response_body,
     };
@@ -191,5 +195,5 @@ fn replay(state: &AppState, caller: &str, key: &str, stored: StoredResponse) -> 
         headers.insert(header::CONTENT_TYPE, content_type);
     }
     headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    Ok(response)
+    response
 }

@@ -265,6 +265,17 @@ async fn a_page_logout_closes_the_staff_pages_socket() {
 }
 
 #[tokio::test]
+async fn a_password_reset_closes_every_socket_of_the_user() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let mut socket = connect(&app, &s.owner.token, false, None).await;
+    // The same path as `consign admin reset-password`.
+    let hash = consign_web::auth::password::hash("a new password 123".to_owned()).await.unwrap();
+    consign_db::users::set_password(app.db(), s.owner.user_id.parse().unwrap(), &hash).await.unwrap();
+    assert_closed_before(&app, &s, &mut socket, "after reset").await;
+}
+
+#[tokio::test]
 async fn a_socket_closes_when_its_refresh_family_is_revoked_by_reuse() {
     let app = TestApp::spawn().await;
     let s = shop(&app).await;
