@@ -70,7 +70,7 @@ async fn catalog(
     AppPath(brand_slug): AppPath<String>,
     AppQuery(page): AppQuery<PageQuery>,
 ) -> AppResult<AppJson<Page<StorefrontProduct>>> {
-    let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
     let products = products::active_for_storefront(&state.db, brand.id, &page.to_request()?).await?;
     let variant_ids: Vec<_> = products.data.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
     let available = stock::available_by_variant(&state.db, brand.id, &variant_ids).await?;
@@ -191,7 +191,7 @@ async fn checkout(
         return Err(AppError::Validation(problems));
     }
     let provider = provider.unwrap_or(ProviderKind::Manual);
-    let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
     if !payments::is_configured(&state, brand.id, provider).await? {
         return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
     }

@@ -8,6 +8,7 @@ mod browser;
 mod catalog;
 mod channels;
 mod checkout;
+mod contract;
 mod demo;
 mod fulfillment;
 mod idempotency;
