@@ -185,8 +185,10 @@ pub fn document_problems(api: &mut OpenApi) {
     components.schemas.insert(Problem::name().into_owned(), Problem::schema());
     components.schemas.insert(FieldError::name().into_owned(), FieldError::schema());
     // JSON kept as text (audit states, event payloads) is whatever JSON was
-    // stored: an array as often as an object.
-    let any_json = ObjectBuilder::new().schema_type(SchemaType::AnyValue).description(Some("Any JSON value"));
+    // stored: an array as often as an object. Not null, which the optional
+    // fields holding it already allow (`oneOf` must match exactly one).
+    let non_null = vec![Type::Object, Type::Array, Type::String, Type::Number, Type::Boolean];
+    let any_json = ObjectBuilder::new().schema_type(SchemaType::Array(non_null)).description(Some("Any JSON value"));
     components.schemas.insert(consign_db::JsonText::name().into_owned(), any_json.into());
     for item in api.paths.paths.values_mut() {
         for (method, operation) in operations(item) {
