@@ -38,8 +38,23 @@ pub struct NewWarehouse<'a> {
     pub organization_id: OrganizationId,
     /// Name.
     pub name: &'a str,
-    /// Code.
+    /// Code, in any case: it is stored as [`canonical_code`] makes it.
     pub code: &'a str,
+}
+
+/// A warehouse code as it is stored and compared. Codes are identifiers
+/// people type (`wh-main` and `WH-MAIN` name one warehouse, SPEC §5), so
+/// they are kept upper-case, which also makes the `(organization_id, code)`
+/// unique key case-insensitive.
+pub fn canonical_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+/// Filters for [`list`].
+#[derive(Clone, Debug, Default)]
+pub struct WarehouseFilter {
+    /// Only the warehouse with this code, in any case.
+    pub code: Option<String>,
 }
 
 /// A warehouse serving a brand, with its allocation priority.
@@ -96,7 +111,7 @@ pub async fn create(db: &Db, scope: &Scope, new: NewWarehouse<'_>) -> DbResult<W
         id: WarehouseId::new(),
         organization_id: new.organization_id,
         name: new.name.to_owned(),
-        code: new.code.to_owned(),
+        code: canonical_code(new.code),
         created_at: now,
         updated_at: now,
     };
@@ -134,7 +149,7 @@ pub async fn create(db: &Db, scope: &Scope, new: NewWarehouse<'_>) -> DbResult<W
 
 /// The warehouses the caller sees, newest first: those of its
 /// organizations and those serving brands it sees.
-pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<Warehouse>> {
+pub async fn list(db: &Db, scope: &Scope, filter: &WarehouseFilter, page: &PageRequest) -> DbResult<Page<Warehouse>> {
     let rows: Vec<Warehouse> = db_read!(db, |conn| {
         let mut query = QueryBuilder::new(
             "SELECT w.id, w.organization_id, w.name, w.code, w.created_at, w.updated_at FROM warehouses w WHERE 1 = 1",
@@ -150,6 +165,9 @@ pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<W
             query.push(") OR w.id IN (SELECT bw.warehouse_id FROM brand_warehouses bw WHERE 1 = 1");
             scope.push_brand_filter(&mut query, "bw.brand_id");
             query.push("))");
+        }
+        if let Some(code) = &filter.code {
+            query.push(" AND w.code = ").push_bind(canonical_code(code));
         }
         if let Some(after) = &page.after {
             query.push(" AND w.id < ").push_bind(after.clone());

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use consign_db::{PageRequest, Scope};
+use consign_db::{Page, PageRequest, Scope};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, OrganizationId};
 use serde::Serialize;
@@ -60,14 +60,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
                 detail: "Trailing characters after the JSON body.".into(),
                 errors: vec![],
             })?;
+            refuse_nul_in_json(bytes)?;
             Ok(value)
         }
         Err(error) => {
             let path = error.path().to_string();
             let inner = error.into_inner();
+            // Whether the body is JSON at all decides between 400 and 422:
             // serde_json reports some wrong types (a number where an enum
-            // goes) as syntax errors; valid JSON of the wrong shape is a 422.
-            let well_formed = inner.is_data() || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+            // goes) as syntax errors, and a field it refuses (an unknown one)
+            // before it reaches a syntax error as a data error.
+            let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
             if well_formed {
                 let field = if path == "." { String::new() } else { path };
                 Err(AppError::Validation(vec![FieldError::new(field, strip_position(&inner.to_string()))]))
@@ -75,6 +78,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
                 Err(AppError::BadRequest { detail: format!("Malformed JSON: {inner}"), errors: vec![] })
             }
         }
+    }
+}
+
+/// U+0000 is valid JSON and a valid URL escape, but PostgreSQL text cannot
+/// hold it and SQLite's full-text query syntax refuses it: bad input, so it
+/// is refused here with the field named, never left to fail in storage.
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+fn refuse_nul_in_json(bytes: &[u8]) -> AppResult<()> {
+    // The escape is the only way a NUL gets into a JSON string: a cheap
+    // look for it spares the common body a second parse.
+    if !bytes.windows(6).any(|window| window.eq_ignore_ascii_case(b"\\u0000")) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Ok(()) };
+    match nul_path(&value, String::new()) {
+        Some(field) => Err(AppError::field(field, NUL_MESSAGE)),
+        None => Ok(()),
+    }
+}
+
+/// The path of the first string (or key) holding a NUL.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(index, item)| nul_path(item, format!("{path}[{index}]")))
+        }
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            if key.contains('\0') { Some(field) } else { nul_path(item, field) }
+        }),
+        _ => None,
     }
 }
 
@@ -103,6 +139,10 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        // An escaped NUL names nothing either (see `NUL_MESSAGE`).
+        if parts.uri.path().contains("%00") {
+            return Err(AppError::NotFound);
+        }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| AppPath(value))
@@ -121,6 +161,12 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(AppError::field(name.replace('\0', ""), NUL_MESSAGE));
+        }
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(value)| AppQuery(value))
             .map_err(|rejection| AppError::field("query", rejection.body_text()))
@@ -146,6 +192,28 @@ impl PageQuery {
         }
         Ok(PageRequest { limit, after: self.cursor.clone().filter(|c| !c.is_empty()) })
     }
+
+    /// One page of a sub-collection whose storage function returns it
+    /// whole (an order's shipments, a brand's canned responses). Such a list
+    /// is bounded by its parent, so it is paged here rather than in SQL,
+    /// which keeps the storage functions the pages and jobs share as they
+    /// are. Rows come in `key_of` order and the cursor is the last key of a
+    /// page; comparing keys rather than looking the cursor up keeps a page
+    /// boundary valid when its row is deleted between two calls.
+    pub fn page_of<T>(&self, mut rows: Vec<T>, key_of: impl Fn(&T) -> String) -> AppResult<Page<T>> {
+        let request = self.to_request()?;
+        rows.sort_by_cached_key(|row| key_of(row));
+        if let Some(after) = &request.after {
+            rows.retain(|row| key_of(row).as_str() > after.as_str());
+        }
+        Ok(Page::from_rows(rows, &request, key_of))
+    }
+}
+
+/// A list bounded by a small fixed size (a brand's three payment providers,
+/// its notification templates): the envelope of every list, one page.
+pub fn whole_list<T>(rows: Vec<T>) -> Page<T> {
+    Page { data: rows, next_cursor: None }
 }
 
 /// The authenticated caller, put in the request by the auth middleware.

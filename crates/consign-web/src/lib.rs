@@ -1,11 +1,11 @@
 //! Consign's HTTP edge: the JSON API under `/api/v1`, the ops endpoints and
 //! the API reference.
 //!
-//! A request passes, outermost first: request id → timeout → catch-panic →
-//! metrics and access log → authentication (bearer token → `Caller`) →
-//! idempotency (POST with `Idempotency-Key`) → the route's handler, which
-//! checks the authorization policy and calls `consign-db` with the caller's
-//! scope.
+//! A request passes, outermost first: request id → problem+json for every
+//! `/api/` error → timeout → catch-panic → metrics and access log →
+//! authentication (bearer token → `Caller`) → idempotency (POST with
+//! `Idempotency-Key`) → the route's handler, which checks the authorization
+//! policy and calls `consign-db` with the caller's scope.
 //!
 //! Architecture invariant: only this crate knows about HTTP.
 
@@ -16,6 +16,7 @@ pub mod extract;
 pub mod files;
 pub mod live;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod payments;
@@ -303,9 +304,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document, generated from the route annotations.
+/// The OpenAPI document, generated from the route annotations, with the
+/// problem responses every operation can answer (`openapi::document_problems`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = routes().split_for_parts();
+    let (_, mut api) = routes().split_for_parts();
+    openapi::document_problems(&mut api);
     api
 }
 
@@ -317,7 +320,8 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The whole application as one router.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = routes().split_for_parts();
+    let (router, mut api) = routes().split_for_parts();
+    openapi::document_problems(&mut api);
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit_bytes;
@@ -336,6 +340,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::observe::observe))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(axum::middleware::from_fn(middleware::problems::problem_errors))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

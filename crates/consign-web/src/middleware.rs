@@ -2,3 +2,4 @@
 
 pub mod idempotency;
 pub mod observe;
+pub mod problems;

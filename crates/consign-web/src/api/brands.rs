@@ -40,12 +40,14 @@ fn is_currency(code: &str, _: &()) -> garde::Result {
     }
 }
 
+/// Any case is accepted: a slug is an identifier in URLs, stored and looked
+/// up lower-case.
 fn is_slug(slug: &str, _: &()) -> garde::Result {
     let valid = (2..=64).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
-    if valid { Ok(()) } else { Err(garde::Error::new("must be 2 to 64 lowercase letters, digits or inner hyphens")) }
+    if valid { Ok(()) } else { Err(garde::Error::new("must be 2 to 64 letters, digits or inner hyphens")) }
 }
 
 /// `POST /brands`.
@@ -55,9 +57,9 @@ pub struct CreateBrand {
     #[garde(length(chars, min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// URL name, unique.
+    /// URL name, unique; stored lower-case (`Acme` becomes `acme`).
     #[garde(custom(is_slug))]
-    #[schema(pattern = "^[a-z0-9][a-z0-9-]*[a-z0-9]$", min_length = 2, max_length = 64)]
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$", min_length = 2, max_length = 64)]
     pub slug: String,
     /// ISO 4217 currency.
     #[garde(custom(is_currency))]
@@ -87,7 +89,12 @@ async fn create_brand(
     let brand = brands::create(
         &state.db,
         caller.scope(),
-        NewBrand { organization_id, name: request.name.trim(), slug: &request.slug, currency: &request.currency },
+        NewBrand {
+            organization_id,
+            name: request.name.trim(),
+            slug: &request.slug.to_ascii_lowercase(),
+            currency: &request.currency,
+        },
     )
     .await
     .map_err(|e| match e {

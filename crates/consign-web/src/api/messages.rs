@@ -330,16 +330,18 @@ async fn unread(State(state): State<AppState>, caller: Caller) -> AppResult<AppJ
 
 /// A brand's canned responses, by name.
 #[utoipa::path(get, path = "/brands/{id}/canned-responses", tag = "messages",
-    params(("id" = String, Path, description = "Brand id")),
-    responses((status = 200, body = Vec<CannedResponse>), (status = 404, body = Problem)),
+    params(("id" = String, Path, description = "Brand id"), PageQuery),
+    responses((status = 200, description = "A page of canned responses", body = Page<CannedResponse>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn list_canned(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-) -> AppResult<AppJson<Vec<CannedResponse>>> {
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<CannedResponse>>> {
     caller.authorize_brand(Action::ViewCommerce, brand_id)?;
-    Ok(AppJson(canned::list(&state.db, caller.scope(), brand_id).await?))
+    let rows = canned::list(&state.db, caller.scope(), brand_id).await?;
+    Ok(AppJson(page.page_of(rows, |canned| canned.name.clone())?))
 }
 
 /// `POST /brands/{id}/canned-responses`.

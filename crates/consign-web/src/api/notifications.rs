@@ -2,6 +2,7 @@
 //! and channel, its staff digest window, and what was sent about an order.
 
 use axum::extract::State;
+use consign_db::Page;
 use consign_db::notifications::{self, Notification, Settings, Template, TemplateChange};
 use consign_domain::messaging::Channel;
 use consign_domain::policy::Action;
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::{AppJson, AppPath, Caller};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,15 +29,15 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// for each kind and channel.
 #[utoipa::path(get, path = "/brands/{id}/notification-templates", tag = "notifications",
     params(("id" = String, Path, description = "Brand id")),
-    responses((status = 200, body = Vec<Template>), (status = 404, body = Problem)),
+    responses((status = 200, description = "Every template, in one page", body = Page<Template>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn list_templates(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-) -> AppResult<AppJson<Vec<Template>>> {
+) -> AppResult<AppJson<Page<Template>>> {
     caller.authorize_brand(Action::ViewBrand, brand_id)?;
-    Ok(AppJson(notifications::templates(&state.db, caller.scope(), brand_id).await?))
+    Ok(AppJson(whole_list(notifications::templates(&state.db, caller.scope(), brand_id).await?)))
 }
 
 /// `PUT /brands/{id}/notification-templates/{kind}/{channel}`.
@@ -142,13 +143,15 @@ async fn put_settings(
 /// What was sent about an order, to its customer and its staff, with each
 /// delivery's status (staff only).
 #[utoipa::path(get, path = "/orders/{id}/notifications", tag = "notifications",
-    params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<Notification>), (status = 404, body = Problem)),
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, description = "A page of notifications, oldest first", body = Page<Notification>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn order_notifications(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<Notification>>> {
-    Ok(AppJson(notifications::for_order(&state.db, caller.scope(), order_id).await?))
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<Notification>>> {
+    let rows = notifications::for_order(&state.db, caller.scope(), order_id).await?;
+    Ok(AppJson(page.page_of(rows, |notification| notification.id.to_string())?))
 }

@@ -334,26 +334,30 @@ async fn timeline(
 
 /// The order's fulfillment orders, one per warehouse.
 #[utoipa::path(get, path = "/orders/{id}/fulfillment-orders", tag = "fulfillment",
-    params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<FulfillmentOrder>), (status = 404, body = Problem)),
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, description = "A page of fulfillment orders", body = Page<FulfillmentOrder>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn fulfillment_orders(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<FulfillmentOrder>>> {
-    Ok(AppJson(fulfillment::for_order(&state.db, caller.scope(), order_id).await?))
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<FulfillmentOrder>>> {
+    let rows = fulfillment::for_order(&state.db, caller.scope(), order_id).await?;
+    Ok(AppJson(page.page_of(rows, |fulfillment_order| fulfillment_order.id.to_string())?))
 }
 
 /// The order's shipments.
 #[utoipa::path(get, path = "/orders/{id}/shipments", tag = "fulfillment",
-    params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<Shipment>), (status = 404, body = Problem)),
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, description = "A page of shipments", body = Page<Shipment>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn shipments(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<Shipment>>> {
-    Ok(AppJson(fulfillment::shipments_for_order(&state.db, caller.scope(), order_id).await?))
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<Shipment>>> {
+    let rows = fulfillment::shipments_for_order(&state.db, caller.scope(), order_id).await?;
+    Ok(AppJson(page.page_of(rows, |shipment| shipment.id.to_string())?))
 }

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consign_db::Page;
 use consign_db::payments::{self, ProviderSettings};
 use consign_domain::BrandId;
 use consign_domain::policy::Action;
@@ -14,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::extract::{AppJson, AppPath, Caller};
+use crate::extract::{AppJson, AppPath, Caller, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(put_provider)).routes(routes!(list_providers))
@@ -116,13 +117,13 @@ pub(crate) async fn store(
 /// The providers a brand has set up (no secrets).
 #[utoipa::path(get, path = "/brands/{id}/payment-providers", tag = "payments",
     params(("id" = String, Path, description = "Brand id")),
-    responses((status = 200, body = Vec<ProviderSettings>), (status = 404, body = Problem)),
+    responses((status = 200, description = "Every provider set up, in one page", body = Page<ProviderSettings>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn list_providers(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-) -> AppResult<AppJson<Vec<ProviderSettings>>> {
+) -> AppResult<AppJson<Page<ProviderSettings>>> {
     caller.authorize_brand(Action::ViewBrand, brand_id)?;
-    Ok(AppJson(payments::list_credentials(&state.db, caller.scope(), brand_id).await?))
+    Ok(AppJson(whole_list(payments::list_credentials(&state.db, caller.scope(), brand_id).await?)))
 }

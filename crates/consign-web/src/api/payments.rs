@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consign_db::Page;
 use consign_db::orders::{self, Order, changes};
 use consign_db::payments::{self, LedgerEntry, PaymentAttempt};
 use consign_domain::policy::Action;
@@ -18,7 +19,7 @@ use utoipa_axum::routes;
 use super::orders::AmountInput;
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::{AppJson, AppPath, Caller};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 use crate::payments::{PaymentInstructions, start_attempt};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -93,31 +94,37 @@ async fn refund(
 }
 
 /// The order's payments and refunds, oldest first.
-#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments", params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<LedgerEntry>), (status = 404, body = Problem)),
+#[utoipa::path(get, path = "/orders/{id}/payments", tag = "payments",
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, description = "A page of ledger entries", body = Page<LedgerEntry>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn ledger(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<LedgerEntry>>> {
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<LedgerEntry>>> {
     let order = orders::get(&state.db, caller.scope(), order_id).await?;
     caller.authorize_brand(Action::ViewCommerce, order.brand_id)?;
-    Ok(AppJson(payments::ledger(&state.db, caller.scope(), order_id).await?))
+    let rows = payments::ledger(&state.db, caller.scope(), order_id).await?;
+    Ok(AppJson(page.page_of(rows, |entry| entry.id.to_string())?))
 }
 
 /// The order's payment attempts, oldest first (staff, or the customer with
 /// the order access token).
-#[utoipa::path(get, path = "/orders/{id}/payment-attempts", tag = "payments", params(("id" = String, Path, description = "Order id")),
-    responses((status = 200, body = Vec<PaymentAttempt>), (status = 404, body = Problem)),
+#[utoipa::path(get, path = "/orders/{id}/payment-attempts", tag = "payments",
+    params(("id" = String, Path, description = "Order id"), PageQuery),
+    responses((status = 200, description = "A page of payment attempts", body = Page<PaymentAttempt>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 async fn list_attempts(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
-) -> AppResult<AppJson<Vec<PaymentAttempt>>> {
+    AppQuery(page): AppQuery<PageQuery>,
+) -> AppResult<AppJson<Page<PaymentAttempt>>> {
     order_for(&state, &caller, order_id, Action::ViewCommerce).await?;
-    Ok(AppJson(payments::list_attempts(&state.db, caller.scope(), order_id).await?))
+    let rows = payments::list_attempts(&state.db, caller.scope(), order_id).await?;
+    Ok(AppJson(page.page_of(rows, |attempt| attempt.id.to_string())?))
 }
 
 /// `POST /orders/{id}/payment-attempts`.

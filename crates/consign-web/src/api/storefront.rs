@@ -74,7 +74,7 @@ async fn catalog(
     AppPath(brand_slug): AppPath<String>,
     AppQuery(page): AppQuery<PageQuery>,
 ) -> AppResult<AppJson<Page<StorefrontProduct>>> {
-    let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
     let products = products::active_for_storefront(&state.db, brand.id, &page.to_request()?).await?;
     let variant_ids: Vec<_> = products.data.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
     let available = stock::available_by_variant(&state.db, brand.id, &variant_ids).await?;
@@ -211,7 +211,7 @@ async fn checkout(
     let provider = provider.unwrap_or(ProviderKind::Manual);
     let ip = crate::api::auth::client_ip(&state, &headers, peer);
     state.limiter.check(Bucket::CheckoutFromIp, &ip_key(ip)).await?;
-    let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
+    let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
     let email = request.customer.email.trim().to_lowercase();
     state.limiter.check(Bucket::CheckoutForEmail, &format!("{}|{email}", brand.id)).await?;
     check_unpaid_holds(&state, brand.id, &email).await?;

@@ -4,19 +4,21 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use consign_db::warehouses::{self, Allocation, AllocationError, BrandWarehouse, NewWarehouse, Warehouse};
+use consign_db::warehouses::{
+    self, Allocation, AllocationError, BrandWarehouse, NewWarehouse, Warehouse, WarehouseFilter,
+};
 use consign_db::{DbError, Page};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, OrganizationId, WarehouseId};
 use garde::Validate;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,10 +26,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_brand_warehouses, list_brand_warehouses))
 }
 
+/// Any case is accepted: the code is stored upper-case (`canonical_code`).
 fn is_code(code: &str, _: &()) -> garde::Result {
-    let valid = (1..=32).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if valid { Ok(()) } else { Err(garde::Error::new("must be 1 to 32 upper-case letters, digits, - or _")) }
+    let valid =
+        (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid { Ok(()) } else { Err(garde::Error::new("must be 1 to 32 letters, digits, - or _")) }
 }
 
 /// `POST /warehouses`.
@@ -36,9 +39,10 @@ pub struct CreateWarehouse {
     /// Display name.
     #[garde(length(chars, min = 1, max = 200))]
     pub name: String,
-    /// Short code, unique within the organization.
+    /// Short code, unique within the organization. Case-insensitive: it is
+    /// stored upper-case (`wh-main` becomes `WH-MAIN`).
     #[garde(custom(is_code))]
-    #[schema(pattern = "^[A-Z0-9_-]{1,32}$", example = "EWR")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "EWR")]
     pub code: String,
     /// The organization that runs it; may be left out by a member of exactly one.
     #[garde(skip)]
@@ -64,25 +68,40 @@ async fn create_warehouse(
     let organization_id = caller.authorize_organization(Action::ManageWarehouses, request.organization_id)?;
     let new = NewWarehouse { organization_id, name: request.name.trim(), code: &request.code };
     let warehouse = warehouses::create(&state.db, caller.scope(), new).await.map_err(|e| match e {
-        DbError::Conflict { .. } => {
-            AppError::Conflict(format!("The organization already has a warehouse with code {}.", request.code))
-        }
+        DbError::Conflict { .. } => AppError::Conflict(format!(
+            "The organization already has a warehouse with code {}.",
+            warehouses::canonical_code(&request.code)
+        )),
         other => other.into(),
     })?;
     Ok((StatusCode::CREATED, AppJson(warehouse)))
 }
 
+/// Filters for `GET /warehouses`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WarehouseQuery {
+    /// Only the warehouse with this code, in any case.
+    pub code: Option<String>,
+    /// Rows per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
 /// Warehouses of the caller's organizations and of the brands it sees,
 /// newest first.
-#[utoipa::path(get, path = "/warehouses", tag = "warehouses", params(PageQuery),
+#[utoipa::path(get, path = "/warehouses", tag = "warehouses", params(WarehouseQuery),
     responses((status = 200, description = "A page of warehouses", body = Page<Warehouse>)),
     security(("bearer" = [])))]
 async fn list_warehouses(
     State(state): State<AppState>,
     caller: Caller,
-    AppQuery(page): AppQuery<PageQuery>,
+    AppQuery(query): AppQuery<WarehouseQuery>,
 ) -> AppResult<AppJson<Page<Warehouse>>> {
-    Ok(AppJson(warehouses::list(&state.db, caller.scope(), &page.to_request()?).await?))
+    let page = PageQuery { limit: query.limit, cursor: query.cursor }.to_request()?;
+    let filter = WarehouseFilter { code: query.code.filter(|code| !code.trim().is_empty()) };
+    Ok(AppJson(warehouses::list(&state.db, caller.scope(), &filter, &page).await?))
 }
 
 /// One warehouse of a brand's allocation order.
@@ -112,7 +131,7 @@ pub struct SetBrandWarehouses {
 #[utoipa::path(put, path = "/brands/{id}/warehouses", tag = "warehouses", request_body = SetBrandWarehouses,
     params(("id" = String, Path, description = "Brand id")),
     responses(
-        (status = 200, description = "The brand's warehouses, in allocation order", body = Vec<BrandWarehouse>),
+        (status = 200, description = "The brand's warehouses, in allocation order, in one page", body = Page<BrandWarehouse>),
         (status = 403, description = "Neither a brand admin nor an admin of its 3PL", body = Problem),
         (status = 404, description = "No such brand", body = Problem),
         (status = 422, description = "Invalid fields, or a warehouse that may not serve the brand", body = Problem),
@@ -123,7 +142,7 @@ async fn set_brand_warehouses(
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
     AppJson(request): AppJson<SetBrandWarehouses>,
-) -> AppResult<AppJson<Vec<BrandWarehouse>>> {
+) -> AppResult<AppJson<Page<BrandWarehouse>>> {
     caller.authorize_brand(Action::ViewBrand, brand_id)?;
     let grants = caller.scope().grants();
     if !grants.allows_on_brand(Action::ManageBrand, brand_id) {
@@ -159,14 +178,14 @@ async fn set_brand_warehouses(
             ),
             AllocationError::Db(error) => error.into(),
         })?;
-    Ok(AppJson(linked))
+    Ok(AppJson(whole_list(linked)))
 }
 
 /// The warehouses serving a brand, in allocation order.
 #[utoipa::path(get, path = "/brands/{id}/warehouses", tag = "warehouses",
     params(("id" = String, Path, description = "Brand id")),
     responses(
-        (status = 200, description = "The brand's warehouses, lowest priority number first", body = Vec<BrandWarehouse>),
+        (status = 200, description = "The brand's warehouses, lowest priority number first, in one page", body = Page<BrandWarehouse>),
         (status = 404, description = "No such brand", body = Problem),
     ),
     security(("bearer" = [])))]
@@ -174,7 +193,7 @@ async fn list_brand_warehouses(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(brand_id): AppPath<BrandId>,
-) -> AppResult<AppJson<Vec<BrandWarehouse>>> {
+) -> AppResult<AppJson<Page<BrandWarehouse>>> {
     caller.authorize_brand(Action::ViewBrand, brand_id)?;
-    Ok(AppJson(warehouses::for_brand(&state.db, caller.scope(), brand_id).await?))
+    Ok(AppJson(whole_list(warehouses::for_brand(&state.db, caller.scope(), brand_id).await?)))
 }

@@ -329,7 +329,13 @@ struct WarehousesPage {
 
 /// `GET /admin/warehouses`.
 pub async fn warehouse_list(State(state): State<AppState>, staff: Staff) -> Result<Response, PageError> {
-    let found = warehouses::list(&state.db, staff.caller.scope(), &PageRequest { limit: 200, after: None }).await?;
+    let found = warehouses::list(
+        &state.db,
+        staff.caller.scope(),
+        &warehouses::WarehouseFilter::default(),
+        &PageRequest { limit: 200, after: None },
+    )
+    .await?;
     let grants = staff.caller.scope().grants();
     let user_id = staff.caller.scope().user_id();
     let mut organizations = Vec::new();

@@ -375,7 +375,8 @@ async fn a_brand_admin_or_the_admin_of_its_3pl_sets_the_allocation_order() {
     // The 3PL set EWR then LAX; the merchant now sees both warehouses.
     let listed = app.get(&path, &shop.owner.token).await;
     assert_eq!(listed.status, StatusCode::OK);
-    let codes: Vec<&str> = listed.body.as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> =
+        listed.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["EWR", "LAX"]);
     let visible = app.get("/api/v1/warehouses", &shop.owner.token).await;
     assert_eq!(visible.body["data"].as_array().unwrap().len(), 2, "{}", visible.text);
@@ -395,11 +396,12 @@ async fn a_brand_admin_or_the_admin_of_its_3pl_sets_the_allocation_order() {
         )
         .await;
     assert_eq!(reordered.status, StatusCode::OK, "{}", reordered.text);
-    let codes: Vec<&str> = reordered.body.as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> =
+        reordered.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["LAX", "HOME", "EWR"]);
     let listed = app.get(&format!("/api/v1/brands/{}/warehouses", shop.brand_id), &shop.owner.token).await;
     let order: Vec<&str> =
-        listed.body.as_array().unwrap().iter().map(|w| w["warehouse_id"].as_str().unwrap()).collect();
+        listed.body["data"].as_array().unwrap().iter().map(|w| w["warehouse_id"].as_str().unwrap()).collect();
     assert_eq!(order, [shop.lax.as_str(), own.as_str(), shop.ewr.as_str()]);
 
     // A warehouse of an unrelated organization may not serve the brand.
@@ -445,7 +447,7 @@ async fn a_brand_admin_or_the_admin_of_its_3pl_sets_the_allocation_order() {
     // The fulfilling 3PL's admin may replace it, here with nothing.
     let emptied = app.request(Method::PUT, &path, Some(&shop.threepl.token), Some(&json!({"warehouses": []}))).await;
     assert_eq!(emptied.status, StatusCode::OK, "{}", emptied.text);
-    assert_eq!(emptied.body, json!([]));
+    assert_eq!(emptied.body, json!({"data": [], "next_cursor": null}));
 }
 
 /// Every endpoint of this slice that takes an id, as (method, path, body);
@@ -544,7 +546,7 @@ async fn another_tenants_catalog_and_stock_answer_404_and_stay_unchanged() {
     let after = app.get(&format!("/api/v1/products/{product_id}"), &victim.owner.token).await;
     assert_eq!(after.body, product);
     let warehouses = app.get(&format!("/api/v1/brands/{}/warehouses", victim.brand_id), &victim.owner.token).await;
-    assert_eq!(warehouses.body.as_array().unwrap().len(), 2);
+    assert_eq!(warehouses.body["data"].as_array().unwrap().len(), 2);
     let levels = app.get(&format!("/api/v1/inventory/levels?variant_id={variant_id}"), &victim.owner.token).await;
     assert_eq!(levels.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(levels.body["data"][0]["on_hand"], 7);

@@ -23,7 +23,7 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
     app.run_jobs().await;
 
     let fulfillment = app.get(&format!("/api/v1/orders/{order_id}/fulfillment-orders"), &owner.token).await;
-    let fos = fulfillment.body.as_array().unwrap().clone();
+    let fos = fulfillment.body["data"].as_array().unwrap().clone();
     assert_eq!(fos.len(), 2, "two warehouses hold the stock: {}", fulfillment.text);
     let fo_for = |warehouse: &str| -> Value { fos.iter().find(|f| f["warehouse_id"] == warehouse).unwrap().clone() };
     let first = fo_for(&shop.warehouses[0]);
@@ -77,7 +77,7 @@ async fn partial_and_split_shipments_consume_stock_and_move_the_order_to_deliver
 
     let shipments = app.get(&format!("/api/v1/orders/{order_id}/shipments"), &owner.token).await;
     let ids: Vec<String> =
-        shipments.body.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+        shipments.body["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 3);
     let backwards =
         app.post(&format!("/api/v1/shipments/{}/status", ids[0]), &owner.token, json!({"status": "delivered"})).await;
@@ -139,7 +139,7 @@ async fn a_3pl_ships_orders_of_the_brand_it_fulfils_for() {
     let listed = app.get("/api/v1/orders?payment_status=paid", &threepl.token).await;
     assert_eq!(listed.body["data"][0]["id"], order_id);
     let fos = app.get(&format!("/api/v1/orders/{order_id}/fulfillment-orders"), &threepl.token).await;
-    let fo_id = fos.body[0]["id"].as_str().unwrap();
+    let fo_id = fos.body["data"][0]["id"].as_str().unwrap();
     let shipped = app
         .post(&format!("/api/v1/fulfillment-orders/{fo_id}/shipments"), &threepl.token, json!({"items": [{"order_item_id": item_id, "quantity": 2}], "carrier": "dhl", "tracking_number": "JD0001"}))
         .await;

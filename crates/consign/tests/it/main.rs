@@ -9,6 +9,7 @@ mod browser;
 mod catalog;
 mod channels;
 mod checkout;
+mod contract;
 mod customer_view;
 mod demo;
 mod fulfillment;

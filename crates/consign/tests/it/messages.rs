@@ -267,7 +267,7 @@ async fn order_events_post_system_messages_with_the_tracking_link() {
     assert_eq!(paid.body["payment_status"], "paid", "{}", paid.text);
     app.run_jobs().await;
     let fos = app.get(&format!("/api/v1/orders/{}/fulfillment-orders", c.order_id), &c.owner.token).await;
-    let fo = &fos.body[0];
+    let fo = &fos.body["data"][0];
     let shipment = app
         .post(
             &format!("/api/v1/fulfillment-orders/{}/shipments", fo["id"].as_str().unwrap()),
@@ -316,7 +316,7 @@ async fn canned_responses_fill_in_the_order() {
     let duplicate = app.post(&path, &c.owner.token, json!({"name": "eta", "body": "again"})).await;
     assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
     let listed = app.get(&path, &c.threepl.token).await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
 
     let reply = post_message(
         &app,

@@ -143,7 +143,7 @@ async fn notifications_tell_the_customer_of_order_events_and_replies_by_email_an
     // Shipped: an email and, since the brand turned it on, an SMS, both
     // with the tracking link.
     let fos = s.app.get(&format!("/api/v1/orders/{}/fulfillment-orders", s.order_id), &s.owner.token).await;
-    let fo = &fos.body[0];
+    let fo = &fos.body["data"][0];
     let shipment = s
         .app
         .post(
@@ -193,8 +193,7 @@ async fn notifications_tell_the_customer_of_order_events_and_replies_by_email_an
     let log_path = format!("/api/v1/orders/{}/notifications", s.order_id);
     let log = s.app.get(&log_path, &s.owner.token).await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.text);
-    let rows: Vec<(String, String, String)> = log
-        .body
+    let rows: Vec<(String, String, String)> = log.body["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -308,7 +307,7 @@ async fn notifications_templates_are_validated_and_for_brand_admins() {
     let templates = format!("/api/v1/brands/{}/notification-templates", s.brand_id);
     let listed = s.app.get(&templates, &s.owner.token).await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
-    let all = listed.body.as_array().unwrap();
+    let all = listed.body["data"].as_array().unwrap();
     assert_eq!(all.len(), 8 * 3, "every kind on email, SMS and WhatsApp");
     let email_on = all.iter().filter(|t| t["channel"] == "email").all(|t| t["enabled"] == true);
     let others_off = all.iter().filter(|t| t["channel"] != "email").all(|t| t["enabled"] == false);

@@ -59,7 +59,7 @@ async fn partial_payments_add_up_to_paid_and_paid_orders_get_fulfillment_orders(
 
     app.run_jobs().await;
     let fulfillment = app.get(&format!("/api/v1/orders/{}/fulfillment-orders", id(&order)), &owner.token).await;
-    let fulfillment_orders = fulfillment.body.as_array().unwrap();
+    let fulfillment_orders = fulfillment.body["data"].as_array().unwrap();
     // TENT 7 = 5 from the first warehouse + 2 from the second; MUG from the first.
     assert_eq!(fulfillment_orders.len(), 2, "{}", fulfillment.text);
     let first_wh = fulfillment_orders.iter().find(|f| f["warehouse_id"] == shop.warehouses[0].as_str()).unwrap();
@@ -70,7 +70,7 @@ async fn partial_payments_add_up_to_paid_and_paid_orders_get_fulfillment_orders(
     // Running the jobs again changes nothing.
     app.run_jobs().await;
     let again = app.get(&format!("/api/v1/orders/{}/fulfillment-orders", id(&order)), &owner.token).await;
-    assert_eq!(again.body.as_array().unwrap().len(), 2);
+    assert_eq!(again.body["data"].as_array().unwrap().len(), 2);
 
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
     let types: Vec<&str> =
@@ -325,7 +325,7 @@ async fn another_tenants_orders_answer_404_and_stay_unchanged() {
     .await;
     app.run_jobs().await;
     let fulfillment = app.get(&format!("/api/v1/orders/{}/fulfillment-orders", id(&order)), &owner.token).await;
-    let fo_id = fulfillment.body[0]["id"].as_str().unwrap().to_owned();
+    let fo_id = fulfillment.body["data"][0]["id"].as_str().unwrap().to_owned();
     let item_id = order["items"][0]["id"].as_str().unwrap().to_owned();
     let shipped = app
         .post(

@@ -437,7 +437,7 @@ async fn staff_record_a_payment_ship_and_deliver_from_the_order_page() {
         .await;
     assert!(second.text.contains("Shipment created."), "{}", second.text);
     let shipments = app.get(&format!("/api/v1/orders/{order_id}/shipments"), &owner.token).await;
-    for shipment in shipments.body.as_array().unwrap() {
+    for shipment in shipments.body["data"].as_array().unwrap() {
         let id = shipment["id"].as_str().unwrap();
         let moved = client.post_and_follow(&format!("{path}/shipments/{id}/status"), &[("status", "in_transit")]).await;
         assert!(moved.text.contains("Shipment marked in transit."), "{}", moved.text);

@@ -298,7 +298,7 @@ async fn payment_credentials_on_the_settings_page_are_write_only() {
         assert!(!saved.text.contains(secret), "the page shows a secret");
     }
     let listed = app.get(&format!("/api/v1/brands/{}/payment-providers", shop.brand_id), &owner.token).await;
-    assert_eq!(listed.body[0]["provider"], "stripe", "{}", listed.text);
+    assert_eq!(listed.body["data"][0]["provider"], "stripe", "{}", listed.text);
     assert!(!listed.text.contains("SECRET"));
     let unknown = client.post(&format!("{path}/payment-providers/bitcoin"), &[("key", "x")]).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
@@ -329,7 +329,7 @@ async fn payment_credentials_on_the_settings_page_are_write_only() {
         .await;
     assert!(refused.text.contains("Your role does not allow this action."), "{}", refused.text);
     let listed = app.get(&format!("/api/v1/brands/{}/payment-providers", shop.brand_id), &owner.token).await;
-    assert_eq!(listed.body.as_array().unwrap().len(), 1, "{}", listed.text);
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1, "{}", listed.text);
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -67,7 +67,7 @@ async fn order(app: &TestApp, token: &str, order_id: &str) -> Value {
 async fn ledger(app: &TestApp, token: &str, order_id: &str) -> Vec<Value> {
     let got = app.get(&format!("/api/v1/orders/{order_id}/payments"), token).await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text);
-    got.body.as_array().unwrap().clone()
+    got.body["data"].as_array().unwrap().clone()
 }
 
 fn amount(order: &Value, field: &str) -> i64 {
@@ -109,8 +109,8 @@ async fn stripe_checkout_sends_ids_amount_and_idempotency_key_and_answers_the_cl
     // The customer sees the attempt with the order access token.
     let attempts = app.get(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token).await;
     assert_eq!(attempts.status, StatusCode::OK, "{}", attempts.text);
-    assert_eq!(attempts.body[0]["provider_reference"], "pi_1");
-    assert_eq!(attempts.body[0]["status"], "requires_action");
+    assert_eq!(attempts.body["data"][0]["provider_reference"], "pi_1");
+    assert_eq!(attempts.body["data"][0]["status"], "requires_action");
 }
 
 #[tokio::test]
@@ -145,7 +145,8 @@ async fn a_provider_outage_at_checkout_leaves_a_failed_attempt_the_customer_can_
     assert_eq!(retried.body["status"], "requires_action");
     assert_ne!(retried.body["attempt_id"], payment["attempt_id"], "a retry is a new attempt");
     let attempts = app.get(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token).await;
-    let statuses: Vec<&str> = attempts.body.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        attempts.body["data"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["failed", "requires_action"]);
 }
 
@@ -172,7 +173,7 @@ async fn a_stripe_payment_is_applied_once_however_often_its_webhook_arrives() {
     assert_eq!(entries.len(), 1, "{entries:#?}");
     assert_eq!(entries[0]["provider_reference"], "pi_1");
     let attempts = app.get(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &owner.token).await;
-    assert_eq!(attempts.body[0]["status"], "succeeded");
+    assert_eq!(attempts.body["data"][0]["status"], "succeeded");
 
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
     let events = timeline.body["data"].as_array().unwrap();
@@ -270,7 +271,8 @@ async fn a_failed_payment_is_retried_with_a_new_attempt_on_the_same_order() {
     let paid = order_state(&app, &owner.token, id(&order)).await;
     assert_eq!(paid["payment_status"], "paid");
     let attempts = app.get(&format!("/api/v1/orders/{}/payment-attempts", id(&order)), &token).await;
-    let statuses: Vec<&str> = attempts.body.as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        attempts.body["data"].as_array().unwrap().iter().map(|a| a["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["failed", "succeeded"]);
     let timeline = app.get(&format!("/api/v1/orders/{}/timeline", id(&order)), &owner.token).await;
     let failed_event =

@@ -48,7 +48,7 @@ async fn state(app: &TestApp, token: &str, order_ids: &[String]) -> Vec<Value> {
     for order_id in order_ids {
         let order = app.get(&format!("/api/v1/orders/{order_id}"), token).await.body;
         let ledger = app.get(&format!("/api/v1/orders/{order_id}/payments"), token).await.body;
-        let mut entries: Vec<Value> = ledger
+        let mut entries: Vec<Value> = ledger["data"]
             .as_array()
             .unwrap()
             .iter()
@@ -56,7 +56,7 @@ async fn state(app: &TestApp, token: &str, order_ids: &[String]) -> Vec<Value> {
             .collect();
         entries.sort_by_key(|e| e.to_string());
         let attempts = app.get(&format!("/api/v1/orders/{order_id}/payment-attempts"), token).await.body;
-        let attempts: Vec<Value> = attempts.as_array().unwrap().iter().map(|a| a["status"].clone()).collect();
+        let attempts: Vec<Value> = attempts["data"].as_array().unwrap().iter().map(|a| a["status"].clone()).collect();
         states.push(json!({
             "status": order["status"], "payment_status": order["payment_status"], "total": order["total"],
             "paid": order["paid"], "refunded": order["refunded"], "refund_due": order["refund_due"],
@@ -199,7 +199,7 @@ async fn check(app: &TestApp, token: &str, order_id: &str) -> Result<(), String>
     let order = app.get(&format!("/api/v1/orders/{order_id}"), token).await.body;
     let ledger = app.get(&format!("/api/v1/orders/{order_id}/payments"), token).await.body;
     let sum = |kind: &str, status: &str| -> i64 {
-        ledger
+        ledger["data"]
             .as_array()
             .unwrap()
             .iter()
