@@ -458,7 +458,9 @@ async fn attachments_are_checked_stored_and_served_only_to_those_who_may_see_the
 
 #[tokio::test]
 async fn a_customer_search_finds_exactly_its_orders_matches_among_many_of_other_tenants() {
-    let app = TestApp::spawn().await;
+    // Seventy posts by one staff member: lift the per-caller post limit.
+    let rate_limits = consign_web::auth::rate_limit::RateLimits::unlimited();
+    let app = TestApp::spawn_with(consign_web::WebConfig { rate_limits, ..consign_web::WebConfig::default() }).await;
     let c = conversation(&app).await;
     // Another tenant's order says the word many times, newer than ours too.
     let other_owner = app.sign_up("owner@globex.example", "merchant").await;

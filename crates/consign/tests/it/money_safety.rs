@@ -146,7 +146,9 @@ async fn a_huge_allowed_price_times_a_big_quantity_is_bad_input_at_checkout_and_
 
 #[tokio::test]
 async fn the_same_sku_on_many_lines_is_held_to_the_per_line_limit() {
-    let app = TestApp::spawn().await;
+    // The per-order unit cap of unpaid checkouts would answer first.
+    let rate_limits = consign_web::auth::rate_limit::RateLimits::unlimited();
+    let app = TestApp::spawn_with(WebConfig { rate_limits, ..WebConfig::default() }).await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[5000] }]).await;
     let placed = app.checkout(&shop.slug, &[("MUG", 1000), ("MUG", 1)], "casey@example.com").await;
