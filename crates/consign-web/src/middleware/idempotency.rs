@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on every POST (SPEC §3).
 //!
 //! The first request with a key claims it in the database and runs; its
-//! response (anything but a 5xx) is stored and replayed to every later
+//! response (anything but a 5xx, 401, 403 or 429) is stored and replayed to every later
 //! request with the same key and the same request (method, path, query and
 //! body), with `Idempotent-Replayed: true`. The same key with another
 //! request is a 422, and a second request while the first still runs is a
@@ -10,7 +10,7 @@
 //!
 //! - Keys belong to the caller (one user, one API key, one order token; see
 //!   `Scope::caller_key`), so a replay only ever goes back to the principal
-//!   whose request made it. Anonymous requests share one namespace; the
+//!   whose request made it. Anonymous requests share one namespace per route; the
 //!   ones that answer secrets (signup, login, refresh) carry the caller's
 //!   own credential in the body, which the replay must match.
 //! - Stored responses are sealed with the master keyring: they can hold
@@ -82,9 +82,11 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
             return Err(AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters").into_response());
         }
     };
+    // Anonymous keys are namespaced by route as well, so a key spent on a
+    // public route (signup, checkout) never answers for another route.
     let caller = match request.extensions().get::<Caller>() {
         Some(caller) => caller.scope().caller_key(),
-        None => "public".to_owned(),
+        None => format!("public:{}", request.uri().path()),
     };
     let (mut parts, body) = request.into_parts();
     let bytes = to_bytes(body, state.config.body_limit_bytes.max(state.config.attachment_max_bytes))
@@ -126,8 +128,14 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
 /// Runs the handler and stores its answer, or gives the key up after a 5xx.
 async fn run_and_store(state: AppState, claimed: IdempotentRequest, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if response.status().is_server_error() {
-        // Our failure is not the request's answer: let a retry run it again.
+    let refused_before_running = matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    );
+    if response.status().is_server_error() || refused_before_running {
+        // Our failure, or a refusal of the caller rather than of the request
+        // (authentication, permission, rate limit), is not the request's
+        // answer: let a retry run it again, as Stripe does.
         release(&state, &claimed).await;
         return response;
     }

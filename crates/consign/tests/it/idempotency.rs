@@ -254,3 +254,32 @@ async fn stored_responses_that_carry_tokens_are_sealed_and_still_replay() {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.text, first.text);
 }
+
+#[tokio::test]
+async fn an_unauthenticated_post_is_answered_401_whatever_key_it_reuses() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let body = json!({"name": "Acme", "slug": "acme", "currency": "USD"});
+    let anonymous = |key: &'static str| {
+        app.send(app.client.post(app.url("/api/v1/brands")).header("idempotency-key", key).json(&body))
+    };
+    // A refusal of the caller is not stored: the same key and body answer
+    // 401 again, never a replay, and a signed-in caller may still use it.
+    for _ in 0..2 {
+        let refused = anonymous("k-anon").await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+        assert_eq!(refused.header("idempotent-replayed"), None);
+    }
+    // A key spent anonymously on another route (a checkout's, say) does not
+    // turn this route's 401 into a 422.
+    let spent = app
+        .send(app.client.post(app.url("/api/v1/auth/login")).header("idempotency-key", "k-spent").json(&json!({
+            "email": owner.email, "password": owner.password
+        })))
+        .await;
+    assert_eq!(spent.status, StatusCode::OK, "{}", spent.text);
+    let other_route = anonymous("k-spent").await;
+    assert_eq!(other_route.status, StatusCode::UNAUTHORIZED, "{}", other_route.text);
+    let signed_in = post_with_key(&app, "/api/v1/brands", &owner.token, "k-anon", &body).await;
+    assert_eq!(signed_in.status, StatusCode::CREATED, "{}", signed_in.text);
+}
