@@ -623,3 +623,23 @@ async fn stripe_and_paypal_refunds_that_timed_out_are_answered_again_not_made_ag
     assert_eq!(sent[0].headers.get("paypal-request-id"), sent[1].headers.get("paypal-request-id"));
     assert_eq!(providers.refunds_made().len(), 2, "one Stripe refund, one PayPal refund");
 }
+
+#[tokio::test]
+async fn consign_admin_jobs_requeue_dead_puts_a_dead_refund_back_and_it_is_sent() {
+    let (app, providers) = spawn_with_providers().await;
+    let (owner, shop) = shop(&app, "stripe").await;
+    let order = paid_stripe_order(&app, &shop).await;
+    let job = refund_job_that_died(&app, &providers, &owner, &order).await;
+    providers.fail_next(0);
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
+        .args(["admin", "--database-url", &app.test_db.url, "jobs", "requeue", "--dead"])
+        .output()
+        .expect("run consign admin jobs requeue");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Requeued 1 job(s)."));
+    assert_eq!(consign_db::jobs::get(app.db(), job.id).await.unwrap().status, consign_db::jobs::JobStatus::Queued);
+    app.run_jobs().await;
+    assert_eq!(order_state(&app, &owner.token, id(&order)).await["payment_status"], "refunded");
+    assert_eq!(providers.refunds_made().len(), 1);
+}
