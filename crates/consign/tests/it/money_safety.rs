@@ -585,3 +585,63 @@ async fn an_order_makes_at_most_ten_payment_attempts() {
     assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
     assert_eq!(providers.requests("/v1/payment_intents").len(), 10);
 }
+
+/// Cancels a paid order, lets its refund time out after the provider made
+/// it, then runs the job again: the provider answers the first refund.
+async fn refund_times_out_then_retries(app: &TestApp, providers: &Providers, owner: &TestUser, order: &Value) {
+    let cancelled = app
+        .post(&format!("/api/v1/orders/{}/cancel", id(order)), &owner.token, json!({"reason": "customer asked"}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    providers.answer_refunds_late(true);
+    app.run_jobs().await;
+    providers.answer_refunds_late(false);
+    make_queued_jobs_due(app).await;
+    app.run_jobs().await;
+    assert_eq!(order_state(app, &owner.token, id(order)).await["payment_status"], "refunded");
+}
+
+#[tokio::test]
+async fn stripe_and_paypal_refunds_that_timed_out_are_answered_again_not_made_again() {
+    let (app, providers) = spawn_with_timeout(Duration::from_secs(2)).await;
+    let (owner, shop) = shop(&app, "stripe").await;
+    let order = paid_stripe_order(&app, &shop).await;
+    refund_times_out_then_retries(&app, &providers, &owner, &order).await;
+    let sent = providers.requests("/v1/refunds");
+    assert_eq!(sent.len(), 2, "sent again after the timeout");
+    assert_eq!(sent[0].headers.get("idempotency-key"), sent[1].headers.get("idempotency-key"));
+    assert_eq!(providers.refunds_made().len(), 1);
+
+    assert_eq!(app.set_provider(&owner.token, &shop.brand_id, "paypal").await.status, StatusCode::OK);
+    let (order, payment, _) = checkout_with(&app, &shop, &[("MUG", 1)], "paypal").await;
+    let approved = json!({"id": "WH-APPROVED-LATE", "event_type": "CHECKOUT.ORDER.APPROVED",
+                          "resource": {"id": payment["paypal_order_id"]}});
+    assert_eq!(app.paypal_webhook(&shop.slug, &approved, false).await.status, StatusCode::OK);
+    app.run_jobs().await;
+    assert_eq!(order_state(&app, &owner.token, id(&order)).await["payment_status"], "paid");
+    refund_times_out_then_retries(&app, &providers, &owner, &order).await;
+    let sent = providers.requests("/v2/payments/captures/");
+    assert_eq!(sent.len(), 2, "sent again after the timeout");
+    assert_eq!(sent[0].headers.get("paypal-request-id"), sent[1].headers.get("paypal-request-id"));
+    assert_eq!(providers.refunds_made().len(), 2, "one Stripe refund, one PayPal refund");
+}
+
+#[tokio::test]
+async fn consign_admin_jobs_requeue_dead_puts_a_dead_refund_back_and_it_is_sent() {
+    let (app, providers) = spawn_with_providers().await;
+    let (owner, shop) = shop(&app, "stripe").await;
+    let order = paid_stripe_order(&app, &shop).await;
+    let job = refund_job_that_died(&app, &providers, &owner, &order).await;
+    providers.fail_next(0);
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consign"))
+        .args(["admin", "--database-url", &app.test_db.url, "jobs", "requeue", "--dead"])
+        .output()
+        .expect("run consign admin jobs requeue");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Requeued 1 job(s)."));
+    assert_eq!(consign_db::jobs::get(app.db(), job.id).await.unwrap().status, consign_db::jobs::JobStatus::Queued);
+    app.run_jobs().await;
+    assert_eq!(order_state(&app, &owner.token, id(&order)).await["payment_status"], "refunded");
+    assert_eq!(providers.refunds_made().len(), 1);
+}
