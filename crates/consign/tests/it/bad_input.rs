@@ -56,15 +56,17 @@ async fn documented_operations(app: &TestApp) -> Vec<Operation> {
 /// elsewhere.
 fn fill(template: &str, brand_id: &str) -> String {
     let brand_path = format!("/api/v1/brands/{brand_id}");
-    template
+    let mut path = template
         .replacen("/api/v1/brands/{id}", &brand_path, 1)
         .replace("{brand_slug}", "acme")
         .replace("{provider}", "stripe")
         .replace("{kind}", "order.paid")
-        .replace("{channel}", "email")
-        .replace("{message_id}", SOME_ID)
-        .replace("{attempt_id}", SOME_ID)
-        .replace("{id}", SOME_ID)
+        .replace("{channel}", "email");
+    // Every other parameter is an id: one of nothing.
+    while let (Some(start), Some(end)) = (path.find('{'), path.find('}')) {
+        path.replace_range(start..=end, SOME_ID);
+    }
+    path
 }
 
 /// A body whose every documented field has the wrong type: a number where
