@@ -271,12 +271,11 @@ pub async fn serve(
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     let _ = stop_tx.send(true);
-    let result = match tokio::time::timeout(grace, server).await {
+    match tokio::time::timeout(grace, server).await {
         Ok(result) => result.map_err(anyhow::Error::from),
         Err(_) => {
             tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time");
             Ok(())
         }
-    };
-    result
+    }
 }
