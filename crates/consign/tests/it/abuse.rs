@@ -138,12 +138,17 @@ async fn a_checkout_flood_from_one_address_is_answered_429_while_the_server_stay
     let app = TestApp::spawn().await;
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[1000] }]).await;
-    let emails: Vec<String> = (0..300).map(|i| format!("buyer{i}@example.com")).collect();
+    let emails: Vec<String> = (0..200).map(|i| format!("buyer{i}@example.com")).collect();
     let flood = join_all(emails.iter().map(|email| app.checkout(&shop.slug, &[("MUG", 1)], email)));
     let responses = during_flood(&app, MEMORY_BOUND_KIB, flood).await;
     let created = count(&responses, StatusCode::CREATED);
     let limited = count(&responses, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(created + limited, 300);
+    let others: Vec<(StatusCode, String)> = responses
+        .iter()
+        .filter(|r| r.status != StatusCode::CREATED && r.status != StatusCode::TOO_MANY_REQUESTS)
+        .map(|r| (r.status, r.text.chars().take(200).collect()))
+        .collect();
+    assert_eq!(created + limited, 200, "{others:?}");
     assert!(created <= 20, "the per-address checkout limit held: {created} placed");
     app.assert_stock_invariants().await;
 }
