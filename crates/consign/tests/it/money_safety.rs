@@ -38,9 +38,9 @@ async fn order_state(app: &TestApp, token: &str, order_id: &str) -> Value {
 }
 
 async fn ledger(app: &TestApp, token: &str, order_id: &str) -> Vec<Value> {
-    let got = app.get(&format!("/api/v1/orders/{order_id}/payments"), token).await;
+    let got = app.get(&format!("/api/v1/orders/{order_id}/payments?limit=200"), token).await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text);
-    got.body.as_array().unwrap().clone()
+    got.body["data"].as_array().unwrap().clone()
 }
 
 fn field_errors(response: &consign_testkit::TestResponse) -> Vec<String> {
