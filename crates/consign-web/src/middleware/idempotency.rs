@@ -128,10 +128,8 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
 /// Runs the handler and stores its answer, or gives the key up after a 5xx.
 async fn run_and_store(state: AppState, claimed: IdempotentRequest, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    let refused_before_running = matches!(
-        response.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
-    );
+    let refused_before_running =
+        matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS);
     if response.status().is_server_error() || refused_before_running {
         // Our failure, or a refusal of the caller rather than of the request
         // (authentication, permission, rate limit), is not the request's
