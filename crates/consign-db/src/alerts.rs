@@ -11,7 +11,7 @@
 //! key, so a provider that did receive the first request never refunds
 //! twice.
 
-use consign_domain::{BrandId, JobId, OrganizationId, PaymentId, StaffAlertId, Timestamp, WebhookEventId};
+use consign_domain::{BrandId, JobId, OrganizationId, PaymentId, StaffAlertId, Timestamp, UserId, WebhookEventId};
 use serde::Serialize;
 
 use crate::jobs::ClaimedJob;
@@ -22,6 +22,12 @@ pub const JOB_DEAD: &str = "job_dead";
 
 /// Money is owed back and staff must return it (a manual payment).
 pub const REFUND_DUE: &str = "refund_due";
+
+/// The event a new alert records; the staff pages' live socket shows it.
+pub const RAISED_EVENT: &str = "staff_alert.raised";
+
+/// The job that emails a new alert to its brand's staff.
+pub const NOTICE_JOB: &str = "notifications.staff_alert";
 
 /// An alert as staff see it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -108,6 +114,54 @@ async fn get_open(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<St
         None => return Err(DbError::NotFound),
     }
     Ok(alert)
+}
+
+/// A new alert, as emailed to the people who must act on it.
+#[derive(Clone, Debug)]
+pub struct AlertNotice {
+    /// The alert.
+    pub alert: StaffAlert,
+    /// Its brand's name, for the sender and the subject.
+    pub brand_name: String,
+    /// The brand's members and its organization's members: (user, email).
+    pub recipients: Vec<(UserId, String)>,
+}
+
+/// What [`NOTICE_JOB`] sends for an alert; `None` once it is resolved or
+/// when it concerns no brand (only the CLI sees those).
+pub async fn notice(db: &Db, alert_id: StaffAlertId) -> DbResult<Option<AlertNotice>> {
+    Ok(db_read!(db, |conn| {
+        let head: Option<(Option<OrganizationId>, String)> = sqlx::query_as(
+            "SELECT a.organization_id, b.name FROM staff_alerts a JOIN brands b ON b.id = a.brand_id
+              WHERE a.id = $1 AND a.resolved_at IS NULL",
+        )
+        .bind(alert_id)
+        .fetch_optional(conn)
+        .await?;
+        match head {
+            None => None,
+            Some((organization_id, brand_name)) => {
+                let alert: StaffAlert = sqlx::query_as(
+                    "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
+                      WHERE id = $1",
+                )
+                .bind(alert_id)
+                .fetch_one(conn)
+                .await?;
+                let recipients: Vec<(UserId, String)> = sqlx::query_as(
+                    "SELECT id, email FROM users WHERE id IN (
+                         SELECT user_id FROM brand_memberships WHERE brand_id = $1
+                         UNION SELECT user_id FROM org_memberships WHERE organization_id = $2)
+                      ORDER BY email",
+                )
+                .bind(alert.brand_id)
+                .bind(organization_id)
+                .fetch_all(conn)
+                .await?;
+                Some(AlertNotice { alert, brand_name, recipients })
+            }
+        }
+    }))
 }
 
 /// Marks an alert the caller sees as dealt with.

@@ -103,8 +103,12 @@ pub fn register_channels(
     runner.register(consign_db::notifications::CUSTOMER_JOB, move |db, payload| {
         crate::notify::notify_customer(with.clone(), key.clone(), db, payload)
     });
+    let (with, key) = (channels.clone(), keyring.clone());
     runner.register(consign_db::notifications::STAFF_DIGEST_JOB, move |db, payload| {
-        crate::notify::staff_digest(channels.clone(), keyring.clone(), db, payload)
+        crate::notify::staff_digest(with.clone(), key.clone(), db, payload)
+    });
+    runner.register(consign_db::alerts::NOTICE_JOB, move |db, payload| {
+        crate::notify::staff_alert(channels.clone(), db, payload)
     });
 }
 

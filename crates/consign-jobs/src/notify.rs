@@ -156,6 +156,40 @@ pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, pay
     work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")
 }
 
+/// Runs one `notifications.staff_alert` job: emails a new staff alert (a
+/// money job that gave up, money owed back) to the brand's staff, so it is
+/// seen without opening the dashboard. Each email carries a Message-ID of
+/// the alert and the user, so a retried job that sent some of them is
+/// recognisable as the same email; a resolved alert is not sent.
+pub async fn staff_alert(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
+    let alert_id: consign_domain::StaffAlertId = id_field(&payload, "alert_id")?;
+    let Some(config) = channels.config.email.as_ref() else { return Ok(()) };
+    let Some(notice) = consign_db::alerts::notice(&db, alert_id).await.context("cannot load the alert")? else {
+        return Ok(());
+    };
+    let subject = format!("Action needed at {}: {}", notice.brand_name, notice.alert.kind.replace('_', " "));
+    let mut body = format!("{}\n\n", notice.alert.message);
+    if let Some(base) = &channels.config.public_base_url {
+        body.push_str(&format!("Retry or resolve it on the dashboard: {}/admin\n", base.trim_end_matches('/')));
+    }
+    let smtp = channels.smtp().map_err(|error| anyhow::anyhow!("{error}"))?;
+    for (user_id, email) in &notice.recipients {
+        let message = OutboundEmail {
+            from_name: "Consign".to_owned(),
+            from_address: config.from.clone(),
+            to: email.clone(),
+            reply_to: config.from.clone(),
+            subject: subject.clone(),
+            body: body.clone(),
+            message_id: format!("<alert.{alert_id}.{user_id}@{}>", config.inbound_domain),
+            in_reply_to: None,
+        };
+        smtp.send(&message).await.map_err(|error| anyhow::anyhow!("cannot email the alert: {error}"))?;
+    }
+    tracing::info!(%alert_id, recipients = notice.recipients.len(), "staff alert emailed");
+    Ok(())
+}
+
 /// Whether the brand's own template texts may be used: it has a paid
 /// order, or an operator approved its messaging.
 async fn own_wording_allowed(db: &Db, brand_id: consign_domain::BrandId) -> anyhow::Result<bool> {

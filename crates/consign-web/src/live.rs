@@ -91,7 +91,8 @@ struct Frames {
 
 /// What staff sockets stream. `access.*` (revocations, see
 /// `consign_db::access`) is never sent to anyone: the hub acts on it.
-const STAFF_TYPES: [&str; 6] = ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment."];
+const STAFF_TYPES: [&str; 7] =
+    ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment.", "staff_alert."];
 
 fn render(tail: &TailEvent) -> Frames {
     let event = &tail.event;

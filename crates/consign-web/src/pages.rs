@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let staff = Router::new()
         .route("/admin", get(dashboard::page))
         .route("/admin/dashboard/figures", get(dashboard::figures))
+        .route("/admin/alerts/badge", get(dashboard::alert_badge))
         .route("/admin/alerts/{id}/retry", post(dashboard::retry_alert))
         .route("/admin/alerts/{id}/resolve", post(dashboard::resolve_alert))
         .route("/admin/logout", post(login::logout))

@@ -249,22 +249,49 @@ macro_rules! impl_money_tx {
             }
 
             async fn raise_alert(&mut self, alert: crate::alerts::NewAlert) -> DbResult<()> {
-                sqlx::query(
+                let alert_id = consign_domain::StaffAlertId::new();
+                let raised = sqlx::query(
                     "INSERT INTO staff_alerts (id, organization_id, brand_id, kind, subject_type, subject_id, job_id, message, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (kind, subject_id) WHERE resolved_at IS NULL DO NOTHING",
                 )
-                .bind(consign_domain::StaffAlertId::new())
+                .bind(alert_id)
                 .bind(alert.organization_id)
                 .bind(alert.brand_id)
                 .bind(alert.kind)
                 .bind(alert.subject_type)
-                .bind(alert.subject_id)
+                .bind(&alert.subject_id)
                 .bind(alert.job_id)
-                .bind(alert.message)
+                .bind(&alert.message)
                 .bind(Timestamp::now())
                 .execute(&mut **self)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1;
+                // A new alert is announced: the staff pages' live socket
+                // shows it at once, and the job emails the brand's staff.
+                if raised && let Some(organization_id) = alert.organization_id {
+                    self.record_event(NewEvent {
+                        organization_id,
+                        brand_id: alert.brand_id,
+                        event_type: crate::alerts::RAISED_EVENT,
+                        aggregate_type: "staff_alert",
+                        aggregate_id: alert_id.to_string(),
+                        payload: json!({
+                            "kind": alert.kind,
+                            "subject_type": alert.subject_type,
+                            "subject_id": alert.subject_id,
+                            "message": alert.message,
+                        }),
+                        actor: "system".into(),
+                    })
+                    .await?;
+                    self.enqueue_job(NewJob {
+                        dedupe_key: Some(format!("{}:{alert_id}", crate::alerts::NOTICE_JOB)),
+                        ..NewJob::now(crate::alerts::NOTICE_JOB, json!({"alert_id": alert_id}))
+                    })
+                    .await?;
+                }
                 Ok(())
             }
 

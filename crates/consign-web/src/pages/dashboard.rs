@@ -1,9 +1,10 @@
 //! The staff dashboard: what needs attention (staff alerts: a money job
 //! that gave up, with a retry; money owed back by hand), open orders, orders
 //! to ship, revenue today and this week, unread customer messages,
-//! low-stock SKUs. The figures refresh
-//! themselves: htmx polls the fragment at `/admin/dashboard/figures`, and
-//! reloads it at once when the live socket (`admin.js`) reports an event.
+//! low-stock SKUs. The figures refresh themselves: htmx polls the fragment
+//! at `/admin/dashboard/figures`, and reloads it at once when the live
+//! socket (`live.js`) reports an event. Every staff page's header counts
+//! the open alerts, refreshed the same way by a new alert's event.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -159,6 +160,23 @@ pub async fn figures(
 ) -> Result<Response, PageError> {
     let brand_id = brand_from(&query)?;
     render(&FiguresFragment { figures: figures_for(&state, &staff, brand_id).await? })
+}
+
+/// How many open alerts the header's badge counts before it says "20+".
+const ALERTS_COUNTED: usize = 20;
+
+#[derive(Template)]
+#[template(path = "admin/alert_badge.html")]
+struct AlertBadge {
+    count: usize,
+    capped: bool,
+}
+
+/// `GET /admin/alerts/badge`: the header's count of open alerts, on every
+/// staff page; it refreshes when the live socket reports a new alert.
+pub async fn alert_badge(State(state): State<AppState>, staff: Staff) -> Result<Response, PageError> {
+    let open = alerts::open(&state.db, staff.caller.scope(), None, ALERTS_COUNTED as i64).await?;
+    render(&AlertBadge { count: open.len(), capped: open.len() >= ALERTS_COUNTED })
 }
 
 /// The alert a form acts on.

@@ -645,3 +645,82 @@ async fn consign_admin_jobs_requeue_dead_puts_a_dead_refund_back_and_it_is_sent(
     assert_eq!(order_state(&app, &owner.token, id(&order)).await["payment_status"], "refunded");
     assert_eq!(providers.refunds_made().len(), 1);
 }
+
+#[tokio::test]
+async fn a_money_job_that_gives_up_reaches_staff_live_by_email_and_on_every_staff_page() {
+    use consign_channels::{ChannelsConfig, EmailConfig};
+    use consign_testkit::providers::smtp::SmtpServer;
+
+    let smtp = SmtpServer::start().await;
+    let providers = Providers::start().await;
+    let channels = ChannelsConfig {
+        email: Some(EmailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "support@consign.test".into(),
+            inbound_domain: "in.consign.test".into(),
+            mailgun_signing_key: None,
+        }),
+        public_base_url: Some("https://consign.test".into()),
+        max_delivery_attempts: 3,
+        ..ChannelsConfig::default()
+    };
+    let config = WebConfig {
+        channels: std::sync::Arc::new(channels),
+        rate_limits: consign_web::auth::rate_limit::RateLimits::unlimited(),
+        ..WebConfig::default()
+    };
+    let app = TestApp::spawn_with_gateway(
+        TestDb::new().await,
+        config,
+        consign_testkit::test_gateway(providers.endpoints()),
+    )
+    .await;
+    let (owner, shop) = shop(&app, "stripe").await;
+    let order = paid_stripe_order(&app, &shop).await;
+    smtp.take();
+    let mut staff_page = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let orders_page = staff_page.get("/admin/orders").await;
+    assert!(orders_page.text.contains("hx-get=\"/admin/alerts/badge\""), "every staff page counts alerts");
+    assert!(!staff_page.get("/admin/alerts/badge").await.text.contains("to act on"), "no alert yet");
+    let mut socket = crate::live::connect(&app, &owner.token, false, None).await;
+
+    refund_job_that_died(&app, &providers, &owner, &order).await;
+
+    let raised = loop {
+        let event = crate::live::next_event(&mut socket).await;
+        if event["type"] == "staff_alert.raised" {
+            break event;
+        }
+    };
+    assert!(raised["payload"]["message"].as_str().unwrap().contains("could not be sent to stripe"), "{raised}");
+    let badge = staff_page.get("/admin/alerts/badge").await;
+    assert!(badge.text.contains("1 alert to act on"), "{}", badge.text);
+
+    // The customer is told of the cancellation; staff of the alert.
+    let to_staff = || -> Vec<_> {
+        smtp.received()
+            .into_iter()
+            .filter(|mail| mail.header("To").unwrap_or_default().contains(&owner.email))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mails = loop {
+        app.run_jobs().await;
+        let mails = to_staff();
+        if !mails.is_empty() || tokio::time::Instant::now() > deadline {
+            break mails;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(mails.len(), 1, "one email to the brand's one staff member");
+    assert!(mails[0].header("Subject").unwrap_or_default().contains("Action needed at"), "{:?}", mails[0].header("Subject"));
+    assert!(mails[0].body().contains("could not be sent to stripe"));
+    assert!(mails[0].body().contains("https://consign.test/admin"));
+
+    let dashboard = staff_page.get("/admin").await;
+    let marker = "action=\"/admin/alerts/";
+    let start = dashboard.text.find(marker).expect("a resolve form") + marker.len();
+    let alert_id: String = dashboard.text[start..].chars().take_while(|c| *c != '/').collect();
+    staff_page.post_and_follow(&format!("/admin/alerts/{alert_id}/resolve"), &[]).await;
+    assert!(!staff_page.get("/admin/alerts/badge").await.text.contains("to act on"), "resolved alerts are not counted");
+}
