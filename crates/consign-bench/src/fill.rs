@@ -13,9 +13,8 @@ use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use consign_db::{Db, PoolSettings, db_read, db_write};
+use consign_db::{Db, PoolSettings};
 use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
-use sqlx::QueryBuilder;
 
 use crate::setup::Fixture;
 
@@ -44,9 +43,7 @@ pub async fn connect(database_url: &str) -> anyhow::Result<Db> {
 
 /// Orders of the brand in the database.
 pub async fn count_orders(db: &Db, brand_id: BrandId) -> anyhow::Result<u64> {
-    let count: i64 = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE brand_id = $1").bind(brand_id).fetch_one(conn).await?
-    });
+    let count: i64 = db.read("SELECT COUNT(*) FROM orders WHERE brand_id = $1").bind(brand_id).scalar().await?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
@@ -75,25 +72,26 @@ pub async fn sql(db: &Db, fixture: &Fixture, target: u64, items_per_order: u32) 
     while added < to_add {
         let batch = ORDERS_PER_BATCH.min(to_add - added);
         let first_index = before + added;
-        db_write!(db, |tx| {
+        {
+            let mut tx = db.begin().await?;
             // Reserve `batch` numbers; the first order of a brand creates its
             // counter, so create it here too if no checkout has.
-            let mut last: Option<i64> = sqlx::query_scalar(
-                "UPDATE order_counters SET last_number = last_number + $2 WHERE brand_id = $1 RETURNING last_number",
-            )
-            .bind(brand_id)
-            .bind(batch as i64)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if last.is_none() {
-                last = sqlx::query_scalar(
-                    "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, $3) RETURNING last_number",
-                )
+            let mut last: Option<i64> = tx
+                .query("UPDATE order_counters SET last_number = last_number + $2 WHERE brand_id = $1 RETURNING last_number")
                 .bind(brand_id)
-                .bind(organization_id)
-                .bind(1000 + batch as i64)
-                .fetch_optional(&mut **tx)
+                .bind(batch as i64)
+                .scalar_optional()
                 .await?;
+            if last.is_none() {
+                last = tx
+                    .query(
+                        "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, $3) RETURNING last_number",
+                    )
+                    .bind(brand_id)
+                    .bind(organization_id)
+                    .bind(1000 + batch as i64)
+                    .scalar_optional()
+                    .await?;
             }
             let last = last.context("order_counters gave no number")?;
             let first_number = last - batch as i64 + 1;
@@ -114,65 +112,66 @@ pub async fn sql(db: &Db, fixture: &Fixture, target: u64, items_per_order: u32) 
                 orders.push((id, first_number + offset as i64, index, subtotal, now));
             }
 
-            let mut query = QueryBuilder::new(
+            let mut query = tx.query(
                 "INSERT INTO orders (id, organization_id, brand_id, number, status, payment_status, fulfillment_status, \
                  customer_name, customer_email, customer_phone, shipping_address, currency, subtotal, discount_total, \
                  shipping_total, tax_total, total, paid, refunded, refund_due, payment_provider, access_token_hash, \
                  reservation_expires_at, version, created_at, updated_at) ",
             );
-            query.push_values(&orders, |mut row, (id, number, index, subtotal, now)| {
-                row.push_bind(*id)
-                    .push_bind(organization_id)
-                    .push_bind(brand_id)
-                    .push_bind(*number)
-                    .push_bind("expired")
-                    .push_bind("unpaid")
-                    .push_bind("unfulfilled")
-                    .push_bind(format!("Bench Customer {index}"))
-                    .push_bind(format!("customer{index}@bench.example.com"))
-                    .push_bind("+15555550100")
-                    .push_bind(address.clone())
-                    .push_bind(fixture.currency.clone())
-                    .push_bind(*subtotal)
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(*subtotal)
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind("manual")
-                    .push_bind(None::<String>)
-                    .push_bind(None::<i64>)
-                    .push_bind(1i64)
-                    .push_bind(*now)
-                    .push_bind(*now);
+            query.push_values(&orders, |row, (id, number, index, subtotal, now)| {
+                row.bind(*id)
+                    .bind(organization_id)
+                    .bind(brand_id)
+                    .bind(*number)
+                    .bind("expired")
+                    .bind("unpaid")
+                    .bind("unfulfilled")
+                    .bind(format!("Bench Customer {index}"))
+                    .bind(format!("customer{index}@bench.example.com"))
+                    .bind("+15555550100")
+                    .bind(address.clone())
+                    .bind(fixture.currency.clone())
+                    .bind(*subtotal)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(*subtotal)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind(0i64)
+                    .bind("manual")
+                    .bind(None::<String>)
+                    .bind(None::<i64>)
+                    .bind(1i64)
+                    .bind(*now)
+                    .bind(*now);
             });
-            query.build().execute(&mut **tx).await?;
+            query.execute().await?;
 
             for chunk in items.chunks(ITEMS_PER_STATEMENT) {
-                let mut query = QueryBuilder::new(
+                let mut query = tx.query(
                     "INSERT INTO order_items (id, organization_id, brand_id, order_id, variant_id, sku, title, quantity, \
                      unit_price, total, price_source, position, created_at) ",
                 );
-                query.push_values(chunk, |mut row, (id, order_id, variant_id, sku, title, price, position, now)| {
-                    row.push_bind(*id)
-                        .push_bind(organization_id)
-                        .push_bind(brand_id)
-                        .push_bind(*order_id)
-                        .push_bind(*variant_id)
-                        .push_bind(sku.to_string())
-                        .push_bind(title.to_string())
-                        .push_bind(1i64)
-                        .push_bind(*price)
-                        .push_bind(*price)
-                        .push_bind("price_book")
-                        .push_bind(*position)
-                        .push_bind(*now);
+                query.push_values(chunk, |row, (id, order_id, variant_id, sku, title, price, position, now)| {
+                    row.bind(*id)
+                        .bind(organization_id)
+                        .bind(brand_id)
+                        .bind(*order_id)
+                        .bind(*variant_id)
+                        .bind(sku.to_string())
+                        .bind(title.to_string())
+                        .bind(1i64)
+                        .bind(*price)
+                        .bind(*price)
+                        .bind("price_book")
+                        .bind(*position)
+                        .bind(*now);
                 });
-                query.build().execute(&mut **tx).await?;
+                query.execute().await?;
             }
-        });
+            tx.commit().await?;
+        }
         added += batch;
         if last_report.elapsed() >= Duration::from_secs(5) || added == to_add {
             last_report = Instant::now();
@@ -188,10 +187,8 @@ pub async fn sql(db: &Db, fixture: &Fixture, target: u64, items_per_order: u32) 
     // a live database would use. SQLite keeps none unless asked (`ANALYZE`
     // is not part of Consign's setup), so it is left as the server has it.
     if db.engine() == consign_db::Engine::Postgres {
-        db_write!(db, |tx| {
-            sqlx::query("ANALYZE orders").execute(&mut **tx).await?;
-            sqlx::query("ANALYZE order_items").execute(&mut **tx).await?;
-        });
+        db.write_one("ANALYZE orders").execute().await?;
+        db.write_one("ANALYZE order_items").execute().await?;
     }
     Ok(Outcome { before, added, elapsed: started.elapsed() })
 }
@@ -212,13 +209,14 @@ mod tests {
         let product_id = ProductId::new();
         let now = Timestamp::now();
         let mut variants = Vec::new();
-        db_write!(db, |tx| {
-            sqlx::query("INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES ($1, 'Bench', 'merchant', $2, $2)")
+        let mut tx = db.begin().await?;
+        {
+            tx.query("INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES ($1, 'Bench', 'merchant', $2, $2)")
                 .bind(organization_id)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute()
                 .await?;
-            sqlx::query(
+            tx.query(
                 "INSERT INTO brands (id, organization_id, name, slug, currency, created_at, updated_at) \
                  VALUES ($1, $2, 'Bench', $3, 'USD', $4, $4)",
             )
@@ -226,9 +224,9 @@ mod tests {
             .bind(organization_id)
             .bind(format!("bench-{}", uuid::Uuid::now_v7().simple()))
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await?;
-            sqlx::query(
+            tx.query(
                 "INSERT INTO products (id, organization_id, brand_id, title, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, 'Bench Tee', 'active', $4, $4)",
             )
@@ -236,11 +234,11 @@ mod tests {
             .bind(organization_id)
             .bind(brand_id)
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await?;
             for n in 0..2 {
                 let variant_id = VariantId::new();
-                sqlx::query(
+                tx.query(
                     "INSERT INTO variants (id, organization_id, brand_id, product_id, sku, title, price_amount, currency, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 'Default', 1500, 'USD', $6, $6)",
                 )
@@ -250,7 +248,7 @@ mod tests {
                 .bind(product_id)
                 .bind(format!("SKU-{n}"))
                 .bind(now)
-                .execute(&mut **tx)
+                .execute()
                 .await?;
                 variants.push(Variant {
                     id: variant_id.to_string(),
@@ -259,7 +257,8 @@ mod tests {
                     price: 1500,
                 });
             }
-        });
+        }
+        tx.commit().await?;
         Ok(Fixture {
             email: String::new(),
             password: String::new(),
@@ -273,12 +272,7 @@ mod tests {
     }
 
     async fn numbers(db: &Db, brand_id: BrandId) -> anyhow::Result<Vec<i64>> {
-        Ok(db_read!(db, |conn| {
-            sqlx::query_scalar("SELECT number FROM orders WHERE brand_id = $1 ORDER BY number")
-                .bind(brand_id)
-                .fetch_all(conn)
-                .await?
-        }))
+        Ok(db.read("SELECT number FROM orders WHERE brand_id = $1 ORDER BY number").bind(brand_id).scalars().await?)
     }
 
     #[tokio::test]
@@ -300,12 +294,8 @@ mod tests {
         let second = sql(db, &fixture, 1000, 2).await?;
         assert_eq!((second.before, second.added), (700, 300));
         assert_eq!(numbers(db, brand_id).await?, (1001..=2000).collect::<Vec<_>>());
-        let items: i64 = db_read!(db, |conn| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM order_items WHERE brand_id = $1")
-                .bind(brand_id)
-                .fetch_one(conn)
-                .await?
-        });
+        let items: i64 =
+            db.read("SELECT COUNT(*) FROM order_items WHERE brand_id = $1").bind(brand_id).scalar().await?;
         assert_eq!(items, 2000);
         Ok(())
     }

@@ -8,11 +8,9 @@ use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use consign_db::{db_read, db_write};
 use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
-use sqlx::QueryBuilder;
 
 use crate::api::Api;
 use crate::cli::Args;
@@ -129,9 +127,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<SearchSummary> 
     // defaults); a bulk load has none until someone gathers them, and
     // PostgreSQL would plan the first searches blind.
     if db.engine() == consign_db::Engine::Postgres {
-        db_write!(&db, |tx| {
-            sqlx::query("ANALYZE").execute(&mut **tx).await?;
-        });
+        db.write_one("ANALYZE").execute().await?;
     }
     let fill_seconds = started.elapsed().as_secs_f64();
     db.close().await;
@@ -183,33 +179,31 @@ async fn fill_messages(db: &consign_db::Db, fixture: &setup::Fixture, count: u64
     let brand_id = BrandId::from_str(&fixture.brand_id).context("the brand id is not an id")?;
     let organization_id =
         OrganizationId::from_str(&fixture.organization_id).context("the organization id is not an id")?;
-    let orders: Vec<OrderId> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM orders WHERE brand_id = $1 ORDER BY id")
-            .bind(brand_id)
-            .fetch_all(conn)
-            .await?
-    });
+    let orders: Vec<OrderId> =
+        db.read("SELECT id FROM orders WHERE brand_id = $1 ORDER BY id").bind(brand_id).scalars().await?;
     anyhow::ensure!(!orders.is_empty(), "the brand has no orders to talk about");
     let now = Timestamp::now();
     let threads: Vec<ThreadId> = orders.iter().map(|_| ThreadId::new()).collect();
     for chunk in orders.iter().zip(&threads).collect::<Vec<_>>().chunks(ROWS_PER_STATEMENT) {
-        db_write!(db, |tx| {
-            let mut query = QueryBuilder::new(
+        {
+            let mut tx = db.begin().await?;
+            let mut query = tx.query(
                 "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, first_customer_message_at, last_message_at, created_at, updated_at) ",
             );
-            query.push_values(chunk, |mut row, (order, thread)| {
-                row.push_bind(thread.to_string())
-                    .push_bind(organization_id.to_string())
-                    .push_bind(brand_id.to_string())
-                    .push_bind(order.to_string())
-                    .push_bind("open")
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(now);
+            query.push_values(chunk, |row, (order, thread)| {
+                row.bind(thread.to_string())
+                    .bind(organization_id.to_string())
+                    .bind(brand_id.to_string())
+                    .bind(order.to_string())
+                    .bind("open")
+                    .bind(now)
+                    .bind(now)
+                    .bind(now)
+                    .bind(now);
             });
-            query.build().execute(&mut **tx).await?;
-        });
+            query.execute().await?;
+            tx.commit().await?;
+        }
     }
     let mut words = Words(0x0dd_ba11_cafe_f00d);
     let mut written = 0u64;
@@ -219,25 +213,27 @@ async fn fill_messages(db: &consign_db::Db, fixture: &setup::Fixture, count: u64
         let rows: Vec<(MessageId, usize, String)> = (0..batch)
             .map(|i| (MessageId::new(), ((written + i) % orders.len() as u64) as usize, words.body()))
             .collect();
-        db_write!(db, |tx| {
+        {
+            let mut tx = db.begin().await?;
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut query = QueryBuilder::new(
+                let mut query = tx.query(
                     "INSERT INTO messages (id, organization_id, brand_id, order_id, thread_id, body, channel, sender_role, created_at) ",
                 );
-                query.push_values(chunk, |mut row, (id, order, body)| {
-                    row.push_bind(id.to_string())
-                        .push_bind(organization_id.to_string())
-                        .push_bind(brand_id.to_string())
-                        .push_bind(orders[*order].to_string())
-                        .push_bind(threads[*order].to_string())
-                        .push_bind(body.clone())
-                        .push_bind("in_app")
-                        .push_bind("customer")
-                        .push_bind(now);
+                query.push_values(chunk, |row, (id, order, body)| {
+                    row.bind(id.to_string())
+                        .bind(organization_id.to_string())
+                        .bind(brand_id.to_string())
+                        .bind(orders[*order].to_string())
+                        .bind(threads[*order].to_string())
+                        .bind(body.clone())
+                        .bind("in_app")
+                        .bind("customer")
+                        .bind(now);
                 });
-                query.build().execute(&mut **tx).await?;
+                query.execute().await?;
             }
-        });
+            tx.commit().await?;
+        }
         written += batch;
         if last_report.elapsed() > Duration::from_secs(5) {
             println!("  {written}/{count} messages");

@@ -8,11 +8,10 @@
 //! order: it is never streamed to anyone, the hub only acts on it.
 
 use consign_domain::{ApiKeyId, OrganizationId, SessionId, UserId};
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DbResult, NewEvent, TxExt};
+use crate::{DbResult, NewEvent, Tx};
 
 /// The event type.
 pub const ACCESS_REVOKED: &str = "access.revoked";
@@ -53,59 +52,28 @@ pub fn revoked_event(organization_id: OrganizationId, revoked: &AccessRevoked) -
     })
 }
 
-/// Recording revocations inside the transaction that revokes.
-pub trait AccessTx: TxExt {
-    /// Records `access.revoked` under `organization_id`.
-    fn record_revoked(
-        &mut self,
-        organization_id: OrganizationId,
-        revoked: AccessRevoked,
-    ) -> impl Future<Output = DbResult<()>> + Send;
-
-    /// Records `access.revoked` for something of `user_id` (its session,
-    /// or the user itself), filed under an organization of the user.
-    fn record_revoked_of_user(
-        &mut self,
-        user_id: UserId,
-        revoked: AccessRevoked,
-    ) -> impl Future<Output = DbResult<()>> + Send;
+/// Records `access.revoked` under `organization_id`, in the transaction
+/// that revokes.
+pub(crate) async fn record_revoked(
+    tx: &mut Tx,
+    organization_id: OrganizationId,
+    revoked: AccessRevoked,
+) -> DbResult<()> {
+    if let Some(event) = revoked_event(organization_id, &revoked) {
+        tx.insert_event(&event).await?;
+    }
+    Ok(())
 }
 
-// Written out per engine (no macro): a generic async function over the
-// transaction type cannot be proven `Send` inside axum handlers.
-impl AccessTx for sqlx::Transaction<'static, sqlx::Sqlite> {
-    async fn record_revoked(&mut self, organization_id: OrganizationId, revoked: AccessRevoked) -> DbResult<()> {
-        if let Some(event) = revoked_event(organization_id, &revoked) {
-            self.insert_event(&event).await?;
-        }
-        Ok(())
-    }
-
-    async fn record_revoked_of_user(&mut self, user_id: UserId, revoked: AccessRevoked) -> DbResult<()> {
-        let organization_id: Option<OrganizationId> =
-            sqlx::query_scalar(ORGANIZATION_OF_USER).bind(user_id).fetch_optional(&mut **self).await?;
-        match organization_id {
-            Some(organization_id) => self.record_revoked(organization_id, revoked).await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl AccessTx for sqlx::Transaction<'static, sqlx::Postgres> {
-    async fn record_revoked(&mut self, organization_id: OrganizationId, revoked: AccessRevoked) -> DbResult<()> {
-        if let Some(event) = revoked_event(organization_id, &revoked) {
-            self.insert_event(&event).await?;
-        }
-        Ok(())
-    }
-
-    async fn record_revoked_of_user(&mut self, user_id: UserId, revoked: AccessRevoked) -> DbResult<()> {
-        let organization_id: Option<OrganizationId> =
-            sqlx::query_scalar(ORGANIZATION_OF_USER).bind(user_id).fetch_optional(&mut **self).await?;
-        match organization_id {
-            Some(organization_id) => self.record_revoked(organization_id, revoked).await,
-            None => Ok(()),
-        }
+/// Records `access.revoked` for something of `user_id` (its session, or the
+/// user itself), filed under an organization of the user, in the transaction
+/// that revokes.
+pub(crate) async fn record_revoked_of_user(tx: &mut Tx, user_id: UserId, revoked: AccessRevoked) -> DbResult<()> {
+    let organization_id: Option<OrganizationId> =
+        tx.query(ORGANIZATION_OF_USER).bind(user_id).scalar_optional().await?;
+    match organization_id {
+        Some(organization_id) => record_revoked(tx, organization_id, revoked).await,
+        None => Ok(()),
     }
 }
 

@@ -15,7 +15,7 @@ use consign_domain::{BrandId, JobId, OrganizationId, PaymentId, StaffAlertId, Ti
 use serde::Serialize;
 
 use crate::jobs::ClaimedJob;
-use crate::{Db, DbError, DbResult, Scope, db_read, db_write};
+use crate::{Db, DbError, DbResult, Scope};
 
 /// A money job used its attempts.
 pub const JOB_DEAD: &str = "job_dead";
@@ -71,9 +71,9 @@ pub struct NewAlert {
 
 /// Raises an alert unless one is already open for the same subject.
 pub async fn raise(db: &Db, alert: NewAlert) -> DbResult<()> {
-    db_write!(db, |tx| {
-        crate::orders::money::MoneyTx::raise_alert(tx, alert.clone()).await?;
-    });
+    let mut tx = db.begin().await?;
+    crate::orders::money::raise_alert(&mut tx, alert).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -83,31 +83,28 @@ pub async fn open(db: &Db, scope: &Scope, brand_id: Option<BrandId>, limit: i64)
         // Only the CLI acts for the whole installation; it lists jobs itself.
         return Ok(Vec::new());
     }
-    Ok(db_read!(db, |conn| {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
-              WHERE resolved_at IS NULL",
-        );
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id);
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-        query.build_query_as().fetch_all(conn).await?
-    }))
+    let mut query = db.read(
+        "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
+          WHERE resolved_at IS NULL",
+    );
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    query.fetch_all().await
 }
 
 /// An open alert the caller sees.
 async fn get_open(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<StaffAlert> {
-    let alert: StaffAlert = db_read!(db, |conn| {
-        sqlx::query_as(
+    let alert: StaffAlert = db
+        .read(
             "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
               WHERE id = $1 AND resolved_at IS NULL",
         )
         .bind(alert_id)
-        .fetch_one(conn)
-        .await?
-    });
+        .fetch_one()
+        .await?;
     match alert.brand_id {
         Some(brand_id) => scope.check_brand(brand_id)?,
         None if scope.brand_filter().is_none() => {}
@@ -130,50 +127,47 @@ pub struct AlertNotice {
 /// What [`NOTICE_JOB`] sends for an alert; `None` once it is resolved or
 /// when it concerns no brand (only the CLI sees those).
 pub async fn notice(db: &Db, alert_id: StaffAlertId) -> DbResult<Option<AlertNotice>> {
-    Ok(db_read!(db, |conn| {
-        let head: Option<(Option<OrganizationId>, String)> = sqlx::query_as(
+    let head: Option<(Option<OrganizationId>, String)> = db
+        .read(
             "SELECT a.organization_id, b.name FROM staff_alerts a JOIN brands b ON b.id = a.brand_id
               WHERE a.id = $1 AND a.resolved_at IS NULL",
         )
         .bind(alert_id)
-        .fetch_optional(conn)
+        .fetch_optional()
         .await?;
-        match head {
-            None => None,
-            Some((organization_id, brand_name)) => {
-                let alert: StaffAlert = sqlx::query_as(
-                    "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
-                      WHERE id = $1",
-                )
-                .bind(alert_id)
-                .fetch_one(conn)
-                .await?;
-                let recipients: Vec<(UserId, String)> = sqlx::query_as(
-                    "SELECT id, email FROM users WHERE id IN (
-                         SELECT user_id FROM brand_memberships WHERE brand_id = $1
-                         UNION SELECT user_id FROM org_memberships WHERE organization_id = $2)
-                      ORDER BY email",
-                )
-                .bind(alert.brand_id)
-                .bind(organization_id)
-                .fetch_all(conn)
-                .await?;
-                Some(AlertNotice { alert, brand_name, recipients })
-            }
-        }
-    }))
+    let Some((organization_id, brand_name)) = head else { return Ok(None) };
+    let alert: StaffAlert = db
+        .read(
+            "SELECT id, brand_id, kind, subject_type, subject_id, job_id, message, created_at FROM staff_alerts
+              WHERE id = $1",
+        )
+        .bind(alert_id)
+        .fetch_one()
+        .await?;
+    let recipients: Vec<(UserId, String)> = db
+        .read(
+            "SELECT id, email FROM users WHERE id IN (
+                 SELECT user_id FROM brand_memberships WHERE brand_id = $1
+                 UNION SELECT user_id FROM org_memberships WHERE organization_id = $2)
+              ORDER BY email",
+        )
+        .bind(alert.brand_id)
+        .bind(organization_id)
+        .fetch_all()
+        .await?;
+    Ok(Some(AlertNotice { alert, brand_name, recipients }))
 }
 
 /// Marks an alert the caller sees as dealt with.
 pub async fn resolve(db: &Db, scope: &Scope, alert_id: StaffAlertId) -> DbResult<()> {
     get_open(db, scope, alert_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query("UPDATE staff_alerts SET resolved_at = $1 WHERE id = $2 AND resolved_at IS NULL")
-            .bind(Timestamp::now())
-            .bind(alert_id)
-            .execute(&mut **tx)
-            .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query("UPDATE staff_alerts SET resolved_at = $1 WHERE id = $2 AND resolved_at IS NULL")
+        .bind(Timestamp::now())
+        .bind(alert_id)
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -202,13 +196,13 @@ pub async fn retry_job(db: &Db, job_id: JobId) -> DbResult<bool> {
         crate::payments::reopen_refund(db, refund_id).await?;
     }
     let requeued = crate::jobs::requeue(db, job_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query("UPDATE staff_alerts SET resolved_at = $1 WHERE job_id = $2 AND resolved_at IS NULL")
-            .bind(Timestamp::now())
-            .bind(job_id)
-            .execute(&mut **tx)
-            .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query("UPDATE staff_alerts SET resolved_at = $1 WHERE job_id = $2 AND resolved_at IS NULL")
+        .bind(Timestamp::now())
+        .bind(job_id)
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(requeued)
 }
 
@@ -235,12 +229,11 @@ async fn job_owner(
     if kind == crate::payments::APPLY_WEBHOOK_JOB
         && let Some(event_id) = payload_id::<WebhookEventId>(payload, "webhook_event_id")
     {
-        let owner: Option<(OrganizationId, BrandId, String, String)> = db_read!(db, |conn| {
-            sqlx::query_as("SELECT organization_id, brand_id, provider, event_type FROM webhook_events WHERE id = $1")
-                .bind(event_id)
-                .fetch_optional(conn)
-                .await?
-        });
+        let owner: Option<(OrganizationId, BrandId, String, String)> = db
+            .read("SELECT organization_id, brand_id, provider, event_type FROM webhook_events WHERE id = $1")
+            .bind(event_id)
+            .fetch_optional()
+            .await?;
         if let Some((organization_id, brand_id, provider, event_type)) = owner {
             let what = format!("A {provider} webhook ({event_type}) could not be applied");
             return Ok((Some((organization_id, brand_id)), what));
@@ -281,16 +274,15 @@ pub async fn job_died(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<()> {
 /// Raises alerts for dead jobs that have none yet (a job that died when its
 /// worker did, through the reaper). Answers how many.
 pub async fn alert_unannounced_dead_jobs(db: &Db) -> DbResult<usize> {
-    let dead: Vec<ClaimedJob> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let dead: Vec<ClaimedJob> = db
+        .read(
             "SELECT j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at, j.updated_at AS locked_until
                FROM jobs j
               WHERE j.status = 'dead' AND NOT EXISTS (SELECT 1 FROM staff_alerts a WHERE a.job_id = j.id)
               ORDER BY j.id LIMIT 100",
         )
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     for job in &dead {
         job_died(db, job, "the worker running it stopped too many times").await?;
     }

@@ -4,11 +4,9 @@
 //! prefix as the lookup index, and the presented hash is compared in
 //! constant time.
 
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, brands};
 use consign_domain::{ApiKeyId, BrandId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
-
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, brands, db_read, db_write};
 
 /// An API key as listed (never with its secret).
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -45,55 +43,50 @@ pub async fn create(
         created_at: Timestamp::now(),
         revoked_at: None,
     };
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO api_keys (id, organization_id, brand_id, name, prefix, key_hash, created_by, created_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-        )
-        .bind(key.id.to_string())
-        .bind(brand.organization_id.to_string())
-        .bind(brand_id.to_string())
-        .bind(key.name.clone())
-        .bind(key.prefix.clone())
-        .bind(key_hash.to_owned())
-        .bind(scope.user_id().map(|u: UserId| u.to_string()))
-        .bind(key.created_at.as_micros())
-        .execute(&mut **tx)
-        .await?;
-        let mut audit =
-            scope.audit(brand.organization_id, Some(brand_id), "api_key.create", "api_key", key.id.to_string());
-        audit.after = Some(serde_json::json!({"name": key.name, "prefix": key.prefix}));
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO api_keys (id, organization_id, brand_id, name, prefix, key_hash, created_by, created_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+    )
+    .bind(key.id.to_string())
+    .bind(brand.organization_id.to_string())
+    .bind(brand_id.to_string())
+    .bind(key.name.clone())
+    .bind(key.prefix.clone())
+    .bind(key_hash.to_owned())
+    .bind(scope.user_id().map(|u: UserId| u.to_string()))
+    .bind(key.created_at.as_micros())
+    .execute()
+    .await?;
+    let mut audit = scope.audit(brand.organization_id, Some(brand_id), "api_key.create", "api_key", key.id.to_string());
+    audit.after = Some(serde_json::json!({"name": key.name, "prefix": key.prefix}));
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     Ok(key)
 }
 
 /// Keys of the brands the caller sees, optionally of one brand.
 pub async fn list(db: &Db, scope: &Scope, brand_id: Option<BrandId>, page: &PageRequest) -> DbResult<Page<ApiKey>> {
-    let rows: Vec<ApiKey> = db_read!(db, |conn| {
-        let mut query =
-            QueryBuilder::new("SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE 1 = 1");
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id.to_string());
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read("SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE 1 = 1");
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id.to_string());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<ApiKey> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |k| k.id.to_string()))
 }
 
 /// One key the caller sees.
 pub async fn get(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey> {
-    let key: ApiKey = db_read!(db, |conn| {
-        sqlx::query_as("SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE id = $1")
-            .bind(key_id.to_string())
-            .fetch_one(conn)
-            .await?
-    });
+    let key: ApiKey = db
+        .read("SELECT id, brand_id, name, prefix, created_at, revoked_at FROM api_keys WHERE id = $1")
+        .bind(key_id.to_string())
+        .fetch_one()
+        .await?;
     scope.check_brand(key.brand_id)?;
     Ok(key)
 }
@@ -101,32 +94,29 @@ pub async fn get(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey> {
 /// Revokes a key; it stops working at once. Idempotent.
 pub async fn revoke(db: &Db, scope: &Scope, key_id: ApiKeyId) -> DbResult<ApiKey> {
     let key = get(db, scope, key_id).await?;
-    db_write!(db, |tx| {
-        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(Timestamp::now().as_micros())
-            .bind(key_id.to_string())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if revoked == 1 {
-            let organization_id =
-                sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM api_keys WHERE id = $1")
-                    .bind(key_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            tx.record_audit(scope.audit(
-                organization_id,
-                Some(key.brand_id),
-                "api_key.revoke",
-                "api_key",
-                key_id.to_string(),
-            ))
-            .await?;
-            // Its live sockets end too, on every instance.
-            let revoked = crate::access::AccessRevoked { api_key_id: Some(key_id), ..Default::default() };
-            crate::access::AccessTx::record_revoked(tx, organization_id, revoked).await?;
-        }
-    });
+    let mut tx = db.begin().await?;
+    let revoked = tx
+        .query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(Timestamp::now().as_micros())
+        .bind(key_id.to_string())
+        .execute()
+        .await?;
+    if revoked == 1 {
+        let organization_id: OrganizationId =
+            tx.query("SELECT organization_id FROM api_keys WHERE id = $1").bind(key_id).scalar().await?;
+        tx.record_audit(scope.audit(
+            organization_id,
+            Some(key.brand_id),
+            "api_key.revoke",
+            "api_key",
+            key_id.to_string(),
+        ))
+        .await?;
+        // Its live sockets end too, on every instance.
+        let revoked = crate::access::AccessRevoked { api_key_id: Some(key_id), ..Default::default() };
+        crate::access::record_revoked(&mut tx, organization_id, revoked).await?;
+    }
+    tx.commit().await?;
     get(db, scope, key_id).await
 }
 
@@ -140,14 +130,11 @@ pub async fn authenticate(db: &Db, prefix: &str, hashes_equal: impl Fn(&str) -> 
         organization_id: OrganizationId,
         key_hash: String,
     }
-    let row: Option<Row> = db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT id, brand_id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
-        )
+    let row: Option<Row> = db
+        .read("SELECT id, brand_id, organization_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL")
         .bind(prefix.to_owned())
-        .fetch_optional(conn)
-        .await?
-    });
+        .fetch_optional()
+        .await?;
     match row {
         Some(row) if hashes_equal(&row.key_hash) => Ok(Scope::for_api_key(row.id, row.brand_id, row.organization_id)),
         _ => Err(DbError::NotFound),

@@ -1,13 +1,12 @@
-//! Reading the audit log. Rows are written by [`crate::TxExt::record_audit`]
+//! Reading the audit log. Rows are written by [`crate::Tx::record_audit`]
 //! in the transaction of the mutation they describe.
 
 use consign_domain::policy::BrandAccess;
 use consign_domain::roles::OrgRole;
 use consign_domain::{AuditId, BrandId, OrganizationId, Timestamp};
 use serde::Serialize;
-use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, JsonText, Page, PageRequest, Scope, db_read};
+use crate::{Db, DbResult, JsonText, Page, PageRequest, Scope};
 
 /// One audited mutation.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -57,42 +56,30 @@ pub async fn list(db: &Db, scope: &Scope, filter: &AuditFilter, page: &PageReque
         grants.organizations.iter().filter(|g| g.role == OrgRole::OrgAdmin).map(|g| g.organization_id).collect();
     let brands: Vec<BrandId> =
         grants.brands.iter().filter(|g| g.access == BrandAccess::Admin).map(|g| g.brand_id).collect();
-    let rows: Vec<AuditRecord> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT id, organization_id, brand_id, actor_id, action, entity_type, entity_id, before_state,
-                    after_state, ip, user_agent, created_at FROM audit_log WHERE 1 = 1",
-        );
-        if !grants.platform_admin {
-            query.push(" AND (1 = 0");
-            if !organizations.is_empty() {
-                query.push(" OR organization_id IN (");
-                let mut ids = query.separated(", ");
-                for id in &organizations {
-                    ids.push_bind(*id);
-                }
-                query.push(")");
-            }
-            if !brands.is_empty() {
-                query.push(" OR brand_id IN (");
-                let mut ids = query.separated(", ");
-                for id in &brands {
-                    ids.push_bind(*id);
-                }
-                query.push(")");
-            }
-            query.push(")");
+    let mut query = db.read(
+        "SELECT id, organization_id, brand_id, actor_id, action, entity_type, entity_id, before_state,
+                after_state, ip, user_agent, created_at FROM audit_log WHERE 1 = 1",
+    );
+    if !grants.platform_admin {
+        query.push(" AND (1 = 0");
+        if !organizations.is_empty() {
+            query.push(" OR ").push_in("organization_id", organizations.iter().copied());
         }
-        if let Some(entity_id) = &filter.entity_id {
-            query.push(" AND entity_id = ").push_bind(entity_id.clone());
+        if !brands.is_empty() {
+            query.push(" OR ").push_in("brand_id", brands.iter().copied());
         }
-        if let Some(actor_id) = &filter.actor_id {
-            query.push(" AND actor_id = ").push_bind(actor_id.clone());
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+        query.push(")");
+    }
+    if let Some(entity_id) = &filter.entity_id {
+        query.push(" AND entity_id = ").push_bind(entity_id.clone());
+    }
+    if let Some(actor_id) = &filter.actor_id {
+        query.push(" AND actor_id = ").push_bind(actor_id.clone());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<AuditRecord> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |r| r.id.to_string()))
 }

@@ -1,11 +1,9 @@
 //! Brands (stores), their members and their fulfilment partners.
 
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope};
 use consign_domain::roles::{BrandRole, OrganizationKind};
 use consign_domain::{BrandId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
-
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A brand.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -82,39 +80,36 @@ pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Bra
         created_at: now,
         updated_at: now,
     };
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO brands (id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
-        )
-        .bind(brand.id.to_string())
-        .bind(brand.organization_id.to_string())
-        .bind(brand.name.clone())
-        .bind(brand.slug.clone())
-        .bind(brand.currency.clone())
-        .bind(brand.reservation_ttl_seconds)
-        .bind(now.as_micros())
-        .execute(&mut **tx)
-        .await?;
-        let mut audit =
-            scope.audit(brand.organization_id, Some(brand.id), "brand.create", "brand", brand.id.to_string());
-        audit.after = serde_json::to_value(&brand).ok();
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO brands (id, organization_id, name, slug, currency, reservation_ttl_seconds, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+    )
+    .bind(brand.id.to_string())
+    .bind(brand.organization_id.to_string())
+    .bind(brand.name.clone())
+    .bind(brand.slug.clone())
+    .bind(brand.currency.clone())
+    .bind(brand.reservation_ttl_seconds)
+    .bind(now.as_micros())
+    .execute()
+    .await?;
+    let mut audit = scope.audit(brand.organization_id, Some(brand.id), "brand.create", "brand", brand.id.to_string());
+    audit.after = serde_json::to_value(&brand).ok();
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     Ok(brand)
 }
 
 /// The brands the caller sees, newest first.
 pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<Brand>> {
-    let rows: Vec<Brand> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {BRAND_COLUMNS} FROM brands WHERE 1 = 1"));
-        scope.push_brand_filter(&mut query, "id");
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read_built(format!("SELECT {BRAND_COLUMNS} FROM brands WHERE 1 = 1"));
+    scope.push_brand_filter(&mut query, "id");
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Brand> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |b| b.id.to_string()))
 }
 
@@ -125,7 +120,7 @@ pub async fn get(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Brand> {
         "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds,
                 version, created_at, updated_at
            FROM brands WHERE id = $1";
-    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(brand_id.to_string()).fetch_one(conn).await?))
+    db.read(SQL).bind(brand_id.to_string()).fetch_one().await
 }
 
 /// Applies changes when the brand is at `expected_version` (if given).
@@ -146,26 +141,26 @@ pub async fn update(
                         WHERE id = $5 AND version = $6
                     RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds,
                               manual_reservation_ttl_seconds, version, created_at, updated_at";
-    let updated: Option<Brand> = db_write!(db, |tx| {
-        let updated: Option<Brand> = sqlx::query_as(SQL)
-            .bind(changes.name.unwrap_or(&current.name).to_owned())
-            .bind(changes.currency.unwrap_or(&current.currency).to_owned())
-            .bind(changes.reservation_ttl_seconds.unwrap_or(current.reservation_ttl_seconds))
-            .bind(Timestamp::now().as_micros())
-            .bind(brand_id.to_string())
-            .bind(current.version)
-            .bind(changes.manual_reservation_ttl_seconds.unwrap_or(current.manual_reservation_ttl_seconds))
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some(brand) = &updated {
-            let mut audit =
-                scope.audit(brand.organization_id, Some(brand.id), "brand.update", "brand", brand.id.to_string());
-            audit.before = serde_json::to_value(&current).ok();
-            audit.after = serde_json::to_value(brand).ok();
-            tx.record_audit(audit).await?;
-        }
-        updated
-    });
+    let mut tx = db.begin().await?;
+    let updated: Option<Brand> = tx
+        .query(SQL)
+        .bind(changes.name.unwrap_or(&current.name).to_owned())
+        .bind(changes.currency.unwrap_or(&current.currency).to_owned())
+        .bind(changes.reservation_ttl_seconds.unwrap_or(current.reservation_ttl_seconds))
+        .bind(Timestamp::now().as_micros())
+        .bind(brand_id.to_string())
+        .bind(current.version)
+        .bind(changes.manual_reservation_ttl_seconds.unwrap_or(current.manual_reservation_ttl_seconds))
+        .fetch_optional()
+        .await?;
+    if let Some(brand) = &updated {
+        let mut audit =
+            scope.audit(brand.organization_id, Some(brand.id), "brand.update", "brand", brand.id.to_string());
+        audit.before = serde_json::to_value(&current).ok();
+        audit.after = serde_json::to_value(brand).ok();
+        tx.record_audit(audit).await?;
+    }
+    tx.commit().await?;
     // Nothing updated means someone else changed it between our read and
     // our write: the caller's view is stale either way.
     updated.ok_or(DbError::VersionMismatch)
@@ -189,51 +184,43 @@ pub struct BrandMember {
 /// A brand's members, all of them (the settings page).
 pub async fn list_members(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<BrandMember>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
-               FROM brand_memberships m JOIN users u ON u.id = m.user_id
-              WHERE m.brand_id = $1 ORDER BY m.created_at, u.id",
-        )
-        .bind(brand_id.to_string())
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+           FROM brand_memberships m JOIN users u ON u.id = m.user_id
+          WHERE m.brand_id = $1 ORDER BY m.created_at, u.id",
+    )
+    .bind(brand_id.to_string())
+    .fetch_all()
+    .await
 }
 
 /// Lets a 3PL organization fulfil for the brand. Answers `NotFound` when
 /// the organization does not exist and `Conflict` when it is no 3PL.
 pub async fn add_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: OrganizationId) -> DbResult<()> {
     scope.check_brand(brand_id)?;
-    let kind: Option<String> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT kind FROM organizations WHERE id = $1")
-            .bind(threepl.to_string())
-            .fetch_optional(conn)
-            .await?
-    });
+    let kind: Option<String> =
+        db.read("SELECT kind FROM organizations WHERE id = $1").bind(threepl.to_string()).scalar_optional().await?;
     match kind.as_deref().map(str::parse::<OrganizationKind>) {
         None => return Err(DbError::NotFound),
         Some(Ok(OrganizationKind::Threepl)) => {}
         Some(_) => return Err(DbError::Conflict { constraint: "organization_kind".into() }),
     }
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO brand_fulfillers (organization_id, brand_id, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (brand_id, organization_id) DO NOTHING",
-        )
-        .bind(threepl.to_string())
-        .bind(brand_id.to_string())
-        .bind(Timestamp::now().as_micros())
-        .execute(&mut **tx)
-        .await?;
-        let owner = sqlx::query_scalar::<_, OrganizationId>("SELECT organization_id FROM brands WHERE id = $1")
-            .bind(brand_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut audit = scope.audit(owner, Some(brand_id), "brand.add_fulfiller", "organization", threepl.to_string());
-        audit.after = Some(serde_json::json!({"fulfiller": threepl}));
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO brand_fulfillers (organization_id, brand_id, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (brand_id, organization_id) DO NOTHING",
+    )
+    .bind(threepl.to_string())
+    .bind(brand_id.to_string())
+    .bind(Timestamp::now().as_micros())
+    .execute()
+    .await?;
+    let owner: OrganizationId =
+        tx.query("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).scalar().await?;
+    let mut audit = scope.audit(owner, Some(brand_id), "brand.add_fulfiller", "organization", threepl.to_string());
+    audit.after = Some(serde_json::json!({"fulfiller": threepl}));
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -245,18 +232,16 @@ pub async fn list_members_page(
     page: &PageRequest,
 ) -> DbResult<Page<BrandMember>> {
     scope.check_brand(brand_id)?;
-    let rows: Vec<BrandMember> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
-               FROM brand_memberships m JOIN users u ON u.id = m.user_id WHERE m.brand_id = ",
-        );
-        query.push_bind(brand_id.to_string());
-        if let Some(after) = &page.after {
-            query.push(" AND m.user_id > ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(
+        "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at
+           FROM brand_memberships m JOIN users u ON u.id = m.user_id WHERE m.brand_id = ",
+    );
+    query.push_bind(brand_id.to_string());
+    if let Some(after) = &page.after {
+        query.push(" AND m.user_id > ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<BrandMember> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |m| m.user_id.to_string()))
 }
 
@@ -277,24 +262,24 @@ pub async fn set_member_role(
     let before = get_member(db, scope, brand_id, user_id).await?;
     let organization_id = get(db, scope, brand_id).await?.organization_id;
     if before.role != role {
-        db_write!(db, |tx| {
-            let changed = sqlx::query("UPDATE brand_memberships SET role = $1 WHERE brand_id = $2 AND user_id = $3")
-                .bind(role.as_str())
-                .bind(brand_id.to_string())
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if changed == 0 {
-                return Err(DbError::NotFound);
-            }
-            let mut audit =
-                scope.audit(organization_id, Some(brand_id), "brand.member_role_change", "user", user_id.to_string());
-            audit.before = Some(serde_json::json!({"role": before.role}));
-            audit.after = Some(serde_json::json!({"role": role}));
-            tx.record_audit(audit).await?;
-            tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
-        });
+        let mut tx = db.begin().await?;
+        let changed = tx
+            .query("UPDATE brand_memberships SET role = $1 WHERE brand_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(brand_id.to_string())
+            .bind(user_id.to_string())
+            .execute()
+            .await?;
+        if changed == 0 {
+            return Err(DbError::NotFound);
+        }
+        let mut audit =
+            scope.audit(organization_id, Some(brand_id), "brand.member_role_change", "user", user_id.to_string());
+        audit.before = Some(serde_json::json!({"role": before.role}));
+        audit.after = Some(serde_json::json!({"role": role}));
+        tx.record_audit(audit).await?;
+        tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
+        tx.commit().await?;
     }
     Ok(BrandMember { role, ..before })
 }
@@ -305,38 +290,31 @@ pub async fn remove_member(db: &Db, scope: &Scope, brand_id: BrandId, user_id: U
     let before = get_member(db, scope, brand_id, user_id).await?;
     let organization_id = get(db, scope, brand_id).await?.organization_id;
     let now = Timestamp::now().as_micros();
-    db_write!(db, |tx| {
-        let removed = sqlx::query("DELETE FROM brand_memberships WHERE brand_id = $1 AND user_id = $2")
-            .bind(brand_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
-            return Err(DbError::NotFound);
-        }
-        let mut audit =
-            scope.audit(organization_id, Some(brand_id), "brand.member_remove", "user", user_id.to_string());
-        audit.before = serde_json::to_value(&before).ok();
-        tx.record_audit(audit).await?;
-        tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
-        let remaining: i64 = sqlx::query_scalar(crate::sessions::REMAINING_ACCESS_SQL)
-            .bind(user_id.to_string())
-            .bind(organization_id.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
-        if remaining == 0 {
-            sqlx::query(crate::sessions::REVOKE_ALL_OF_USER_SQL)
-                .bind(now)
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL)
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-        }
-    });
+    let mut tx = db.begin().await?;
+    let removed = tx
+        .query("DELETE FROM brand_memberships WHERE brand_id = $1 AND user_id = $2")
+        .bind(brand_id.to_string())
+        .bind(user_id.to_string())
+        .execute()
+        .await?;
+    if removed == 0 {
+        return Err(DbError::NotFound);
+    }
+    let mut audit = scope.audit(organization_id, Some(brand_id), "brand.member_remove", "user", user_id.to_string());
+    audit.before = serde_json::to_value(&before).ok();
+    tx.record_audit(audit).await?;
+    tx.record_event(crate::users::access_revoked(scope, organization_id, Some(brand_id), user_id)).await?;
+    let remaining: i64 = tx
+        .query(crate::sessions::REMAINING_ACCESS_SQL)
+        .bind(user_id.to_string())
+        .bind(organization_id.to_string())
+        .scalar()
+        .await?;
+    if remaining == 0 {
+        tx.query(crate::sessions::REVOKE_ALL_OF_USER_SQL).bind(now).bind(user_id.to_string()).execute().await?;
+        tx.query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL).bind(user_id.to_string()).execute().await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -359,18 +337,16 @@ pub async fn list_fulfillers(
     page: &PageRequest,
 ) -> DbResult<Page<Fulfiller>> {
     scope.check_brand(brand_id)?;
-    let rows: Vec<Fulfiller> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT f.organization_id, o.name, f.created_at
-               FROM brand_fulfillers f JOIN organizations o ON o.id = f.organization_id WHERE f.brand_id = ",
-        );
-        query.push_bind(brand_id.to_string());
-        if let Some(after) = &page.after {
-            query.push(" AND f.organization_id > ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY f.organization_id LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(
+        "SELECT f.organization_id, o.name, f.created_at
+           FROM brand_fulfillers f JOIN organizations o ON o.id = f.organization_id WHERE f.brand_id = ",
+    );
+    query.push_bind(brand_id.to_string());
+    if let Some(after) = &page.after {
+        query.push(" AND f.organization_id > ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY f.organization_id LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Fulfiller> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |f| f.organization_id.to_string()))
 }
 
@@ -381,27 +357,27 @@ pub async fn list_fulfillers(
 /// organization.
 pub async fn remove_fulfiller(db: &Db, scope: &Scope, brand_id: BrandId, threepl: OrganizationId) -> DbResult<()> {
     let owner = get(db, scope, brand_id).await?.organization_id;
-    db_write!(db, |tx| {
-        let removed = sqlx::query("DELETE FROM brand_fulfillers WHERE brand_id = $1 AND organization_id = $2")
-            .bind(brand_id.to_string())
-            .bind(threepl.to_string())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if removed == 0 {
-            return Err(DbError::NotFound);
-        }
-        let mut audit =
-            scope.audit(owner, Some(brand_id), "brand.remove_fulfiller", "organization", threepl.to_string());
-        audit.before = Some(serde_json::json!({"fulfiller": threepl}));
-        tx.record_audit(audit).await?;
-        let staff: Vec<UserId> = sqlx::query_scalar("SELECT user_id FROM org_memberships WHERE organization_id = $1")
-            .bind(threepl.to_string())
-            .fetch_all(&mut **tx)
-            .await?;
-        for user_id in staff {
-            tx.record_event(crate::users::access_revoked(scope, owner, Some(brand_id), user_id)).await?;
-        }
-    });
+    let mut tx = db.begin().await?;
+    let removed = tx
+        .query("DELETE FROM brand_fulfillers WHERE brand_id = $1 AND organization_id = $2")
+        .bind(brand_id.to_string())
+        .bind(threepl.to_string())
+        .execute()
+        .await?;
+    if removed == 0 {
+        return Err(DbError::NotFound);
+    }
+    let mut audit = scope.audit(owner, Some(brand_id), "brand.remove_fulfiller", "organization", threepl.to_string());
+    audit.before = Some(serde_json::json!({"fulfiller": threepl}));
+    tx.record_audit(audit).await?;
+    let staff: Vec<UserId> = tx
+        .query("SELECT user_id FROM org_memberships WHERE organization_id = $1")
+        .bind(threepl.to_string())
+        .scalars()
+        .await?;
+    for user_id in staff {
+        tx.record_event(crate::users::access_revoked(scope, owner, Some(brand_id), user_id)).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use consign_domain::Timestamp;
 
-use crate::{Db, DbResult, db_write};
+use crate::{Db, DbResult};
 
 pub mod deliveries;
 pub mod inbound;
@@ -20,31 +20,28 @@ pub const DELIVER_JOB: &str = "messages.deliver";
 /// Records a webhook token (such as Mailgun's signed `token`). Answers
 /// `false` when the token was seen before: a replayed request.
 pub async fn remember_webhook_token(db: &Db, provider: &str, token: &str) -> DbResult<bool> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let inserted = tx
+        .query(
             "INSERT INTO webhook_replays (provider, token, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (provider, token) DO NOTHING",
         )
         .bind(provider.to_owned())
         .bind(token.to_owned())
         .bind(Timestamp::now())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-            == 1
-    }))
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(inserted == 1)
 }
 
 /// Forgets webhook tokens recorded before `before` (older than any
 /// signature still accepted).
 pub async fn purge_webhook_tokens(db: &Db, before: Timestamp) -> DbResult<u64> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query("DELETE FROM webhook_replays WHERE created_at < $1")
-            .bind(before)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-    }))
+    let mut tx = db.begin().await?;
+    let deleted = tx.query("DELETE FROM webhook_replays WHERE created_at < $1").bind(before).execute().await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// The digits of a phone number, so `+1 (555) 0100` matches `15550100`.
@@ -63,7 +60,5 @@ pub(crate) fn phone_digits_sql(column: &str) -> String {
 
 /// The brand with this slug, if any (webhook paths name brands by slug).
 pub async fn brand_by_slug(db: &Db, slug: &str) -> DbResult<Option<consign_domain::BrandId>> {
-    Ok(crate::db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM brands WHERE slug = $1").bind(slug.to_owned()).fetch_optional(conn).await?
-    }))
+    db.read("SELECT id FROM brands WHERE slug = $1").bind(slug.to_owned()).scalar_optional().await
 }

@@ -1,12 +1,11 @@
 //! Reading domain events: an order's timeline and the tenant's event feed.
-//! Events are written by [`crate::TxExt::record_event`] inside the
+//! Events are written by [`crate::Tx::record_event`] inside the
 //! transaction of the change they describe.
 
 use consign_domain::{BrandId, EventId, OrderId, Timestamp};
 use serde::Serialize;
-use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, Engine, JsonText, Page, PageRequest, Scope, db_read};
+use crate::{Db, DbResult, Engine, JsonText, Page, PageRequest, Scope, Statement};
 
 /// A domain event (SPEC §4 "Event").
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -124,9 +123,7 @@ pub async fn timeline(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec
 /// One page of [`timeline`], oldest first; the cursor is the last event id
 /// of the page.
 pub async fn timeline_page(db: &Db, scope: &Scope, order_id: OrderId, page: &PageRequest) -> DbResult<Page<Event>> {
-    let brand_id: BrandId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
-    });
+    let brand_id: BrandId = db.read("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).scalar().await?;
     scope.check_order(order_id, brand_id)?;
     let customer = scope.customer_order().is_some();
     // A customer's events are narrowed by type in SQL; a note among its
@@ -135,31 +132,24 @@ pub async fn timeline_page(db: &Db, scope: &Scope, order_id: OrderId, page: &Pag
     let mut visible = Vec::new();
     let mut after = page.after.clone();
     loop {
-        let rows: Vec<Event> = db_read!(db, |conn| {
-            let mut query = QueryBuilder::new(format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id IN (
-                     SELECT CAST("
-            ));
-            query.push_bind(order_id.to_string());
-            query.push(" AS TEXT) UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = ");
-            query.push_bind(order_id.to_string());
-            query.push(" UNION ALL SELECT id FROM shipments WHERE order_id = ");
-            query.push_bind(order_id.to_string());
-            query.push(")");
-            if customer {
-                query.push(" AND type IN (");
-                let mut types = query.separated(", ");
-                for kind in customer_event_types() {
-                    types.push_bind(kind);
-                }
-                query.push(")");
-            }
-            if let Some(after) = &after {
-                query.push(" AND id > ").push_bind(after.clone());
-            }
-            query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
-            query.build_query_as().fetch_all(conn).await?
-        });
+        let mut query = db.read_built(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id IN (
+                 SELECT CAST("
+        ));
+        query.push_bind(order_id.to_string());
+        query.push(" AS TEXT) UNION ALL SELECT id FROM fulfillment_orders WHERE order_id = ");
+        query.push_bind(order_id.to_string());
+        query.push(" UNION ALL SELECT id FROM shipments WHERE order_id = ");
+        query.push_bind(order_id.to_string());
+        query.push(")");
+        if customer {
+            query.push(" AND ").push_in("type", customer_event_types());
+        }
+        if let Some(after) = &after {
+            query.push(" AND id > ").push_bind(after.clone());
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+        let rows: Vec<Event> = query.fetch_all().await?;
         let exhausted = (rows.len() as i64) < page.fetch_limit();
         after = rows.last().map(|e| e.id.to_string()).or(after);
         visible.extend(rows.into_iter().filter_map(|e| if customer { customer_view(&e) } else { Some(e) }));
@@ -188,16 +178,14 @@ pub async fn feed(db: &Db, scope: &Scope, filter: &EventFilter, limit: i64) -> D
         ),
         None => None,
     };
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(event_type) = &filter.event_type {
-            query.push(" AND type = ").push_bind(event_type.clone());
-        }
-        push_after(&mut query, db.engine(), after);
-        query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
-        query.build_query_as().fetch_all(conn).await?
-    }))
+    let mut query = db.read_built(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(event_type) = &filter.event_type {
+        query.push(" AND type = ").push_bind(event_type.clone());
+    }
+    push_after(&mut query, db.engine(), after);
+    query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
+    query.fetch_all().await
 }
 
 /// Where an event sits in commit order: `(txid, seq)`. On SQLite `txid` is
@@ -213,9 +201,7 @@ pub struct Position {
 
 /// The position of an event, if it exists.
 pub async fn position_of(db: &Db, event_id: &str) -> DbResult<Option<Position>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as("SELECT txid, seq FROM events WHERE id = $1").bind(event_id).fetch_optional(conn).await?
-    }))
+    db.read("SELECT txid, seq FROM events WHERE id = $1").bind(event_id.to_owned()).fetch_optional().await
 }
 
 /// Adds "after this position, and only final rows" to an event query.
@@ -226,10 +212,7 @@ pub async fn position_of(db: &Db, event_id: &str) -> DbResult<Option<Position>> 
 /// `xmin`) are final: nothing can ever commit below it. Reading only those,
 /// in `(txid, seq)` order, never skips an event. SQLite's single writer
 /// commits in `seq` order already.
-fn push_after<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, engine: Engine, after: Option<Position>)
-where
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+fn push_after(query: &mut Statement<'_>, engine: Engine, after: Option<Position>) {
     if engine == Engine::Postgres {
         query.push(" AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
     }
@@ -266,24 +249,21 @@ pub struct TailFilter {
 /// System-level (no scope): the caller routes each event to the
 /// subscribers allowed to see it, or narrows the read with `filter`.
 pub async fn tail(db: &Db, after: Position, limit: i64, filter: &TailFilter) -> DbResult<Vec<TailEvent>> {
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!(
-            "SELECT {EVENT_COLUMNS}, txid, seq, organization_id, order_id FROM events WHERE 1 = 1"
-        ));
-        if let Some(brands) = &filter.brands {
-            query.push(" AND brand_id IN (NULL");
-            for brand in brands {
-                query.push(", ").push_bind(brand.to_string());
-            }
-            query.push(")");
+    let mut query =
+        db.read_built(format!("SELECT {EVENT_COLUMNS}, txid, seq, organization_id, order_id FROM events WHERE 1 = 1"));
+    if let Some(brands) = &filter.brands {
+        query.push(" AND brand_id IN (NULL");
+        for brand in brands {
+            query.push(", ").push_bind(brand.to_string());
         }
-        if let Some(order_id) = filter.order_id {
-            query.push(" AND order_id = ").push_bind(order_id.to_string());
-        }
-        push_after(&mut query, db.engine(), Some(after));
-        query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
-        query.build_query_as().fetch_all(conn).await?
-    }))
+        query.push(")");
+    }
+    if let Some(order_id) = filter.order_id {
+        query.push(" AND order_id = ").push_bind(order_id.to_string());
+    }
+    push_after(&mut query, db.engine(), Some(after));
+    query.push(" ORDER BY txid, seq LIMIT ").push_bind(limit);
+    query.fetch_all().await
 }
 
 /// Whether events after `after` have committed but are not final yet: on
@@ -291,22 +271,22 @@ pub async fn tail(db: &Db, after: Position, limit: i64, filter: &TailFilter) -> 
 /// follower then looks again soon rather than at the next wake-up, which
 /// their own notifications have already spent. Always false on SQLite.
 pub async fn held_back(db: &Db, after: Position) -> DbResult<bool> {
-    let crate::Pool::Postgres(pool) = db.pool() else { return Ok(false) };
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE (txid, seq) > ($1, $2))")
+    if db.engine() != Engine::Postgres {
+        return Ok(false);
+    }
+    db.read("SELECT EXISTS (SELECT 1 FROM events WHERE (txid, seq) > ($1, $2))")
         .bind(after.txid)
         .bind(after.seq)
-        .fetch_one(pool)
-        .await?)
+        .scalar()
+        .await
 }
 
 /// The position of the newest final event: where a new follower starts.
 pub async fn head(db: &Db) -> DbResult<Position> {
-    let head: Option<Position> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new("SELECT txid, seq FROM events WHERE 1 = 1");
-        push_after(&mut query, db.engine(), None);
-        query.push(" ORDER BY txid DESC, seq DESC LIMIT 1");
-        query.build_query_as().fetch_optional(conn).await?
-    });
+    let mut query = db.read("SELECT txid, seq FROM events WHERE 1 = 1");
+    push_after(&mut query, db.engine(), None);
+    query.push(" ORDER BY txid DESC, seq DESC LIMIT 1");
+    let head: Option<Position> = query.fetch_optional().await?;
     Ok(head.unwrap_or_default())
 }
 
@@ -329,6 +309,8 @@ enum Waker {
 impl EventWaker {
     /// A waker for this database.
     pub fn new(db: &Db) -> Self {
+        // `LISTEN` needs a connection of its own from the PostgreSQL pool
+        // (`PgListener`), which no `Statement` gives: the native pool stays.
         let inner = match db.pool() {
             crate::Pool::Sqlite { .. } => Waker::Sqlite(db.commits()),
             crate::Pool::Postgres(pool) => Waker::Postgres { pool: pool.clone(), listener: None },

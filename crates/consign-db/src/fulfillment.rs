@@ -16,81 +16,86 @@ use consign_domain::{
 use serde::Serialize;
 use serde_json::json;
 
+use crate::orders::OrderRow;
 use crate::orders::changes::lock_order;
-use crate::orders::reservations::{Held, StockTx};
-use crate::{Db, DbError, DbResult, NewEvent, Scope, TxExt, db_read, db_write};
+use crate::orders::reservations::Held;
+use crate::{Db, DbError, DbResult, NewEvent, Scope, Tx};
 
 /// Recomputes an order's `fulfillment_status` (and `completed`) from its
 /// fulfillment order items and shipments, recording an event when it moves.
-macro_rules! sync_order_fulfillment {
-    ($tx:expr, $order:expr, $scope:expr) => {{
-        let (ordered, shipped): (i64, i64) = sqlx::query_as(
+async fn sync_order_fulfillment(tx: &mut Tx, order: &OrderRow, scope: &Scope) -> DbResult<()> {
+    let (ordered, shipped): (i64, i64) = tx
+        .query(
             "SELECT (SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM order_items WHERE order_id = $1),
                     (SELECT CAST(COALESCE(SUM(si.quantity), 0) AS BIGINT) FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id
                       WHERE s.order_id = $1 AND s.status <> 'cancelled')",
         )
-        .bind($order.id)
-        .fetch_one(&mut **$tx)
+        .bind(order.id)
+        .fetch_one()
         .await?;
-        let (live, delivered): (i64, i64) = sqlx::query_as(
+    let (live, delivered): (i64, i64) = tx
+        .query(
             "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS BIGINT) FROM shipments
               WHERE order_id = $1 AND status <> 'cancelled'",
         )
-        .bind($order.id)
-        .fetch_one(&mut **$tx)
+        .bind(order.id)
+        .fetch_one()
         .await?;
-        let target = if shipped == 0 {
-            FulfillmentStatus::Unfulfilled
-        } else if shipped < ordered {
-            FulfillmentStatus::PartiallyShipped
-        } else if live > 0 && delivered == live {
-            FulfillmentStatus::Delivered
-        } else {
-            FulfillmentStatus::Shipped
-        };
-        if target != $order.fulfillment_status {
-            let completed = target == FulfillmentStatus::Delivered
-                && matches!($order.payment_status, consign_domain::status::PaymentStatus::Paid)
-                && $order.status == OrderStatus::Open;
-            let status = if completed { OrderStatus::Completed } else { $order.status };
-            sqlx::query("UPDATE orders SET fulfillment_status = $1, status = $2, version = version + 1, updated_at = $3 WHERE id = $4")
-                .bind(target)
-                .bind(status)
-                .bind(Timestamp::now())
-                .bind($order.id)
-                .execute(&mut **$tx)
-                .await?;
-            let event_type = match target {
-                FulfillmentStatus::PartiallyShipped => "order.partially_shipped",
-                FulfillmentStatus::Shipped => "order.shipped",
-                FulfillmentStatus::Delivered => "order.delivered",
-                FulfillmentStatus::Returned => "order.returned",
-                FulfillmentStatus::Unfulfilled => "order.unfulfilled",
-            };
-            $tx.record_event(NewEvent {
-                organization_id: $order.organization_id,
-                brand_id: Some($order.brand_id),
-                event_type,
-                aggregate_type: "order",
-                aggregate_id: $order.id.to_string(),
-                payload: json!({"fulfillment_status": target, "shipped_units": shipped, "ordered_units": ordered}),
-                actor: $scope.principal().actor_id(),
-            })
-            .await?;
-            if completed {
-                $tx.record_event(NewEvent {
-                    organization_id: $order.organization_id,
-                    brand_id: Some($order.brand_id),
-                    event_type: "order.completed",
-                    aggregate_type: "order",
-                    aggregate_id: $order.id.to_string(),
-                    payload: json!({}),
-                    actor: $scope.principal().actor_id(),
-                })
-                .await?;
-            }
-        }
-    }};
+    let target = if shipped == 0 {
+        FulfillmentStatus::Unfulfilled
+    } else if shipped < ordered {
+        FulfillmentStatus::PartiallyShipped
+    } else if live > 0 && delivered == live {
+        FulfillmentStatus::Delivered
+    } else {
+        FulfillmentStatus::Shipped
+    };
+    if target == order.fulfillment_status {
+        return Ok(());
+    }
+    let completed = target == FulfillmentStatus::Delivered
+        && matches!(order.payment_status, consign_domain::status::PaymentStatus::Paid)
+        && order.status == OrderStatus::Open;
+    let status = if completed { OrderStatus::Completed } else { order.status };
+    tx.query(
+        "UPDATE orders SET fulfillment_status = $1, status = $2, version = version + 1, updated_at = $3 WHERE id = $4",
+    )
+    .bind(target)
+    .bind(status)
+    .bind(Timestamp::now())
+    .bind(order.id)
+    .execute()
+    .await?;
+    let event_type = match target {
+        FulfillmentStatus::PartiallyShipped => "order.partially_shipped",
+        FulfillmentStatus::Shipped => "order.shipped",
+        FulfillmentStatus::Delivered => "order.delivered",
+        FulfillmentStatus::Returned => "order.returned",
+        FulfillmentStatus::Unfulfilled => "order.unfulfilled",
+    };
+    tx.record_event(NewEvent {
+        organization_id: order.organization_id,
+        brand_id: Some(order.brand_id),
+        event_type,
+        aggregate_type: "order",
+        aggregate_id: order.id.to_string(),
+        payload: json!({"fulfillment_status": target, "shipped_units": shipped, "ordered_units": ordered}),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    if completed {
+        tx.record_event(NewEvent {
+            organization_id: order.organization_id,
+            brand_id: Some(order.brand_id),
+            event_type: "order.completed",
+            aggregate_type: "order",
+            aggregate_id: order.id.to_string(),
+            payload: json!({}),
+            actor: scope.principal().actor_id(),
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// A line of a fulfillment order.
@@ -155,100 +160,95 @@ const FO_ITEM_COLUMNS: &str = "id, fulfillment_order_id, order_item_id, variant_
 /// by the `fulfillment.create_for_order` job.
 pub async fn create_for_order(db: &Db, order_id: OrderId) -> DbResult<usize> {
     let scope = Scope::system();
-    Ok(db_write!(db, |tx| {
-        let order = lock_order!(tx, scope, order_id);
-        let existing: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM fulfillment_orders WHERE order_id = $1 AND status <> 'cancelled'")
-                .bind(order_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        if existing > 0 || order.status != OrderStatus::Open {
-            0
-        } else {
-            let held: Vec<Held> = sqlx::query_as(
-                "SELECT order_item_id, variant_id, warehouse_id, quantity FROM reservations
-                  WHERE order_id = $1 AND status = 'active' ORDER BY warehouse_id, order_item_id",
-            )
-            .bind(order_id)
-            .fetch_all(&mut **tx)
-            .await?;
-            let now = Timestamp::now();
-            let mut created = 0;
-            let mut current: Option<(WarehouseId, FulfillmentOrderId)> = None;
-            for line in &held {
-                let fulfillment_order_id = match current {
-                    Some((warehouse_id, id)) if warehouse_id == line.warehouse_id => id,
-                    _ => {
-                        let id = FulfillmentOrderId::new();
-                        sqlx::query(
-                            "INSERT INTO fulfillment_orders (id, organization_id, brand_id, order_id, warehouse_id, status, version, created_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6)",
-                        )
-                        .bind(id)
-                        .bind(order.organization_id)
-                        .bind(order.brand_id)
-                        .bind(order_id)
-                        .bind(line.warehouse_id)
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
-                        tx.record_event(NewEvent {
-                            organization_id: order.organization_id,
-                            brand_id: Some(order.brand_id),
-                            event_type: "fulfillment_order.created",
-                            aggregate_type: "fulfillment_order",
-                            aggregate_id: id.to_string(),
-                            payload: json!({"order_id": order_id, "warehouse_id": line.warehouse_id}),
-                            actor: "system".into(),
-                        })
-                        .await?;
-                        created += 1;
-                        current = Some((line.warehouse_id, id));
-                        id
-                    }
-                };
-                sqlx::query(
-                    "INSERT INTO fulfillment_order_items (id, organization_id, brand_id, fulfillment_order_id, order_item_id, variant_id, quantity, shipped_quantity)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+    let mut tx = db.begin().await?;
+    let order = lock_order(&mut tx, &scope, order_id).await?;
+    let existing: i64 = tx
+        .query("SELECT COUNT(*) FROM fulfillment_orders WHERE order_id = $1 AND status <> 'cancelled'")
+        .bind(order_id)
+        .scalar()
+        .await?;
+    if existing > 0 || order.status != OrderStatus::Open {
+        tx.commit().await?;
+        return Ok(0);
+    }
+    let held: Vec<Held> = tx
+        .query(
+            "SELECT order_item_id, variant_id, warehouse_id, quantity FROM reservations
+              WHERE order_id = $1 AND status = 'active' ORDER BY warehouse_id, order_item_id",
+        )
+        .bind(order_id)
+        .fetch_all()
+        .await?;
+    let now = Timestamp::now();
+    let mut created = 0;
+    let mut current: Option<(WarehouseId, FulfillmentOrderId)> = None;
+    for line in &held {
+        let fulfillment_order_id = match current {
+            Some((warehouse_id, id)) if warehouse_id == line.warehouse_id => id,
+            _ => {
+                let id = FulfillmentOrderId::new();
+                tx.query(
+                    "INSERT INTO fulfillment_orders (id, organization_id, brand_id, order_id, warehouse_id, status, version, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6)",
                 )
-                .bind(FulfillmentOrderItemId::new())
+                .bind(id)
                 .bind(order.organization_id)
                 .bind(order.brand_id)
-                .bind(fulfillment_order_id)
-                .bind(line.order_item_id)
-                .bind(line.variant_id)
-                .bind(line.quantity)
-                .execute(&mut **tx)
+                .bind(order_id)
+                .bind(line.warehouse_id)
+                .bind(now)
+                .execute()
                 .await?;
+                tx.record_event(NewEvent {
+                    organization_id: order.organization_id,
+                    brand_id: Some(order.brand_id),
+                    event_type: "fulfillment_order.created",
+                    aggregate_type: "fulfillment_order",
+                    aggregate_id: id.to_string(),
+                    payload: json!({"order_id": order_id, "warehouse_id": line.warehouse_id}),
+                    actor: "system".into(),
+                })
+                .await?;
+                created += 1;
+                current = Some((line.warehouse_id, id));
+                id
             }
-            created
-        }
-    }))
+        };
+        tx.query(
+            "INSERT INTO fulfillment_order_items (id, organization_id, brand_id, fulfillment_order_id, order_item_id, variant_id, quantity, shipped_quantity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+        )
+        .bind(FulfillmentOrderItemId::new())
+        .bind(order.organization_id)
+        .bind(order.brand_id)
+        .bind(fulfillment_order_id)
+        .bind(line.order_item_id)
+        .bind(line.variant_id)
+        .bind(line.quantity)
+        .execute()
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(created)
 }
 
 /// The fulfillment orders of an order the caller sees.
 pub async fn for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<FulfillmentOrder>> {
-    let brand_id: BrandId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
-    });
+    let brand_id: BrandId = db.read("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).scalar().await?;
     scope.check_order(order_id, brand_id)?;
-    let rows: Vec<FulfillmentOrderRow> = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FO_COLUMNS} FROM fulfillment_orders WHERE order_id = $1 ORDER BY id"
-        )))
+    let rows: Vec<FulfillmentOrderRow> = db
+        .read_built(format!("SELECT {FO_COLUMNS} FROM fulfillment_orders WHERE order_id = $1 ORDER BY id"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    });
-    let items: Vec<FulfillmentOrderItem> = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        .fetch_all()
+        .await?;
+    let items: Vec<FulfillmentOrderItem> = db
+        .read_built(format!(
             "SELECT {FO_ITEM_COLUMNS} FROM fulfillment_order_items
               WHERE fulfillment_order_id IN (SELECT id FROM fulfillment_orders WHERE order_id = $1) ORDER BY id"
-        )))
+        ))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(rows
         .into_iter()
         .map(|row| FulfillmentOrder {
@@ -343,46 +343,46 @@ pub async fn create_shipment(
         return Err(DbError::invalid("items", "must ship at least one item"));
     }
     let shipment_id = ShipmentId::new();
-    db_write!(db, |tx| {
-        let sql = format!("SELECT {FO_COLUMNS} FROM fulfillment_orders WHERE id = $1{}", tx.lock_clause());
-        let fo: FulfillmentOrderRow =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(fulfillment_order_id).fetch_one(&mut **tx).await?;
-        if !scope.grants().sees_brand(fo.brand_id) {
-            return Err(DbError::NotFound);
+    let mut tx = db.begin().await?;
+    let sql = format!("SELECT {FO_COLUMNS} FROM fulfillment_orders WHERE id = $1{}", tx.lock_clause());
+    let fo: FulfillmentOrderRow = tx.query_built(sql).bind(fulfillment_order_id).fetch_one().await?;
+    if !scope.grants().sees_brand(fo.brand_id) {
+        return Err(DbError::NotFound);
+    }
+    let order = lock_order(&mut tx, scope, fo.order_id).await?;
+    if order.status != OrderStatus::Open {
+        return Err(DbError::transition(format!("a {} order cannot ship", order.status)));
+    }
+    if !matches!(fo.status, FulfillmentOrderStatus::Open | FulfillmentOrderStatus::InProgress) {
+        return Err(DbError::transition(format!("a {} fulfillment order cannot ship", fo.status)));
+    }
+    let now = Timestamp::now();
+    let url = tracking_url(&shipment.carrier, &shipment.tracking_number);
+    tx.query(
+        "INSERT INTO shipments (id, organization_id, brand_id, order_id, fulfillment_order_id, status, carrier, tracking_number,
+                                tracking_url, address, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, $9, 1, $10, $10)",
+    )
+    .bind(shipment_id)
+    .bind(fo.organization_id)
+    .bind(fo.brand_id)
+    .bind(fo.order_id)
+    .bind(fulfillment_order_id)
+    .bind(shipment.carrier.clone())
+    .bind(shipment.tracking_number.clone())
+    .bind(url.clone())
+    .bind(order.shipping_address.clone())
+    .bind(now)
+    .execute()
+    .await?;
+    let actor = scope.principal().actor_id();
+    for (index, (order_item_id, quantity)) in shipment.items.iter().enumerate() {
+        let field = format!("items[{index}].quantity");
+        if *quantity <= 0 {
+            return Err(DbError::invalid(field, "must be greater than zero"));
         }
-        let order = lock_order!(tx, scope, fo.order_id);
-        if order.status != OrderStatus::Open {
-            return Err(DbError::transition(format!("a {} order cannot ship", order.status)));
-        }
-        if !matches!(fo.status, FulfillmentOrderStatus::Open | FulfillmentOrderStatus::InProgress) {
-            return Err(DbError::transition(format!("a {} fulfillment order cannot ship", fo.status)));
-        }
-        let now = Timestamp::now();
-        let url = tracking_url(&shipment.carrier, &shipment.tracking_number);
-        sqlx::query(
-            "INSERT INTO shipments (id, organization_id, brand_id, order_id, fulfillment_order_id, status, carrier, tracking_number,
-                                    tracking_url, address, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'ready', $6, $7, $8, $9, 1, $10, $10)",
-        )
-        .bind(shipment_id)
-        .bind(fo.organization_id)
-        .bind(fo.brand_id)
-        .bind(fo.order_id)
-        .bind(fulfillment_order_id)
-        .bind(shipment.carrier.clone())
-        .bind(shipment.tracking_number.clone())
-        .bind(url.clone())
-        .bind(order.shipping_address.clone())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let actor = scope.principal().actor_id();
-        for (index, (order_item_id, quantity)) in shipment.items.iter().enumerate() {
-            let field = format!("items[{index}].quantity");
-            if *quantity <= 0 {
-                return Err(DbError::invalid(field, "must be greater than zero"));
-            }
-            let line: Option<(FulfillmentOrderItemId, VariantId)> = sqlx::query_as(
+        let line: Option<(FulfillmentOrderItemId, VariantId)> = tx
+            .query(
                 "UPDATE fulfillment_order_items SET shipped_quantity = shipped_quantity + $1
                   WHERE fulfillment_order_id = $2 AND order_item_id = $3 AND shipped_quantity + $1 <= quantity
               RETURNING id, variant_id",
@@ -390,82 +390,81 @@ pub async fn create_shipment(
             .bind(*quantity)
             .bind(fulfillment_order_id)
             .bind(*order_item_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional()
             .await?;
-            let (fo_item_id, variant_id) =
-                line.ok_or_else(|| DbError::invalid(field, "is more than remains to ship of this item here"))?;
-            sqlx::query(
-                "INSERT INTO shipment_items (id, organization_id, brand_id, shipment_id, fulfillment_order_item_id, order_item_id, quantity)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(consign_domain::ShipmentItemId::new())
-            .bind(fo.organization_id)
-            .bind(fo.brand_id)
-            .bind(shipment_id)
-            .bind(fo_item_id)
-            .bind(*order_item_id)
-            .bind(*quantity)
-            .execute(&mut **tx)
-            .await?;
-            let held =
-                Held { order_item_id: *order_item_id, variant_id, warehouse_id: fo.warehouse_id, quantity: *quantity };
-            tx.consume(&held, &actor, &shipment_id.to_string()).await?;
-        }
-        let left: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(quantity - shipped_quantity), 0) AS BIGINT) FROM fulfillment_order_items WHERE fulfillment_order_id = $1")
-            .bind(fulfillment_order_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        let fo_status = fo.status.check(if left == 0 {
-            FulfillmentOrderStatus::Shipped
-        } else {
-            FulfillmentOrderStatus::InProgress
-        })?;
-        sqlx::query("UPDATE fulfillment_orders SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-            .bind(fo_status)
-            .bind(now)
-            .bind(fulfillment_order_id)
-            .execute(&mut **tx)
-            .await?;
-        tx.record_event(NewEvent {
-            organization_id: fo.organization_id,
-            brand_id: Some(fo.brand_id),
-            event_type: "shipment.created",
-            aggregate_type: "shipment",
-            aggregate_id: shipment_id.to_string(),
-            payload: json!({"order_id": fo.order_id, "fulfillment_order_id": fulfillment_order_id, "carrier": shipment.carrier,
-                            "tracking_number": shipment.tracking_number, "tracking_url": url,
-                            "items": shipment.items.iter().map(|(id, q)| json!({"order_item_id": id, "quantity": q})).collect::<Vec<_>>()}),
-            actor: actor.clone(),
-        })
+        let (fo_item_id, variant_id) =
+            line.ok_or_else(|| DbError::invalid(field, "is more than remains to ship of this item here"))?;
+        tx.query(
+            "INSERT INTO shipment_items (id, organization_id, brand_id, shipment_id, fulfillment_order_item_id, order_item_id, quantity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(consign_domain::ShipmentItemId::new())
+        .bind(fo.organization_id)
+        .bind(fo.brand_id)
+        .bind(shipment_id)
+        .bind(fo_item_id)
+        .bind(*order_item_id)
+        .bind(*quantity)
+        .execute()
         .await?;
-        sync_order_fulfillment!(tx, order, scope);
-        tx.record_audit(scope.audit(
-            fo.organization_id,
-            Some(fo.brand_id),
-            "shipment.create",
-            "shipment",
-            shipment_id.to_string(),
-        ))
+        let held =
+            Held { order_item_id: *order_item_id, variant_id, warehouse_id: fo.warehouse_id, quantity: *quantity };
+        crate::orders::reservations::consume(&mut tx, &held, &actor, &shipment_id.to_string()).await?;
+    }
+    let left: i64 = tx
+        .query("SELECT CAST(COALESCE(SUM(quantity - shipped_quantity), 0) AS BIGINT) FROM fulfillment_order_items WHERE fulfillment_order_id = $1")
+        .bind(fulfillment_order_id)
+        .scalar()
         .await?;
-    });
+    let fo_status = fo.status.check(if left == 0 {
+        FulfillmentOrderStatus::Shipped
+    } else {
+        FulfillmentOrderStatus::InProgress
+    })?;
+    tx.query("UPDATE fulfillment_orders SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+        .bind(fo_status)
+        .bind(now)
+        .bind(fulfillment_order_id)
+        .execute()
+        .await?;
+    tx.record_event(NewEvent {
+        organization_id: fo.organization_id,
+        brand_id: Some(fo.brand_id),
+        event_type: "shipment.created",
+        aggregate_type: "shipment",
+        aggregate_id: shipment_id.to_string(),
+        payload: json!({"order_id": fo.order_id, "fulfillment_order_id": fulfillment_order_id, "carrier": shipment.carrier,
+                        "tracking_number": shipment.tracking_number, "tracking_url": url,
+                        "items": shipment.items.iter().map(|(id, q)| json!({"order_item_id": id, "quantity": q})).collect::<Vec<_>>()}),
+        actor: actor.clone(),
+    })
+    .await?;
+    sync_order_fulfillment(&mut tx, &order, scope).await?;
+    tx.record_audit(scope.audit(
+        fo.organization_id,
+        Some(fo.brand_id),
+        "shipment.create",
+        "shipment",
+        shipment_id.to_string(),
+    ))
+    .await?;
+    tx.commit().await?;
     get_shipment(db, scope, shipment_id).await
 }
 
 /// One shipment the caller sees.
 pub async fn get_shipment(db: &Db, scope: &Scope, shipment_id: ShipmentId) -> DbResult<Shipment> {
-    let row: ShipmentRow = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = $1")))
-            .bind(shipment_id)
-            .fetch_one(conn)
-            .await?
-    });
+    let row: ShipmentRow = db
+        .read_built(format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = $1"))
+        .bind(shipment_id)
+        .fetch_one()
+        .await?;
     scope.check_order(row.order_id, row.brand_id)?;
-    let items: Vec<ShipmentItem> = db_read!(db, |conn| {
-        sqlx::query_as("SELECT order_item_id, quantity FROM shipment_items WHERE shipment_id = $1 ORDER BY id")
-            .bind(shipment_id)
-            .fetch_all(conn)
-            .await?
-    });
+    let items: Vec<ShipmentItem> = db
+        .read("SELECT order_item_id, quantity FROM shipment_items WHERE shipment_id = $1 ORDER BY id")
+        .bind(shipment_id)
+        .fetch_all()
+        .await?;
     Ok(shipment_from(row, items))
 }
 
@@ -487,33 +486,27 @@ fn shipment_from(row: ShipmentRow, items: Vec<ShipmentItem>) -> Shipment {
 
 /// The shipments of an order the caller sees.
 pub async fn shipments_for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<Shipment>> {
-    let brand_id: BrandId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
-    });
+    let brand_id: BrandId = db.read("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).scalar().await?;
     scope.check_order(order_id, brand_id)?;
-    let rows: Vec<ShipmentRow> = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = $1 ORDER BY id"
-        )))
+    let rows: Vec<ShipmentRow> = db
+        .read_built(format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE order_id = $1 ORDER BY id"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     #[derive(sqlx::FromRow)]
     struct Line {
         shipment_id: ShipmentId,
         order_item_id: OrderItemId,
         quantity: i64,
     }
-    let lines: Vec<Line> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let lines: Vec<Line> = db
+        .read(
             "SELECT si.shipment_id, si.order_item_id, si.quantity FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id
               WHERE s.order_id = $1 ORDER BY si.id",
         )
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -540,49 +533,49 @@ pub async fn set_shipment_status(
             "a shipment whose stock has left cannot be cancelled; record a return instead",
         ));
     }
-    db_write!(db, |tx| {
-        let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = $1{}", tx.lock_clause());
-        let row: ShipmentRow = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shipment_id).fetch_one(&mut **tx).await?;
-        if !scope.grants().sees_brand(row.brand_id) {
-            return Err(DbError::NotFound);
-        }
-        let status = row.status.check(next)?;
-        let order = lock_order!(tx, scope, row.order_id);
-        sqlx::query("UPDATE shipments SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-            .bind(status)
-            .bind(Timestamp::now())
-            .bind(shipment_id)
-            .execute(&mut **tx)
-            .await?;
-        let event_type = match status {
-            ShipmentStatus::InTransit => "shipment.in_transit",
-            ShipmentStatus::Delivered => "shipment.delivered",
-            ShipmentStatus::Exception => "shipment.exception",
-            ShipmentStatus::Ready => "shipment.ready",
-            ShipmentStatus::Draft => "shipment.draft",
-            ShipmentStatus::Cancelled => "shipment.cancelled",
-        };
-        tx.record_event(NewEvent {
-            organization_id: row.organization_id,
-            brand_id: Some(row.brand_id),
-            event_type,
-            aggregate_type: "shipment",
-            aggregate_id: shipment_id.to_string(),
-            payload: json!({"order_id": row.order_id, "from": row.status, "to": status, "tracking_url": row.tracking_url}),
-            actor: scope.principal().actor_id(),
-        })
+    let mut tx = db.begin().await?;
+    let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE id = $1{}", tx.lock_clause());
+    let row: ShipmentRow = tx.query_built(sql).bind(shipment_id).fetch_one().await?;
+    if !scope.grants().sees_brand(row.brand_id) {
+        return Err(DbError::NotFound);
+    }
+    let status = row.status.check(next)?;
+    let order = lock_order(&mut tx, scope, row.order_id).await?;
+    tx.query("UPDATE shipments SET status = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(Timestamp::now())
+        .bind(shipment_id)
+        .execute()
         .await?;
-        let mut audit = scope.audit(
-            row.organization_id,
-            Some(row.brand_id),
-            "shipment.set_status",
-            "shipment",
-            shipment_id.to_string(),
-        );
-        audit.before = Some(json!({"status": row.status}));
-        audit.after = Some(json!({"status": status}));
-        tx.record_audit(audit).await?;
-        sync_order_fulfillment!(tx, order, scope);
-    });
+    let event_type = match status {
+        ShipmentStatus::InTransit => "shipment.in_transit",
+        ShipmentStatus::Delivered => "shipment.delivered",
+        ShipmentStatus::Exception => "shipment.exception",
+        ShipmentStatus::Ready => "shipment.ready",
+        ShipmentStatus::Draft => "shipment.draft",
+        ShipmentStatus::Cancelled => "shipment.cancelled",
+    };
+    tx.record_event(NewEvent {
+        organization_id: row.organization_id,
+        brand_id: Some(row.brand_id),
+        event_type,
+        aggregate_type: "shipment",
+        aggregate_id: shipment_id.to_string(),
+        payload: json!({"order_id": row.order_id, "from": row.status, "to": status, "tracking_url": row.tracking_url}),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    let mut audit = scope.audit(
+        row.organization_id,
+        Some(row.brand_id),
+        "shipment.set_status",
+        "shipment",
+        shipment_id.to_string(),
+    );
+    audit.before = Some(json!({"status": row.status}));
+    audit.after = Some(json!({"status": status}));
+    tx.record_audit(audit).await?;
+    sync_order_fulfillment(&mut tx, &order, scope).await?;
+    tx.commit().await?;
     get_shipment(db, scope, shipment_id).await
 }

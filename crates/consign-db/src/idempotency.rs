@@ -12,7 +12,7 @@
 
 use consign_domain::Timestamp;
 
-use crate::{Db, DbResult, db_write, db_write_one};
+use crate::{Db, DbResult};
 
 /// How long a key is remembered.
 pub const RETENTION_SECONDS: i64 = 24 * 60 * 60;
@@ -67,8 +67,8 @@ pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_s
     let lease_until = now.plus_seconds(lease_seconds);
     let expires_at = now.plus_seconds(RETENTION_SECONDS);
     // The common case, a new key, is one statement and no transaction.
-    let inserted = db_write_one!(db, |conn| {
-        sqlx::query(
+    let inserted = db
+        .write_one(
             "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
              VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
              ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
@@ -79,31 +79,31 @@ pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_s
         .bind(lease_until)
         .bind(expires_at)
         .bind(now)
-        .execute(conn)
-        .await?
-        .rows_affected()
-    });
+        .execute()
+        .await?;
     if inserted == 1 {
         return Ok(Claim::Claimed { first_claimed_at: now });
     }
-    Ok(db_write!(db, |tx| {
-        let row: Row = sqlx::query_as(
+    let mut tx = db.begin().await?;
+    let row: Row = tx
+        .query(
             "SELECT request_hash, state, response_status, response_content_type, response_body, response_key_id,
-                        response_nonce, expires_at, created_at
-                   FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2",
+                    response_nonce, expires_at, created_at
+               FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2",
         )
         .bind(caller.to_owned())
         .bind(key.to_owned())
-        .fetch_one(&mut **tx)
+        .fetch_one()
         .await?;
-        if row.expires_at <= now {
-            // Forgotten (past 24 hours): this request takes the key over as
-            // new, unless another request just did.
-            let taken = sqlx::query(
+    let claim = if row.expires_at <= now {
+        // Forgotten (past 24 hours): this request takes the key over as
+        // new, unless another request just did.
+        let taken = tx
+            .query(
                 "UPDATE idempotency_keys SET request_hash = $1, state = 'in_flight', response_status = NULL,
-                            response_content_type = NULL, response_body = NULL, response_key_id = NULL,
-                            response_nonce = NULL, locked_until = $2, expires_at = $3, created_at = $4
-                      WHERE scope_key = $5 AND idempotency_key = $6 AND expires_at <= $4",
+                        response_content_type = NULL, response_body = NULL, response_key_id = NULL,
+                        response_nonce = NULL, locked_until = $2, expires_at = $3, created_at = $4
+                  WHERE scope_key = $5 AND idempotency_key = $6 AND expires_at <= $4",
             )
             .bind(request_hash.to_owned())
             .bind(lease_until)
@@ -111,85 +111,84 @@ pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_s
             .bind(now)
             .bind(caller.to_owned())
             .bind(key.to_owned())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            // Another request took it over first: it is in flight now.
-            if taken == 1 { Claim::Claimed { first_claimed_at: now } } else { Claim::InFlight }
-        } else if row.request_hash != request_hash {
-            Claim::Mismatch
-        } else if row.state == "released" {
-            // The same request failed on our side before: run it again,
-            // as the same first claim.
-            let taken = sqlx::query(
+            .execute()
+            .await?;
+        // Another request took it over first: it is in flight now.
+        if taken == 1 { Claim::Claimed { first_claimed_at: now } } else { Claim::InFlight }
+    } else if row.request_hash != request_hash {
+        Claim::Mismatch
+    } else if row.state == "released" {
+        // The same request failed on our side before: run it again,
+        // as the same first claim.
+        let taken = tx
+            .query(
                 "UPDATE idempotency_keys SET state = 'in_flight', locked_until = $1
-                      WHERE scope_key = $2 AND idempotency_key = $3 AND state = 'released'",
+                  WHERE scope_key = $2 AND idempotency_key = $3 AND state = 'released'",
             )
             .bind(lease_until)
             .bind(caller.to_owned())
             .bind(key.to_owned())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if taken == 1 { Claim::Claimed { first_claimed_at: row.created_at } } else { Claim::InFlight }
-        } else if row.state == "in_flight" {
-            Claim::InFlight
-        } else {
-            Claim::Replay(StoredResponse {
-                response_status: row.response_status.unwrap_or(200),
-                response_content_type: row.response_content_type,
-                response_body: row.response_body.unwrap_or_default(),
-                response_key_id: row.response_key_id,
-                response_nonce: row.response_nonce,
-            })
-        }
-    }))
+            .execute()
+            .await?;
+        if taken == 1 { Claim::Claimed { first_claimed_at: row.created_at } } else { Claim::InFlight }
+    } else if row.state == "in_flight" {
+        Claim::InFlight
+    } else {
+        Claim::Replay(StoredResponse {
+            response_status: row.response_status.unwrap_or(200),
+            response_content_type: row.response_content_type,
+            response_body: row.response_body.unwrap_or_default(),
+            response_key_id: row.response_key_id,
+            response_nonce: row.response_nonce,
+        })
+    };
+    tx.commit().await?;
+    Ok(claim)
 }
 
 /// Stores the response of a claimed key for replay.
 pub async fn complete(db: &Db, caller: &str, key: &str, response: &StoredResponse) -> DbResult<()> {
-    db_write_one!(db, |conn| {
-        sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3,
-                    response_key_id = $6, response_nonce = $7
-              WHERE scope_key = $4 AND idempotency_key = $5",
-        )
-        .bind(response.response_status)
-        .bind(response.response_content_type.clone())
-        .bind(response.response_body.clone())
-        .bind(caller.to_owned())
-        .bind(key.to_owned())
-        .bind(response.response_key_id.clone())
-        .bind(response.response_nonce.clone())
-        .execute(conn)
-        .await?;
-    });
+    db.write_one(
+        "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3,
+                response_key_id = $6, response_nonce = $7
+          WHERE scope_key = $4 AND idempotency_key = $5",
+    )
+    .bind(response.response_status)
+    .bind(response.response_content_type.clone())
+    .bind(response.response_body.clone())
+    .bind(caller.to_owned())
+    .bind(key.to_owned())
+    .bind(response.response_key_id.clone())
+    .bind(response.response_nonce.clone())
+    .execute()
+    .await?;
     Ok(())
 }
 
 /// Gives a claimed key up (the request failed on our side), so a retry with
 /// the same body can run it again.
 pub async fn release(db: &Db, caller: &str, key: &str) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE idempotency_keys SET state = 'released'
-              WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'",
-        )
-        .bind(caller.to_owned())
-        .bind(key.to_owned())
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE idempotency_keys SET state = 'released'
+          WHERE scope_key = $1 AND idempotency_key = $2 AND state = 'in_flight'",
+    )
+    .bind(caller.to_owned())
+    .bind(key.to_owned())
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Deletes records past their 24 hours. Returns how many.
 pub async fn purge_expired(db: &Db) -> DbResult<u64> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
-            .bind(Timestamp::now().as_micros())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-    }))
+    let mut tx = db.begin().await?;
+    let deleted = tx
+        .query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+        .bind(Timestamp::now().as_micros())
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(deleted)
 }

@@ -8,13 +8,11 @@
 //! and the membership is added in the same transaction that spends the
 //! invitation.
 
+use crate::users::User;
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope};
 use consign_domain::roles::{BrandRole, OrgRole};
 use consign_domain::{BrandId, InvitationId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
-
-use crate::users::User;
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// How long an invitation can be accepted.
 pub const INVITATION_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
@@ -96,33 +94,33 @@ pub async fn create(db: &Db, scope: &Scope, invitation: NewInvitation<'_>) -> Db
         expires_at: now.plus_seconds(INVITATION_TTL_SECONDS),
         created_at: now,
     };
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO invitations (id, organization_id, brand_id, email, role, token_hash, invited_by,
-                                      expires_at, accepted_at, revoked_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
-        )
-        .bind(created.id)
-        .bind(created.organization_id)
-        .bind(created.brand_id)
-        .bind(created.email.clone())
-        .bind(created.role.clone())
-        .bind(invitation.token_hash.to_owned())
-        .bind(created.invited_by.clone())
-        .bind(created.expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let mut audit = scope.audit(
-            created.organization_id,
-            created.brand_id,
-            "invitation.create",
-            "invitation",
-            created.id.to_string(),
-        );
-        audit.after = serde_json::to_value(&created).ok();
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO invitations (id, organization_id, brand_id, email, role, token_hash, invited_by,
+                                  expires_at, accepted_at, revoked_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
+    )
+    .bind(created.id)
+    .bind(created.organization_id)
+    .bind(created.brand_id)
+    .bind(created.email.clone())
+    .bind(created.role.clone())
+    .bind(invitation.token_hash.to_owned())
+    .bind(created.invited_by.clone())
+    .bind(created.expires_at)
+    .bind(now)
+    .execute()
+    .await?;
+    let mut audit = scope.audit(
+        created.organization_id,
+        created.brand_id,
+        "invitation.create",
+        "invitation",
+        created.id.to_string(),
+    );
+    audit.after = serde_json::to_value(&created).ok();
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     Ok(created)
 }
 
@@ -140,37 +138,34 @@ pub async fn list_pending(
         None => scope.check_organization(organization_id)?,
     }
     let now = Timestamp::now();
-    let rows: Vec<Invitation> = db_read!(db, |conn| {
-        // The column list's `$1` is the current time.
-        let (head, tail) = INVITATION_COLUMNS.split_once("$1").unwrap_or((INVITATION_COLUMNS, ""));
-        let mut query = QueryBuilder::new("SELECT ");
-        query.push(head).push_bind(now).push(tail);
-        query.push(" FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ");
-        query.push_bind(now);
-        query.push(" AND organization_id = ").push_bind(organization_id.to_string());
-        match brand_id {
-            Some(brand_id) => query.push(" AND brand_id = ").push_bind(brand_id.to_string()),
-            None => query.push(" AND brand_id IS NULL"),
-        };
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    // The column list's `$1` is the current time.
+    let (head, tail) = INVITATION_COLUMNS.split_once("$1").unwrap_or((INVITATION_COLUMNS, ""));
+    let mut query = db.read("SELECT ");
+    query.push(head).push_bind(now).push(tail);
+    query.push(" FROM invitations WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ");
+    query.push_bind(now);
+    query.push(" AND organization_id = ").push_bind(organization_id.to_string());
+    match brand_id {
+        Some(brand_id) => query.push(" AND brand_id = ").push_bind(brand_id.to_string()),
+        None => query.push(" AND brand_id IS NULL"),
+    };
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Invitation> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |i| i.id.to_string()))
 }
 
 /// One invitation the caller can see (through its organization or brand).
 pub async fn get(db: &Db, scope: &Scope, invitation_id: InvitationId) -> DbResult<Invitation> {
-    let invitation: Invitation = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $2")))
-            .bind(Timestamp::now())
-            .bind(invitation_id)
-            .fetch_optional(conn)
-            .await?
-            .ok_or(DbError::NotFound)?
-    });
+    let invitation: Invitation = db
+        .read_built(format!("SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $2"))
+        .bind(Timestamp::now())
+        .bind(invitation_id)
+        .fetch_optional()
+        .await?
+        .ok_or(DbError::NotFound)?;
     let visible = match invitation.brand_id {
         Some(brand_id) => scope.check_brand(brand_id),
         None => scope.check_organization(invitation.organization_id),
@@ -183,29 +178,29 @@ pub async fn get(db: &Db, scope: &Scope, invitation_id: InvitationId) -> DbResul
 pub async fn revoke(db: &Db, scope: &Scope, invitation_id: InvitationId) -> DbResult<Invitation> {
     let mut invitation = get(db, scope, invitation_id).await?;
     let now = Timestamp::now();
-    db_write!(db, |tx| {
-        let revoked = sqlx::query(
+    let mut tx = db.begin().await?;
+    let revoked = tx
+        .query(
             "UPDATE invitations SET revoked_at = $1
               WHERE id = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(invitation_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if revoked == 0 {
-            return Err(DbError::NotFound);
-        }
-        let mut audit = scope.audit(
-            invitation.organization_id,
-            invitation.brand_id,
-            "invitation.revoke",
-            "invitation",
-            invitation.id.to_string(),
-        );
-        audit.before = serde_json::to_value(&invitation).ok();
-        tx.record_audit(audit).await?;
-    });
+        .execute()
+        .await?;
+    if revoked == 0 {
+        return Err(DbError::NotFound);
+    }
+    let mut audit = scope.audit(
+        invitation.organization_id,
+        invitation.brand_id,
+        "invitation.revoke",
+        "invitation",
+        invitation.id.to_string(),
+    );
+    audit.before = serde_json::to_value(&invitation).ok();
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     invitation.status = "revoked".to_owned();
     Ok(invitation)
 }
@@ -213,16 +208,14 @@ pub async fn revoke(db: &Db, scope: &Scope, invitation_id: InvitationId) -> DbRe
 /// The pending invitation a token names, if any. The token is the
 /// credential here (like an order access token), so there is no scope.
 pub async fn pending_by_token(db: &Db, token_hash: &str) -> DbResult<Option<Invitation>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations
-              WHERE token_hash = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1"
-        )))
-        .bind(Timestamp::now())
-        .bind(token_hash.to_owned())
-        .fetch_optional(conn)
-        .await?
-    }))
+    db.read_built(format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations
+          WHERE token_hash = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1"
+    ))
+    .bind(Timestamp::now())
+    .bind(token_hash.to_owned())
+    .fetch_optional()
+    .await
 }
 
 /// Who accepts an invitation.
@@ -250,73 +243,73 @@ pub async fn accept(db: &Db, token_hash: &str, invitee: Invitee<'_>) -> DbResult
         Invitee::Existing(user_id) => *user_id,
         Invitee::New { .. } => UserId::new(),
     };
-    db_write!(db, |tx| {
-        let spent = sqlx::query(
+    let mut tx = db.begin().await?;
+    let spent = tx
+        .query(
             "UPDATE invitations SET accepted_at = $1
               WHERE token_hash = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(token_hash.to_owned())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if spent == 0 {
-            return Err(DbError::NotFound);
-        }
-        if let Invitee::New { name, password_hash } = &invitee {
-            sqlx::query(
-                "INSERT INTO users (id, email, name, password_hash, platform_admin, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, FALSE, $5, $5)",
+        .execute()
+        .await?;
+    if spent == 0 {
+        return Err(DbError::NotFound);
+    }
+    if let Invitee::New { name, password_hash } = &invitee {
+        tx.query(
+            "INSERT INTO users (id, email, name, password_hash, platform_admin, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, FALSE, $5, $5)",
+        )
+        .bind(user_id)
+        .bind(invitation.email.clone())
+        .bind((*name).to_owned())
+        .bind((*password_hash).to_owned())
+        .bind(now)
+        .execute()
+        .await?;
+    }
+    match invitation.brand_id {
+        None => {
+            tx.query(
+                "INSERT INTO org_memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (organization_id, user_id) DO NOTHING",
             )
+            .bind(invitation.organization_id)
             .bind(user_id)
-            .bind(invitation.email.clone())
-            .bind((*name).to_owned())
-            .bind((*password_hash).to_owned())
+            .bind(invitation.role.clone())
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await?;
         }
-        match invitation.brand_id {
-            None => {
-                sqlx::query(
-                    "INSERT INTO org_memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (organization_id, user_id) DO NOTHING",
-                )
-                .bind(invitation.organization_id)
-                .bind(user_id)
-                .bind(invitation.role.clone())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
-            Some(brand_id) => {
-                sqlx::query(
-                    "INSERT INTO brand_memberships (organization_id, brand_id, user_id, role, created_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (brand_id, user_id) DO NOTHING",
-                )
-                .bind(invitation.organization_id)
-                .bind(brand_id)
-                .bind(user_id)
-                .bind(invitation.role.clone())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
+        Some(brand_id) => {
+            tx.query(
+                "INSERT INTO brand_memberships (organization_id, brand_id, user_id, role, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (brand_id, user_id) DO NOTHING",
+            )
+            .bind(invitation.organization_id)
+            .bind(brand_id)
+            .bind(user_id)
+            .bind(invitation.role.clone())
+            .bind(now)
+            .execute()
+            .await?;
         }
-        tx.record_audit(crate::AuditEntry {
-            organization_id: invitation.organization_id,
-            brand_id: invitation.brand_id,
-            actor_id: user_id.to_string(),
-            action: "invitation.accept",
-            entity_type: "user",
-            entity_id: user_id.to_string(),
-            before: None,
-            after: Some(serde_json::json!({"invitation_id": invitation.id, "role": invitation.role})),
-            ip: None,
-            user_agent: None,
-        })
-        .await?;
-    });
+    }
+    tx.record_audit(crate::AuditEntry {
+        organization_id: invitation.organization_id,
+        brand_id: invitation.brand_id,
+        actor_id: user_id.to_string(),
+        action: "invitation.accept",
+        entity_type: "user",
+        entity_id: user_id.to_string(),
+        before: None,
+        after: Some(serde_json::json!({"invitation_id": invitation.id, "role": invitation.role})),
+        ip: None,
+        user_agent: None,
+    })
+    .await?;
+    tx.commit().await?;
     let user = crate::users::get(db, user_id).await?;
     Ok((user, Invitation { status: "accepted".to_owned(), ..invitation }))
 }

@@ -2,7 +2,7 @@
 //! keeps the queue moving when a worker dies.
 //!
 //! Jobs are usually enqueued inside a business transaction
-//! ([`crate::TxExt::enqueue_job`]), so a job exists if and only if the change
+//! ([`crate::Tx::enqueue_job`]), so a job exists if and only if the change
 //! that asked for it committed; [`enqueue`] is for code outside one.
 //!
 //! A job's states: `queued` → (claimed) `running` → `done`; a failure puts it
@@ -29,9 +29,8 @@ use std::time::Duration;
 use consign_domain::{JobId, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, NewJob, Page, PageRequest, Pool, TxExt, db_read, db_write};
+use crate::{Db, DbResult, Engine, NewJob, Page, PageRequest};
 
 /// Runs a job may make before it goes `dead`.
 const DEFAULT_MAX_ATTEMPTS: i64 = 10;
@@ -221,7 +220,10 @@ pub struct JobCounts {
 /// Enqueues a job outside any transaction. Answers `false` when a job with
 /// the same `dedupe_key` already exists (it is not touched).
 pub async fn enqueue(db: &Db, job: NewJob) -> DbResult<bool> {
-    Ok(db_write!(db, |tx| tx.enqueue_job(job).await?))
+    let mut tx = db.begin().await?;
+    let inserted = tx.enqueue_job(job).await?;
+    tx.commit().await?;
+    Ok(inserted)
 }
 
 /// The columns a claim returns, in [`ClaimedJob`]'s shape.
@@ -238,7 +240,7 @@ pub async fn claim(db: &Db, worker_id: &str, limit: i64, lease: Duration) -> DbR
     // claimers lock disjoint rows and skip each other's (no waiting, no
     // double claim; the outer `status` check re-reads a row another claimer
     // changed after our snapshot). SQLite has no row locks and needs none:
-    // `db_write!` runs this inside `BEGIN IMMEDIATE`, one writer at a time.
+    // its write transaction runs inside `BEGIN IMMEDIATE`, one writer at a time.
     const POSTGRES: &str =
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
          WHERE status = 'queued' AND id IN (
@@ -249,21 +251,16 @@ pub async fn claim(db: &Db, worker_id: &str, limit: i64, lease: Duration) -> DbR
          WHERE status = 'queued' AND id IN (
              SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $2
               ORDER BY run_at, id LIMIT $3)";
-    let statement = match db.pool() {
-        Pool::Sqlite { .. } => SQLITE,
-        Pool::Postgres(_) => POSTGRES,
+    let statement = match db.engine() {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
     };
     let sql = format!("{statement} {CLAIM_RETURNING}");
     let now = Timestamp::now();
     let locked_until = plus(now, lease);
-    let mut jobs: Vec<ClaimedJob> = db_write!(db, |tx| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(locked_until)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut **tx)
-            .await?
-    });
+    let mut tx = db.begin().await?;
+    let mut jobs: Vec<ClaimedJob> = tx.query_built(sql).bind(locked_until).bind(now).bind(limit).fetch_all().await?;
+    tx.commit().await?;
     // RETURNING follows no order; hand the jobs out oldest first.
     jobs.sort_by_key(|job| (job.run_at, job.id));
     if !jobs.is_empty() {
@@ -277,8 +274,9 @@ pub async fn claim(db: &Db, worker_id: &str, limit: i64, lease: Duration) -> DbR
 /// (the lease ran out and the job was reaped, maybe claimed again).
 pub async fn heartbeat(db: &Db, job: &ClaimedJob, lease: Duration) -> DbResult<bool> {
     let now = Timestamp::now();
-    let updated = db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query(
             "UPDATE jobs SET locked_until = $1, updated_at = $2
               WHERE id = $3 AND status = 'running' AND attempts = $4",
         )
@@ -286,28 +284,27 @@ pub async fn heartbeat(db: &Db, job: &ClaimedJob, lease: Duration) -> DbResult<b
         .bind(now)
         .bind(job.id)
         .bind(job.attempts)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    });
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(updated == 1)
 }
 
 /// Marks a claimed job `done`. Answers `false` when the claim is no longer
 /// held (see [`heartbeat`]); the job is then left to its new holder.
 pub async fn complete(db: &Db, job: &ClaimedJob) -> DbResult<bool> {
-    let updated = db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query(
             "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1
               WHERE id = $2 AND status = 'running' AND attempts = $3",
         )
         .bind(Timestamp::now())
         .bind(job.id)
         .bind(job.attempts)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    });
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(updated == 1)
 }
 
@@ -317,8 +314,9 @@ pub async fn complete(db: &Db, job: &ClaimedJob) -> DbResult<bool> {
 /// is no longer held (see [`heartbeat`]).
 pub async fn fail(db: &Db, job: &ClaimedJob, error: &str, retry_at: Timestamp) -> DbResult<Option<JobStatus>> {
     let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-    let status: Option<String> = db_write!(db, |tx| {
-        sqlx::query_scalar(
+    let mut tx = db.begin().await?;
+    let status: Option<String> = tx
+        .query(
             "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
                              run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE $1 END,
                              locked_until = NULL, last_error = $2, updated_at = $3
@@ -326,13 +324,13 @@ pub async fn fail(db: &Db, job: &ClaimedJob, error: &str, retry_at: Timestamp) -
           RETURNING status",
         )
         .bind(retry_at)
-        .bind(error.clone())
+        .bind(error)
         .bind(Timestamp::now())
         .bind(job.id)
         .bind(job.attempts)
-        .fetch_optional(&mut **tx)
-        .await?
-    });
+        .scalar_optional()
+        .await?;
+    tx.commit().await?;
     Ok(status.map(|status| status.parse()).transpose()?)
 }
 
@@ -342,62 +340,56 @@ pub async fn fail(db: &Db, job: &ClaimedJob, error: &str, retry_at: Timestamp) -
 /// how many jobs it touched.
 pub async fn reap(db: &Db) -> DbResult<u64> {
     let now = Timestamp::now();
-    Ok(db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let touched = tx
+        .query(
             "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
                              locked_until = NULL, updated_at = $1,
                              last_error = 'the worker running it stopped before its lease ran out'
               WHERE status = 'running' AND locked_until <= $1",
         )
         .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    }))
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(touched)
 }
 
 /// Deletes `done` jobs last changed before `older_than`. `dead` jobs stay
 /// until a person deals with them. Answers how many were deleted.
 pub async fn purge_done(db: &Db, older_than: Timestamp) -> DbResult<u64> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query("DELETE FROM jobs WHERE status = 'done' AND updated_at < $1")
-            .bind(older_than)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-    }))
+    let mut tx = db.begin().await?;
+    let deleted =
+        tx.query("DELETE FROM jobs WHERE status = 'done' AND updated_at < $1").bind(older_than).execute().await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// One job.
 pub async fn get(db: &Db, job_id: JobId) -> DbResult<Job> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-    let row: JobRow =
-        db_read!(db, |conn| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(job_id).fetch_one(conn).await?);
+    let row: JobRow = db.read_built(sql).bind(job_id).fetch_one().await?;
     Ok(Job::try_from(row)?)
 }
 
 /// Jobs, newest first, optionally only those with `status`.
 pub async fn list(db: &Db, status: Option<JobStatus>, page: &PageRequest) -> DbResult<Page<Job>> {
-    let rows: Vec<JobRow> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
-        if let Some(status) = status {
-            query.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read_built(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1"));
+    if let Some(status) = status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<JobRow> = query.fetch_all().await?;
     let jobs = rows.into_iter().map(Job::try_from).collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Page::from_rows(jobs, page, |job| job.id.to_string()))
 }
 
 /// How many jobs are in each status.
 pub async fn counts(db: &Db) -> DbResult<JobCounts> {
-    let rows: Vec<(String, i64)> = db_read!(db, |conn| {
-        sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetch_all(conn).await?
-    });
+    let rows: Vec<(String, i64)> = db.read("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetch_all().await?;
     let mut counts = JobCounts::default();
     for (status, count) in rows {
         match status.parse()? {
@@ -421,23 +413,21 @@ fn plus(time: Timestamp, duration: Duration) -> Timestamp {
 /// which also reopens what the job's death closed.
 pub async fn requeue(db: &Db, job_id: JobId) -> DbResult<bool> {
     let now = Timestamp::now();
-    let updated = db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query(
             "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, locked_until = NULL, updated_at = $1
               WHERE id = $2 AND status = 'dead'",
         )
         .bind(now)
         .bind(job_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    });
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(updated == 1)
 }
 
 /// The ids of every `dead` job, oldest first.
 pub async fn dead_ids(db: &Db) -> DbResult<Vec<JobId>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'dead' ORDER BY id").fetch_all(conn).await?
-    }))
+    db.read("SELECT id FROM jobs WHERE status = 'dead' ORDER BY id").scalars().await
 }

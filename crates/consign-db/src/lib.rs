@@ -1,9 +1,11 @@
 //! Consign's storage: one API over SQLite and PostgreSQL.
 //!
 //! Every query is written once, with `$1` placeholders that both engines
-//! accept, and expanded for each engine by [`db_read!`] and [`db_write!`].
-//! Where SQL must differ (the DDL, and the row lock of `jobs::claim`), the two
-//! versions are written out by hand next to each other.
+//! accept, and run through [`sql`]: a write is a [`Tx`] passed through
+//! ordinary functions (`db.begin()` … `tx.commit()`), a read is
+//! `db.read(…)`. Where SQL must differ (the DDL, the job claim, the event
+//! horizon, search), the function matches on the engine around that one
+//! statement.
 //!
 //! Architecture invariants:
 //! - Every function that reads or writes tenant data takes a [`Scope`], and
@@ -45,6 +47,7 @@ pub mod schema;
 pub mod scope;
 pub mod secrets;
 pub mod sessions;
+pub mod sql;
 pub mod stock;
 pub mod tx;
 pub mod users;
@@ -55,7 +58,8 @@ pub use error::DbError;
 pub use json_text::JsonText;
 pub use page::{Page, PageRequest};
 pub use scope::{Origin, Principal, Scope};
-pub use tx::{AuditEntry, NewEvent, NewJob, TxExt};
+pub use sql::{Statement, Tx};
+pub use tx::{AuditEntry, NewEvent, NewJob};
 
 /// Result of a storage call.
 pub type DbResult<T, E = DbError> = Result<T, E>;
@@ -96,64 +100,6 @@ pub struct Db {
     pool: Arc<Pool>,
     /// Signalled after each SQLite write commits (see `events::EventWaker`).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
-}
-
-/// Expands a read-only body once per engine. Inside, `$conn` is the pool to
-/// run queries on (`&SqlitePool` or `&PgPool`).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! db_read {
-    ($db:expr, |$conn:ident| $body:expr) => {
-        match $db.pool() {
-            $crate::Pool::Sqlite { reader: $conn, .. } => $body,
-            $crate::Pool::Postgres($conn) => $body,
-        }
-    };
-}
-
-/// Expands a write body once per engine inside one transaction. Inside,
-/// `$tx` is `&mut Transaction`; the body's value is returned after commit,
-/// and an early `?` return rolls the transaction back.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! db_write {
-    ($db:expr, |$tx:ident| $body:expr) => {
-        match $db.pool() {
-            $crate::Pool::Sqlite { writer, .. } => {
-                let mut transaction = writer.begin_with("BEGIN IMMEDIATE").await?;
-                let value = {
-                    let $tx = &mut transaction;
-                    $body
-                };
-                transaction.commit().await?;
-                $db.committed();
-                value
-            }
-            $crate::Pool::Postgres(pool) => {
-                let mut transaction = pool.begin().await?;
-                let value = {
-                    let $tx = &mut transaction;
-                    $body
-                };
-                transaction.commit().await?;
-                value
-            }
-        }
-    };
-}
-
-/// Expands a body of ONE writing statement per engine, outside any
-/// transaction (a single statement is atomic by itself). Inside, `$conn` is
-/// the writer pool. Saves the `BEGIN`/`COMMIT` round trips on hot paths.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! db_write_one {
-    ($db:expr, |$conn:ident| $body:expr) => {
-        match $db.pool() {
-            $crate::Pool::Sqlite { writer: $conn, .. } => $body,
-            $crate::Pool::Postgres($conn) => $body,
-        }
-    };
 }
 
 impl Db {
@@ -244,9 +190,7 @@ impl Db {
 
     /// Answers whether the database takes a query now (for `/readyz`).
     pub async fn ping(&self) -> DbResult<()> {
-        db_read!(self, |conn| {
-            sqlx::query("SELECT 1").execute(conn).await?;
-        });
+        self.read("SELECT 1").execute().await?;
         Ok(())
     }
 

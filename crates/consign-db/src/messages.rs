@@ -6,7 +6,7 @@
 //! - a customer (order access token) sees its own order's thread, never an
 //!   internal note: every customer query carries `internal = FALSE`.
 //!
-//! Writes go through [`write::MessageTx::post_message`], also used by order
+//! Writes go through [`write::post_message`], also used by order
 //! events ([`system`]) and inbound channels.
 
 use consign_domain::messaging::{Channel, SenderRole};
@@ -15,7 +15,7 @@ use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Time
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Db, DbError, DbResult, JsonText, NewEvent, Page, PageRequest, Principal, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, JsonText, NewEvent, Page, PageRequest, Principal, Scope};
 
 pub mod canned;
 pub mod search;
@@ -23,8 +23,8 @@ pub(crate) mod system;
 pub mod threads;
 pub mod write;
 
-use crate::channels::deliveries::DeliveryTx;
-use write::{MessageInsert, MessageTx};
+use crate::channels::deliveries::queue_delivery;
+use write::{MessageInsert, post_message};
 
 /// A message (SPEC §4 "Message").
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -113,12 +113,8 @@ pub(crate) struct OrderRef {
 }
 
 pub(crate) async fn order_ref(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<OrderRef> {
-    let order: OrderRef = db_read!(db, |conn| {
-        sqlx::query_as("SELECT id, organization_id, brand_id FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_one(conn)
-            .await?
-    });
+    let order: OrderRef =
+        db.read("SELECT id, organization_id, brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one().await?;
     scope.check_order(order.id, order.brand_id)?;
     Ok(order)
 }
@@ -133,19 +129,11 @@ pub(crate) async fn attach_receipts(db: &Db, messages: &mut [Message]) -> DbResu
         ids.dedup();
         ids
     };
-    let receipts: Vec<ReadReceipt> = db_read!(db, |conn| {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT message_id, reader_id, role, read_at FROM message_reads WHERE message_id >= ",
-        );
-        query.push_bind(low.to_string()).push(" AND message_id <= ").push_bind(high.to_string());
-        query.push(" AND thread_id IN (");
-        let mut separated = query.separated(", ");
-        for id in &thread_ids {
-            separated.push_bind(id.to_string());
-        }
-        query.push(") ORDER BY read_at");
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read("SELECT message_id, reader_id, role, read_at FROM message_reads WHERE message_id >= ");
+    query.push_bind(low.to_string()).push(" AND message_id <= ").push_bind(high.to_string());
+    query.push(" AND ").push_in("thread_id", thread_ids.iter().map(ToString::to_string));
+    query.push(" ORDER BY read_at");
+    let receipts: Vec<ReadReceipt> = query.fetch_all().await?;
     for receipt in receipts {
         if let Some(message) = messages.iter_mut().find(|m| m.id == receipt.message_id) {
             message.read_by.push(receipt);
@@ -159,19 +147,16 @@ pub(crate) async fn attach_receipts(db: &Db, messages: &mut [Message]) -> DbResu
 pub async fn list(db: &Db, scope: &Scope, order_id: OrderId, page: &PageRequest) -> DbResult<Page<Message>> {
     let order = order_ref(db, scope, order_id).await?;
     let customer = Participant::of(scope, order.brand_id).is_customer();
-    let rows: Vec<Message> = db_read!(db, |conn| {
-        let mut query =
-            sqlx::QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.order_id = "));
-        query.push_bind(order_id.to_string());
-        if customer {
-            query.push(" AND m.internal = FALSE");
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND m.id > ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY m.id LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read_built(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.order_id = "));
+    query.push_bind(order_id.to_string());
+    if customer {
+        query.push(" AND m.internal = FALSE");
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND m.id > ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY m.id LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Message> = query.fetch_all().await?;
     let mut page = Page::from_rows(rows, page, |m| m.id.to_string());
     attach_receipts(db, &mut page.data).await?;
     Ok(page)
@@ -213,71 +198,65 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
     }
     let channel = new.channel;
     let attachment_ids: Vec<String> = new.attachment_ids.iter().map(ToString::to_string).collect();
-    let message = db_write!(db, |tx| {
-        // The files must have been uploaded to this order and not be sent yet.
-        let mut files: Vec<(String, String, String, i64)> = Vec::new();
-        if !attachment_ids.is_empty() {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT id, file_name, content_type, size FROM attachments WHERE message_id IS NULL AND order_id = ",
-            );
-            query.push_bind(order.id.to_string()).push(" AND id IN (");
-            let mut ids = query.separated(", ");
-            for id in &attachment_ids {
-                ids.push_bind(id.clone());
-            }
-            query.push(") ORDER BY id");
-            files = query.build_query_as().fetch_all(&mut **tx).await?;
-        }
-        if files.len() != attachment_ids.len() {
+    let mut tx = db.begin().await?;
+    // The files must have been uploaded to this order and not be sent yet.
+    let mut files: Vec<(String, String, String, i64)> = Vec::new();
+    if !attachment_ids.is_empty() {
+        let mut query = tx.query(
+            "SELECT id, file_name, content_type, size FROM attachments WHERE message_id IS NULL AND order_id = ",
+        );
+        query.push_bind(order.id.to_string()).push(" AND ").push_in("id", attachment_ids.iter().cloned());
+        query.push(" ORDER BY id");
+        files = query.fetch_all().await?;
+    }
+    if files.len() != attachment_ids.len() {
+        return Err(DbError::invalid("attachment_ids", "each must be a file uploaded to this order and not yet sent"));
+    }
+    let attachments = files
+        .into_iter()
+        .map(|(id, file_name, content_type, size)| {
+            json!({"id": id, "file_name": file_name, "content_type": content_type, "size": size})
+        })
+        .collect();
+    let message = post_message(
+        &mut tx,
+        MessageInsert {
+            organization_id: order.organization_id,
+            brand_id: order.brand_id,
+            order_id: order.id,
+            body: body.clone(),
+            channel,
+            sender_role: author.role,
+            sender_id: (!author.is_customer()).then(|| author.id.clone()),
+            internal: new.internal,
+            attachments,
+            external_id: None,
+            actor: author.id.clone(),
+        },
+    )
+    .await?;
+    // A staff reply on email, WhatsApp or SMS goes out through the
+    // deliver job; the provider is never called inside this transaction.
+    if !message.internal && message.sender_role.is_staff() && message.channel != Channel::InApp {
+        queue_delivery(&mut tx, &message, order.organization_id).await?;
+    }
+    // Claimed only if still unsent: the SELECT above takes no lock on
+    // PostgreSQL, so a concurrent post may have claimed a file since.
+    for id in &attachment_ids {
+        let claimed = tx
+            .query("UPDATE attachments SET message_id = $1 WHERE id = $2 AND message_id IS NULL")
+            .bind(message.id)
+            .bind(id.clone())
+            .execute()
+            .await?;
+        if claimed != 1 {
             return Err(DbError::invalid(
                 "attachment_ids",
                 "each must be a file uploaded to this order and not yet sent",
             ));
         }
-        let attachments = files
-            .into_iter()
-            .map(|(id, file_name, content_type, size)| {
-                json!({"id": id, "file_name": file_name, "content_type": content_type, "size": size})
-            })
-            .collect();
-        let message = tx
-            .post_message(MessageInsert {
-                organization_id: order.organization_id,
-                brand_id: order.brand_id,
-                order_id: order.id,
-                body: body.clone(),
-                channel,
-                sender_role: author.role,
-                sender_id: (!author.is_customer()).then(|| author.id.clone()),
-                internal: new.internal,
-                attachments,
-                external_id: None,
-                actor: author.id.clone(),
-            })
-            .await?;
-        // A staff reply on email, WhatsApp or SMS goes out through the
-        // deliver job; the provider is never called inside this transaction.
-        if !message.internal && message.sender_role.is_staff() && message.channel != Channel::InApp {
-            tx.queue_delivery(&message, order.organization_id).await?;
-        }
-        // Claimed only if still unsent: the SELECT above takes no lock on
-        // PostgreSQL, so a concurrent post may have claimed a file since.
-        for id in &attachment_ids {
-            let claimed = sqlx::query("UPDATE attachments SET message_id = $1 WHERE id = $2 AND message_id IS NULL")
-                .bind(message.id)
-                .bind(id.clone())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if claimed != 1 {
-                return Err(DbError::invalid(
-                    "attachment_ids",
-                    "each must be a file uploaded to this order and not yet sent",
-                ));
-            }
-        }
-        message
-    });
+    }
+    tx.commit().await?;
     Ok(message)
 }
 
@@ -288,20 +267,21 @@ pub async fn mark_read(db: &Db, scope: &Scope, order_id: OrderId, message_id: Me
     let order = order_ref(db, scope, order_id).await?;
     let reader = Participant::of(scope, order.brand_id);
     let customer = reader.is_customer();
-    db_write!(db, |tx| {
-        let target: (ThreadId, bool) =
-            sqlx::query_as("SELECT thread_id, internal FROM messages WHERE id = $1 AND order_id = $2")
-                .bind(message_id)
-                .bind(order_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        if customer && target.1 {
-            return Err(DbError::NotFound);
-        }
-        let now = Timestamp::now();
-        // Newly read messages, split by visibility so the customer's feed
-        // never learns the id of a note.
-        let newly_read: Vec<(MessageId, bool)> = sqlx::query_as(
+    let mut tx = db.begin().await?;
+    let target: (ThreadId, bool) = tx
+        .query("SELECT thread_id, internal FROM messages WHERE id = $1 AND order_id = $2")
+        .bind(message_id)
+        .bind(order_id)
+        .fetch_one()
+        .await?;
+    if customer && target.1 {
+        return Err(DbError::NotFound);
+    }
+    let now = Timestamp::now();
+    // Newly read messages, split by visibility so the customer's feed
+    // never learns the id of a note.
+    let newly_read: Vec<(MessageId, bool)> = tx
+        .query(
             "SELECT id, internal FROM messages m
               WHERE m.thread_id = $1 AND m.id <= $2 AND ($3 = FALSE OR m.internal = FALSE)
                 AND (m.sender_id IS NULL OR m.sender_id <> $4)
@@ -310,46 +290,45 @@ pub async fn mark_read(db: &Db, scope: &Scope, order_id: OrderId, message_id: Me
         .bind(target.0)
         .bind(message_id)
         .bind(customer)
-        .bind(&reader.id)
-        .fetch_all(&mut **tx)
+        .bind(reader.id.clone())
+        .fetch_all()
         .await?;
-        if !newly_read.is_empty() {
-            sqlx::query(
-                "INSERT INTO message_reads (message_id, reader_id, organization_id, thread_id, role, read_at)
-                 SELECT m.id, $4, m.organization_id, m.thread_id, $5, $6 FROM messages m
-                  WHERE m.thread_id = $1 AND m.id <= $2 AND ($3 = FALSE OR m.internal = FALSE)
-                    AND (m.sender_id IS NULL OR m.sender_id <> $4)
-                 ON CONFLICT (message_id, reader_id) DO NOTHING",
-            )
-            .bind(target.0)
-            .bind(message_id)
-            .bind(customer)
-            .bind(&reader.id)
-            .bind(reader.role)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            let (internal, visible): (Vec<_>, Vec<_>) = newly_read.into_iter().partition(|(_, internal)| *internal);
-            let ids = |list: Vec<(MessageId, bool)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
-            tx.insert_event(&NewEvent {
-                organization_id: order.organization_id,
-                brand_id: Some(order.brand_id),
-                event_type: "message.read",
-                aggregate_type: "message_thread",
-                aggregate_id: target.0.to_string(),
-                payload: json!({"order_id": order_id, "thread_id": target.0, "reader_id": reader.id, "role": reader.role,
-                                "read_at": now, "message_ids": ids(visible), "internal_message_ids": ids(internal)}),
-                actor: reader.id.clone(),
-            })
-            .await?;
-        }
-    });
-    let mut message: Message = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1")))
-            .bind(message_id)
-            .fetch_one(conn)
-            .await?
-    });
+    if !newly_read.is_empty() {
+        tx.query(
+            "INSERT INTO message_reads (message_id, reader_id, organization_id, thread_id, role, read_at)
+             SELECT m.id, $4, m.organization_id, m.thread_id, $5, $6 FROM messages m
+              WHERE m.thread_id = $1 AND m.id <= $2 AND ($3 = FALSE OR m.internal = FALSE)
+                AND (m.sender_id IS NULL OR m.sender_id <> $4)
+             ON CONFLICT (message_id, reader_id) DO NOTHING",
+        )
+        .bind(target.0)
+        .bind(message_id)
+        .bind(customer)
+        .bind(reader.id.clone())
+        .bind(reader.role)
+        .bind(now)
+        .execute()
+        .await?;
+        let (internal, visible): (Vec<_>, Vec<_>) = newly_read.into_iter().partition(|(_, internal)| *internal);
+        let ids = |list: Vec<(MessageId, bool)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        tx.insert_event(&NewEvent {
+            organization_id: order.organization_id,
+            brand_id: Some(order.brand_id),
+            event_type: "message.read",
+            aggregate_type: "message_thread",
+            aggregate_id: target.0.to_string(),
+            payload: json!({"order_id": order_id, "thread_id": target.0, "reader_id": reader.id, "role": reader.role,
+                            "read_at": now, "message_ids": ids(visible), "internal_message_ids": ids(internal)}),
+            actor: reader.id.clone(),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    let mut message: Message = db
+        .read_built(format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1"))
+        .bind(message_id)
+        .fetch_one()
+        .await?;
     attach_receipts(db, std::slice::from_mut(&mut message)).await?;
     Ok(message)
 }
@@ -367,7 +346,7 @@ pub mod attachments {
     use serde::Serialize;
 
     use super::{Participant, order_ref};
-    use crate::{Db, DbError, DbResult, Scope, TxExt as _, db_read, db_write};
+    use crate::{Db, DbError, DbResult, Scope};
 
     /// An uploaded file.
     #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -446,17 +425,16 @@ pub mod attachments {
         incoming: u64,
     ) -> DbResult<()> {
         let order = order_ref(db, scope, order_id).await?;
-        let (status, order_used, brand_used): (String, i64, i64) = db_read!(db, |conn| {
-            sqlx::query_as(
+        let (status, order_used, brand_used): (String, i64, i64) = db
+            .read(
                 "SELECT o.status,
                         (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE order_id = o.id),
                         (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE brand_id = o.brand_id)
                    FROM orders o WHERE o.id = $1",
             )
             .bind(order.id)
-            .fetch_one(conn)
-            .await?
-        });
+            .fetch_one()
+            .await?;
         refuse_closed(&status)?;
         let incoming = incoming.max(1);
         if order_used.unsigned_abs().saturating_add(incoming) > quotas.order_bytes {
@@ -483,47 +461,43 @@ pub mod attachments {
         let order = order_ref(db, scope, order_id).await?;
         let uploader = Participant::of(scope, order.brand_id);
         let incoming = size.unsigned_abs();
-        db_write!(db, |tx| {
-            let status: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT status FROM orders WHERE id = $1{}",
-                tx.lock_clause()
-            )))
-            .bind(order.id)
-            .fetch_one(&mut **tx)
-            .await?;
-            refuse_closed(&status)?;
-            let (order_used, brand_used): (i64, i64) = sqlx::query_as(
+        let mut tx = db.begin().await?;
+        let sql = format!("SELECT status FROM orders WHERE id = $1{}", tx.lock_clause());
+        let status: String = tx.query_built(sql).bind(order.id).scalar().await?;
+        refuse_closed(&status)?;
+        let (order_used, brand_used): (i64, i64) = tx
+            .query(
                 "SELECT (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE order_id = $1),
                         (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE brand_id = $2)",
             )
             .bind(order.id)
             .bind(order.brand_id)
-            .fetch_one(&mut **tx)
+            .fetch_one()
             .await?;
-            if order_used.unsigned_abs().saturating_add(incoming) > quotas.order_bytes {
-                return Err(quota_error("order", quotas.order_bytes));
-            }
-            if brand_used.unsigned_abs().saturating_add(incoming) > quotas.brand_bytes {
-                return Err(quota_error("brand", quotas.brand_bytes));
-            }
-            sqlx::query(
-                "INSERT INTO attachments (id, organization_id, brand_id, order_id, file_name, content_type, size, storage_key,
-                                          uploaded_by, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(id)
-            .bind(order.organization_id)
-            .bind(order.brand_id)
-            .bind(order.id)
-            .bind(file_name)
-            .bind(content_type)
-            .bind(size)
-            .bind(storage_key)
-            .bind(&uploader.id)
-            .bind(Timestamp::now())
-            .execute(&mut **tx)
-            .await?;
-        });
+        if order_used.unsigned_abs().saturating_add(incoming) > quotas.order_bytes {
+            return Err(quota_error("order", quotas.order_bytes));
+        }
+        if brand_used.unsigned_abs().saturating_add(incoming) > quotas.brand_bytes {
+            return Err(quota_error("brand", quotas.brand_bytes));
+        }
+        tx.query(
+            "INSERT INTO attachments (id, organization_id, brand_id, order_id, file_name, content_type, size, storage_key,
+                                      uploaded_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id)
+        .bind(order.organization_id)
+        .bind(order.brand_id)
+        .bind(order.id)
+        .bind(file_name.to_owned())
+        .bind(content_type.to_owned())
+        .bind(size)
+        .bind(storage_key.to_owned())
+        .bind(uploader.id.clone())
+        .bind(Timestamp::now())
+        .execute()
+        .await?;
+        tx.commit().await?;
         get(db, scope, id).await
     }
 
@@ -531,17 +505,16 @@ pub mod attachments {
     /// files of its order that are on a visible message, or that it
     /// uploaded and has not sent yet.
     pub async fn get(db: &Db, scope: &Scope, id: AttachmentId) -> DbResult<Attachment> {
-        let (attachment, uploaded_by, internal): (Attachment, String, Option<bool>) = db_read!(db, |conn| {
-            let row: AttachmentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let row: AttachmentRow = db
+            .read_built(format!(
                 "SELECT a.{}, a.uploaded_by, m.internal FROM attachments a LEFT JOIN messages m ON m.id = a.message_id
                   WHERE a.id = $1",
                 COLUMNS.replace(", ", ", a.")
-            )))
+            ))
             .bind(id)
-            .fetch_one(conn)
+            .fetch_one()
             .await?;
-            (row.attachment, row.uploaded_by, row.internal)
-        });
+        let AttachmentRow { attachment, uploaded_by, internal } = row;
         scope.check_order(attachment.order_id, attachment.brand_id)?;
         if scope.customer_order().is_some() {
             let visible = match internal {
@@ -567,29 +540,24 @@ pub mod attachments {
     /// Files uploaded before `before` and never attached to a message, at
     /// most `limit` of them, oldest first (system-wide: the clean-up job).
     pub async fn unsent_before(db: &Db, before: Timestamp, limit: i64) -> DbResult<Vec<Unsent>> {
-        Ok(db_read!(db, |conn| {
-            sqlx::query_as(
-                "SELECT id, storage_key FROM attachments WHERE message_id IS NULL AND created_at < $1
-                  ORDER BY created_at LIMIT $2",
-            )
-            .bind(before)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?
-        }))
+        db.read(
+            "SELECT id, storage_key FROM attachments WHERE message_id IS NULL AND created_at < $1
+              ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all()
+        .await
     }
 
     /// Deletes the record of a file that is still unsent; answers whether
     /// it did (a message may have claimed the file meanwhile, and keeps it).
     pub async fn purge_unsent(db: &Db, id: AttachmentId) -> DbResult<bool> {
-        Ok(db_write!(db, |tx| {
-            sqlx::query("DELETE FROM attachments WHERE id = $1 AND message_id IS NULL")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                == 1
-        }))
+        let mut tx = db.begin().await?;
+        let deleted =
+            tx.query("DELETE FROM attachments WHERE id = $1 AND message_id IS NULL").bind(id).execute().await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 
     #[derive(sqlx::FromRow)]

@@ -2,7 +2,7 @@
 //! staff replies written in the app; staff hear about new customer
 //! messages, at most one email per thread per digest window.
 //!
-//! Nothing is sent inside a request. Recording an event (`TxExt::insert_event`)
+//! Nothing is sent inside a request. Recording an event (`Tx::insert_event`)
 //! asks [`plan`] whether it notifies anyone and, in the same transaction,
 //! enqueues [`CUSTOMER_JOB`] or [`STAFF_DIGEST_JOB`]; the jobs render the
 //! brand's templates, write one `notifications` row per recipient and
@@ -12,7 +12,7 @@ use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_domain::{BrandId, NotificationId, OrderId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
 
-use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, Scope};
 
 pub mod plan;
 pub mod work;
@@ -122,15 +122,14 @@ pub fn default_template(kind: &str, channel: Channel) -> Option<Template> {
 
 /// The templates of `kinds` in force for a brand: saved ones, else built in.
 pub(crate) async fn effective(db: &Db, brand_id: BrandId, kinds: &[&str]) -> DbResult<Vec<Template>> {
-    let saved: Vec<Template> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let saved: Vec<Template> = db
+        .read(
             "SELECT kind, channel, enabled, subject, body, TRUE AS customized
                FROM notification_templates WHERE brand_id = $1",
         )
         .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(kinds
         .iter()
         .flat_map(|kind| CHANNELS.map(|channel| (*kind, channel)))
@@ -179,33 +178,33 @@ pub async fn save_template(
         });
     }
     let organization_id = brand_organization(db, brand_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO notification_templates (brand_id, organization_id, kind, channel, enabled, subject, body, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (brand_id, kind, channel)
-             DO UPDATE SET enabled = excluded.enabled, subject = excluded.subject, body = excluded.body,
-                           updated_at = excluded.updated_at",
-        )
-        .bind(brand_id)
-        .bind(organization_id)
-        .bind(kind.to_owned())
-        .bind(channel)
-        .bind(change.enabled)
-        .bind(change.subject.clone())
-        .bind(change.body.clone())
-        .bind(Timestamp::now())
-        .execute(&mut **tx)
-        .await?;
-        tx.record_audit(scope.audit(
-            organization_id,
-            Some(brand_id),
-            "notification_template.save",
-            "notification_template",
-            format!("{kind}:{channel}"),
-        ))
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO notification_templates (brand_id, organization_id, kind, channel, enabled, subject, body, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (brand_id, kind, channel)
+         DO UPDATE SET enabled = excluded.enabled, subject = excluded.subject, body = excluded.body,
+                       updated_at = excluded.updated_at",
+    )
+    .bind(brand_id)
+    .bind(organization_id)
+    .bind(kind.to_owned())
+    .bind(channel)
+    .bind(change.enabled)
+    .bind(change.subject.clone())
+    .bind(change.body.clone())
+    .bind(Timestamp::now())
+    .execute()
+    .await?;
+    tx.record_audit(scope.audit(
+        organization_id,
+        Some(brand_id),
+        "notification_template.save",
+        "notification_template",
+        format!("{kind}:{channel}"),
+    ))
+    .await?;
+    tx.commit().await?;
     Ok(Template {
         kind: kind.to_owned(),
         channel,
@@ -226,12 +225,11 @@ pub struct Settings {
 /// A brand's notification settings (defaults when never saved).
 pub async fn settings(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Settings> {
     scope.check_brand(brand_id)?;
-    let saved: Option<i64> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT staff_digest_seconds FROM notification_settings WHERE brand_id = $1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?
-    });
+    let saved: Option<i64> = db
+        .read("SELECT staff_digest_seconds FROM notification_settings WHERE brand_id = $1")
+        .bind(brand_id)
+        .scalar_optional()
+        .await?;
     Ok(Settings { staff_digest_seconds: saved.unwrap_or(DEFAULT_STAFF_DIGEST_SECONDS) })
 }
 
@@ -242,35 +240,33 @@ pub async fn save_settings(db: &Db, scope: &Scope, brand_id: BrandId, settings: 
         return Err(DbError::invalid("staff_digest_seconds", "must be between 1 and 86400"));
     }
     let organization_id = brand_organization(db, brand_id).await?;
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO notification_settings (brand_id, organization_id, staff_digest_seconds, updated_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (brand_id) DO UPDATE SET staff_digest_seconds = excluded.staff_digest_seconds,
-                                                  updated_at = excluded.updated_at",
-        )
-        .bind(brand_id)
-        .bind(organization_id)
-        .bind(settings.staff_digest_seconds)
-        .bind(Timestamp::now())
-        .execute(&mut **tx)
-        .await?;
-        tx.record_audit(scope.audit(
-            organization_id,
-            Some(brand_id),
-            "notification_settings.save",
-            "brand",
-            brand_id.to_string(),
-        ))
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO notification_settings (brand_id, organization_id, staff_digest_seconds, updated_at)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (brand_id) DO UPDATE SET staff_digest_seconds = excluded.staff_digest_seconds,
+                                              updated_at = excluded.updated_at",
+    )
+    .bind(brand_id)
+    .bind(organization_id)
+    .bind(settings.staff_digest_seconds)
+    .bind(Timestamp::now())
+    .execute()
+    .await?;
+    tx.record_audit(scope.audit(
+        organization_id,
+        Some(brand_id),
+        "notification_settings.save",
+        "brand",
+        brand_id.to_string(),
+    ))
+    .await?;
+    tx.commit().await?;
     Ok(settings)
 }
 
 async fn brand_organization(db: &Db, brand_id: BrandId) -> DbResult<OrganizationId> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).fetch_one(conn).await?
-    }))
+    db.read("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).scalar().await
 }
 
 /// One notification to one recipient on one channel: the delivery log.
@@ -314,59 +310,48 @@ const COLUMNS: &str = "id, order_id, kind, audience, user_id, channel, recipient
 /// The notifications about an order, oldest first (staff only: customers
 /// never see staff digests).
 pub async fn for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<Notification>> {
-    let brand_id: BrandId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
-    });
+    let brand_id: BrandId = db.read("SELECT brand_id FROM orders WHERE id = $1").bind(order_id).scalar().await?;
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM notifications WHERE order_id = $1 ORDER BY created_at, id"
-        )))
+    db.read_built(format!("SELECT {COLUMNS} FROM notifications WHERE order_id = $1 ORDER BY created_at, id"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    }))
+        .fetch_all()
+        .await
 }
 
 /// Whether an operator approved the brand's outbound messaging (SMS and
 /// WhatsApp, and its own templates before its first paid order).
 pub async fn messaging_approved(db: &Db, brand_id: BrandId) -> DbResult<bool> {
-    let approved_at: Option<Option<i64>> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT messaging_approved_at FROM brands WHERE id = $1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?
-    });
+    let approved_at: Option<Option<i64>> =
+        db.read("SELECT messaging_approved_at FROM brands WHERE id = $1").bind(brand_id).scalar_optional().await?;
     Ok(approved_at.flatten().is_some())
 }
 
 /// Approves a brand's outbound messaging, by its slug (an operator's
 /// decision: `consign admin approve-messaging`). Answers the brand's id.
 pub async fn approve_messaging(db: &Db, brand_slug: &str) -> DbResult<BrandId> {
-    Ok(db_write!(db, |tx| {
-        let brand_id: BrandId = sqlx::query_scalar(
+    let mut tx = db.begin().await?;
+    let brand_id: BrandId = tx
+        .query(
             "UPDATE brands SET messaging_approved_at = COALESCE(messaging_approved_at, $1) WHERE slug = $2
              RETURNING id",
         )
         .bind(Timestamp::now())
         .bind(brand_slug.to_owned())
-        .fetch_one(&mut **tx)
+        .scalar()
         .await?;
-        brand_id
-    }))
+    tx.commit().await?;
+    Ok(brand_id)
 }
 
 /// Whether the brand has taken real money: at least one paid order. Until
 /// then its customized templates are not used (a brand made a minute ago
 /// cannot mail its own text to addresses typed into its checkout).
 pub async fn has_paid_order(db: &Db, brand_id: BrandId) -> DbResult<bool> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM orders
-                             WHERE brand_id = $1 AND payment_status IN ('paid', 'partially_refunded', 'refunded'))",
-        )
-        .bind(brand_id)
-        .fetch_one(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT EXISTS (SELECT 1 FROM orders
+                         WHERE brand_id = $1 AND payment_status IN ('paid', 'partially_refunded', 'refunded'))",
+    )
+    .bind(brand_id)
+    .scalar()
+    .await
 }

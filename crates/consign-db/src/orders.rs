@@ -7,7 +7,7 @@
 //! - `paid` and `refunded` are the sums of the `payments` ledger, and
 //!   `refund_due` and the shown `outstanding` follow from them and the total
 //!   ([`consign_domain::ledger`]); every money change settles through
-//!   [`money::MoneyTx::settle`], so they always add up;
+//!   [`money::settle`], so they always add up;
 //! - numbers are gapless per brand: allocated in the order's own transaction.
 
 pub mod changes;
@@ -20,9 +20,8 @@ use consign_domain::order::{Address, Customer};
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
 use consign_domain::{BrandId, Money, NoteId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
 
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope};
 
 /// Columns of `orders`, in [`OrderRow`] order.
 pub(crate) const ORDER_COLUMNS: &str = "id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
@@ -204,21 +203,14 @@ const ITEM_COLUMNS: &str = "id, order_id, variant_id, sku, title, quantity, unit
 /// One order the caller sees (staff through its brand, a customer through
 /// its token).
 pub async fn get(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Order> {
-    let row: OrderRow = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")))
-            .bind(order_id)
-            .fetch_one(conn)
-            .await?
-    });
+    let row: OrderRow =
+        db.read_built(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1")).bind(order_id).fetch_one().await?;
     scope.check_order(row.id, row.brand_id)?;
-    let items: Vec<OrderItem> = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id = $1 ORDER BY position"
-        )))
+    let items: Vec<OrderItem> = db
+        .read_built(format!("SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id = $1 ORDER BY position"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(row.into_order(items))
 }
 
@@ -244,8 +236,8 @@ pub struct OrderFilter {
 /// Orders the caller sees, newest first. Two queries per page whatever its
 /// size: the orders, then all their items.
 pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageRequest) -> DbResult<Page<Order>> {
-    let rows: Vec<OrderRow> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
+    let rows: Vec<OrderRow> = {
+        let mut query = db.read_built(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
         scope.push_brand_filter(&mut query, "brand_id");
         if let Some(brand_id) = filter.brand_id {
             query.push(" AND brand_id = ").push_bind(brand_id);
@@ -275,21 +267,16 @@ pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageReque
             query.push(" AND id < ").push_bind(after.clone());
         }
         query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+        query.fetch_all().await?
+    };
     let page = Page::from_rows(rows, page, |o| o.id.to_string());
     let mut items: Vec<OrderItem> = if page.data.is_empty() {
         Vec::new()
     } else {
-        db_read!(db, |conn| {
-            let mut query = QueryBuilder::new(format!("SELECT {ITEM_COLUMNS} FROM order_items WHERE order_id IN ("));
-            let mut ids = query.separated(", ");
-            for order in &page.data {
-                ids.push_bind(order.id);
-            }
-            query.push(") ORDER BY order_id, position");
-            query.build_query_as().fetch_all(conn).await?
-        })
+        let mut query = db.read_built(format!("SELECT {ITEM_COLUMNS} FROM order_items WHERE "));
+        query.push_in("order_id", page.data.iter().map(|order| order.id));
+        query.push(" ORDER BY order_id, position");
+        query.fetch_all().await?
     };
     Ok(page.map(|row| {
         let (mine, rest): (Vec<OrderItem>, Vec<OrderItem>) =
@@ -328,46 +315,44 @@ pub async fn add_note(db: &Db, scope: &Scope, order_id: OrderId, body: &str) -> 
         author: scope.principal().actor_id(),
         created_at: Timestamp::now(),
     };
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO order_notes (id, organization_id, brand_id, order_id, body, author, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(note.id)
-        .bind(organization_id)
-        .bind(order.brand_id)
-        .bind(order_id)
-        .bind(note.body.clone())
-        .bind(note.author.clone())
-        .bind(note.created_at)
-        .execute(&mut **tx)
-        .await?;
-        tx.record_event(crate::NewEvent {
-            organization_id,
-            brand_id: Some(order.brand_id),
-            event_type: "order.note_added",
-            aggregate_type: "order",
-            aggregate_id: order_id.to_string(),
-            payload: serde_json::json!({"note_id": note.id, "body": note.body}),
-            actor: note.author.clone(),
-        })
-        .await?;
-        tx.record_audit(scope.audit(
-            organization_id,
-            Some(order.brand_id),
-            "order.add_note",
-            "order",
-            order_id.to_string(),
-        ))
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO order_notes (id, organization_id, brand_id, order_id, body, author, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(note.id)
+    .bind(organization_id)
+    .bind(order.brand_id)
+    .bind(order_id)
+    .bind(note.body.clone())
+    .bind(note.author.clone())
+    .bind(note.created_at)
+    .execute()
+    .await?;
+    tx.record_event(crate::NewEvent {
+        organization_id,
+        brand_id: Some(order.brand_id),
+        event_type: "order.note_added",
+        aggregate_type: "order",
+        aggregate_id: order_id.to_string(),
+        payload: serde_json::json!({"note_id": note.id, "body": note.body}),
+        actor: note.author.clone(),
+    })
+    .await?;
+    tx.record_audit(scope.audit(
+        organization_id,
+        Some(order.brand_id),
+        "order.add_note",
+        "order",
+        order_id.to_string(),
+    ))
+    .await?;
+    tx.commit().await?;
     Ok(note)
 }
 
 pub(crate) async fn organization_of(db: &Db, order_id: OrderId) -> DbResult<OrganizationId> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT organization_id FROM orders WHERE id = $1").bind(order_id).fetch_one(conn).await?
-    }))
+    db.read("SELECT organization_id FROM orders WHERE id = $1").bind(order_id).scalar().await
 }
 
 /// How long an order access token holds after the order stops being live
@@ -380,12 +365,11 @@ pub const ACCESS_TOKEN_DAYS_AFTER_CLOSE: i64 = 90;
 /// rotated-out token, or once the order closed
 /// [`ACCESS_TOKEN_DAYS_AFTER_CLOSE`] days ago.
 pub async fn scope_for_access_token(db: &Db, token_hash: &str) -> DbResult<Scope> {
-    let order: Option<(OrderId, String, Timestamp)> = db_read!(db, |conn| {
-        sqlx::query_as("SELECT id, status, updated_at FROM orders WHERE access_token_hash = $1")
-            .bind(token_hash.to_owned())
-            .fetch_optional(conn)
-            .await?
-    });
+    let order: Option<(OrderId, String, Timestamp)> = db
+        .read("SELECT id, status, updated_at FROM orders WHERE access_token_hash = $1")
+        .bind(token_hash.to_owned())
+        .fetch_optional()
+        .await?;
     let (order_id, status, updated_at) = order.ok_or(DbError::NotFound)?;
     let closed = matches!(status.as_str(), "completed" | "cancelled" | "expired");
     let lapsed_before = Timestamp::now().plus_seconds(-ACCESS_TOKEN_DAYS_AFTER_CLOSE * 24 * 60 * 60);
@@ -398,12 +382,7 @@ pub async fn scope_for_access_token(db: &Db, token_hash: &str) -> DbResult<Scope
 /// The order's current access token version (see
 /// `consign_channels::order_access_token_version`).
 pub async fn access_token_version(db: &Db, order_id: OrderId) -> DbResult<i64> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT access_token_version FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_one(conn)
-            .await?
-    }))
+    db.read("SELECT access_token_version FROM orders WHERE id = $1").bind(order_id).scalar().await
 }
 
 /// Replaces the order's access token with the next version's, for staff of
@@ -421,27 +400,21 @@ pub async fn rotate_access_token(
     }
     let order = get(db, scope, order_id).await?;
     let organization_id = organization_of(db, order_id).await?;
-    let mut hash_of = Some(hash_of);
-    Ok(db_write!(db, |tx| {
-        let sql = format!("SELECT access_token_version FROM orders WHERE id = $1{}", tx.lock_clause());
-        let current: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_one(&mut **tx).await?;
-        let next = current + 1;
-        let hash = hash_of.take().map(|hash_of| hash_of(next)).unwrap_or_default();
-        sqlx::query("UPDATE orders SET access_token_version = $1, access_token_hash = $2 WHERE id = $3")
-            .bind(next)
-            .bind(hash)
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await?;
-        let mut audit = scope.audit(
-            organization_id,
-            Some(order.brand_id),
-            "order.rotate_access_token",
-            "order",
-            order_id.to_string(),
-        );
-        audit.after = Some(serde_json::json!({"access_token_version": next}));
-        tx.record_audit(audit).await?;
-        next
-    }))
+    let mut tx = db.begin().await?;
+    let sql = format!("SELECT access_token_version FROM orders WHERE id = $1{}", tx.lock_clause());
+    let current: i64 = tx.query_built(sql).bind(order_id).scalar().await?;
+    let next = current + 1;
+    let hash = hash_of(next);
+    tx.query("UPDATE orders SET access_token_version = $1, access_token_hash = $2 WHERE id = $3")
+        .bind(next)
+        .bind(hash)
+        .bind(order_id)
+        .execute()
+        .await?;
+    let mut audit =
+        scope.audit(organization_id, Some(order.brand_id), "order.rotate_access_token", "order", order_id.to_string());
+    audit.after = Some(serde_json::json!({"access_token_version": next}));
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
+    Ok(next)
 }

@@ -19,84 +19,90 @@ use consign_domain::status::{Lifecycle, OrderStatus, PaymentStatus};
 use consign_domain::{BrandId, OrderId, OrganizationId, PaymentAttemptId, PaymentId, Timestamp, WebhookEventId};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::QueryBuilder;
 
+use crate::orders::OrderRow;
 use crate::orders::changes::lock_order;
-use crate::orders::money::{MoneyTx, order_event};
-use crate::{Db, DbError, DbResult, JsonText, NewJob, Page, PageRequest, Scope, TxExt, db_read, db_write};
+use crate::orders::money::{self, order_event};
+use crate::{Db, DbError, DbResult, JsonText, NewJob, Page, PageRequest, Scope, Tx};
 
 /// Job kind that applies one stored webhook event.
 pub const APPLY_WEBHOOK_JOB: &str = "payments.apply_webhook";
 
 /// Settles a pending refund inside an order transaction (the order locked).
-macro_rules! settle_refund_in_tx {
-    ($tx:expr, $row:expr, $refund_id:expr, $reference:expr, $result:expr, $failure:expr) => {{
-        let status: String = sqlx::query_scalar("SELECT status FROM payments WHERE id = $1")
-            .bind($refund_id)
-            .fetch_one(&mut **$tx)
-            .await?;
-        let mut changed = false;
-        if status == "pending" {
-            let next = match $result {
-                RefundResult::Succeeded => "succeeded",
-                RefundResult::Pending => "pending",
-                RefundResult::Failed => "failed",
-            };
-            sqlx::query(
-                "UPDATE payments SET status = $1, provider_reference = COALESCE(provider_reference, $2), failure = $3, updated_at = $4
-                  WHERE id = $5",
-            )
-            .bind(next)
-            .bind($reference.map(str::to_owned))
-            .bind($failure.map(str::to_owned))
-            .bind(Timestamp::now())
-            .bind($refund_id)
-            .execute(&mut **$tx)
-            .await?;
-            changed = next != "pending";
-            if next == "failed" {
-                let payload = json!({"order_id": $row.id, "refund_id": $refund_id, "failure": $failure});
-                $tx.record_event(order_event(&$row, "refund.failed", payload, "system")).await?;
-            }
-            if changed {
-                $tx.settle(&$row, "system", false).await?;
-            }
-        }
-        changed
-    }};
+/// Answers whether the refund left `pending`.
+async fn settle_refund_in_tx(
+    tx: &mut Tx,
+    row: &OrderRow,
+    refund_id: PaymentId,
+    reference: Option<&str>,
+    result: RefundResult,
+    failure: Option<&str>,
+) -> DbResult<bool> {
+    let status: String = tx.query("SELECT status FROM payments WHERE id = $1").bind(refund_id).scalar().await?;
+    if status != "pending" {
+        return Ok(false);
+    }
+    let next = match result {
+        RefundResult::Succeeded => "succeeded",
+        RefundResult::Pending => "pending",
+        RefundResult::Failed => "failed",
+    };
+    tx.query(
+        "UPDATE payments SET status = $1, provider_reference = COALESCE(provider_reference, $2), failure = $3, updated_at = $4
+          WHERE id = $5",
+    )
+    .bind(next)
+    .bind(reference.map(str::to_owned))
+    .bind(failure.map(str::to_owned))
+    .bind(Timestamp::now())
+    .bind(refund_id)
+    .execute()
+    .await?;
+    let changed = next != "pending";
+    if next == "failed" {
+        let payload = json!({"order_id": row.id, "refund_id": refund_id, "failure": failure});
+        tx.record_event(order_event(row, "refund.failed", payload, "system")).await?;
+    }
+    if changed {
+        money::settle(tx, row, "system", false).await?;
+    }
+    Ok(changed)
 }
 
 /// Finds the order (and attempt) an event names: by the attempt's provider
 /// reference, else by Consign's order id in the metadata; only within the
 /// brand the webhook was sent for.
-macro_rules! find_order {
-    ($tx:expr, $brand_id:expr, $provider:expr, $attempt_reference:expr, $order_id:expr) => {{
-        let by_attempt: Option<(OrderId, PaymentAttemptId)> = match $attempt_reference {
-            Some(reference) => sqlx::query_as(
+async fn find_order(
+    tx: &mut Tx,
+    brand_id: BrandId,
+    provider: &str,
+    attempt_reference: Option<&str>,
+    order_id: Option<&str>,
+) -> DbResult<Option<(OrderId, Option<PaymentAttemptId>)>> {
+    let by_attempt: Option<(OrderId, PaymentAttemptId)> = match attempt_reference {
+        Some(reference) => {
+            tx.query(
                 "SELECT order_id, id FROM payment_attempts WHERE provider = $1 AND provider_reference = $2 AND brand_id = $3",
             )
-            .bind($provider.to_owned())
+            .bind(provider.to_owned())
             .bind(reference.to_owned())
-            .bind($brand_id)
-            .fetch_optional(&mut **$tx)
-            .await?,
-            None => None,
-        };
-        match by_attempt {
-            Some((order_id, attempt_id)) => Some((order_id, Some(attempt_id))),
-            None => match $order_id.and_then(|id: &str| id.parse::<OrderId>().ok()) {
-                Some(order_id) => {
-                    let found: Option<OrderId> = sqlx::query_scalar("SELECT id FROM orders WHERE id = $1 AND brand_id = $2")
-                        .bind(order_id)
-                        .bind($brand_id)
-                        .fetch_optional(&mut **$tx)
-                        .await?;
-                    found.map(|order_id| (order_id, None::<PaymentAttemptId>))
-                }
-                None => None,
-            },
+            .bind(brand_id)
+            .fetch_optional()
+            .await?
         }
-    }};
+        None => None,
+    };
+    if let Some((order_id, attempt_id)) = by_attempt {
+        return Ok(Some((order_id, Some(attempt_id))));
+    }
+    let Some(order_id) = order_id.and_then(|id| id.parse::<OrderId>().ok()) else { return Ok(None) };
+    let found: Option<OrderId> = tx
+        .query("SELECT id FROM orders WHERE id = $1 AND brand_id = $2")
+        .bind(order_id)
+        .bind(brand_id)
+        .scalar_optional()
+        .await?;
+    Ok(found.map(|order_id| (order_id, None)))
 }
 
 /// The associated data credentials are sealed with: tenant and purpose.
@@ -150,34 +156,29 @@ pub async fn put_credentials(
     let brand = crate::brands::get(db, scope, brand_id).await?;
     let (key_id, nonce, ciphertext) = sealed;
     let now = Timestamp::now();
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO payment_provider_credentials (organization_id, brand_id, provider, public_id, key_id, nonce, ciphertext, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-             ON CONFLICT (brand_id, provider) DO UPDATE SET public_id = excluded.public_id, key_id = excluded.key_id,
-                 nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-        )
-        .bind(brand.organization_id)
-        .bind(brand_id)
-        .bind(provider.to_owned())
-        .bind(public_id.map(str::to_owned))
-        .bind(key_id.to_owned())
-        .bind(nonce.to_owned())
-        .bind(ciphertext.to_owned())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let mut audit = scope.audit(
-            brand.organization_id,
-            Some(brand_id),
-            "brand.set_payment_provider",
-            "brand",
-            brand_id.to_string(),
-        );
-        // Which provider and its public id only: never the secrets.
-        audit.after = Some(json!({"provider": provider, "public_id": public_id}));
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO payment_provider_credentials (organization_id, brand_id, provider, public_id, key_id, nonce, ciphertext, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         ON CONFLICT (brand_id, provider) DO UPDATE SET public_id = excluded.public_id, key_id = excluded.key_id,
+             nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+    )
+    .bind(brand.organization_id)
+    .bind(brand_id)
+    .bind(provider.to_owned())
+    .bind(public_id.map(str::to_owned))
+    .bind(key_id.to_owned())
+    .bind(nonce.to_owned())
+    .bind(ciphertext.to_owned())
+    .bind(now)
+    .execute()
+    .await?;
+    let mut audit =
+        scope.audit(brand.organization_id, Some(brand_id), "brand.set_payment_provider", "brand", brand_id.to_string());
+    // Which provider and its public id only: never the secrets.
+    audit.after = Some(json!({"provider": provider, "public_id": public_id}));
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     let settings = list_credentials(db, scope, brand_id).await?;
     settings.into_iter().find(|s| s.provider == provider).ok_or(DbError::NotFound)
 }
@@ -185,52 +186,47 @@ pub async fn put_credentials(
 /// The providers a brand has credentials for.
 pub async fn list_credentials(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<ProviderSettings>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT provider, public_id, created_at, updated_at FROM payment_provider_credentials
-              WHERE brand_id = $1 ORDER BY provider",
-        )
-        .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT provider, public_id, created_at, updated_at FROM payment_provider_credentials
+          WHERE brand_id = $1 ORDER BY provider",
+    )
+    .bind(brand_id)
+    .fetch_all()
+    .await
 }
 
 /// A brand's sealed credentials for a provider. No scope: the storefront,
 /// webhooks and jobs act for the brand itself; the value is sealed and its
 /// associated data binds it to the brand.
 pub async fn sealed_credentials(db: &Db, brand_id: BrandId, provider: &str) -> DbResult<Option<SealedRow>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT organization_id, brand_id, provider, key_id, nonce, ciphertext FROM payment_provider_credentials
-              WHERE brand_id = $1 AND provider = $2",
-        )
-        .bind(brand_id)
-        .bind(provider.to_owned())
-        .fetch_optional(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT organization_id, brand_id, provider, key_id, nonce, ciphertext FROM payment_provider_credentials
+          WHERE brand_id = $1 AND provider = $2",
+    )
+    .bind(brand_id)
+    .bind(provider.to_owned())
+    .fetch_optional()
+    .await
 }
 
 /// Every sealed credential not sealed under `newest_key_id` (for rotation).
 pub async fn sealed_under_older_keys(db: &Db, newest_key_id: &str) -> DbResult<Vec<SealedRow>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT organization_id, brand_id, provider, key_id, nonce, ciphertext FROM payment_provider_credentials
-              WHERE key_id <> $1 ORDER BY brand_id, provider",
-        )
-        .bind(newest_key_id.to_owned())
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT organization_id, brand_id, provider, key_id, nonce, ciphertext FROM payment_provider_credentials
+          WHERE key_id <> $1 ORDER BY brand_id, provider",
+    )
+    .bind(newest_key_id.to_owned())
+    .fetch_all()
+    .await
 }
 
 /// Replaces a sealed value if it is still the one read (`old_key_id`).
 /// Answers whether it was replaced.
 pub async fn reseal(db: &Db, row: &SealedRow, sealed: (&str, &str, &str)) -> DbResult<bool> {
     let (key_id, nonce, ciphertext) = sealed;
-    let changed = db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let changed = tx
+        .query(
             "UPDATE payment_provider_credentials SET key_id = $1, nonce = $2, ciphertext = $3
               WHERE brand_id = $4 AND provider = $5 AND key_id = $6 AND nonce = $7",
         )
@@ -241,10 +237,9 @@ pub async fn reseal(db: &Db, row: &SealedRow, sealed: (&str, &str, &str)) -> DbR
         .bind(row.provider.clone())
         .bind(row.key_id.clone())
         .bind(row.nonce.clone())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    });
+        .execute()
+        .await?;
+    tx.commit().await?;
     Ok(changed == 1)
 }
 
@@ -293,55 +288,51 @@ pub const MAX_ATTEMPTS_PER_ORDER: i64 = 10;
 /// [`MAX_ATTEMPTS_PER_ORDER`] attempts.
 pub async fn create_attempt(db: &Db, scope: &Scope, order_id: OrderId, provider: &str) -> DbResult<PaymentAttempt> {
     let attempt_id = PaymentAttemptId::new();
-    db_write!(db, |tx| {
-        let row = lock_order!(tx, scope, order_id);
-        if row.status != OrderStatus::Open {
-            return Err(DbError::transition(format!("a {} order cannot take payments", row.status)));
-        }
-        let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_attempts WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        if attempts >= MAX_ATTEMPTS_PER_ORDER {
-            return Err(DbError::transition(format!(
-                "the order has made {attempts} payment attempts, the most allowed; the shop can take the payment another way"
-            )));
-        }
-        let sums = tx.ledger_sums(order_id).await?;
-        let outstanding =
-            consign_domain::ledger::Balance::of(row.status, row.total, sums.paid, sums.refunded).outstanding();
-        if outstanding <= 0 {
-            return Err(DbError::transition("the order has nothing left to pay"));
-        }
-        let now = Timestamp::now();
-        sqlx::query(
-            "INSERT INTO payment_attempts (id, organization_id, brand_id, order_id, provider, status, amount, currency, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $8)",
-        )
-        .bind(attempt_id)
-        .bind(row.organization_id)
-        .bind(row.brand_id)
-        .bind(order_id)
-        .bind(provider.to_owned())
-        .bind(outstanding)
-        .bind(row.currency.clone())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": provider, "amount": outstanding,
-                             "currency": row.currency});
-        tx.record_event(order_event(&row, "payment.attempt_started", payload, &scope.principal().actor_id())).await?;
-    });
+    let mut tx = db.begin().await?;
+    let row = lock_order(&mut tx, scope, order_id).await?;
+    if row.status != OrderStatus::Open {
+        return Err(DbError::transition(format!("a {} order cannot take payments", row.status)));
+    }
+    let attempts: i64 =
+        tx.query("SELECT COUNT(*) FROM payment_attempts WHERE order_id = $1").bind(order_id).scalar().await?;
+    if attempts >= MAX_ATTEMPTS_PER_ORDER {
+        return Err(DbError::transition(format!(
+            "the order has made {attempts} payment attempts, the most allowed; the shop can take the payment another way"
+        )));
+    }
+    let sums = money::ledger_sums(&mut tx, order_id).await?;
+    let outstanding =
+        consign_domain::ledger::Balance::of(row.status, row.total, sums.paid, sums.refunded).outstanding();
+    if outstanding <= 0 {
+        return Err(DbError::transition("the order has nothing left to pay"));
+    }
+    let now = Timestamp::now();
+    tx.query(
+        "INSERT INTO payment_attempts (id, organization_id, brand_id, order_id, provider, status, amount, currency, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $8)",
+    )
+    .bind(attempt_id)
+    .bind(row.organization_id)
+    .bind(row.brand_id)
+    .bind(order_id)
+    .bind(provider.to_owned())
+    .bind(outstanding)
+    .bind(row.currency.clone())
+    .bind(now)
+    .execute()
+    .await?;
+    let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": provider, "amount": outstanding,
+                         "currency": row.currency});
+    tx.record_event(order_event(&row, "payment.attempt_started", payload, &scope.principal().actor_id())).await?;
+    tx.commit().await?;
     get_attempt(db, attempt_id).await
 }
 
 async fn get_attempt(db: &Db, attempt_id: PaymentAttemptId) -> DbResult<PaymentAttempt> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = $1")))
-            .bind(attempt_id)
-            .fetch_one(conn)
-            .await?
-    }))
+    db.read_built(format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = $1"))
+        .bind(attempt_id)
+        .fetch_one()
+        .await
 }
 
 /// One attempt of an order the caller sees.
@@ -368,47 +359,43 @@ pub async fn attempt_started(
     reference: &str,
     client_data: &serde_json::Value,
 ) -> DbResult<PaymentAttempt> {
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE payment_attempts SET provider_reference = COALESCE(provider_reference, $1), client_data = $2,
-                    status = CASE WHEN status = 'pending' THEN 'requires_action' ELSE status END, updated_at = $3
-              WHERE id = $4",
-        )
-        .bind(reference.to_owned())
-        .bind(client_data.to_string())
-        .bind(Timestamp::now())
-        .bind(attempt_id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE payment_attempts SET provider_reference = COALESCE(provider_reference, $1), client_data = $2,
+                status = CASE WHEN status = 'pending' THEN 'requires_action' ELSE status END, updated_at = $3
+          WHERE id = $4",
+    )
+    .bind(reference.to_owned())
+    .bind(client_data.to_string())
+    .bind(Timestamp::now())
+    .bind(attempt_id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     get_attempt(db, attempt_id).await
 }
 
 /// Marks an attempt whose provider call failed; the customer may retry with
 /// a new attempt.
 pub async fn attempt_failed_to_start(db: &Db, attempt_id: PaymentAttemptId, failure: &str) -> DbResult<PaymentAttempt> {
-    db_write!(db, |tx| {
-        sqlx::query("UPDATE payment_attempts SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
-            .bind(failure.to_owned())
-            .bind(Timestamp::now())
-            .bind(attempt_id)
-            .execute(&mut **tx)
-            .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query("UPDATE payment_attempts SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
+        .bind(failure.to_owned())
+        .bind(Timestamp::now())
+        .bind(attempt_id)
+        .execute()
+        .await?;
+    tx.commit().await?;
     get_attempt(db, attempt_id).await
 }
 
 /// An order's attempts, oldest first.
 pub async fn list_attempts(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<PaymentAttempt>> {
     crate::orders::get(db, scope, order_id).await?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE order_id = $1 ORDER BY id"
-        )))
+    db.read_built(format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE order_id = $1 ORDER BY id"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    }))
+        .fetch_all()
+        .await
 }
 
 // ---------------------------------------------------------------------------
@@ -452,14 +439,10 @@ const LEDGER_COLUMNS: &str = "id, order_id, kind, provider, amount, currency, st
 /// An order's payments and refunds, oldest first.
 pub async fn ledger(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<LedgerEntry>> {
     crate::orders::get(db, scope, order_id).await?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {LEDGER_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY id"
-        )))
+    db.read_built(format!("SELECT {LEDGER_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY id"))
         .bind(order_id)
-        .fetch_all(conn)
-        .await?
-    }))
+        .fetch_all()
+        .await
 }
 
 /// What the refund job needs to send a refund.
@@ -489,17 +472,15 @@ pub struct RefundToSend {
 
 /// A refund and the capture it refunds.
 pub async fn refund_to_send(db: &Db, refund_id: PaymentId) -> DbResult<RefundToSend> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT r.id, r.organization_id, r.brand_id, r.order_id, r.provider, r.amount, r.currency, r.status,
-                    r.provider_reference, p.provider_reference AS payment_reference
-               FROM payments r LEFT JOIN payments p ON p.id = r.parent_id
-              WHERE r.id = $1 AND r.kind = 'refund'",
-        )
-        .bind(refund_id)
-        .fetch_one(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT r.id, r.organization_id, r.brand_id, r.order_id, r.provider, r.amount, r.currency, r.status,
+                r.provider_reference, p.provider_reference AS payment_reference
+           FROM payments r LEFT JOIN payments p ON p.id = r.parent_id
+          WHERE r.id = $1 AND r.kind = 'refund'",
+    )
+    .bind(refund_id)
+    .fetch_one()
+    .await
 }
 
 /// Where a provider says a refund is.
@@ -522,14 +503,12 @@ pub async fn settle_refund(
     result: RefundResult,
     failure: Option<&str>,
 ) -> DbResult<()> {
-    let order_id: OrderId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT order_id FROM payments WHERE id = $1").bind(refund_id).fetch_one(conn).await?
-    });
+    let order_id: OrderId = db.read("SELECT order_id FROM payments WHERE id = $1").bind(refund_id).scalar().await?;
     let scope = Scope::system();
-    db_write!(db, |tx| {
-        let row = lock_order!(tx, scope, order_id);
-        settle_refund_in_tx!(tx, row, refund_id, reference, result, failure);
-    });
+    let mut tx = db.begin().await?;
+    let row = lock_order(&mut tx, &scope, order_id).await?;
+    settle_refund_in_tx(&mut tx, &row, refund_id, reference, result, failure).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -580,8 +559,9 @@ pub async fn accept_webhook(
     payload: &str,
 ) -> DbResult<(WebhookEventId, bool)> {
     let id = WebhookEventId::new();
-    let inserted = db_write!(db, |tx| {
-        let inserted = sqlx::query(
+    let mut tx = db.begin().await?;
+    let inserted = tx
+        .query(
             "INSERT INTO webhook_events (id, organization_id, brand_id, provider, event_id, event_type, payload, received_at, outcome)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')
              ON CONFLICT (brand_id, provider, event_id) DO NOTHING",
@@ -594,41 +574,33 @@ pub async fn accept_webhook(
         .bind(event_type.to_owned())
         .bind(payload.to_owned())
         .bind(Timestamp::now())
-        .execute(&mut **tx)
+        .execute()
         .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{id}")),
-                ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": id}))
-            })
-            .await?;
-        }
-        inserted
-    });
+        == 1;
+    if inserted {
+        tx.enqueue_job(NewJob {
+            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{id}")),
+            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": id}))
+        })
+        .await?;
+    }
+    tx.commit().await?;
     if inserted {
         return Ok((id, false));
     }
-    let existing: WebhookEventId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT id FROM webhook_events WHERE brand_id = $1 AND provider = $2 AND event_id = $3")
-            .bind(brand_id)
-            .bind(provider.to_owned())
-            .bind(event_id.to_owned())
-            .fetch_one(conn)
-            .await?
-    });
+    let existing: WebhookEventId = db
+        .read("SELECT id FROM webhook_events WHERE brand_id = $1 AND provider = $2 AND event_id = $3")
+        .bind(brand_id)
+        .bind(provider.to_owned())
+        .bind(event_id.to_owned())
+        .scalar()
+        .await?;
     Ok((existing, true))
 }
 
 /// A stored event, for the job that applies it.
 pub async fn webhook_event(db: &Db, id: WebhookEventId) -> DbResult<WebhookEvent> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {WEBHOOK_COLUMNS} FROM webhook_events WHERE id = $1")))
-            .bind(id)
-            .fetch_one(conn)
-            .await?
-    }))
+    db.read_built(format!("SELECT {WEBHOOK_COLUMNS} FROM webhook_events WHERE id = $1")).bind(id).fetch_one().await
 }
 
 /// Filters of the webhook event log.
@@ -649,24 +621,22 @@ pub async fn list_webhook_events(
     filter: &WebhookFilter,
     page: &PageRequest,
 ) -> DbResult<Page<WebhookEvent>> {
-    let rows: Vec<WebhookEvent> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT {WEBHOOK_COLUMNS} FROM webhook_events WHERE 1 = 1"));
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(outcome) = &filter.outcome {
-            query.push(" AND outcome = ").push_bind(outcome.clone());
-        }
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id);
-        }
-        if let Some(provider) = &filter.provider {
-            query.push(" AND provider = ").push_bind(provider.clone());
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read_built(format!("SELECT {WEBHOOK_COLUMNS} FROM webhook_events WHERE 1 = 1"));
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(outcome) = &filter.outcome {
+        query.push(" AND outcome = ").push_bind(outcome.clone());
+    }
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id);
+    }
+    if let Some(provider) = &filter.provider {
+        query.push(" AND provider = ").push_bind(provider.clone());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<WebhookEvent> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |e| e.id.to_string()))
 }
 
@@ -741,326 +711,417 @@ struct EventHead {
 /// row (locked on PostgreSQL), changes the order's ledger, and records the
 /// outcome. Safe to call any number of times for one event.
 pub async fn apply_webhook(db: &Db, id: WebhookEventId, event: &LedgerEvent) -> DbResult<Outcome> {
-    let scope = Scope::system();
-    let outcome = db_write!(db, |tx| {
-        let sql =
-            format!("SELECT brand_id, provider, processed_at FROM webhook_events WHERE id = $1{}", tx.lock_clause());
-        let head: EventHead = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut **tx).await?;
-        if head.processed_at.is_some() {
-            Outcome::AlreadyProcessed
-        } else {
-            let provider = head.provider.clone();
-            let outcome = match event {
-                LedgerEvent::Ignored => Outcome::Ignored("event type not acted on".into()),
-                LedgerEvent::Captured { payment_reference, attempt_reference, order_id, amount, currency } => {
-                    let target =
-                        find_order!(tx, head.brand_id, &provider, attempt_reference.as_deref(), order_id.as_deref());
-                    match target {
-                        None => Outcome::Parked("no order of this brand matches the payment".into()),
-                        Some((order_id, attempt_id)) => {
-                            let row = lock_order!(tx, scope, order_id);
-                            let exists: Option<PaymentId> = sqlx::query_scalar(
-                                "SELECT id FROM payments WHERE provider = $1 AND kind = 'payment' AND provider_reference = $2",
-                            )
-                            .bind(provider.clone())
-                            .bind(payment_reference.clone())
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                            if exists.is_some() {
-                                Outcome::Ignored("capture already recorded".into())
-                            } else if *currency != row.currency {
-                                Outcome::Parked(format!("captured in {currency}, the order is in {}", row.currency))
-                            } else if consign_domain::money::within_limit(*amount).is_none_or(|amount| amount == 0) {
-                                Outcome::Parked("captured amount is not positive or beyond the largest amount".into())
-                            } else {
-                                // A capture after the hold ran out holds the
-                                // stock again when it is still there.
-                                let late = row.status == OrderStatus::Expired;
-                                let reopened = late && tx.reopen_expired(&row, "system").await?;
-                                let payment_id = PaymentId::new();
-                                let now = Timestamp::now();
-                                sqlx::query(
-                                    "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status,
-                                                           attempt_id, provider_reference, created_at, updated_at)
-                                     VALUES ($1, $2, $3, $4, $5, 'payment', $6, $7, 'captured', $8, $9, $10, $10)",
-                                )
-                                .bind(payment_id)
-                                .bind(row.organization_id)
-                                .bind(row.brand_id)
-                                .bind(order_id)
-                                .bind(provider.clone())
-                                .bind(*amount)
-                                .bind(currency.clone())
-                                .bind(attempt_id)
-                                .bind(payment_reference.clone())
-                                .bind(now)
-                                .execute(&mut **tx)
-                                .await?;
-                                if let Some(attempt_id) = attempt_id {
-                                    sqlx::query(
-                                        "UPDATE payment_attempts SET status = 'succeeded', failure = NULL, updated_at = $1 WHERE id = $2",
-                                    )
-                                    .bind(now)
-                                    .bind(attempt_id)
-                                    .execute(&mut **tx)
-                                    .await?;
-                                }
-                                let payload = json!({"order_id": order_id, "payment_id": payment_id, "attempt_id": attempt_id,
-                                                     "provider": provider, "provider_reference": payment_reference,
-                                                     "amount": amount, "currency": currency});
-                                tx.record_event(order_event(&row, "payment.captured", payload, "system")).await?;
-                                // A capture on a cancelled order, or an expired
-                                // one whose stock is gone, is owed back at once.
-                                let settled = tx.settle(&row, "system", true).await?;
-                                if late && !reopened {
-                                    tx.owed_back_after_expiry(&row, settled.balance.refund_due(), &provider).await?;
-                                }
-                                // Events that waited for this capture may apply now.
-                                let waiting: Vec<(WebhookEventId, i64)> = sqlx::query_as(
-                                    "SELECT id, attempts FROM webhook_events
-                                      WHERE brand_id = $1 AND provider = $2 AND waiting_on = $3 AND outcome = 'waiting'",
-                                )
-                                .bind(head.brand_id)
-                                .bind(provider.clone())
-                                .bind(payment_reference.clone())
-                                .fetch_all(&mut **tx)
-                                .await?;
-                                for (waiting_id, attempts) in waiting {
-                                    sqlx::query("UPDATE webhook_events SET outcome = 'pending', waiting_on = NULL WHERE id = $1")
-                                        .bind(waiting_id)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                    tx.enqueue_job(NewJob {
-                                        dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{waiting_id}:{attempts}")),
-                                        ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": waiting_id}))
-                                    })
-                                    .await?;
-                                }
-                                Outcome::Applied
-                            }
-                        }
-                    }
-                }
-                LedgerEvent::Failed { attempt_reference, order_id, reason } => {
-                    let target = find_order!(
-                        tx,
-                        head.brand_id,
-                        &provider,
-                        Some(attempt_reference.as_str()),
-                        order_id.as_deref()
-                    );
-                    match target {
-                        None => Outcome::Parked("no order of this brand matches the attempt".into()),
-                        Some((order_id, attempt_id)) => {
-                            let row = lock_order!(tx, scope, order_id);
-                            let attempt_status: Option<String> = match attempt_id {
-                                Some(attempt_id) => {
-                                    sqlx::query_scalar("SELECT status FROM payment_attempts WHERE id = $1")
-                                        .bind(attempt_id)
-                                        .fetch_optional(&mut **tx)
-                                        .await?
-                                }
-                                None => None,
-                            };
-                            if attempt_status.as_deref() == Some("succeeded") {
-                                Outcome::Ignored("the attempt already succeeded".into())
-                            } else if attempt_status.as_deref() == Some("failed") {
-                                Outcome::Ignored("the attempt already failed".into())
-                            } else {
-                                let now = Timestamp::now();
-                                if let Some(attempt_id) = attempt_id {
-                                    sqlx::query("UPDATE payment_attempts SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3")
-                                        .bind(reason.clone())
-                                        .bind(now)
-                                        .bind(attempt_id)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                }
-                                if row.paid == 0 && row.payment_status.allows(PaymentStatus::Failed) {
-                                    sqlx::query("UPDATE orders SET payment_status = 'failed', version = version + 1, updated_at = $1 WHERE id = $2")
-                                        .bind(now)
-                                        .bind(order_id)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                }
-                                let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": provider,
-                                                     "reason": reason});
-                                tx.record_event(order_event(&row, "payment.failed", payload, "system")).await?;
-                                Outcome::Applied
-                            }
-                        }
-                    }
-                }
-                LedgerEvent::Refund { refund_reference, payment_reference, refund_id, amount, currency, succeeded } => {
-                    // Consign's own refund: by its id in the metadata, else by the provider's id.
-                    let ours: Option<(PaymentId, OrderId)> = sqlx::query_as(
-                        "SELECT id, order_id FROM payments
-                          WHERE kind = 'refund' AND provider = $1 AND brand_id = $2
-                            AND (id = $3 OR provider_reference = $4)",
-                    )
-                    .bind(provider.clone())
-                    .bind(head.brand_id)
-                    .bind(refund_id.clone().unwrap_or_default())
-                    .bind(refund_reference.clone())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                    match ours {
-                        Some((our_refund_id, order_id)) => {
-                            let row = lock_order!(tx, scope, order_id);
-                            let result = if *succeeded { RefundResult::Succeeded } else { RefundResult::Failed };
-                            let failure = (!*succeeded).then_some("the provider reports the refund failed");
-                            let changed = settle_refund_in_tx!(
-                                tx,
-                                row,
-                                our_refund_id,
-                                Some(refund_reference.as_str()),
-                                result,
-                                failure
-                            );
-                            if changed { Outcome::Applied } else { Outcome::Ignored("refund already settled".into()) }
-                        }
-                        None if !*succeeded => Outcome::Ignored("a failed refund Consign did not make".into()),
-                        None => {
-                            // A refund made at the provider (its dashboard): it needs its capture.
-                            let capture: Option<(PaymentId, OrderId, i64)> = sqlx::query_as(
-                                "SELECT id, order_id, amount FROM payments
-                                  WHERE provider = $1 AND kind = 'payment' AND provider_reference = $2 AND brand_id = $3",
-                            )
-                            .bind(provider.clone())
-                            .bind(payment_reference.clone())
-                            .bind(head.brand_id)
-                            .fetch_optional(&mut **tx)
-                            .await?;
-                            match capture {
-                                None => {
-                                    sqlx::query("UPDATE webhook_events SET waiting_on = $1 WHERE id = $2")
-                                        .bind(payment_reference.clone())
-                                        .bind(id)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                    Outcome::Waiting(format!("waits for the capture {payment_reference}"))
-                                }
-                                Some((capture_id, order_id, captured)) => {
-                                    let row = lock_order!(tx, scope, order_id);
-                                    let taken: i64 = sqlx::query_scalar(
-                                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments
-                                          WHERE parent_id = $1 AND kind = 'refund' AND status IN ('pending', 'succeeded')",
-                                    )
-                                    .bind(capture_id)
-                                    .fetch_one(&mut **tx)
-                                    .await?;
-                                    if *currency != row.currency {
-                                        Outcome::Parked(format!(
-                                            "refunded in {currency}, the order is in {}",
-                                            row.currency
-                                        ))
-                                    } else if *amount <= 0 || taken.saturating_add(*amount) > captured {
-                                        Outcome::Parked(format!(
-                                            "refund of {amount} exceeds what is left of the capture ({})",
-                                            captured - taken
-                                        ))
-                                    } else {
-                                        let sums = tx.ledger_sums(order_id).await?;
-                                        let owed = consign_domain::ledger::Balance::of(
-                                            row.status,
-                                            row.total,
-                                            sums.paid,
-                                            sums.refunded,
-                                        )
-                                        .refund_due()
-                                            - sums.pending;
-                                        let credit = amount - owed.max(0);
-                                        let now = Timestamp::now();
-                                        if credit > 0 {
-                                            sqlx::query("UPDATE orders SET discount_total = discount_total + $1, total = total - $1, updated_at = $2 WHERE id = $3")
-                                                .bind(credit)
-                                                .bind(now)
-                                                .bind(order_id)
-                                                .execute(&mut **tx)
-                                                .await?;
-                                        }
-                                        sqlx::query(
-                                            "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status,
-                                                                   parent_id, provider_reference, reason, created_at, updated_at)
-                                             VALUES ($1, $2, $3, $4, $5, 'refund', $6, $7, 'succeeded', $8, $9, 'refunded at the provider', $10, $10)",
-                                        )
-                                        .bind(PaymentId::new())
-                                        .bind(row.organization_id)
-                                        .bind(row.brand_id)
-                                        .bind(order_id)
-                                        .bind(provider.clone())
-                                        .bind(*amount)
-                                        .bind(currency.clone())
-                                        .bind(capture_id)
-                                        .bind(refund_reference.clone())
-                                        .bind(now)
-                                        .execute(&mut **tx)
-                                        .await?;
-                                        tx.settle(&row, "system", false).await?;
-                                        Outcome::Applied
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            };
-            let (label, detail, processed) = match &outcome {
-                Outcome::Applied => ("applied", None, true),
-                Outcome::Ignored(detail) => ("ignored", Some(detail.clone()), true),
-                Outcome::Parked(detail) => ("parked", Some(detail.clone()), true),
-                Outcome::Waiting(detail) => ("waiting", Some(detail.clone()), false),
-                Outcome::AlreadyProcessed => ("applied", None, true),
-            };
-            sqlx::query(
-                "UPDATE webhook_events SET outcome = $1, detail = $2, attempts = attempts + 1,
-                        processed_at = CASE WHEN $3 THEN $4 ELSE NULL END
-                  WHERE id = $5",
-            )
-            .bind(label)
-            .bind(detail)
-            .bind(processed)
-            .bind(Timestamp::now())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            outcome
-        }
-    });
+    let mut tx = db.begin().await?;
+    let head = event_head(&mut tx, id).await?;
+    if head.processed_at.is_some() {
+        tx.commit().await?;
+        return Ok(Outcome::AlreadyProcessed);
+    }
+    let outcome = apply_event(&mut tx, id, &head, event).await?;
+    record_outcome(&mut tx, id, &outcome).await?;
+    tx.commit().await?;
     Ok(outcome)
+}
+
+/// Re-reads a stored event's row, locked on PostgreSQL.
+async fn event_head(tx: &mut Tx, id: WebhookEventId) -> DbResult<EventHead> {
+    let sql = format!("SELECT brand_id, provider, processed_at FROM webhook_events WHERE id = $1{}", tx.lock_clause());
+    tx.query_built(sql).bind(id).fetch_one().await
+}
+
+/// Does what an unprocessed event asks and answers how it went.
+async fn apply_event(tx: &mut Tx, id: WebhookEventId, head: &EventHead, event: &LedgerEvent) -> DbResult<Outcome> {
+    Ok(match event {
+        LedgerEvent::Ignored => Outcome::Ignored("event type not acted on".into()),
+        LedgerEvent::Captured { payment_reference, attempt_reference, order_id, amount, currency } => {
+            apply_capture(
+                tx,
+                head,
+                payment_reference,
+                attempt_reference.as_deref(),
+                order_id.as_deref(),
+                *amount,
+                currency,
+            )
+            .await?
+        }
+        LedgerEvent::Failed { attempt_reference, order_id, reason } => {
+            apply_failure(tx, head, attempt_reference, order_id.as_deref(), reason).await?
+        }
+        LedgerEvent::Refund { refund_reference, payment_reference, refund_id, amount, currency, succeeded } => {
+            match find_our_refund(tx, head, refund_id.as_deref(), refund_reference).await? {
+                Some((our_refund_id, order_id)) => {
+                    apply_our_refund(tx, our_refund_id, order_id, refund_reference, *succeeded).await?
+                }
+                None if !*succeeded => Outcome::Ignored("a failed refund Consign did not make".into()),
+                None => {
+                    apply_provider_refund(tx, id, head, refund_reference, payment_reference, *amount, currency).await?
+                }
+            }
+        }
+    })
+}
+
+/// A capture: recorded once on the order it names, in the order's currency
+/// and for a positive amount, else parked.
+async fn apply_capture(
+    tx: &mut Tx,
+    head: &EventHead,
+    payment_reference: &str,
+    attempt_reference: Option<&str>,
+    order_id: Option<&str>,
+    amount: i64,
+    currency: &str,
+) -> DbResult<Outcome> {
+    let Some((order_id, attempt_id)) =
+        find_order(tx, head.brand_id, &head.provider, attempt_reference, order_id).await?
+    else {
+        return Ok(Outcome::Parked("no order of this brand matches the payment".into()));
+    };
+    let row = lock_order(tx, &Scope::system(), order_id).await?;
+    let exists: Option<PaymentId> = tx
+        .query("SELECT id FROM payments WHERE provider = $1 AND kind = 'payment' AND provider_reference = $2")
+        .bind(head.provider.clone())
+        .bind(payment_reference.to_owned())
+        .scalar_optional()
+        .await?;
+    if exists.is_some() {
+        return Ok(Outcome::Ignored("capture already recorded".into()));
+    }
+    if currency != row.currency {
+        return Ok(Outcome::Parked(format!("captured in {currency}, the order is in {}", row.currency)));
+    }
+    if consign_domain::money::within_limit(amount).is_none_or(|amount| amount == 0) {
+        return Ok(Outcome::Parked("captured amount is not positive or beyond the largest amount".into()));
+    }
+    record_capture(tx, head, &row, attempt_id, payment_reference, amount, currency).await?;
+    rearm_waiting(tx, head, payment_reference).await?;
+    Ok(Outcome::Applied)
+}
+
+/// Records a checked capture on the locked order (and its attempt), then
+/// settles the order: a late capture holds the stock again when it is still
+/// there, and is owed back when it is not.
+async fn record_capture(
+    tx: &mut Tx,
+    head: &EventHead,
+    row: &OrderRow,
+    attempt_id: Option<PaymentAttemptId>,
+    payment_reference: &str,
+    amount: i64,
+    currency: &str,
+) -> DbResult<()> {
+    let provider = head.provider.as_str();
+    // A capture after the hold ran out holds the stock again when it is
+    // still there.
+    let late = row.status == OrderStatus::Expired;
+    let reopened = late && money::reopen_expired(tx, row, "system").await?;
+    let payment_id = PaymentId::new();
+    let now = Timestamp::now();
+    tx.query(
+        "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status,
+                               attempt_id, provider_reference, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'payment', $6, $7, 'captured', $8, $9, $10, $10)",
+    )
+    .bind(payment_id)
+    .bind(row.organization_id)
+    .bind(row.brand_id)
+    .bind(row.id)
+    .bind(provider.to_owned())
+    .bind(amount)
+    .bind(currency.to_owned())
+    .bind(attempt_id)
+    .bind(payment_reference.to_owned())
+    .bind(now)
+    .execute()
+    .await?;
+    if let Some(attempt_id) = attempt_id {
+        tx.query("UPDATE payment_attempts SET status = 'succeeded', failure = NULL, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(attempt_id)
+            .execute()
+            .await?;
+    }
+    let payload = json!({"order_id": row.id, "payment_id": payment_id, "attempt_id": attempt_id,
+                         "provider": provider, "provider_reference": payment_reference,
+                         "amount": amount, "currency": currency});
+    tx.record_event(order_event(row, "payment.captured", payload, "system")).await?;
+    // A capture on a cancelled order, or an expired one whose stock is
+    // gone, is owed back at once.
+    let settled = money::settle(tx, row, "system", true).await?;
+    if late && !reopened {
+        money::owed_back_after_expiry(tx, row, settled.balance.refund_due(), provider).await?;
+    }
+    Ok(())
+}
+
+/// Re-arms the events that waited for this capture: they may apply now.
+async fn rearm_waiting(tx: &mut Tx, head: &EventHead, payment_reference: &str) -> DbResult<()> {
+    let waiting: Vec<(WebhookEventId, i64)> = tx
+        .query(
+            "SELECT id, attempts FROM webhook_events
+              WHERE brand_id = $1 AND provider = $2 AND waiting_on = $3 AND outcome = 'waiting'",
+        )
+        .bind(head.brand_id)
+        .bind(head.provider.clone())
+        .bind(payment_reference.to_owned())
+        .fetch_all()
+        .await?;
+    for (waiting_id, attempts) in waiting {
+        tx.query("UPDATE webhook_events SET outcome = 'pending', waiting_on = NULL WHERE id = $1")
+            .bind(waiting_id)
+            .execute()
+            .await?;
+        tx.enqueue_job(NewJob {
+            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{waiting_id}:{attempts}")),
+            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": waiting_id}))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// A failed attempt: marks the attempt (and an unpaid order) failed, unless
+/// the attempt already succeeded or failed.
+async fn apply_failure(
+    tx: &mut Tx,
+    head: &EventHead,
+    attempt_reference: &str,
+    order_id: Option<&str>,
+    reason: &str,
+) -> DbResult<Outcome> {
+    let Some((order_id, attempt_id)) =
+        find_order(tx, head.brand_id, &head.provider, Some(attempt_reference), order_id).await?
+    else {
+        return Ok(Outcome::Parked("no order of this brand matches the attempt".into()));
+    };
+    let row = lock_order(tx, &Scope::system(), order_id).await?;
+    let attempt_status: Option<String> = match attempt_id {
+        Some(attempt_id) => {
+            tx.query("SELECT status FROM payment_attempts WHERE id = $1").bind(attempt_id).scalar_optional().await?
+        }
+        None => None,
+    };
+    if attempt_status.as_deref() == Some("succeeded") {
+        return Ok(Outcome::Ignored("the attempt already succeeded".into()));
+    }
+    if attempt_status.as_deref() == Some("failed") {
+        return Ok(Outcome::Ignored("the attempt already failed".into()));
+    }
+    let now = Timestamp::now();
+    if let Some(attempt_id) = attempt_id {
+        tx.query("UPDATE payment_attempts SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3")
+            .bind(reason.to_owned())
+            .bind(now)
+            .bind(attempt_id)
+            .execute()
+            .await?;
+    }
+    if row.paid == 0 && row.payment_status.allows(PaymentStatus::Failed) {
+        tx.query("UPDATE orders SET payment_status = 'failed', version = version + 1, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(order_id)
+            .execute()
+            .await?;
+    }
+    let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": head.provider,
+                         "reason": reason});
+    tx.record_event(order_event(&row, "payment.failed", payload, "system")).await?;
+    Ok(Outcome::Applied)
+}
+
+/// Consign's own refund an event reports: by its id in the metadata, else
+/// by the provider's id.
+async fn find_our_refund(
+    tx: &mut Tx,
+    head: &EventHead,
+    refund_id: Option<&str>,
+    refund_reference: &str,
+) -> DbResult<Option<(PaymentId, OrderId)>> {
+    tx.query(
+        "SELECT id, order_id FROM payments
+          WHERE kind = 'refund' AND provider = $1 AND brand_id = $2
+            AND (id = $3 OR provider_reference = $4)",
+    )
+    .bind(head.provider.clone())
+    .bind(head.brand_id)
+    .bind(refund_id.unwrap_or_default().to_owned())
+    .bind(refund_reference.to_owned())
+    .fetch_optional()
+    .await
+}
+
+/// Consign's own refund settled or failed at the provider: settles it once.
+async fn apply_our_refund(
+    tx: &mut Tx,
+    our_refund_id: PaymentId,
+    order_id: OrderId,
+    refund_reference: &str,
+    succeeded: bool,
+) -> DbResult<Outcome> {
+    let row = lock_order(tx, &Scope::system(), order_id).await?;
+    let result = if succeeded { RefundResult::Succeeded } else { RefundResult::Failed };
+    let failure = (!succeeded).then_some("the provider reports the refund failed");
+    let changed = settle_refund_in_tx(tx, &row, our_refund_id, Some(refund_reference), result, failure).await?;
+    Ok(if changed { Outcome::Applied } else { Outcome::Ignored("refund already settled".into()) })
+}
+
+/// A refund made at the provider (its dashboard): it needs its capture, and
+/// waits for it when that has not arrived yet.
+async fn apply_provider_refund(
+    tx: &mut Tx,
+    id: WebhookEventId,
+    head: &EventHead,
+    refund_reference: &str,
+    payment_reference: &str,
+    amount: i64,
+    currency: &str,
+) -> DbResult<Outcome> {
+    let capture: Option<(PaymentId, OrderId, i64)> = tx
+        .query(
+            "SELECT id, order_id, amount FROM payments
+              WHERE provider = $1 AND kind = 'payment' AND provider_reference = $2 AND brand_id = $3",
+        )
+        .bind(head.provider.clone())
+        .bind(payment_reference.to_owned())
+        .bind(head.brand_id)
+        .fetch_optional()
+        .await?;
+    let Some((capture_id, order_id, captured)) = capture else {
+        tx.query("UPDATE webhook_events SET waiting_on = $1 WHERE id = $2")
+            .bind(payment_reference.to_owned())
+            .bind(id)
+            .execute()
+            .await?;
+        return Ok(Outcome::Waiting(format!("waits for the capture {payment_reference}")));
+    };
+    let row = lock_order(tx, &Scope::system(), order_id).await?;
+    let taken: i64 = tx
+        .query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments
+              WHERE parent_id = $1 AND kind = 'refund' AND status IN ('pending', 'succeeded')",
+        )
+        .bind(capture_id)
+        .scalar()
+        .await?;
+    if currency != row.currency {
+        return Ok(Outcome::Parked(format!("refunded in {currency}, the order is in {}", row.currency)));
+    }
+    if amount <= 0 || taken.saturating_add(amount) > captured {
+        return Ok(Outcome::Parked(format!(
+            "refund of {amount} exceeds what is left of the capture ({})",
+            captured - taken
+        )));
+    }
+    record_provider_refund(tx, head, &row, capture_id, refund_reference, amount, currency).await?;
+    Ok(Outcome::Applied)
+}
+
+/// Records a checked provider refund against its capture on the locked
+/// order: what exceeds what the order owes back becomes a discount, then the
+/// order is settled.
+async fn record_provider_refund(
+    tx: &mut Tx,
+    head: &EventHead,
+    row: &OrderRow,
+    capture_id: PaymentId,
+    refund_reference: &str,
+    amount: i64,
+    currency: &str,
+) -> DbResult<()> {
+    let sums = money::ledger_sums(tx, row.id).await?;
+    let owed = consign_domain::ledger::Balance::of(row.status, row.total, sums.paid, sums.refunded).refund_due()
+        - sums.pending;
+    let credit = amount - owed.max(0);
+    let now = Timestamp::now();
+    if credit > 0 {
+        tx.query(
+            "UPDATE orders SET discount_total = discount_total + $1, total = total - $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(credit)
+        .bind(now)
+        .bind(row.id)
+        .execute()
+        .await?;
+    }
+    tx.query(
+        "INSERT INTO payments (id, organization_id, brand_id, order_id, provider, kind, amount, currency, status,
+                               parent_id, provider_reference, reason, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'refund', $6, $7, 'succeeded', $8, $9, 'refunded at the provider', $10, $10)",
+    )
+    .bind(PaymentId::new())
+    .bind(row.organization_id)
+    .bind(row.brand_id)
+    .bind(row.id)
+    .bind(head.provider.clone())
+    .bind(amount)
+    .bind(currency.to_owned())
+    .bind(capture_id)
+    .bind(refund_reference.to_owned())
+    .bind(now)
+    .execute()
+    .await?;
+    money::settle(tx, row, "system", false).await?;
+    Ok(())
+}
+
+/// Records how applying went on the event's row: every outcome but
+/// `waiting` marks it processed.
+async fn record_outcome(tx: &mut Tx, id: WebhookEventId, outcome: &Outcome) -> DbResult<()> {
+    let (label, detail, processed) = match outcome {
+        Outcome::Applied => ("applied", None, true),
+        Outcome::Ignored(detail) => ("ignored", Some(detail.clone()), true),
+        Outcome::Parked(detail) => ("parked", Some(detail.clone()), true),
+        Outcome::Waiting(detail) => ("waiting", Some(detail.clone()), false),
+        Outcome::AlreadyProcessed => ("applied", None, true),
+    };
+    tx.query(
+        "UPDATE webhook_events SET outcome = $1, detail = $2, attempts = attempts + 1,
+                processed_at = CASE WHEN $3 THEN $4 ELSE NULL END
+          WHERE id = $5",
+    )
+    .bind(label)
+    .bind(detail)
+    .bind(processed)
+    .bind(Timestamp::now())
+    .bind(id)
+    .execute()
+    .await?;
+    Ok(())
 }
 
 /// Parks an event that cannot be read (a body the provider parser refuses).
 pub async fn park_webhook(db: &Db, id: WebhookEventId, detail: &str) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE webhook_events SET outcome = 'parked', detail = $1, attempts = attempts + 1, processed_at = $2
-              WHERE id = $3 AND processed_at IS NULL",
-        )
-        .bind(detail.to_owned())
-        .bind(Timestamp::now())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE webhook_events SET outcome = 'parked', detail = $1, attempts = attempts + 1, processed_at = $2
+          WHERE id = $3 AND processed_at IS NULL",
+    )
+    .bind(detail.to_owned())
+    .bind(Timestamp::now())
+    .bind(id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Parks events that have waited since before `received_before`: what they
 /// wait for is not coming. Answers how many.
 pub async fn park_stale_waiting(db: &Db, received_before: Timestamp) -> DbResult<u64> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let parked = tx
+        .query(
             "UPDATE webhook_events SET outcome = 'parked', processed_at = $1,
                     detail = 'waited too long for ' || COALESCE(waiting_on, 'another event')
               WHERE outcome = 'waiting' AND received_at < $2",
         )
         .bind(Timestamp::now())
         .bind(received_before)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-    }))
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(parked)
 }
 
 /// Whether a Razorpay order id is the one Consign stored for this attempt.
@@ -1070,16 +1131,12 @@ pub fn attempt_reference_matches(attempt: &PaymentAttempt, provider_order_id: &s
 
 /// The organization of a brand (for webhooks, which carry only the slug).
 pub async fn brand_organization(db: &Db, brand_id: BrandId) -> DbResult<OrganizationId> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).fetch_one(conn).await?
-    }))
+    db.read("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).scalar().await
 }
 
 /// The slug of a brand (provider metadata carries it).
 pub async fn brand_slug(db: &Db, brand_id: BrandId) -> DbResult<String> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT slug FROM brands WHERE id = $1").bind(brand_id).fetch_one(conn).await?
-    }))
+    db.read("SELECT slug FROM brands WHERE id = $1").bind(brand_id).scalar().await
 }
 
 /// How the failure of a refund whose job gave up begins: such a refund was
@@ -1099,40 +1156,38 @@ pub async fn give_up_refund(db: &Db, refund_id: PaymentId, attempts: i64, error:
 /// be sent again under the same id (the provider's idempotency key), when
 /// the order can still refund that much. Answers whether it reopened it.
 pub async fn reopen_refund(db: &Db, refund_id: PaymentId) -> DbResult<bool> {
-    let order_id: OrderId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT order_id FROM payments WHERE id = $1").bind(refund_id).fetch_one(conn).await?
-    });
+    let order_id: OrderId = db.read("SELECT order_id FROM payments WHERE id = $1").bind(refund_id).scalar().await?;
     let scope = Scope::system();
-    Ok(db_write!(db, |tx| {
-        let row = lock_order!(tx, scope, order_id);
-        let amount: Option<i64> = sqlx::query_scalar(
+    let mut tx = db.begin().await?;
+    let row = lock_order(&mut tx, &scope, order_id).await?;
+    let amount: Option<i64> = tx
+        .query(
             "SELECT amount FROM payments WHERE id = $1 AND kind = 'refund' AND status = 'failed' AND failure LIKE $2",
         )
         .bind(refund_id)
         .bind(format!("{NOT_SENT}%"))
-        .fetch_optional(&mut **tx)
+        .scalar_optional()
         .await?;
-        match amount {
-            None => false,
-            Some(amount) => {
-                let sums = tx.ledger_sums(order_id).await?;
-                if amount > sums.paid - sums.refunded - sums.pending {
-                    return Err(DbError::transition(
-                        "the order's money was refunded another way meanwhile; this refund stays failed",
-                    ));
-                }
-                sqlx::query("UPDATE payments SET status = 'pending', failure = NULL, updated_at = $1 WHERE id = $2")
-                    .bind(Timestamp::now())
-                    .bind(refund_id)
-                    .execute(&mut **tx)
-                    .await?;
-                let payload = json!({"order_id": order_id, "refund_id": refund_id});
-                tx.record_event(order_event(&row, "refund.retried", payload, "system")).await?;
-                tx.settle(&row, "system", false).await?;
-                true
-            }
-        }
-    }))
+    let Some(amount) = amount else {
+        tx.commit().await?;
+        return Ok(false);
+    };
+    let sums = money::ledger_sums(&mut tx, order_id).await?;
+    if amount > sums.paid - sums.refunded - sums.pending {
+        return Err(DbError::transition(
+            "the order's money was refunded another way meanwhile; this refund stays failed",
+        ));
+    }
+    tx.query("UPDATE payments SET status = 'pending', failure = NULL, updated_at = $1 WHERE id = $2")
+        .bind(Timestamp::now())
+        .bind(refund_id)
+        .execute()
+        .await?;
+    let payload = json!({"order_id": order_id, "refund_id": refund_id});
+    tx.record_event(order_event(&row, "refund.retried", payload, "system")).await?;
+    money::settle(&mut tx, &row, "system", false).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Re-queues money work that has no job left to do it: a provider refund
@@ -1143,8 +1198,9 @@ pub async fn reopen_refund(db: &Db, refund_id: PaymentId) -> DbResult<bool> {
 pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
     let refund_job = crate::orders::money::REFUND_JOB;
     let now = Timestamp::now();
-    Ok(db_write!(db, |tx| {
-        let refunds: Vec<PaymentId> = sqlx::query_scalar(
+    let mut tx = db.begin().await?;
+    let refunds: Vec<PaymentId> = tx
+        .query(
             "SELECT p.id FROM payments p
               WHERE p.kind = 'refund' AND p.status = 'pending' AND p.provider <> 'manual'
                 AND p.provider_reference IS NULL AND p.updated_at < $1
@@ -1154,9 +1210,10 @@ pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
         )
         .bind(older_than)
         .bind(format!("{refund_job}:"))
-        .fetch_all(&mut **tx)
+        .scalars()
         .await?;
-        let events: Vec<WebhookEventId> = sqlx::query_scalar(
+    let events: Vec<WebhookEventId> = tx
+        .query(
             "SELECT e.id FROM webhook_events e
               WHERE e.outcome = 'pending' AND e.processed_at IS NULL AND e.received_at < $1
                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dedupe_key LIKE $2 || e.id || '%'
@@ -1165,22 +1222,22 @@ pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
         )
         .bind(older_than)
         .bind(format!("{APPLY_WEBHOOK_JOB}:"))
-        .fetch_all(&mut **tx)
+        .scalars()
         .await?;
-        for refund_id in &refunds {
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("{refund_job}:{refund_id}:swept@{}", now.as_micros())),
-                ..NewJob::now(refund_job, json!({"refund_id": refund_id}))
-            })
-            .await?;
-        }
-        for event_id in &events {
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{event_id}:swept@{}", now.as_micros())),
-                ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": event_id}))
-            })
-            .await?;
-        }
-        refunds.len() + events.len()
-    }))
+    for refund_id in &refunds {
+        tx.enqueue_job(NewJob {
+            dedupe_key: Some(format!("{refund_job}:{refund_id}:swept@{}", now.as_micros())),
+            ..NewJob::now(refund_job, json!({"refund_id": refund_id}))
+        })
+        .await?;
+    }
+    for event_id in &events {
+        tx.enqueue_job(NewJob {
+            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{event_id}:swept@{}", now.as_micros())),
+            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": event_id}))
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(refunds.len() + events.len())
 }

@@ -7,15 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::brands::Brand;
+use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, Tx};
 use consign_domain::money::Money;
 use consign_domain::status::ProductStatus;
 use consign_domain::{BrandId, OrganizationId, ProductId, Timestamp, VariantId};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::QueryBuilder;
-
-use crate::brands::Brand;
-use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A product, without its variants.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -263,35 +261,38 @@ fn attach(products: Vec<ProductRow>, variants: Vec<VariantRow>) -> DbResult<Vec<
     Ok(out)
 }
 
-/// Inserts one variant row; `$tx` is the transaction of a `db_write!` body.
-/// A taken SKU becomes [`CatalogError::SkuTaken`] naming it.
-macro_rules! insert_variant {
-    ($tx:expr, $variant:expr, $organization_id:expr, $position:expr) => {{
-        let variant: &Variant = $variant;
-        sqlx::query(
-            "INSERT INTO variants (id, organization_id, brand_id, product_id, sku, title, options, price_amount,
-                                   currency, position, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(variant.id)
-        .bind($organization_id)
-        .bind(variant.brand_id)
-        .bind(variant.product_id)
-        .bind(variant.sku.clone())
-        .bind(variant.title.clone())
-        .bind(to_json(&variant.options).to_string())
-        .bind(variant.price.amount)
-        .bind(variant.price.currency.clone())
-        .bind($position)
-        .bind(variant.created_at)
-        .bind(variant.updated_at)
-        .execute(&mut **$tx)
-        .await
-        .map_err(|error| match DbError::from(error) {
-            DbError::Conflict { .. } => CatalogError::SkuTaken(variant.sku.clone()),
-            other => CatalogError::Db(other),
-        })
-    }};
+/// Inserts one variant row in the caller's transaction. A taken SKU
+/// becomes [`CatalogError::SkuTaken`] naming it.
+async fn insert_variant(
+    tx: &mut Tx,
+    variant: &Variant,
+    organization_id: OrganizationId,
+    position: i64,
+) -> Result<(), CatalogError> {
+    tx.query(
+        "INSERT INTO variants (id, organization_id, brand_id, product_id, sku, title, options, price_amount,
+                               currency, position, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(variant.id)
+    .bind(organization_id)
+    .bind(variant.brand_id)
+    .bind(variant.product_id)
+    .bind(variant.sku.clone())
+    .bind(variant.title.clone())
+    .bind(to_json(&variant.options).to_string())
+    .bind(variant.price.amount)
+    .bind(variant.price.currency.clone())
+    .bind(position)
+    .bind(variant.created_at)
+    .bind(variant.updated_at)
+    .execute()
+    .await
+    .map_err(|error| match error {
+        DbError::Conflict { .. } => CatalogError::SkuTaken(variant.sku.clone()),
+        other => CatalogError::Db(other),
+    })?;
+    Ok(())
 }
 
 /// Creates a product with its variants in the brand, with its event and
@@ -336,48 +337,48 @@ pub async fn create(
     let created = ProductWithVariants { product, variants };
     let snapshot = to_json(&created);
     let product = &created.product;
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO products (id, organization_id, brand_id, title, description, status, available_at,
-                                   early_access_emails, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO products (id, organization_id, brand_id, title, description, status, available_at,
+                               early_access_emails, version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+    )
+    .bind(product.id)
+    .bind(product.organization_id)
+    .bind(product.brand_id)
+    .bind(product.title.clone())
+    .bind(product.description.clone())
+    .bind(product.status.as_str())
+    .bind(product.available_at)
+    .bind(to_json(&product.early_access_emails).to_string())
+    .bind(now)
+    .execute()
+    .await?;
+    for (position, variant) in created.variants.iter().enumerate() {
+        insert_variant(&mut tx, variant, product.organization_id, position as i64).await?;
+    }
+    tx.record_event(NewEvent {
+        organization_id: product.organization_id,
+        brand_id: Some(product.brand_id),
+        event_type: "product.created",
+        aggregate_type: "product",
+        aggregate_id: product.id.to_string(),
+        payload: snapshot.clone(),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        after: Some(snapshot),
+        ..scope.audit(
+            product.organization_id,
+            Some(product.brand_id),
+            "product.create",
+            "product",
+            product.id.to_string(),
         )
-        .bind(product.id)
-        .bind(product.organization_id)
-        .bind(product.brand_id)
-        .bind(product.title.clone())
-        .bind(product.description.clone())
-        .bind(product.status.as_str())
-        .bind(product.available_at)
-        .bind(to_json(&product.early_access_emails).to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        for (position, variant) in created.variants.iter().enumerate() {
-            insert_variant!(tx, variant, product.organization_id, position as i64)?;
-        }
-        tx.record_event(NewEvent {
-            organization_id: product.organization_id,
-            brand_id: Some(product.brand_id),
-            event_type: "product.created",
-            aggregate_type: "product",
-            aggregate_id: product.id.to_string(),
-            payload: snapshot.clone(),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            after: Some(snapshot),
-            ..scope.audit(
-                product.organization_id,
-                Some(product.brand_id),
-                "product.create",
-                "product",
-                product.id.to_string(),
-            )
-        })
-        .await?;
-    });
+    })
+    .await?;
+    tx.commit().await?;
     Ok(created)
 }
 
@@ -393,41 +394,34 @@ pub async fn list(
     if let Some(brand_id) = filter.brand_id {
         scope.check_brand(brand_id)?;
     }
-    let (rows, variants): (Vec<ProductRow>, Vec<VariantRow>) = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(concat!("SELECT ", product_columns!(), " FROM products p WHERE 1 = 1"));
-        scope.push_brand_filter(&mut query, "p.brand_id");
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND p.brand_id = ").push_bind(brand_id);
-        }
-        if let Some(status) = filter.status {
-            query.push(" AND p.status = ").push_bind(status.as_str());
-        }
-        if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-            let pattern = like_pattern(q);
-            query.push(" AND (lower(p.title) LIKE lower(").push_bind(pattern.clone()).push(") ESCAPE '\\'");
-            query.push(" OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE lower(");
-            query.push_bind(pattern).push(") ESCAPE '\\'))");
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND p.id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY p.id DESC LIMIT ").push_bind(page.fetch_limit());
-        let rows: Vec<ProductRow> = query.build_query_as().fetch_all(conn).await?;
-        let ids: Vec<ProductId> = rows.iter().take(page.limit as usize).map(|r| r.id).collect();
-        let variants = if ids.is_empty() {
-            Vec::new()
-        } else {
-            let mut query =
-                QueryBuilder::new(concat!("SELECT ", variant_columns!(), " FROM variants v WHERE v.product_id IN ("));
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id);
-            }
-            query.push(") ORDER BY v.product_id, v.position, v.id");
-            query.build_query_as().fetch_all(conn).await?
-        };
-        (rows, variants)
-    });
+    let mut query = db.read(concat!("SELECT ", product_columns!(), " FROM products p WHERE 1 = 1"));
+    scope.push_brand_filter(&mut query, "p.brand_id");
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND p.brand_id = ").push_bind(brand_id);
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND p.status = ").push_bind(status.as_str());
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
+        let pattern = like_pattern(q);
+        query.push(" AND (lower(p.title) LIKE lower(").push_bind(pattern.clone()).push(") ESCAPE '\\'");
+        query.push(" OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE lower(");
+        query.push_bind(pattern).push(") ESCAPE '\\'))");
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND p.id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY p.id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<ProductRow> = query.fetch_all().await?;
+    let ids: Vec<ProductId> = rows.iter().take(page.limit as usize).map(|r| r.id).collect();
+    let variants: Vec<VariantRow> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let mut query = db.read(concat!("SELECT ", variant_columns!(), " FROM variants v WHERE "));
+        query.push_in("v.product_id", ids);
+        query.push(" ORDER BY v.product_id, v.position, v.id");
+        query.fetch_all().await?
+    };
     let products = attach(rows, variants)?;
     Ok(Page::from_rows(products, page, |p| p.product.id.to_string()))
 }
@@ -448,23 +442,21 @@ fn like_pattern(text: &str) -> String {
 
 /// One product the caller sees, with its variants.
 pub async fn get(db: &Db, scope: &Scope, product_id: ProductId) -> DbResult<ProductWithVariants> {
-    let (row, variants): (ProductRow, Vec<VariantRow>) = db_read!(db, |conn| {
-        let row: ProductRow =
-            sqlx::query_as(concat!("SELECT ", product_columns!(), " FROM products p WHERE p.id = $1"))
-                .bind(product_id)
-                .fetch_one(conn)
-                .await?;
-        scope.check_brand(row.brand_id)?;
-        let variants = sqlx::query_as(concat!(
+    let row: ProductRow = db
+        .read(concat!("SELECT ", product_columns!(), " FROM products p WHERE p.id = $1"))
+        .bind(product_id)
+        .fetch_one()
+        .await?;
+    scope.check_brand(row.brand_id)?;
+    let variants: Vec<VariantRow> = db
+        .read(concat!(
             "SELECT ",
             variant_columns!(),
             " FROM variants v WHERE v.product_id = $1 ORDER BY v.position, v.id"
         ))
         .bind(product_id)
-        .fetch_all(conn)
+        .fetch_all()
         .await?;
-        (row, variants)
-    });
     attach(vec![row], variants)?.pop().ok_or(DbError::NotFound)
 }
 
@@ -488,8 +480,9 @@ pub async fn update(
     let status = changes.status.unwrap_or(before.status);
     let available_at = changes.available_at.unwrap_or(before.available_at);
     let emails = changes.early_access_emails.unwrap_or_else(|| before.early_access_emails.clone());
-    let after: Product = db_write!(db, |tx| {
-        let updated: Option<ProductRow> = sqlx::query_as(concat!(
+    let mut tx = db.begin().await?;
+    let updated: Option<ProductRow> = tx
+        .query(concat!(
             "UPDATE products SET title = $1, description = $2, status = $3, available_at = $4,
                     early_access_emails = $5, version = version + 1, updated_at = $6
               WHERE id = $7 AND version = $8
@@ -504,36 +497,35 @@ pub async fn update(
         .bind(Timestamp::now())
         .bind(product_id)
         .bind(before.version)
-        .fetch_optional(&mut **tx)
+        .fetch_optional()
         .await?;
-        // Nothing updated: someone else changed it between our read and our
-        // write, so the caller's view is stale either way.
-        let Some(updated) = updated else { return Err(DbError::VersionMismatch) };
-        let after = updated.into_product()?;
-        tx.record_event(NewEvent {
-            organization_id: before.organization_id,
-            brand_id: Some(before.brand_id),
-            event_type: "product.updated",
-            aggregate_type: "product",
-            aggregate_id: product_id.to_string(),
-            payload: json!({"before": to_json(before), "after": to_json(&after)}),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            before: Some(to_json(before)),
-            after: Some(to_json(&after)),
-            ..scope.audit(
-                before.organization_id,
-                Some(before.brand_id),
-                "product.update",
-                "product",
-                product_id.to_string(),
-            )
-        })
-        .await?;
-        after
-    });
+    // Nothing updated: someone else changed it between our read and our
+    // write, so the caller's view is stale either way.
+    let Some(updated) = updated else { return Err(DbError::VersionMismatch) };
+    let after = updated.into_product()?;
+    tx.record_event(NewEvent {
+        organization_id: before.organization_id,
+        brand_id: Some(before.brand_id),
+        event_type: "product.updated",
+        aggregate_type: "product",
+        aggregate_id: product_id.to_string(),
+        payload: json!({"before": to_json(before), "after": to_json(&after)}),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        before: Some(to_json(before)),
+        after: Some(to_json(&after)),
+        ..scope.audit(
+            before.organization_id,
+            Some(before.brand_id),
+            "product.update",
+            "product",
+            product_id.to_string(),
+        )
+    })
+    .await?;
+    tx.commit().await?;
     Ok(ProductWithVariants { product: after, variants: current.variants })
 }
 
@@ -543,12 +535,11 @@ pub async fn get_variant(db: &Db, scope: &Scope, variant_id: VariantId) -> DbRes
 }
 
 async fn variant_row(db: &Db, scope: &Scope, variant_id: VariantId) -> DbResult<VariantRow> {
-    let row: VariantRow = db_read!(db, |conn| {
-        sqlx::query_as(concat!("SELECT ", variant_columns!(), " FROM variants v WHERE v.id = $1"))
-            .bind(variant_id)
-            .fetch_one(conn)
-            .await?
-    });
+    let row: VariantRow = db
+        .read(concat!("SELECT ", variant_columns!(), " FROM variants v WHERE v.id = $1"))
+        .bind(variant_id)
+        .fetch_one()
+        .await?;
     scope.check_brand(row.brand_id)?;
     Ok(row)
 }
@@ -575,36 +566,35 @@ pub async fn add_variant(
         updated_at: now,
     };
     let snapshot = to_json(&variant);
-    db_write!(db, |tx| {
-        let position: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(position), -1) + 1 AS BIGINT) FROM variants WHERE product_id = $1",
-        )
+    let mut tx = db.begin().await?;
+    let position: i64 = tx
+        .query("SELECT CAST(COALESCE(MAX(position), -1) + 1 AS BIGINT) FROM variants WHERE product_id = $1")
         .bind(product_id)
-        .fetch_one(&mut **tx)
+        .scalar()
         .await?;
-        insert_variant!(tx, &variant, product.organization_id, position)?;
-        tx.record_event(NewEvent {
-            organization_id: product.organization_id,
-            brand_id: Some(product.brand_id),
-            event_type: "variant.created",
-            aggregate_type: "product",
-            aggregate_id: product_id.to_string(),
-            payload: snapshot.clone(),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            after: Some(snapshot),
-            ..scope.audit(
-                product.organization_id,
-                Some(product.brand_id),
-                "variant.create",
-                "variant",
-                variant.id.to_string(),
-            )
-        })
-        .await?;
-    });
+    insert_variant(&mut tx, &variant, product.organization_id, position).await?;
+    tx.record_event(NewEvent {
+        organization_id: product.organization_id,
+        brand_id: Some(product.brand_id),
+        event_type: "variant.created",
+        aggregate_type: "product",
+        aggregate_id: product_id.to_string(),
+        payload: snapshot.clone(),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        after: Some(snapshot),
+        ..scope.audit(
+            product.organization_id,
+            Some(product.brand_id),
+            "variant.create",
+            "variant",
+            variant.id.to_string(),
+        )
+    })
+    .await?;
+    tx.commit().await?;
     Ok(variant)
 }
 
@@ -630,36 +620,36 @@ pub async fn update_variant(
         after.price = price;
     }
     after.updated_at = Timestamp::now();
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE variants SET title = $1, options = $2, price_amount = $3, currency = $4, updated_at = $5
-              WHERE id = $6",
-        )
-        .bind(after.title.clone())
-        .bind(to_json(&after.options).to_string())
-        .bind(after.price.amount)
-        .bind(after.price.currency.clone())
-        .bind(after.updated_at)
-        .bind(variant_id)
-        .execute(&mut **tx)
-        .await?;
-        tx.record_event(NewEvent {
-            organization_id,
-            brand_id: Some(before.brand_id),
-            event_type: "variant.updated",
-            aggregate_type: "product",
-            aggregate_id: before.product_id.to_string(),
-            payload: json!({"before": to_json(&before), "after": to_json(&after)}),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            before: Some(to_json(&before)),
-            after: Some(to_json(&after)),
-            ..scope.audit(organization_id, Some(before.brand_id), "variant.update", "variant", variant_id.to_string())
-        })
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE variants SET title = $1, options = $2, price_amount = $3, currency = $4, updated_at = $5
+          WHERE id = $6",
+    )
+    .bind(after.title.clone())
+    .bind(to_json(&after.options).to_string())
+    .bind(after.price.amount)
+    .bind(after.price.currency.clone())
+    .bind(after.updated_at)
+    .bind(variant_id)
+    .execute()
+    .await?;
+    tx.record_event(NewEvent {
+        organization_id,
+        brand_id: Some(before.brand_id),
+        event_type: "variant.updated",
+        aggregate_type: "product",
+        aggregate_id: before.product_id.to_string(),
+        payload: json!({"before": to_json(&before), "after": to_json(&after)}),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        before: Some(to_json(&before)),
+        after: Some(to_json(&after)),
+        ..scope.audit(organization_id, Some(before.brand_id), "variant.update", "variant", variant_id.to_string())
+    })
+    .await?;
+    tx.commit().await?;
     Ok(after)
 }
 

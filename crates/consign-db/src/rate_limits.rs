@@ -8,7 +8,7 @@
 
 use consign_domain::{BrandId, Timestamp};
 
-use crate::{Db, DbResult, db_read, db_write, db_write_one};
+use crate::{Db, DbResult};
 
 /// One window of a counter: where it starts and when it ends (both in
 /// microseconds since the epoch).
@@ -37,29 +37,26 @@ impl Window {
 
 /// Adds one hit to `key` in `window` and answers the count including it.
 pub async fn hit(db: &Db, key: &str, window: Window) -> DbResult<i64> {
-    Ok(db_write_one!(db, |conn| {
-        sqlx::query_scalar(
-            "INSERT INTO rate_limits (key, window_start, hits, expires_at) VALUES ($1, $2, 1, $3)
-             ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
-             RETURNING hits",
-        )
-        .bind(key.to_owned())
-        .bind(window.start)
-        .bind(window.end)
-        .fetch_one(conn)
-        .await?
-    }))
+    db.write_one(
+        "INSERT INTO rate_limits (key, window_start, hits, expires_at) VALUES ($1, $2, 1, $3)
+         ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limits.hits + 1
+         RETURNING hits",
+    )
+    .bind(key.to_owned())
+    .bind(window.start)
+    .bind(window.end)
+    .scalar()
+    .await
 }
 
 /// The hits of `key` in `window` so far, without adding one.
 pub async fn count(db: &Db, key: &str, window: Window) -> DbResult<i64> {
-    let hits: Option<i64> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT hits FROM rate_limits WHERE key = $1 AND window_start = $2")
-            .bind(key.to_owned())
-            .bind(window.start)
-            .fetch_optional(conn)
-            .await?
-    });
+    let hits: Option<i64> = db
+        .read("SELECT hits FROM rate_limits WHERE key = $1 AND window_start = $2")
+        .bind(key.to_owned())
+        .bind(window.start)
+        .scalar_optional()
+        .await?;
     Ok(hits.unwrap_or(0))
 }
 
@@ -76,28 +73,24 @@ pub struct UnpaidHolds {
 /// The open unpaid orders of `email` at `brand_id` (checkout limits them
 /// per customer, so one buyer cannot hold a whole drop).
 pub async fn unpaid_holds(db: &Db, brand_id: BrandId, email: &str) -> DbResult<UnpaidHolds> {
-    let (orders, first_expiry): (i64, Option<Timestamp>) = db_read!(db, |conn| {
-        sqlx::query_as(
+    let (orders, first_expiry): (i64, Option<Timestamp>) = db
+        .read(
             "SELECT COUNT(*), MIN(reservation_expires_at) FROM orders
               WHERE brand_id = $1 AND customer_email = $2 AND status = 'open' AND payment_status = 'unpaid'",
         )
         .bind(brand_id)
         .bind(email.to_owned())
-        .fetch_one(conn)
-        .await?
-    });
+        .fetch_one()
+        .await?;
     Ok(UnpaidHolds { orders, first_expiry })
 }
 
 /// Deletes the counters of windows that ended before `now`.
 pub async fn purge_expired(db: &Db, now: Timestamp) -> DbResult<u64> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
-            .bind(now.as_micros())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-    }))
+    let mut tx = db.begin().await?;
+    let deleted = tx.query("DELETE FROM rate_limits WHERE expires_at <= $1").bind(now.as_micros()).execute().await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 #[cfg(test)]

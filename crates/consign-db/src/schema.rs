@@ -1,27 +1,20 @@
 //! Schema introspection, for the tests that hold the schema to its rules.
 
-use crate::{Db, DbResult, Pool};
+use crate::{Db, DbResult, Engine};
 
 /// Every table of the live schema with its column names, sorted.
 pub async fn columns(db: &Db) -> DbResult<Vec<(String, Vec<String>)>> {
-    let rows: Vec<(String, String)> = match db.pool() {
-        Pool::Sqlite { reader, .. } => {
-            sqlx::query_as(
-                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
-                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.name",
-            )
-            .fetch_all(reader)
-            .await?
+    let sql = match db.engine() {
+        Engine::Sqlite => {
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.name"
         }
-        Pool::Postgres(pool) => {
-            sqlx::query_as(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns
-                  WHERE table_schema = current_schema() ORDER BY table_name, column_name",
-            )
-            .fetch_all(pool)
-            .await?
+        Engine::Postgres => {
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+              WHERE table_schema = current_schema() ORDER BY table_name, column_name"
         }
     };
+    let rows: Vec<(String, String)> = db.read(sql).fetch_all().await?;
     let mut tables: Vec<(String, Vec<String>)> = Vec::new();
     for (table, column) in rows {
         match tables.last_mut() {
@@ -82,5 +75,5 @@ pub async fn stock_violations(db: &Db) -> DbResult<Vec<String>> {
                || COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.variant_id = sl.variant_id AND r.warehouse_id = sl.warehouse_id AND r.status = 'active'), 0)
           FROM stock_levels sl
          WHERE sl.reserved <> COALESCE((SELECT SUM(r.quantity) FROM reservations r WHERE r.variant_id = sl.variant_id AND r.warehouse_id = sl.warehouse_id AND r.status = 'active'), 0)";
-    Ok(crate::db_read!(db, |conn| sqlx::query_scalar(SQL).fetch_all(conn).await?))
+    db.read(SQL).scalars().await
 }

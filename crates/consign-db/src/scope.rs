@@ -8,9 +8,8 @@
 use consign_domain::policy::{BrandAccess, BrandGrant, Grants, OrgGrant};
 use consign_domain::roles::{BrandRole, OrgRole, OrganizationKind};
 use consign_domain::{ApiKeyId, BrandId, OrderId, OrganizationId, SessionId, UserId};
-use sqlx::QueryBuilder;
 
-use crate::{Db, DbResult, db_read};
+use crate::{Db, DbResult};
 
 /// Who is acting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,8 +210,7 @@ impl Scope {
               JOIN brand_fulfillers f ON f.organization_id = m.organization_id
               JOIN brands b ON b.id = f.brand_id
              WHERE m.user_id = $1";
-        let rows: Vec<GrantRow> =
-            db_read!(db, |conn| { sqlx::query_as(SQL).bind(user_id.to_string()).fetch_all(conn).await? });
+        let rows: Vec<GrantRow> = db.read(SQL).bind(user_id.to_string()).fetch_all().await?;
         let mut grants = Grants { platform_admin, ..Grants::default() };
         for row in rows {
             row.apply(&mut grants)?;
@@ -232,21 +230,9 @@ impl Scope {
 
     /// Appends ` AND <column> IN (…)` for the caller's brands, or nothing for
     /// a caller that sees every brand. A caller with no brands matches none.
-    pub(crate) fn push_brand_filter<DB: sqlx::Database>(&self, query: &mut QueryBuilder<DB>, column: &str)
-    where
-        String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    {
+    pub(crate) fn push_brand_filter(&self, query: &mut crate::Statement<'_>, column: &str) {
         let Some(brand_ids) = self.brand_filter() else { return };
-        if brand_ids.is_empty() {
-            query.push(" AND 1 = 0");
-            return;
-        }
-        query.push(format_args!(" AND {column} IN ("));
-        let mut separated = query.separated(", ");
-        for id in brand_ids {
-            separated.push_bind(id);
-        }
-        query.push(")");
+        query.push(" AND ").push_in(column, brand_ids);
     }
 }
 

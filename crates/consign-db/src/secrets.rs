@@ -7,7 +7,7 @@
 
 use consign_domain::Timestamp;
 
-use crate::{Db, DbError, DbResult, db_read, db_write};
+use crate::{Db, DbError, DbResult};
 
 /// A sealed secret as stored: which master key, the nonce and the
 /// ciphertext (hex, as the keyring gives them).
@@ -38,38 +38,36 @@ pub async fn get_or_create_sealed(
         nonce: Option<String>,
     }
     let sealed_candidate = seal(candidate);
-    let row: Row = db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO instance_secrets (name, value, key_id, nonce, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name) DO NOTHING",
-        )
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO instance_secrets (name, value, key_id, nonce, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name.to_owned())
+    .bind(sealed_candidate.ciphertext.clone())
+    .bind(sealed_candidate.key_id.clone())
+    .bind(sealed_candidate.nonce.clone())
+    .bind(Timestamp::now().as_micros())
+    .execute()
+    .await?;
+    let row: Row = tx
+        .query("SELECT value, key_id, nonce FROM instance_secrets WHERE name = $1")
         .bind(name.to_owned())
-        .bind(sealed_candidate.ciphertext.clone())
-        .bind(sealed_candidate.key_id.clone())
-        .bind(sealed_candidate.nonce.clone())
-        .bind(Timestamp::now().as_micros())
-        .execute(&mut **tx)
+        .fetch_one()
         .await?;
-        let row: Row = sqlx::query_as("SELECT value, key_id, nonce FROM instance_secrets WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_one(&mut **tx)
-            .await?;
-        if row.key_id.is_none() {
-            // Stored in the clear before secrets were sealed: seal it now,
-            // keeping its value (tokens made with it stay valid).
-            let sealed = seal(&row.value);
-            sqlx::query(
-                "UPDATE instance_secrets SET value = $1, key_id = $2, nonce = $3 WHERE name = $4 AND key_id IS NULL",
-            )
+    if row.key_id.is_none() {
+        // Stored in the clear before secrets were sealed: seal it now,
+        // keeping its value (tokens made with it stay valid).
+        let sealed = seal(&row.value);
+        tx.query("UPDATE instance_secrets SET value = $1, key_id = $2, nonce = $3 WHERE name = $4 AND key_id IS NULL")
             .bind(sealed.ciphertext)
             .bind(sealed.key_id)
             .bind(sealed.nonce)
             .bind(name.to_owned())
-            .execute(&mut **tx)
+            .execute()
             .await?;
-        }
-        row
-    });
+    }
+    tx.commit().await?;
     match (row.key_id, row.nonce) {
         (Some(key_id), Some(nonce)) => open(&SealedSecret { key_id, nonce, ciphertext: row.value })
             .map_err(|error| DbError::Other(error.context(format!("cannot open the instance secret {name}")))),
@@ -80,15 +78,14 @@ pub async fn get_or_create_sealed(
 /// The instance secrets sealed under a key other than `newest_key_id`, by
 /// name (for `consign admin rotate-keys`).
 pub async fn sealed_under_older_keys(db: &Db, newest_key_id: &str) -> DbResult<Vec<(String, SealedSecret)>> {
-    let rows: Vec<(String, String, String, String)> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let rows: Vec<(String, String, String, String)> = db
+        .read(
             "SELECT name, key_id, nonce, value FROM instance_secrets
               WHERE key_id IS NOT NULL AND nonce IS NOT NULL AND key_id <> $1 ORDER BY name",
         )
         .bind(newest_key_id.to_owned())
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(name, key_id, nonce, ciphertext)| (name, SealedSecret { key_id, nonce, ciphertext }))
@@ -98,8 +95,9 @@ pub async fn sealed_under_older_keys(db: &Db, newest_key_id: &str) -> DbResult<V
 /// Replaces the sealed value of `name` with `fresh`, unless it changed
 /// since `old` was read. Answers whether it was replaced.
 pub async fn reseal(db: &Db, name: &str, old: &SealedSecret, fresh: &SealedSecret) -> DbResult<bool> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let replaced = tx
+        .query(
             "UPDATE instance_secrets SET value = $1, key_id = $2, nonce = $3
               WHERE name = $4 AND key_id = $5 AND nonce = $6",
         )
@@ -109,9 +107,9 @@ pub async fn reseal(db: &Db, name: &str, old: &SealedSecret, fresh: &SealedSecre
         .bind(name.to_owned())
         .bind(old.key_id.clone())
         .bind(old.nonce.clone())
-        .execute(&mut **tx)
+        .execute()
         .await?
-        .rows_affected()
-            == 1
-    }))
+        == 1;
+    tx.commit().await?;
+    Ok(replaced)
 }

@@ -7,33 +7,33 @@
 
 use consign_domain::{RefreshTokenId, SessionId, Timestamp, UserId};
 
-use crate::access::{AccessRevoked, AccessTx};
-use crate::{Db, DbResult, db_write};
+use crate::access::{self, AccessRevoked};
+use crate::{Db, DbResult};
 
 /// Starts a session for a user with its first refresh token.
 pub async fn start(db: &Db, user_id: UserId, token_hash: &str, expires_at: Timestamp) -> DbResult<SessionId> {
     let session_id = SessionId::new();
     let now = Timestamp::now().as_micros();
-    db_write!(db, |tx| {
-        sqlx::query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
-            .bind(session_id.to_string())
-            .bind(user_id.to_string())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-        )
-        .bind(RefreshTokenId::new().to_string())
+    let mut tx = db.begin().await?;
+    tx.query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
         .bind(session_id.to_string())
         .bind(user_id.to_string())
-        .bind(token_hash.to_owned())
-        .bind(expires_at.as_micros())
         .bind(now)
-        .execute(&mut **tx)
+        .execute()
         .await?;
-    });
+    tx.query(
+        "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+    )
+    .bind(RefreshTokenId::new().to_string())
+    .bind(session_id.to_string())
+    .bind(user_id.to_string())
+    .bind(token_hash.to_owned())
+    .bind(expires_at.as_micros())
+    .bind(now)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(session_id)
 }
 
@@ -90,92 +90,90 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, limits: Sessi
         started_at: i64,
     }
     let now = Timestamp::now().as_micros();
-    let rotation = db_write!(db, |tx| {
-        let row: Option<Row> = sqlx::query_as(
+    let mut tx = db.begin().await?;
+    let row: Option<Row> = tx
+        .query(
             "SELECT t.id, t.session_id, t.user_id, t.expires_at, t.used_at, s.revoked_at, s.created_at AS started_at
                FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
               WHERE t.token_hash = $1",
         )
         .bind(presented_hash.to_owned())
-        .fetch_optional(&mut **tx)
+        .fetch_optional()
         .await?;
-        let ended = |row: &Row| {
-            let end = Timestamp::from_micros(row.started_at).plus_seconds(limits.max_lifetime_seconds);
-            row.revoked_at.is_some() || row.expires_at <= now || end.as_micros() <= now
-        };
-        match row {
-            None => Rotation::Invalid,
-            Some(row) if ended(&row) => Rotation::Invalid,
-            Some(row) => {
-                // The conditional update is the arbiter under concurrency:
-                // only one request can flip used_at from NULL.
-                let spent = match row.used_at {
-                    Some(_) => 0,
-                    None => sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+    let ended = |row: &Row| {
+        let end = Timestamp::from_micros(row.started_at).plus_seconds(limits.max_lifetime_seconds);
+        row.revoked_at.is_some() || row.expires_at <= now || end.as_micros() <= now
+    };
+    let rotation = match row {
+        None => Rotation::Invalid,
+        Some(row) if ended(&row) => Rotation::Invalid,
+        Some(row) => {
+            // The conditional update is the arbiter under concurrency:
+            // only one request can flip used_at from NULL.
+            let spent = match row.used_at {
+                Some(_) => 0,
+                None => {
+                    tx.query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
                         .bind(now)
                         .bind(row.id.clone())
-                        .execute(&mut **tx)
+                        .execute()
                         .await?
-                        .rows_affected(),
-                };
-                if spent == 0 {
-                    let revoked =
-                        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                            .bind(now)
-                            .bind(row.session_id.clone())
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
-                    if revoked == 1 {
-                        let user_id: UserId = row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?;
-                        let session_id = row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
-                        let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
-                        tx.record_revoked_of_user(user_id, revoked).await?;
-                    }
-                    Rotation::ReuseDetected
-                } else {
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
-                         VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-                    )
-                    .bind(RefreshTokenId::new().to_string())
-                    .bind(row.session_id.clone())
-                    .bind(row.user_id.clone())
-                    .bind(new_hash.to_owned())
-                    .bind(limits.expiry(Timestamp::from_micros(row.started_at), Timestamp::from_micros(now)).as_micros())
+                }
+            };
+            if spent == 0 {
+                let revoked = tx
+                    .query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now)
-                    .execute(&mut **tx)
+                    .bind(row.session_id.clone())
+                    .execute()
                     .await?;
-                    Rotation::Rotated {
-                        user_id: row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?,
-                        session_id: row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?,
-                    }
+                if revoked == 1 {
+                    let user_id: UserId = row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?;
+                    let session_id = row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
+                    let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
+                    access::record_revoked_of_user(&mut tx, user_id, revoked).await?;
+                }
+                Rotation::ReuseDetected
+            } else {
+                tx.query(
+                    "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, expires_at, used_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+                )
+                .bind(RefreshTokenId::new().to_string())
+                .bind(row.session_id.clone())
+                .bind(row.user_id.clone())
+                .bind(new_hash.to_owned())
+                .bind(limits.expiry(Timestamp::from_micros(row.started_at), Timestamp::from_micros(now)).as_micros())
+                .bind(now)
+                .execute()
+                .await?;
+                Rotation::Rotated {
+                    user_id: row.user_id.parse().map_err(|_| anyhow::anyhow!("corrupt user id"))?,
+                    session_id: row.session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?,
                 }
             }
         }
-    });
+    };
+    tx.commit().await?;
     Ok(rotation)
 }
 
 /// Ends a session (logout), and with it the session's live sockets on every
 /// instance (`access.revoked`). Idempotent.
 pub async fn revoke(db: &Db, session_id: SessionId) -> DbResult<()> {
-    db_write!(db, |tx| {
-        let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(Timestamp::now().as_micros())
-            .bind(session_id.to_string())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if revoked == 1 {
-            let user_id: UserId = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
-                .bind(session_id)
-                .fetch_one(&mut **tx)
-                .await?;
-            let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
-            tx.record_revoked_of_user(user_id, revoked).await?;
-        }
-    });
+    let mut tx = db.begin().await?;
+    let revoked = tx
+        .query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(Timestamp::now().as_micros())
+        .bind(session_id.to_string())
+        .execute()
+        .await?;
+    if revoked == 1 {
+        let user_id: UserId = tx.query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id).scalar().await?;
+        let revoked = AccessRevoked { session_id: Some(session_id), ..AccessRevoked::default() };
+        access::record_revoked_of_user(&mut tx, user_id, revoked).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -203,13 +201,9 @@ pub(crate) const REMAINING_ACCESS_SQL: &str = "
 
 /// Ends every session of a user, API and pages alike. Idempotent.
 pub async fn revoke_all_of_user(db: &Db, user_id: UserId) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query(REVOKE_ALL_OF_USER_SQL)
-            .bind(Timestamp::now().as_micros())
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(DELETE_PAGE_SESSIONS_OF_USER_SQL).bind(user_id.to_string()).execute(&mut **tx).await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(REVOKE_ALL_OF_USER_SQL).bind(Timestamp::now().as_micros()).bind(user_id.to_string()).execute().await?;
+    tx.query(DELETE_PAGE_SESSIONS_OF_USER_SQL).bind(user_id.to_string()).execute().await?;
+    tx.commit().await?;
     Ok(())
 }

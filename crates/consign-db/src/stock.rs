@@ -11,12 +11,10 @@
 
 use std::collections::HashMap;
 
+use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope};
 use consign_domain::{BrandId, MovementId, OrganizationId, Timestamp, VariantId, WarehouseId};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::QueryBuilder;
-
-use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A stock level of one variant in one warehouse.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -193,21 +191,19 @@ struct WarehouseRef {
 /// concurrent adjustment nor a reservation can break `reserved <= on_hand`.
 pub async fn adjust(db: &Db, scope: &Scope, adjustment: NewAdjustment<'_>) -> Result<StockLevel, AdjustError> {
     let NewAdjustment { variant_id, warehouse_id, change, reason, reference } = adjustment;
-    let (variant, warehouse): (VariantRef, Option<WarehouseRef>) = db_read!(db, |conn| {
-        let variant: VariantRef =
-            sqlx::query_as("SELECT brand_id, sku FROM variants WHERE id = $1").bind(variant_id).fetch_one(conn).await?;
-        scope.check_brand(variant.brand_id)?;
-        let warehouse = sqlx::query_as(
+    let variant: VariantRef =
+        db.read("SELECT brand_id, sku FROM variants WHERE id = $1").bind(variant_id).fetch_one().await?;
+    scope.check_brand(variant.brand_id)?;
+    let warehouse: Option<WarehouseRef> = db
+        .read(
             "SELECT w.organization_id,
                     EXISTS (SELECT 1 FROM brand_warehouses bw WHERE bw.brand_id = $2 AND bw.warehouse_id = w.id) AS linked
                FROM warehouses w WHERE w.id = $1",
         )
         .bind(warehouse_id)
         .bind(variant.brand_id)
-        .fetch_optional(conn)
+        .fetch_optional()
         .await?;
-        (variant, warehouse)
-    });
     let Some(warehouse) = warehouse else { return Err(DbError::NotFound.into()) };
     if !warehouse.linked {
         scope.check_organization(warehouse.organization_id)?;
@@ -215,8 +211,9 @@ pub async fn adjust(db: &Db, scope: &Scope, adjustment: NewAdjustment<'_>) -> Re
     let organization_id = warehouse.organization_id;
     let brand_id = variant.brand_id;
     let now = Timestamp::now();
-    let level = db_write!(db, |tx| {
-        let (before, reserved): (i64, i64) = sqlx::query_as(
+    let mut tx = db.begin().await?;
+    let (before, reserved): (i64, i64) = tx
+        .query(
             "INSERT INTO stock_levels (organization_id, brand_id, variant_id, warehouse_id, on_hand, reserved,
                                        unsellable, safety_stock, incoming, low_stock_threshold, updated_at)
              VALUES ($1, $2, $3, $4, 0, 0, 0, 0, 0, 0, $5)
@@ -228,14 +225,15 @@ pub async fn adjust(db: &Db, scope: &Scope, adjustment: NewAdjustment<'_>) -> Re
         .bind(variant_id)
         .bind(warehouse_id)
         .bind(now)
-        .fetch_one(&mut **tx)
+        .fetch_one()
         .await?;
-        let delta = match change {
-            StockChange::Delta(delta) => delta,
-            StockChange::SetOnHand(target) => target.saturating_sub(before),
-        };
-        let requested = before.saturating_add(delta);
-        let after: Option<i64> = sqlx::query_scalar(
+    let delta = match change {
+        StockChange::Delta(delta) => delta,
+        StockChange::SetOnHand(target) => target.saturating_sub(before),
+    };
+    let requested = before.saturating_add(delta);
+    let after: Option<i64> = tx
+        .query(
             "UPDATE stock_levels SET on_hand = on_hand + $1, updated_at = $2
               WHERE variant_id = $3 AND warehouse_id = $4 AND on_hand + $1 >= reserved AND on_hand + $1 >= 0
           RETURNING on_hand",
@@ -244,65 +242,64 @@ pub async fn adjust(db: &Db, scope: &Scope, adjustment: NewAdjustment<'_>) -> Re
         .bind(now)
         .bind(variant_id)
         .bind(warehouse_id)
-        .fetch_optional(&mut **tx)
+        .scalar_optional()
         .await?;
-        // Returning drops the transaction: the upsert above rolls back too.
-        let Some(after) = after else {
-            return Err(AdjustError::InsufficientStock { sku: variant.sku, on_hand: before, reserved, requested });
-        };
-        let movement_id = MovementId::new();
-        sqlx::query(
-            "INSERT INTO stock_movements (id, organization_id, brand_id, variant_id, warehouse_id, delta, on_hand_after,
-                                          reason, actor, reference, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    // Returning drops the transaction: the upsert above rolls back too.
+    let Some(after) = after else {
+        return Err(AdjustError::InsufficientStock { sku: variant.sku, on_hand: before, reserved, requested });
+    };
+    let movement_id = MovementId::new();
+    tx.query(
+        "INSERT INTO stock_movements (id, organization_id, brand_id, variant_id, warehouse_id, delta, on_hand_after,
+                                      reason, actor, reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(movement_id)
+    .bind(organization_id)
+    .bind(brand_id)
+    .bind(variant_id)
+    .bind(warehouse_id)
+    .bind(delta)
+    .bind(after)
+    .bind(reason.to_owned())
+    .bind(scope.principal().actor_id())
+    .bind(reference.map(str::to_owned))
+    .bind(now)
+    .execute()
+    .await?;
+    let payload = json!({
+        "movement_id": movement_id, "variant_id": variant_id, "sku": variant.sku, "warehouse_id": warehouse_id,
+        "delta": delta, "on_hand_after": after, "reason": reason, "reference": reference,
+    });
+    tx.record_event(NewEvent {
+        organization_id,
+        brand_id: Some(brand_id),
+        event_type: "inventory.adjusted",
+        aggregate_type: "stock_level",
+        aggregate_id: variant_id.to_string(),
+        payload: payload.clone(),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        before: Some(json!({"on_hand": before, "reserved": reserved})),
+        after: Some(payload),
+        ..scope.audit(
+            organization_id,
+            Some(brand_id),
+            "inventory.adjust",
+            "stock_level",
+            format!("{variant_id}.{warehouse_id}"),
         )
-        .bind(movement_id)
-        .bind(organization_id)
-        .bind(brand_id)
+    })
+    .await?;
+    let level: StockLevel = tx
+        .query(concat!(level_select!(), " WHERE s.variant_id = $1 AND s.warehouse_id = $2"))
         .bind(variant_id)
         .bind(warehouse_id)
-        .bind(delta)
-        .bind(after)
-        .bind(reason)
-        .bind(scope.principal().actor_id())
-        .bind(reference)
-        .bind(now)
-        .execute(&mut **tx)
+        .fetch_one()
         .await?;
-        let payload = json!({
-            "movement_id": movement_id, "variant_id": variant_id, "sku": variant.sku, "warehouse_id": warehouse_id,
-            "delta": delta, "on_hand_after": after, "reason": reason, "reference": reference,
-        });
-        tx.record_event(NewEvent {
-            organization_id,
-            brand_id: Some(brand_id),
-            event_type: "inventory.adjusted",
-            aggregate_type: "stock_level",
-            aggregate_id: variant_id.to_string(),
-            payload: payload.clone(),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            before: Some(json!({"on_hand": before, "reserved": reserved})),
-            after: Some(payload),
-            ..scope.audit(
-                organization_id,
-                Some(brand_id),
-                "inventory.adjust",
-                "stock_level",
-                format!("{variant_id}.{warehouse_id}"),
-            )
-        })
-        .await?;
-        let level: StockLevel =
-            sqlx::query_as(concat!(level_select!(), " WHERE s.variant_id = $1 AND s.warehouse_id = $2"))
-                .bind(variant_id)
-                .bind(warehouse_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        level
-    });
+    tx.commit().await?;
     Ok(level)
 }
 
@@ -313,30 +310,28 @@ pub async fn levels(db: &Db, scope: &Scope, filter: &LevelFilter, page: &PageReq
     if let Some(brand_id) = filter.brand_id {
         scope.check_brand(brand_id)?;
     }
-    let rows: Vec<StockLevel> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(concat!(level_select!(), " WHERE 1 = 1"));
-        scope.push_brand_filter(&mut query, "s.brand_id");
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND s.brand_id = ").push_bind(brand_id);
-        }
-        if let Some(sku) = &filter.sku {
-            query.push(" AND v.sku = ").push_bind(sku.clone());
-        }
-        if let Some(warehouse_id) = filter.warehouse_id {
-            query.push(" AND s.warehouse_id = ").push_bind(warehouse_id);
-        }
-        if let Some(variant_id) = filter.variant_id {
-            query.push(" AND s.variant_id = ").push_bind(variant_id);
-        }
-        if let Some(after) = &page.after {
-            let (variant, warehouse) = after.split_once('.').unwrap_or((after.as_str(), ""));
-            query.push(" AND (s.variant_id < ").push_bind(variant.to_owned());
-            query.push(" OR (s.variant_id = ").push_bind(variant.to_owned());
-            query.push(" AND s.warehouse_id < ").push_bind(warehouse.to_owned()).push("))");
-        }
-        query.push(" ORDER BY s.variant_id DESC, s.warehouse_id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(concat!(level_select!(), " WHERE 1 = 1"));
+    scope.push_brand_filter(&mut query, "s.brand_id");
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND s.brand_id = ").push_bind(brand_id);
+    }
+    if let Some(sku) = &filter.sku {
+        query.push(" AND v.sku = ").push_bind(sku.clone());
+    }
+    if let Some(warehouse_id) = filter.warehouse_id {
+        query.push(" AND s.warehouse_id = ").push_bind(warehouse_id);
+    }
+    if let Some(variant_id) = filter.variant_id {
+        query.push(" AND s.variant_id = ").push_bind(variant_id);
+    }
+    if let Some(after) = &page.after {
+        let (variant, warehouse) = after.split_once('.').unwrap_or((after.as_str(), ""));
+        query.push(" AND (s.variant_id < ").push_bind(variant.to_owned());
+        query.push(" OR (s.variant_id = ").push_bind(variant.to_owned());
+        query.push(" AND s.warehouse_id < ").push_bind(warehouse.to_owned()).push("))");
+    }
+    query.push(" ORDER BY s.variant_id DESC, s.warehouse_id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<StockLevel> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |l| format!("{}.{}", l.variant_id, l.warehouse_id)))
 }
 
@@ -351,27 +346,25 @@ pub async fn movements(
     if let Some(brand_id) = filter.brand_id {
         scope.check_brand(brand_id)?;
     }
-    let rows: Vec<Movement> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT id, brand_id, variant_id, warehouse_id, delta, on_hand_after, reason, actor, reference, created_at
-               FROM stock_movements WHERE 1 = 1",
-        );
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id);
-        }
-        if let Some(variant_id) = filter.variant_id {
-            query.push(" AND variant_id = ").push_bind(variant_id);
-        }
-        if let Some(warehouse_id) = filter.warehouse_id {
-            query.push(" AND warehouse_id = ").push_bind(warehouse_id);
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(
+        "SELECT id, brand_id, variant_id, warehouse_id, delta, on_hand_after, reason, actor, reference, created_at
+           FROM stock_movements WHERE 1 = 1",
+    );
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id);
+    }
+    if let Some(variant_id) = filter.variant_id {
+        query.push(" AND variant_id = ").push_bind(variant_id);
+    }
+    if let Some(warehouse_id) = filter.warehouse_id {
+        query.push(" AND warehouse_id = ").push_bind(warehouse_id);
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Movement> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |m| m.id.to_string()))
 }
 
@@ -391,23 +384,18 @@ pub async fn available_by_variant(
     if variant_ids.is_empty() {
         return Ok(available);
     }
-    let rows: Vec<(VariantId, i64)> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(concat!(
-            "SELECT s.variant_id, CAST(SUM(",
-            available!(),
-            ") AS BIGINT)
-               FROM stock_levels s
-               JOIN brand_warehouses bw ON bw.brand_id = s.brand_id AND bw.warehouse_id = s.warehouse_id
-              WHERE s.brand_id = "
-        ));
-        query.push_bind(brand_id).push(" AND s.variant_id IN (");
-        let mut separated = query.separated(", ");
-        for id in available.keys() {
-            separated.push_bind(id);
-        }
-        query.push(") GROUP BY s.variant_id");
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(concat!(
+        "SELECT s.variant_id, CAST(SUM(",
+        available!(),
+        ") AS BIGINT)
+           FROM stock_levels s
+           JOIN brand_warehouses bw ON bw.brand_id = s.brand_id AND bw.warehouse_id = s.warehouse_id
+          WHERE s.brand_id = "
+    ));
+    query.push_bind(brand_id).push(" AND ");
+    query.push_in("s.variant_id", available.keys().copied());
+    query.push(" GROUP BY s.variant_id");
+    let rows: Vec<(VariantId, i64)> = query.fetch_all().await?;
     available.extend(rows);
     Ok(available)
 }

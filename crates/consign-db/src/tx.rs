@@ -3,12 +3,10 @@
 //! commit or roll back with the change itself, an event or job exists if and
 //! only if its change does.
 
-use std::future::Future;
-
 use consign_domain::{AuditId, BrandId, EventId, JobId, OrganizationId, Timestamp};
 use serde_json::Value;
 
-use crate::DbResult;
+use crate::{DbResult, Engine, Tx};
 
 /// A domain event to record.
 #[derive(Clone, Debug)]
@@ -74,26 +72,6 @@ impl NewJob {
     }
 }
 
-/// The ride-along writes, implemented for both engines' transactions.
-pub trait TxExt: Send {
-    /// Records a domain event. Order lifecycle events (paid, shipped,
-    /// delivered, cancelled, refunded…) also post their `system` message to
-    /// the order's thread, in this same transaction.
-    fn record_event(&mut self, event: NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
-    /// Inserts the event row and enqueues the notifications it causes
-    /// (`notifications::plan`). Its position follows commit order (see
-    /// `events::tail`).
-    fn insert_event(&mut self, event: &NewEvent) -> impl Future<Output = DbResult<EventId>> + Send;
-    /// Records an audit row.
-    fn record_audit(&mut self, entry: AuditEntry) -> impl Future<Output = DbResult<()>> + Send;
-    /// Enqueues a job. Answers `false` when a job with the same
-    /// `dedupe_key` already exists (it is left as it is).
-    fn enqueue_job(&mut self, job: NewJob) -> impl Future<Output = DbResult<bool>> + Send;
-    /// `" FOR UPDATE"` on PostgreSQL, where rows read before a write must be
-    /// locked; empty on SQLite, where the writer holds the whole database.
-    fn lock_clause(&self) -> &'static str;
-}
-
 /// The order an event is about: the aggregate itself, or the `order_id` its
 /// payload names (shipments, fulfillment orders, messages).
 pub(crate) fn order_of(event: &NewEvent) -> Option<String> {
@@ -103,97 +81,96 @@ pub(crate) fn order_of(event: &NewEvent) -> Option<String> {
     event.payload.get("order_id").and_then(Value::as_str).map(str::to_owned)
 }
 
-macro_rules! impl_tx_ext {
-    ($engine:ty, $lock:literal, $insert_event:literal) => {
-        impl TxExt for sqlx::Transaction<'static, $engine> {
-            fn lock_clause(&self) -> &'static str {
-                $lock
-            }
-
-            async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
-                let id = self.insert_event(&event).await?;
-                if let Some(system) = crate::messages::system::message_for(&event) {
-                    crate::messages::write::MessageTx::post_message(self, system).await?;
-                }
-                Ok(id)
-            }
-
-            async fn insert_event(&mut self, event: &NewEvent) -> DbResult<EventId> {
-                let id = EventId::new();
-                sqlx::query($insert_event)
-                    .bind(id)
-                    .bind(event.organization_id)
-                    .bind(event.brand_id)
-                    .bind(event.event_type)
-                    .bind(event.aggregate_type)
-                    .bind(&event.aggregate_id)
-                    .bind(event.payload.to_string())
-                    .bind(&event.actor)
-                    .bind(Timestamp::now())
-                    .bind(order_of(event))
-                    .execute(&mut **self)
-                    .await?;
-                crate::notifications::plan::NotifyTx::plan_notifications(self, event, id).await?;
-                Ok(id)
-            }
-
-            async fn record_audit(&mut self, entry: AuditEntry) -> DbResult<()> {
-                sqlx::query(
-                    "INSERT INTO audit_log (id, organization_id, brand_id, actor_id, action, entity_type, entity_id,
-                                            before_state, after_state, ip, user_agent, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(AuditId::new())
-                .bind(entry.organization_id)
-                .bind(entry.brand_id)
-                .bind(entry.actor_id)
-                .bind(entry.action)
-                .bind(entry.entity_type)
-                .bind(entry.entity_id)
-                .bind(entry.before.map(|v| v.to_string()))
-                .bind(entry.after.map(|v| v.to_string()))
-                .bind(entry.ip)
-                .bind(entry.user_agent)
-                .bind(Timestamp::now())
-                .execute(&mut **self)
-                .await?;
-                Ok(())
-            }
-
-            async fn enqueue_job(&mut self, job: NewJob) -> DbResult<bool> {
-                let now = Timestamp::now();
-                let inserted = sqlx::query(
-                    "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, 'queued', 0, $7, $5, $6, $6)
-                     ON CONFLICT (dedupe_key) DO NOTHING",
-                )
-                .bind(JobId::new())
-                .bind(job.kind)
-                .bind(job.payload.to_string())
-                .bind(job.dedupe_key)
-                .bind(job.run_at)
-                .bind(now)
-                .bind(crate::jobs::max_attempts(job.kind))
-                .execute(&mut **self)
-                .await?
-                .rows_affected();
-                Ok(inserted == 1)
-            }
+/// The ride-along writes of every business transaction.
+impl Tx {
+    /// Records a domain event. Order lifecycle events (paid, shipped,
+    /// delivered, cancelled, refunded…) also post their `system` message to
+    /// the order's thread, in this same transaction.
+    pub async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
+        let id = self.insert_event(&event).await?;
+        if let Some(system) = crate::messages::system::message_for(&event) {
+            crate::messages::write::post_message(self, system).await?;
         }
-    };
-}
+        Ok(id)
+    }
 
-// SQLite has one writer, so the next `seq` taken inside the transaction is
-// in commit order. PostgreSQL fills `seq` and `txid` by column defaults.
-impl_tx_ext!(
-    sqlx::Sqlite,
-    "",
-    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id, seq)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE txid = 0))"
-);
-impl_tx_ext!(
-    sqlx::Postgres,
-    " FOR UPDATE",
-    "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-);
+    /// Inserts the event row and enqueues the notifications it causes
+    /// (`notifications::plan`). Its position follows commit order (see
+    /// `events::tail`): SQLite has one writer, so the next `seq` taken
+    /// inside the transaction is in commit order; PostgreSQL fills `seq` and
+    /// `txid` by column defaults.
+    pub async fn insert_event(&mut self, event: &NewEvent) -> DbResult<EventId> {
+        let sql = match self.engine() {
+            Engine::Sqlite => {
+                "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id, seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE txid = 0))"
+            }
+            Engine::Postgres => {
+                "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            }
+        };
+        let id = EventId::new();
+        self.query(sql)
+            .bind(id)
+            .bind(event.organization_id)
+            .bind(event.brand_id)
+            .bind(event.event_type)
+            .bind(event.aggregate_type)
+            .bind(event.aggregate_id.clone())
+            .bind(event.payload.to_string())
+            .bind(event.actor.clone())
+            .bind(Timestamp::now())
+            .bind(order_of(event))
+            .execute()
+            .await?;
+        crate::notifications::plan::plan_notifications(self, event, id).await?;
+        Ok(id)
+    }
+
+    /// Records an audit row.
+    pub async fn record_audit(&mut self, entry: AuditEntry) -> DbResult<()> {
+        self.query(
+            "INSERT INTO audit_log (id, organization_id, brand_id, actor_id, action, entity_type, entity_id,
+                                    before_state, after_state, ip, user_agent, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(AuditId::new())
+        .bind(entry.organization_id)
+        .bind(entry.brand_id)
+        .bind(entry.actor_id)
+        .bind(entry.action)
+        .bind(entry.entity_type)
+        .bind(entry.entity_id)
+        .bind(entry.before.map(|v| v.to_string()))
+        .bind(entry.after.map(|v| v.to_string()))
+        .bind(entry.ip)
+        .bind(entry.user_agent)
+        .bind(Timestamp::now())
+        .execute()
+        .await?;
+        Ok(())
+    }
+
+    /// Enqueues a job. Answers `false` when a job with the same
+    /// `dedupe_key` already exists (it is left as it is).
+    pub async fn enqueue_job(&mut self, job: NewJob) -> DbResult<bool> {
+        let now = Timestamp::now();
+        let inserted = self
+            .query(
+                "INSERT INTO jobs (id, kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $7, $5, $6, $6)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(JobId::new())
+            .bind(job.kind)
+            .bind(job.payload.to_string())
+            .bind(job.dedupe_key)
+            .bind(job.run_at)
+            .bind(now)
+            .bind(crate::jobs::max_attempts(job.kind))
+            .execute()
+            .await?;
+        Ok(inserted == 1)
+    }
+}

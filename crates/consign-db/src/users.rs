@@ -3,12 +3,10 @@
 //! Users are global (one login across tenants); what they may see comes from
 //! their memberships, turned into a [`Scope`] by [`scope_for_session`].
 
+use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, Tx};
 use consign_domain::roles::{OrgRole, OrganizationKind};
 use consign_domain::{OrganizationId, SessionId, Timestamp, UserId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
-
-use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, TxExt, db_read, db_write};
 
 /// A user as shown to itself and to admins. Never carries the password hash.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -61,22 +59,21 @@ pub struct NewSignup<'a> {
     pub organization_kind: OrganizationKind,
 }
 
-/// Inserts a `User` row; expanded inside each engine's transaction.
-macro_rules! insert_user {
-    ($tx:expr, $user:expr, $password_hash:expr) => {
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, platform_admin, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind($user.id.to_string())
-        .bind($user.email.clone())
-        .bind($user.name.clone())
-        .bind($password_hash.to_owned())
-        .bind($user.platform_admin)
-        .bind($user.created_at.as_micros())
-        .execute(&mut **$tx)
-        .await?
-    };
+/// Inserts a `User` row in the caller's transaction.
+async fn insert_user(tx: &mut Tx, user: &User, password_hash: &str) -> DbResult<()> {
+    tx.query(
+        "INSERT INTO users (id, email, name, password_hash, platform_admin, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(user.id.to_string())
+    .bind(user.email.clone())
+    .bind(user.name.clone())
+    .bind(password_hash.to_owned())
+    .bind(user.platform_admin)
+    .bind(user.created_at.as_micros())
+    .execute()
+    .await?;
+    Ok(())
 }
 
 /// Creates the user, its organization and its `org_admin` membership in one
@@ -96,36 +93,36 @@ pub async fn sign_up(db: &Db, signup: NewSignup<'_>) -> DbResult<(User, Organiza
         kind: signup.organization_kind,
         created_at: now,
     };
-    db_write!(db, |tx| {
-        insert_user!(tx, user, signup.password_hash);
-        sqlx::query("INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-            .bind(organization.id.to_string())
-            .bind(&organization.name)
-            .bind(organization.kind.as_str())
-            .bind(now.as_micros())
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("INSERT INTO org_memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(organization.id.to_string())
-            .bind(user.id.to_string())
-            .bind(OrgRole::OrgAdmin.as_str())
-            .bind(now.as_micros())
-            .execute(&mut **tx)
-            .await?;
-        tx.record_audit(crate::AuditEntry {
-            organization_id: organization.id,
-            brand_id: None,
-            actor_id: user.id.to_string(),
-            action: "organization.sign_up",
-            entity_type: "organization",
-            entity_id: organization.id.to_string(),
-            before: None,
-            after: serde_json::to_value(&organization).ok(),
-            ip: None,
-            user_agent: None,
-        })
+    let mut tx = db.begin().await?;
+    insert_user(&mut tx, &user, signup.password_hash).await?;
+    tx.query("INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+        .bind(organization.id.to_string())
+        .bind(&organization.name)
+        .bind(organization.kind.as_str())
+        .bind(now.as_micros())
+        .execute()
         .await?;
-    });
+    tx.query("INSERT INTO org_memberships (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(organization.id.to_string())
+        .bind(user.id.to_string())
+        .bind(OrgRole::OrgAdmin.as_str())
+        .bind(now.as_micros())
+        .execute()
+        .await?;
+    tx.record_audit(crate::AuditEntry {
+        organization_id: organization.id,
+        brand_id: None,
+        actor_id: user.id.to_string(),
+        action: "organization.sign_up",
+        entity_type: "organization",
+        entity_id: organization.id.to_string(),
+        before: None,
+        after: serde_json::to_value(&organization).ok(),
+        ip: None,
+        user_agent: None,
+    })
+    .await?;
+    tx.commit().await?;
     Ok((user, organization))
 }
 
@@ -139,67 +136,60 @@ pub async fn create(db: &Db, email: &str, name: &str, password_hash: &str, platf
         platform_admin,
         created_at: Timestamp::now(),
     };
-    db_write!(db, |tx| {
-        insert_user!(tx, user, password_hash);
-    });
+    let mut tx = db.begin().await?;
+    insert_user(&mut tx, &user, password_hash).await?;
+    tx.commit().await?;
     Ok(user)
 }
 
 /// The password hash for a login email, if such a user exists.
 pub async fn credentials_by_email(db: &Db, email: &str) -> DbResult<Option<Credentials>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(email.to_owned())
-            .fetch_optional(conn)
-            .await?
-    }))
+    db.read("SELECT id, password_hash FROM users WHERE email = $1").bind(email.to_owned()).fetch_optional().await
 }
 
 /// A user by id.
 pub async fn get(db: &Db, user_id: UserId) -> DbResult<User> {
     const SQL: &str = "SELECT id, email, name, platform_admin, created_at FROM users WHERE id = $1";
-    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(user_id.to_string()).fetch_one(conn).await?))
+    db.read(SQL).bind(user_id.to_string()).fetch_one().await
 }
 
 /// A user by email.
 pub async fn get_by_email(db: &Db, email: &str) -> DbResult<Option<User>> {
     const SQL: &str = "SELECT id, email, name, platform_admin, created_at FROM users WHERE email = $1";
-    Ok(db_read!(db, |conn| sqlx::query_as(SQL).bind(email.to_owned()).fetch_optional(conn).await?))
+    db.read(SQL).bind(email.to_owned()).fetch_optional().await
 }
 
 /// Replaces a user's password hash and ends every session it has.
 pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbResult<()> {
     let now = Timestamp::now().as_micros();
-    db_write!(db, |tx| {
-        let result = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-            .bind(password_hash.to_owned())
-            .bind(now)
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(DbError::NotFound);
-        }
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        // Live sockets of every session end too, on every instance.
-        let revoked = crate::access::AccessRevoked { user_id: Some(user_id), ..Default::default() };
-        crate::access::AccessTx::record_revoked_of_user(tx, user_id, revoked).await?;
-    });
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash.to_owned())
+        .bind(now)
+        .bind(user_id.to_string())
+        .execute()
+        .await?;
+    if updated == 0 {
+        return Err(DbError::NotFound);
+    }
+    tx.query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id.to_string())
+        .execute()
+        .await?;
+    // Live sockets of every session end too, on every instance.
+    let revoked = crate::access::AccessRevoked { user_id: Some(user_id), ..Default::default() };
+    crate::access::record_revoked_of_user(&mut tx, user_id, revoked).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Makes an existing user a platform admin.
 pub async fn grant_platform_admin(db: &Db, user_id: UserId) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query("UPDATE users SET platform_admin = TRUE WHERE id = $1")
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query("UPDATE users SET platform_admin = TRUE WHERE id = $1").bind(user_id.to_string()).execute().await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -211,16 +201,15 @@ pub async fn organizations_of(db: &Db, user_id: UserId) -> DbResult<Vec<(Organiz
         organization: Organization,
         role: OrgRole,
     }
-    let rows: Vec<Row> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let rows: Vec<Row> = db
+        .read(
             "SELECT o.id, o.name, o.kind, o.created_at, m.role
                FROM org_memberships m JOIN organizations o ON o.id = m.organization_id
               WHERE m.user_id = $1 ORDER BY o.id",
         )
         .bind(user_id.to_string())
-        .fetch_all(conn)
-        .await?
-    });
+        .fetch_all()
+        .await?;
     Ok(rows.into_iter().map(|r| (r.organization, r.role)).collect())
 }
 
@@ -231,23 +220,22 @@ pub async fn scope_for_session(db: &Db, user_id: UserId, session_id: SessionId) 
     struct Row {
         platform_admin: bool,
     }
-    let row: Option<Row> = db_read!(db, |conn| {
-        sqlx::query_as(
+    let row: Option<Row> = db
+        .read(
             "SELECT u.platform_admin FROM users u JOIN sessions s ON s.user_id = u.id
               WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL",
         )
         .bind(user_id.to_string())
         .bind(session_id.to_string())
-        .fetch_optional(conn)
-        .await?
-    });
+        .fetch_optional()
+        .await?;
     let row = row.ok_or(DbError::NotFound)?;
     Scope::for_user(db, user_id, session_id, row.platform_admin).await
 }
 
 /// How many users exist (to tell an empty installation).
 pub async fn count(db: &Db) -> DbResult<i64> {
-    Ok(db_read!(db, |conn| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await?))
+    db.read("SELECT COUNT(*) FROM users").scalar().await
 }
 
 /// A member of an organization as listed.
@@ -276,15 +264,13 @@ pub async fn list_org_members(
     page: &PageRequest,
 ) -> DbResult<Page<OrgMember>> {
     scope.check_organization(organization_id)?;
-    let rows: Vec<OrgMember> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(ORG_MEMBER_SQL);
-        query.push_bind(organization_id.to_string());
-        if let Some(after) = &page.after {
-            query.push(" AND m.user_id > ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(ORG_MEMBER_SQL);
+    query.push_bind(organization_id.to_string());
+    if let Some(after) = &page.after {
+        query.push(" AND m.user_id > ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY m.user_id LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<OrgMember> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |m| m.user_id.to_string()))
 }
 
@@ -296,11 +282,9 @@ pub async fn get_org_member(
     user_id: UserId,
 ) -> DbResult<OrgMember> {
     scope.check_organization(organization_id)?;
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(ORG_MEMBER_SQL);
-        query.push_bind(organization_id.to_string()).push(" AND m.user_id = ").push_bind(user_id.to_string());
-        query.build_query_as().fetch_optional(conn).await?.ok_or(DbError::NotFound)?
-    }))
+    let mut query = db.read(ORG_MEMBER_SQL);
+    query.push_bind(organization_id.to_string()).push(" AND m.user_id = ").push_bind(user_id.to_string());
+    query.fetch_optional().await?.ok_or(DbError::NotFound)
 }
 
 /// What refuses a change to the last org admin of an organization.
@@ -337,44 +321,43 @@ pub async fn set_org_role(
     role: OrgRole,
 ) -> DbResult<OrgMember> {
     let before = get_org_member(db, scope, organization_id, user_id).await?;
-    db_write!(db, |tx| {
-        // Changes to one organization's memberships queue behind its row,
-        // so two admins demoting each other cannot both pass the check.
-        let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
-        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(organization_id.to_string()).execute(&mut **tx).await?;
-        let current: OrgRole =
-            sqlx::query_scalar("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
-                .bind(organization_id.to_string())
-                .bind(user_id.to_string())
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(DbError::NotFound)?;
-        if current == OrgRole::OrgAdmin && role != OrgRole::OrgAdmin {
-            let admins: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'",
-            )
+    let mut tx = db.begin().await?;
+    // Changes to one organization's memberships queue behind its row,
+    // so two admins demoting each other cannot both pass the check.
+    let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
+    tx.query_built(lock).bind(organization_id.to_string()).execute().await?;
+    let current: OrgRole = tx
+        .query("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(organization_id.to_string())
+        .bind(user_id.to_string())
+        .scalar_optional()
+        .await?
+        .ok_or(DbError::NotFound)?;
+    if current == OrgRole::OrgAdmin && role != OrgRole::OrgAdmin {
+        let admins: i64 = tx
+            .query("SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'")
             .bind(organization_id.to_string())
-            .fetch_one(&mut **tx)
+            .scalar()
             .await?;
-            if admins <= 1 {
-                return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
-            }
+        if admins <= 1 {
+            return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
         }
-        if current != role {
-            sqlx::query("UPDATE org_memberships SET role = $1 WHERE organization_id = $2 AND user_id = $3")
-                .bind(role.as_str())
-                .bind(organization_id.to_string())
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            let mut audit =
-                scope.audit(organization_id, None, "organization.member_role_change", "user", user_id.to_string());
-            audit.before = Some(serde_json::json!({"role": current}));
-            audit.after = Some(serde_json::json!({"role": role}));
-            tx.record_audit(audit).await?;
-            tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
-        }
-    });
+    }
+    if current != role {
+        tx.query("UPDATE org_memberships SET role = $1 WHERE organization_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(organization_id.to_string())
+            .bind(user_id.to_string())
+            .execute()
+            .await?;
+        let mut audit =
+            scope.audit(organization_id, None, "organization.member_role_change", "user", user_id.to_string());
+        audit.before = Some(serde_json::json!({"role": current}));
+        audit.after = Some(serde_json::json!({"role": role}));
+        tx.record_audit(audit).await?;
+        tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
+    }
+    tx.commit().await?;
     Ok(OrgMember { role, ..before })
 }
 
@@ -391,59 +374,52 @@ pub async fn remove_org_member(
 ) -> DbResult<()> {
     let before = get_org_member(db, scope, organization_id, user_id).await?;
     let now = Timestamp::now().as_micros();
-    db_write!(db, |tx| {
-        // Changes to one organization's memberships queue behind its row,
-        // so two admins demoting each other cannot both pass the check.
-        let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
-        sqlx::query(sqlx::AssertSqlSafe(lock)).bind(organization_id.to_string()).execute(&mut **tx).await?;
-        let current: OrgRole =
-            sqlx::query_scalar("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
-                .bind(organization_id.to_string())
-                .bind(user_id.to_string())
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(DbError::NotFound)?;
-        if current == OrgRole::OrgAdmin {
-            let admins: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'",
-            )
+    let mut tx = db.begin().await?;
+    // Changes to one organization's memberships queue behind its row,
+    // so two admins demoting each other cannot both pass the check.
+    let lock = format!("SELECT id FROM organizations WHERE id = $1{}", tx.lock_clause());
+    tx.query_built(lock).bind(organization_id.to_string()).execute().await?;
+    let current: OrgRole = tx
+        .query("SELECT role FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(organization_id.to_string())
+        .bind(user_id.to_string())
+        .scalar_optional()
+        .await?
+        .ok_or(DbError::NotFound)?;
+    if current == OrgRole::OrgAdmin {
+        let admins: i64 = tx
+            .query("SELECT COUNT(*) FROM org_memberships WHERE organization_id = $1 AND role = 'org_admin'")
             .bind(organization_id.to_string())
-            .fetch_one(&mut **tx)
+            .scalar()
             .await?;
-            if admins <= 1 {
-                return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
-            }
+        if admins <= 1 {
+            return Err(DbError::Conflict { constraint: LAST_ORG_ADMIN.into() });
         }
-        sqlx::query("DELETE FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
-            .bind(organization_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("DELETE FROM brand_memberships WHERE organization_id = $1 AND user_id = $2")
-            .bind(organization_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        let mut audit = scope.audit(organization_id, None, "organization.member_remove", "user", user_id.to_string());
-        audit.before = serde_json::to_value(&before).ok();
-        tx.record_audit(audit).await?;
-        tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
-        let remaining: i64 = sqlx::query_scalar(crate::sessions::REMAINING_ACCESS_SQL)
-            .bind(user_id.to_string())
-            .bind(organization_id.to_string())
-            .fetch_one(&mut **tx)
-            .await?;
-        if remaining == 0 {
-            sqlx::query(crate::sessions::REVOKE_ALL_OF_USER_SQL)
-                .bind(now)
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            sqlx::query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL)
-                .bind(user_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-        }
-    });
+    }
+    tx.query("DELETE FROM org_memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(organization_id.to_string())
+        .bind(user_id.to_string())
+        .execute()
+        .await?;
+    tx.query("DELETE FROM brand_memberships WHERE organization_id = $1 AND user_id = $2")
+        .bind(organization_id.to_string())
+        .bind(user_id.to_string())
+        .execute()
+        .await?;
+    let mut audit = scope.audit(organization_id, None, "organization.member_remove", "user", user_id.to_string());
+    audit.before = serde_json::to_value(&before).ok();
+    tx.record_audit(audit).await?;
+    tx.record_event(access_revoked(scope, organization_id, None, user_id)).await?;
+    let remaining: i64 = tx
+        .query(crate::sessions::REMAINING_ACCESS_SQL)
+        .bind(user_id.to_string())
+        .bind(organization_id.to_string())
+        .scalar()
+        .await?;
+    if remaining == 0 {
+        tx.query(crate::sessions::REVOKE_ALL_OF_USER_SQL).bind(now).bind(user_id.to_string()).execute().await?;
+        tx.query(crate::sessions::DELETE_PAGE_SESSIONS_OF_USER_SQL).bind(user_id.to_string()).execute().await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

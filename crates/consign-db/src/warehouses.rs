@@ -11,9 +11,8 @@ use std::collections::HashSet;
 use consign_domain::{BrandId, OrganizationId, Timestamp, WarehouseId};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::QueryBuilder;
 
-use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, TxExt, brands, db_read, db_write};
+use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, brands};
 
 /// A warehouse.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -116,92 +115,81 @@ pub async fn create(db: &Db, scope: &Scope, new: NewWarehouse<'_>) -> DbResult<W
         updated_at: now,
     };
     let snapshot = serde_json::to_value(&warehouse).unwrap_or_default();
-    db_write!(db, |tx| {
-        sqlx::query(
-            "INSERT INTO warehouses (id, organization_id, name, code, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(warehouse.id)
-        .bind(warehouse.organization_id)
-        .bind(warehouse.name.clone())
-        .bind(warehouse.code.clone())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        tx.record_event(NewEvent {
-            organization_id: warehouse.organization_id,
-            brand_id: None,
-            event_type: "warehouse.created",
-            aggregate_type: "warehouse",
-            aggregate_id: warehouse.id.to_string(),
-            payload: snapshot.clone(),
-            actor: scope.principal().actor_id(),
-        })
-        .await?;
-        tx.record_audit(AuditEntry {
-            after: Some(snapshot),
-            ..scope.audit(warehouse.organization_id, None, "warehouse.create", "warehouse", warehouse.id.to_string())
-        })
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "INSERT INTO warehouses (id, organization_id, name, code, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(warehouse.id)
+    .bind(warehouse.organization_id)
+    .bind(warehouse.name.clone())
+    .bind(warehouse.code.clone())
+    .bind(now)
+    .execute()
+    .await?;
+    tx.record_event(NewEvent {
+        organization_id: warehouse.organization_id,
+        brand_id: None,
+        event_type: "warehouse.created",
+        aggregate_type: "warehouse",
+        aggregate_id: warehouse.id.to_string(),
+        payload: snapshot.clone(),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        after: Some(snapshot),
+        ..scope.audit(warehouse.organization_id, None, "warehouse.create", "warehouse", warehouse.id.to_string())
+    })
+    .await?;
+    tx.commit().await?;
     Ok(warehouse)
 }
 
 /// The warehouses the caller sees, newest first: those of its
 /// organizations and those serving brands it sees.
 pub async fn list(db: &Db, scope: &Scope, filter: &WarehouseFilter, page: &PageRequest) -> DbResult<Page<Warehouse>> {
-    let rows: Vec<Warehouse> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT w.id, w.organization_id, w.name, w.code, w.created_at, w.updated_at FROM warehouses w WHERE 1 = 1",
-        );
-        if !scope.grants().platform_admin {
-            query.push(" AND (w.organization_id IN (");
-            // `NULL` keeps the list well-formed for a caller in no organization.
-            let mut separated = query.separated(", ");
-            separated.push("NULL");
-            for grant in &scope.grants().organizations {
-                separated.push_bind(grant.organization_id);
-            }
-            query.push(") OR w.id IN (SELECT bw.warehouse_id FROM brand_warehouses bw WHERE 1 = 1");
-            scope.push_brand_filter(&mut query, "bw.brand_id");
-            query.push("))");
-        }
-        if let Some(code) = &filter.code {
-            query.push(" AND w.code = ").push_bind(canonical_code(code));
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND w.id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY w.id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(
+        "SELECT w.id, w.organization_id, w.name, w.code, w.created_at, w.updated_at FROM warehouses w WHERE 1 = 1",
+    );
+    if !scope.grants().platform_admin {
+        query.push(" AND (");
+        query.push_in("w.organization_id", scope.grants().organizations.iter().map(|grant| grant.organization_id));
+        query.push(" OR w.id IN (SELECT bw.warehouse_id FROM brand_warehouses bw WHERE 1 = 1");
+        scope.push_brand_filter(&mut query, "bw.brand_id");
+        query.push("))");
+    }
+    if let Some(code) = &filter.code {
+        query.push(" AND w.code = ").push_bind(canonical_code(code));
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND w.id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY w.id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Warehouse> = query.fetch_all().await?;
     Ok(Page::from_rows(rows, page, |w| w.id.to_string()))
 }
 
 /// The warehouses serving a brand the caller sees, in allocation order.
 pub async fn for_brand(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<BrandWarehouse>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT bw.warehouse_id, w.organization_id, w.name, w.code, bw.priority
-               FROM brand_warehouses bw JOIN warehouses w ON w.id = bw.warehouse_id
-              WHERE bw.brand_id = $1 ORDER BY bw.priority, bw.warehouse_id",
-        )
-        .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT bw.warehouse_id, w.organization_id, w.name, w.code, bw.priority
+           FROM brand_warehouses bw JOIN warehouses w ON w.id = bw.warehouse_id
+          WHERE bw.brand_id = $1 ORDER BY bw.priority, bw.warehouse_id",
+    )
+    .bind(brand_id)
+    .fetch_all()
+    .await
 }
 
 /// The 3PL organizations that fulfil for a brand the caller sees.
 pub async fn fulfillers(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<OrganizationId>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT organization_id FROM brand_fulfillers WHERE brand_id = $1 ORDER BY organization_id")
-            .bind(brand_id)
-            .fetch_all(conn)
-            .await?
-    }))
+    db.read("SELECT organization_id FROM brand_fulfillers WHERE brand_id = $1 ORDER BY organization_id")
+        .bind(brand_id)
+        .scalars()
+        .await
 }
 
 /// Replaces the brand's warehouses and their priorities, in one
@@ -219,56 +207,51 @@ pub async fn set_for_brand(
     let brand = brands::get(db, scope, brand_id).await?;
     let before = for_brand(db, scope, brand_id).await?;
     let now = Timestamp::now();
-    db_write!(db, |tx| {
-        if !allocation.is_empty() {
-            let mut query = QueryBuilder::new("SELECT w.id FROM warehouses w WHERE w.id IN (");
-            let mut separated = query.separated(", ");
-            for entry in allocation {
-                separated.push_bind(entry.warehouse_id);
-            }
-            query.push(") AND (w.organization_id = ").push_bind(brand.organization_id);
-            query
-                .push(" OR w.organization_id IN (SELECT f.organization_id FROM brand_fulfillers f WHERE f.brand_id = ");
-            query.push_bind(brand_id).push("))");
-            let eligible: Vec<WarehouseId> = query.build_query_scalar().fetch_all(&mut **tx).await?;
-            let eligible: HashSet<WarehouseId> = eligible.into_iter().collect();
-            if let Some(index) = allocation.iter().position(|entry| !eligible.contains(&entry.warehouse_id)) {
-                return Err(AllocationError::Ineligible { index });
-            }
+    let mut tx = db.begin().await?;
+    if !allocation.is_empty() {
+        let mut query = tx.query("SELECT w.id FROM warehouses w WHERE ");
+        query.push_in("w.id", allocation.iter().map(|entry| entry.warehouse_id));
+        query.push(" AND (w.organization_id = ").push_bind(brand.organization_id);
+        query.push(" OR w.organization_id IN (SELECT f.organization_id FROM brand_fulfillers f WHERE f.brand_id = ");
+        query.push_bind(brand_id).push("))");
+        let eligible: HashSet<WarehouseId> = query.scalars().await?.into_iter().collect();
+        if let Some(index) = allocation.iter().position(|entry| !eligible.contains(&entry.warehouse_id)) {
+            return Err(AllocationError::Ineligible { index });
         }
-        sqlx::query("DELETE FROM brand_warehouses WHERE brand_id = $1").bind(brand_id).execute(&mut **tx).await?;
-        for entry in allocation {
-            sqlx::query(
-                "INSERT INTO brand_warehouses (organization_id, brand_id, warehouse_id, priority, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(brand.organization_id)
-            .bind(brand_id)
-            .bind(entry.warehouse_id)
-            .bind(entry.priority)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
-        let after: Vec<serde_json::Value> =
-            allocation.iter().map(|a| json!({"warehouse_id": a.warehouse_id, "priority": a.priority})).collect();
-        let before = serde_json::to_value(&before).unwrap_or_default();
-        tx.record_event(NewEvent {
-            organization_id: brand.organization_id,
-            brand_id: Some(brand_id),
-            event_type: "brand.warehouses_updated",
-            aggregate_type: "brand",
-            aggregate_id: brand_id.to_string(),
-            payload: json!({"warehouses": after}),
-            actor: scope.principal().actor_id(),
-        })
+    }
+    tx.query("DELETE FROM brand_warehouses WHERE brand_id = $1").bind(brand_id).execute().await?;
+    for entry in allocation {
+        tx.query(
+            "INSERT INTO brand_warehouses (organization_id, brand_id, warehouse_id, priority, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(brand.organization_id)
+        .bind(brand_id)
+        .bind(entry.warehouse_id)
+        .bind(entry.priority)
+        .bind(now)
+        .execute()
         .await?;
-        tx.record_audit(AuditEntry {
-            before: Some(before),
-            after: Some(json!(after)),
-            ..scope.audit(brand.organization_id, Some(brand_id), "brand.set_warehouses", "brand", brand_id.to_string())
-        })
-        .await?;
-    });
+    }
+    let after: Vec<serde_json::Value> =
+        allocation.iter().map(|a| json!({"warehouse_id": a.warehouse_id, "priority": a.priority})).collect();
+    let before = serde_json::to_value(&before).unwrap_or_default();
+    tx.record_event(NewEvent {
+        organization_id: brand.organization_id,
+        brand_id: Some(brand_id),
+        event_type: "brand.warehouses_updated",
+        aggregate_type: "brand",
+        aggregate_id: brand_id.to_string(),
+        payload: json!({"warehouses": after}),
+        actor: scope.principal().actor_id(),
+    })
+    .await?;
+    tx.record_audit(AuditEntry {
+        before: Some(before),
+        after: Some(json!(after)),
+        ..scope.audit(brand.organization_id, Some(brand_id), "brand.set_warehouses", "brand", brand_id.to_string())
+    })
+    .await?;
+    tx.commit().await?;
     Ok(for_brand(db, scope, brand_id).await?)
 }

@@ -6,11 +6,9 @@
 //! revoked session ends the page session too, and the caller's scope is
 //! built by [`crate::users::scope_for_session`] exactly as for the API.
 
+use crate::{Db, DbError, DbResult, Scope};
 use consign_domain::{BrandId, OrderId, SessionId, Timestamp, UserId};
 use serde::Serialize;
-use sqlx::QueryBuilder;
-
-use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write, db_write_one};
 
 /// A live page session, found by the SHA-256 of its cookie.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -42,93 +40,88 @@ pub async fn start_page_session(
 ) -> DbResult<SessionId> {
     let session_id = SessionId::new();
     let now = Timestamp::now();
-    db_write!(db, |tx| {
-        sqlx::query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
-            .bind(session_id.to_string())
-            .bind(user_id.to_string())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO web_sessions (id, session_id, user_id, csrf_token, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(cookie_hash.to_owned())
+    let mut tx = db.begin().await?;
+    tx.query("INSERT INTO sessions (id, user_id, revoked_at, created_at) VALUES ($1, $2, NULL, $3)")
         .bind(session_id.to_string())
         .bind(user_id.to_string())
-        .bind(csrf_token.to_owned())
-        .bind(expires_at)
         .bind(now)
-        .execute(&mut **tx)
+        .execute()
         .await?;
-    });
+    tx.query(
+        "INSERT INTO web_sessions (id, session_id, user_id, csrf_token, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(cookie_hash.to_owned())
+    .bind(session_id.to_string())
+    .bind(user_id.to_string())
+    .bind(csrf_token.to_owned())
+    .bind(expires_at)
+    .bind(now)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(session_id)
 }
 
 /// The live page session of a cookie: not expired, its auth session not
 /// revoked.
 pub async fn page_session(db: &Db, cookie_hash: &str) -> DbResult<Option<PageSession>> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT w.user_id, w.session_id, w.csrf_token, u.email, u.name, w.created_at, w.expires_at
-               FROM web_sessions w
-               JOIN sessions s ON s.id = w.session_id
-               JOIN users u ON u.id = w.user_id
-              WHERE w.id = $1 AND w.expires_at > $2 AND s.revoked_at IS NULL",
-        )
-        .bind(cookie_hash.to_owned())
-        .bind(Timestamp::now())
-        .fetch_optional(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT w.user_id, w.session_id, w.csrf_token, u.email, u.name, w.created_at, w.expires_at
+           FROM web_sessions w
+           JOIN sessions s ON s.id = w.session_id
+           JOIN users u ON u.id = w.user_id
+          WHERE w.id = $1 AND w.expires_at > $2 AND s.revoked_at IS NULL",
+    )
+    .bind(cookie_hash.to_owned())
+    .bind(Timestamp::now())
+    .fetch_optional()
+    .await
 }
 
 /// Moves a page session's end to `expires_at` (its idle time counted from
 /// now, within its maximum lifetime), never earlier.
 pub async fn extend_page_session(db: &Db, cookie_hash: &str, expires_at: Timestamp) -> DbResult<()> {
-    db_write_one!(db, |conn| {
-        sqlx::query("UPDATE web_sessions SET expires_at = $1 WHERE id = $2 AND expires_at < $1")
-            .bind(expires_at)
-            .bind(cookie_hash.to_owned())
-            .execute(conn)
-            .await?;
-    });
+    db.write_one("UPDATE web_sessions SET expires_at = $1 WHERE id = $2 AND expires_at < $1")
+        .bind(expires_at)
+        .bind(cookie_hash.to_owned())
+        .execute()
+        .await?;
     Ok(())
 }
 
 /// Ends a page session and revokes its auth session (logout). Idempotent.
 pub async fn end_page_session(db: &Db, cookie_hash: &str) -> DbResult<()> {
     let now = Timestamp::now();
-    db_write!(db, |tx| {
-        let session_id: Option<String> = sqlx::query_scalar("SELECT session_id FROM web_sessions WHERE id = $1")
-            .bind(cookie_hash.to_owned())
-            .fetch_optional(&mut **tx)
+    let mut tx = db.begin().await?;
+    let session_id: Option<String> = tx
+        .query("SELECT session_id FROM web_sessions WHERE id = $1")
+        .bind(cookie_hash.to_owned())
+        .scalar_optional()
+        .await?;
+    if let Some(session_id) = session_id {
+        let revoked = tx
+            .query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(session_id.clone())
+            .execute()
             .await?;
-        if let Some(session_id) = session_id {
-            let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(session_id.clone())
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if revoked == 1 {
-                // The page's live socket (`/admin/live`) ends too.
-                let user_id: UserId = sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
-                    .bind(session_id.clone())
-                    .fetch_one(&mut **tx)
-                    .await?;
-                let session_id = session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
-                let revoked = crate::access::AccessRevoked { session_id: Some(session_id), ..Default::default() };
-                crate::access::AccessTx::record_revoked_of_user(tx, user_id, revoked).await?;
-            }
-            // Expired page sessions go too, so the table does not grow.
-            sqlx::query("DELETE FROM web_sessions WHERE id = $1 OR expires_at <= $2")
-                .bind(cookie_hash.to_owned())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
+        if revoked == 1 {
+            // The page's live socket (`/admin/live`) ends too.
+            let user_id: UserId =
+                tx.query("SELECT user_id FROM sessions WHERE id = $1").bind(session_id.clone()).scalar().await?;
+            let session_id = session_id.parse().map_err(|_| anyhow::anyhow!("corrupt session id"))?;
+            let revoked = crate::access::AccessRevoked { session_id: Some(session_id), ..Default::default() };
+            crate::access::record_revoked_of_user(&mut tx, user_id, revoked).await?;
         }
-    });
+        // Expired page sessions go too, so the table does not grow.
+        tx.query("DELETE FROM web_sessions WHERE id = $1 OR expires_at <= $2")
+            .bind(cookie_hash.to_owned())
+            .bind(now)
+            .execute()
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -174,12 +167,11 @@ impl BrandTheme {
 
 /// A brand's theme, or the default look. Public: customer pages show it.
 pub async fn theme(db: &Db, brand_id: BrandId) -> DbResult<BrandTheme> {
-    let theme: Option<BrandTheme> = db_read!(db, |conn| {
-        sqlx::query_as("SELECT logo_url, primary_color, accent_color FROM brand_themes WHERE brand_id = $1")
-            .bind(brand_id)
-            .fetch_optional(conn)
-            .await?
-    });
+    let theme: Option<BrandTheme> = db
+        .read("SELECT logo_url, primary_color, accent_color FROM brand_themes WHERE brand_id = $1")
+        .bind(brand_id)
+        .fetch_optional()
+        .await?;
     Ok(theme.unwrap_or_default())
 }
 
@@ -190,31 +182,28 @@ pub async fn set_theme(db: &Db, scope: &Scope, brand_id: BrandId, theme: &BrandT
     if let Some((field, message)) = theme.problems().into_iter().next() {
         return Err(DbError::invalid(field, message));
     }
-    db_write!(db, |tx| {
-        let organization_id: consign_domain::OrganizationId =
-            sqlx::query_scalar("SELECT organization_id FROM brands WHERE id = $1")
-                .bind(brand_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO brand_themes (brand_id, organization_id, logo_url, primary_color, accent_color, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (brand_id) DO UPDATE SET logo_url = excluded.logo_url,
-                 primary_color = excluded.primary_color, accent_color = excluded.accent_color,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(brand_id)
-        .bind(organization_id)
-        .bind(theme.logo_url.clone())
-        .bind(theme.primary_color.clone())
-        .bind(theme.accent_color.clone())
-        .bind(Timestamp::now())
-        .execute(&mut **tx)
-        .await?;
-        let mut audit = scope.audit(organization_id, Some(brand_id), "brand.set_theme", "brand", brand_id.to_string());
-        audit.after = serde_json::to_value(theme).ok();
-        tx.record_audit(audit).await?;
-    });
+    let mut tx = db.begin().await?;
+    let organization_id: consign_domain::OrganizationId =
+        tx.query("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).scalar().await?;
+    tx.query(
+        "INSERT INTO brand_themes (brand_id, organization_id, logo_url, primary_color, accent_color, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (brand_id) DO UPDATE SET logo_url = excluded.logo_url,
+             primary_color = excluded.primary_color, accent_color = excluded.accent_color,
+             updated_at = excluded.updated_at",
+    )
+    .bind(brand_id)
+    .bind(organization_id)
+    .bind(theme.logo_url.clone())
+    .bind(theme.primary_color.clone())
+    .bind(theme.accent_color.clone())
+    .bind(Timestamp::now())
+    .execute()
+    .await?;
+    let mut audit = scope.audit(organization_id, Some(brand_id), "brand.set_theme", "brand", brand_id.to_string());
+    audit.after = serde_json::to_value(theme).ok();
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -269,23 +258,21 @@ pub async fn dashboard(
     if let Some(brand_id) = brand_id {
         scope.check_brand(brand_id)?;
     }
-    let low_stock: Vec<LowStock> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT s.variant_id, v.sku, w.name AS warehouse,
-                    s.on_hand - s.reserved - s.unsellable - s.safety_stock AS available,
-                    s.low_stock_threshold AS threshold
-               FROM stock_levels s
-               JOIN variants v ON v.id = s.variant_id
-               JOIN warehouses w ON w.id = s.warehouse_id
-              WHERE s.on_hand - s.reserved - s.unsellable - s.safety_stock <= s.low_stock_threshold",
-        );
-        scope.push_brand_filter(&mut query, "s.brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND s.brand_id = ").push_bind(brand_id);
-        }
-        query.push(" ORDER BY available, v.sku LIMIT 10");
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read(
+        "SELECT s.variant_id, v.sku, w.name AS warehouse,
+                s.on_hand - s.reserved - s.unsellable - s.safety_stock AS available,
+                s.low_stock_threshold AS threshold
+           FROM stock_levels s
+           JOIN variants v ON v.id = s.variant_id
+           JOIN warehouses w ON w.id = s.warehouse_id
+          WHERE s.on_hand - s.reserved - s.unsellable - s.safety_stock <= s.low_stock_threshold",
+    );
+    scope.push_brand_filter(&mut query, "s.brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND s.brand_id = ").push_bind(brand_id);
+    }
+    query.push(" ORDER BY available, v.sku LIMIT 10");
+    let low_stock: Vec<LowStock> = query.fetch_all().await?;
     Ok(Dashboard {
         open_orders: count_orders(db, scope, brand_id, "status = 'open'").await?,
         to_ship: count_orders(
@@ -302,14 +289,12 @@ pub async fn dashboard(
 }
 
 async fn count_orders(db: &Db, scope: &Scope, brand_id: Option<BrandId>, condition: &'static str) -> DbResult<i64> {
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT COUNT(*) FROM orders WHERE {condition}"));
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id);
-        }
-        query.build_query_scalar().fetch_one(conn).await?
-    }))
+    let mut query = db.read_built(format!("SELECT COUNT(*) FROM orders WHERE {condition}"));
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id);
+    }
+    query.scalar().await
 }
 
 async fn revenue_since(
@@ -318,19 +303,17 @@ async fn revenue_since(
     brand_id: Option<BrandId>,
     since: Timestamp,
 ) -> DbResult<Vec<CurrencyTotal>> {
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT currency, CAST(SUM(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS BIGINT) AS amount
-               FROM payments WHERE created_at >= ",
-        );
-        query.push_bind(since);
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id);
-        }
-        query.push(" GROUP BY currency ORDER BY currency");
-        query.build_query_as().fetch_all(conn).await?
-    }))
+    let mut query = db.read(
+        "SELECT currency, CAST(SUM(CASE WHEN kind = 'refund' THEN -amount ELSE amount END) AS BIGINT) AS amount
+           FROM payments WHERE created_at >= ",
+    );
+    query.push_bind(since);
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id);
+    }
+    query.push(" GROUP BY currency ORDER BY currency");
+    query.fetch_all().await
 }
 
 /// A payment or refund of an order.
@@ -355,16 +338,14 @@ pub struct PaymentRecord {
 /// The payments and refunds of an order the caller sees, oldest first.
 pub async fn payments_for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<PaymentRecord>> {
     let order = crate::orders::get(db, scope, order_id).await?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT provider, kind, amount, currency, status, reference, created_at
-               FROM payments WHERE order_id = $1 AND brand_id = $2 ORDER BY created_at, id",
-        )
-        .bind(order_id)
-        .bind(order.brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT provider, kind, amount, currency, status, reference, created_at
+           FROM payments WHERE order_id = $1 AND brand_id = $2 ORDER BY created_at, id",
+    )
+    .bind(order_id)
+    .bind(order.brand_id)
+    .fetch_all()
+    .await
 }
 
 /// One active product of a brand, for its public product page. Public data
@@ -400,18 +381,16 @@ pub struct StaffMember {
 /// accepts.
 pub async fn staff_of_brand(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<StaffMember>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT u.id, u.name, u.email FROM users u WHERE u.id IN (
-                 SELECT user_id FROM brand_memberships WHERE brand_id = $1
-                 UNION SELECT m.user_id FROM org_memberships m JOIN brands b ON b.organization_id = m.organization_id
-                  WHERE b.id = $1
-                 UNION SELECT m.user_id FROM org_memberships m JOIN brand_fulfillers f ON f.organization_id = m.organization_id
-                  WHERE f.brand_id = $1)
-             ORDER BY u.name, u.email LIMIT 200",
-        )
-        .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT u.id, u.name, u.email FROM users u WHERE u.id IN (
+             SELECT user_id FROM brand_memberships WHERE brand_id = $1
+             UNION SELECT m.user_id FROM org_memberships m JOIN brands b ON b.organization_id = m.organization_id
+              WHERE b.id = $1
+             UNION SELECT m.user_id FROM org_memberships m JOIN brand_fulfillers f ON f.organization_id = m.organization_id
+              WHERE f.brand_id = $1)
+         ORDER BY u.name, u.email LIMIT 200",
+    )
+    .bind(brand_id)
+    .fetch_all()
+    .await
 }

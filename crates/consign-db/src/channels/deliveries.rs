@@ -1,8 +1,6 @@
 //! Outbound deliveries: queued with the reply, sent by the job, moved
 //! forward by the provider's status callbacks.
 
-use std::future::Future;
-
 use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
@@ -10,7 +8,7 @@ use serde_json::json;
 
 use super::DELIVER_JOB;
 use crate::messages::{Message, order_ref};
-use crate::{Db, DbError, DbResult, NewJob, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, NewJob, Scope, Tx};
 
 /// Where a message sent on email, WhatsApp or SMS is.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -33,59 +31,41 @@ pub struct Delivery {
     pub updated_at: Timestamp,
 }
 
-/// Queuing a delivery inside the reply's transaction.
-pub trait DeliveryTx: TxExt {
-    /// Writes the `queued` delivery of `message` to the order's customer
-    /// and enqueues the job that sends it. Fails with a validation error
-    /// when the customer has no address for the channel.
-    fn queue_delivery(
-        &mut self,
-        message: &Message,
-        organization_id: OrganizationId,
-    ) -> impl Future<Output = DbResult<()>> + Send;
-}
-
-macro_rules! impl_delivery_tx {
-    ($engine:ty) => {
-        impl DeliveryTx for sqlx::Transaction<'static, $engine> {
-            async fn queue_delivery(&mut self, message: &Message, organization_id: OrganizationId) -> DbResult<()> {
-                let (email, phone): (String, Option<String>) =
-                    sqlx::query_as("SELECT customer_email, customer_phone FROM orders WHERE id = $1")
-                        .bind(message.order_id)
-                        .fetch_one(&mut **self)
-                        .await?;
-                let recipient = match message.channel {
-                    Channel::Email => Some(email).filter(|e| !e.trim().is_empty()),
-                    Channel::Sms | Channel::Whatsapp => phone.filter(|p| !super::phone_digits(p).is_empty()),
-                    Channel::InApp => return Ok(()),
-                };
-                let Some(recipient) = recipient else {
-                    return Err(DbError::invalid("channel", format!("the customer has no address for {}", message.channel)));
-                };
-                sqlx::query(
-                    "INSERT INTO message_deliveries (message_id, organization_id, channel, recipient, status, attempts, updated_at)
-                     VALUES ($1, $2, $3, $4, 'queued', 0, $5)",
-                )
-                .bind(message.id)
-                .bind(organization_id)
-                .bind(message.channel)
-                .bind(recipient)
-                .bind(Timestamp::now())
-                .execute(&mut **self)
-                .await?;
-                self.enqueue_job(NewJob {
-                    dedupe_key: Some(format!("{DELIVER_JOB}:{}", message.id)),
-                    ..NewJob::now(DELIVER_JOB, json!({"message_id": message.id}))
-                })
-                .await?;
-                Ok(())
-            }
-        }
+/// Writes the `queued` delivery of `message` to the order's customer and
+/// enqueues the job that sends it, in the reply's transaction. Fails with a
+/// validation error when the customer has no address for the channel.
+pub(crate) async fn queue_delivery(tx: &mut Tx, message: &Message, organization_id: OrganizationId) -> DbResult<()> {
+    let (email, phone): (String, Option<String>) = tx
+        .query("SELECT customer_email, customer_phone FROM orders WHERE id = $1")
+        .bind(message.order_id)
+        .fetch_one()
+        .await?;
+    let recipient = match message.channel {
+        Channel::Email => Some(email).filter(|e| !e.trim().is_empty()),
+        Channel::Sms | Channel::Whatsapp => phone.filter(|p| !super::phone_digits(p).is_empty()),
+        Channel::InApp => return Ok(()),
     };
+    let Some(recipient) = recipient else {
+        return Err(DbError::invalid("channel", format!("the customer has no address for {}", message.channel)));
+    };
+    tx.query(
+        "INSERT INTO message_deliveries (message_id, organization_id, channel, recipient, status, attempts, updated_at)
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5)",
+    )
+    .bind(message.id)
+    .bind(organization_id)
+    .bind(message.channel)
+    .bind(recipient)
+    .bind(Timestamp::now())
+    .execute()
+    .await?;
+    tx.enqueue_job(NewJob {
+        dedupe_key: Some(format!("{DELIVER_JOB}:{}", message.id)),
+        ..NewJob::now(DELIVER_JOB, json!({"message_id": message.id}))
+    })
+    .await?;
+    Ok(())
 }
-
-impl_delivery_tx!(sqlx::Sqlite);
-impl_delivery_tx!(sqlx::Postgres);
 
 const DELIVERY_COLUMNS: &str =
     "d.message_id, d.channel, d.recipient, d.status, d.provider_message_id, d.attempts, d.last_error, d.updated_at";
@@ -98,9 +78,7 @@ pub async fn get(db: &Db, scope: &Scope, order_id: OrderId, message_id: MessageI
         "SELECT {DELIVERY_COLUMNS} FROM message_deliveries d JOIN messages m ON m.id = d.message_id
           WHERE d.message_id = $1 AND m.order_id = $2 AND m.internal = FALSE"
     );
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(message_id).bind(order_id).fetch_one(conn).await?
-    }))
+    db.read_built(sql).bind(message_id).bind(order_id).fetch_one().await
 }
 
 /// What the deliver job needs to send one message.
@@ -148,8 +126,8 @@ pub enum PreviousEmail {
 
 /// Loads a delivery's work, system-wide (the job has no caller).
 pub async fn work(db: &Db, message_id: MessageId) -> DbResult<SendWork> {
-    let mut work: SendWork = db_read!(db, |conn| {
-        sqlx::query_as(
+    let mut work: SendWork = db
+        .read(
             "SELECT d.message_id, d.channel, d.recipient, d.status, d.attempts, m.body, m.thread_id,
                     o.number AS order_number, b.id AS brand_id, b.name AS brand_name, b.slug AS brand_slug,
                     o.customer_name
@@ -160,21 +138,19 @@ pub async fn work(db: &Db, message_id: MessageId) -> DbResult<SendWork> {
               WHERE d.message_id = $1",
         )
         .bind(message_id)
-        .fetch_one(conn)
-        .await?
-    });
+        .fetch_one()
+        .await?;
     if work.channel == Channel::Email {
-        let previous: Option<(MessageId, String, Option<String>)> = db_read!(db, |conn| {
-            sqlx::query_as(
+        let previous: Option<(MessageId, String, Option<String>)> = db
+            .read(
                 "SELECT id, sender_role, external_id FROM messages
                   WHERE thread_id = $1 AND channel = 'email' AND internal = FALSE AND id < $2
                   ORDER BY id DESC LIMIT 1",
             )
             .bind(work.thread_id)
             .bind(message_id)
-            .fetch_optional(conn)
-            .await?
-        });
+            .fetch_optional()
+            .await?;
         work.previous_email = previous.map(|(id, role, external_id)| match (role.as_str(), external_id) {
             ("customer", Some(external_id)) => PreviousEmail::Inbound(external_id),
             _ => PreviousEmail::Outbound(id),
@@ -186,8 +162,9 @@ pub async fn work(db: &Db, message_id: MessageId) -> DbResult<SendWork> {
 /// Records a successful send: `queued` becomes `sent` with the provider's
 /// id. Answers `false` if the delivery had already moved on.
 pub async fn mark_sent(db: &Db, message_id: MessageId, provider_message_id: &str) -> DbResult<bool> {
-    Ok(db_write!(db, |tx| {
-        sqlx::query(
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query(
             "UPDATE message_deliveries SET status = 'sent', provider_message_id = $1, attempts = attempts + 1,
                     last_error = NULL, updated_at = $2
               WHERE message_id = $3 AND status = 'queued'",
@@ -195,29 +172,28 @@ pub async fn mark_sent(db: &Db, message_id: MessageId, provider_message_id: &str
         .bind(provider_message_id.to_owned())
         .bind(Timestamp::now())
         .bind(message_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected()
-            == 1
-    }))
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(updated == 1)
 }
 
 /// Records a failed try; `give_up` makes the delivery `failed`.
 pub async fn record_failure(db: &Db, message_id: MessageId, error: &str, give_up: bool) -> DbResult<()> {
     let error: String = error.chars().take(1000).collect();
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE message_deliveries SET attempts = attempts + 1, last_error = $1,
-                    status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
-              WHERE message_id = $4 AND status = 'queued'",
-        )
-        .bind(error)
-        .bind(give_up)
-        .bind(Timestamp::now())
-        .bind(message_id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE message_deliveries SET attempts = attempts + 1, last_error = $1,
+                status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
+          WHERE message_id = $4 AND status = 'queued'",
+    )
+    .bind(error)
+    .bind(give_up)
+    .bind(Timestamp::now())
+    .bind(message_id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -233,23 +209,21 @@ pub async fn apply_status(
     error: Option<&str>,
 ) -> DbResult<Option<DeliveryStatus>> {
     let error: Option<String> = error.map(|e| e.chars().take(1000).collect());
-    Ok(db_write!(db, |tx| {
-        let sql = format!(
-            "SELECT message_id, status FROM message_deliveries WHERE channel = $1 AND provider_message_id = $2{}",
-            tx.lock_clause()
-        );
-        let current: Option<(MessageId, DeliveryStatus)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(channel)
-            .bind(provider_message_id.to_owned())
-            .fetch_optional(&mut **tx)
-            .await?;
-        match current {
-            None => None,
-            Some((_, status)) if !status.may_become(next) => Some(status),
-            Some((message_id, status)) => {
-                // Conditional on the status read, so a concurrent callback
-                // cannot be overwritten by an older one.
-                let updated = sqlx::query(
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "SELECT message_id, status FROM message_deliveries WHERE channel = $1 AND provider_message_id = $2{}",
+        tx.lock_clause()
+    );
+    let current: Option<(MessageId, DeliveryStatus)> =
+        tx.query_built(sql).bind(channel).bind(provider_message_id.to_owned()).fetch_optional().await?;
+    let after = match current {
+        None => None,
+        Some((_, status)) if !status.may_become(next) => Some(status),
+        Some((message_id, status)) => {
+            // Conditional on the status read, so a concurrent callback
+            // cannot be overwritten by an older one.
+            let updated = tx
+                .query(
                     "UPDATE message_deliveries SET status = $1, last_error = COALESCE($2, last_error), updated_at = $3
                       WHERE message_id = $4 AND status = $5",
                 )
@@ -258,11 +232,11 @@ pub async fn apply_status(
                 .bind(Timestamp::now())
                 .bind(message_id)
                 .bind(status)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                Some(if updated == 1 { next } else { status })
-            }
+                .execute()
+                .await?;
+            Some(if updated == 1 { next } else { status })
         }
-    }))
+    };
+    tx.commit().await?;
+    Ok(after)
 }

@@ -25,8 +25,8 @@ use consign_domain::{BrandId, InboxItemId, OrderId, OrganizationId, ThreadId, Ti
 
 use super::{phone_digits, phone_digits_sql};
 use crate::messages::Message;
-use crate::messages::write::{MessageInsert, MessageTx};
-use crate::{Db, DbError, DbResult, db_read, db_write};
+use crate::messages::write::{MessageInsert, post_message};
+use crate::{Db, DbError, DbResult, Tx};
 
 /// A message a customer sent through a provider.
 #[derive(Clone, Debug)]
@@ -101,16 +101,15 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
         return nothing_stored(db, &inbound, Received::Unroutable).await;
     }
     let body: String = body.chars().take(10_000).collect();
-    let seen: Option<i64> = db_read!(db, |conn| {
-        sqlx::query_scalar(
+    let seen: Option<i64> = db
+        .read(
             "SELECT CAST(1 AS BIGINT) FROM messages WHERE channel = $1 AND external_id = $2
              UNION ALL SELECT 1 FROM inbox_items WHERE channel = $1 AND external_id = $2 LIMIT 1",
         )
         .bind(inbound.channel)
-        .bind(&inbound.external_id)
-        .fetch_optional(conn)
-        .await?
-    });
+        .bind(inbound.external_id.clone())
+        .scalar_optional()
+        .await?;
     if seen.is_some() {
         return nothing_stored(db, &inbound, Received::Duplicate).await;
     }
@@ -143,65 +142,15 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
                 external_id: Some(inbound.external_id.clone()),
                 actor: "customer".into(),
             };
-            let result: DbResult<Option<Message>> = async {
-                Ok(db_write!(db, |tx| {
-                    let fresh = match &token {
-                        Some(token) => {
-                            sqlx::query(REMEMBER_TOKEN)
-                                .bind(provider)
-                                .bind(token)
-                                .bind(Timestamp::now())
-                                .execute(&mut **tx)
-                                .await?
-                                .rows_affected()
-                                == 1
-                        }
-                        None => true,
-                    };
-                    if fresh { Some(tx.post_message(insert).await?) } else { None }
-                }))
-            }
-            .await;
-            result.map(|message| message.map_or(Received::Replayed, |message| Received::Posted(Box::new(message))))
+            post_to_thread(db, provider, token.as_deref(), insert)
+                .await
+                .map(|message| message.map_or(Received::Replayed, |message| Received::Posted(Box::new(message))))
         }
         None => {
             let id = InboxItemId::new();
-            let result: DbResult<bool> = async {
-                Ok(db_write!(db, |tx| {
-                    let fresh = match &token {
-                        Some(token) => sqlx::query(REMEMBER_TOKEN)
-                            .bind(provider)
-                            .bind(token)
-                            .bind(Timestamp::now())
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected()
-                            == 1,
-                        None => true,
-                    };
-                    if fresh {
-                        sqlx::query(
-                            "INSERT INTO inbox_items (id, organization_id, brand_id, channel, sender, subject, body, external_id,
-                                                      sender_verified, created_at)
-                             SELECT $1, organization_id, id, $2, $3, $4, $5, $6, $7, $8 FROM brands WHERE id = $9",
-                        )
-                        .bind(id)
-                        .bind(inbound.channel)
-                        .bind(&inbound.sender)
-                        .bind(&inbound.subject)
-                        .bind(&body)
-                        .bind(&inbound.external_id)
-                        .bind(inbound.sender_verified)
-                        .bind(Timestamp::now())
-                        .bind(brand_id)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    fresh
-                }))
-            }
-            .await;
-            result.map(|fresh| if fresh { Received::Inboxed(id) } else { Received::Replayed })
+            keep_in_inbox(db, provider, token.as_deref(), id, brand_id, &inbound, &body)
+                .await
+                .map(|fresh| if fresh { Received::Inboxed(id) } else { Received::Replayed })
         }
     };
     match stored {
@@ -214,14 +163,75 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
 const REMEMBER_TOKEN: &str = "INSERT INTO webhook_replays (provider, token, created_at) VALUES ($1, $2, $3)
                               ON CONFLICT (provider, token) DO NOTHING";
 
+/// Records the replay token, if any; answers `false` when it was taken
+/// before (nothing may be stored then).
+async fn remember_token(tx: &mut Tx, provider: &'static str, token: Option<&str>) -> DbResult<bool> {
+    match token {
+        Some(token) => {
+            Ok(tx.query(REMEMBER_TOKEN).bind(provider).bind(token.to_owned()).bind(Timestamp::now()).execute().await?
+                == 1)
+        }
+        None => Ok(true),
+    }
+}
+
+/// Posts the message to its order's thread, in one transaction with its
+/// replay token; `None` when the token was taken meanwhile.
+async fn post_to_thread(
+    db: &Db,
+    provider: &'static str,
+    token: Option<&str>,
+    insert: MessageInsert,
+) -> DbResult<Option<Message>> {
+    let mut tx = db.begin().await?;
+    let message =
+        if remember_token(&mut tx, provider, token).await? { Some(post_message(&mut tx, insert).await?) } else { None };
+    tx.commit().await?;
+    Ok(message)
+}
+
+/// Keeps the message in the brand's inbox as item `id`, in one transaction
+/// with its replay token; `false` when the token was taken meanwhile.
+async fn keep_in_inbox(
+    db: &Db,
+    provider: &'static str,
+    token: Option<&str>,
+    id: InboxItemId,
+    brand_id: BrandId,
+    inbound: &Inbound,
+    body: &str,
+) -> DbResult<bool> {
+    let mut tx = db.begin().await?;
+    let fresh = remember_token(&mut tx, provider, token).await?;
+    if fresh {
+        tx.query(
+            "INSERT INTO inbox_items (id, organization_id, brand_id, channel, sender, subject, body, external_id,
+                                      sender_verified, created_at)
+             SELECT $1, organization_id, id, $2, $3, $4, $5, $6, $7, $8 FROM brands WHERE id = $9",
+        )
+        .bind(id)
+        .bind(inbound.channel)
+        .bind(inbound.sender.clone())
+        .bind(inbound.subject.clone())
+        .bind(body.to_owned())
+        .bind(inbound.external_id.clone())
+        .bind(inbound.sender_verified)
+        .bind(Timestamp::now())
+        .bind(brand_id)
+        .execute()
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
+
 async fn token_seen(db: &Db, replay: &ReplayToken) -> DbResult<bool> {
-    let seen: Option<i64> = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM webhook_replays WHERE provider = $1 AND token = $2")
-            .bind(replay.provider)
-            .bind(&replay.token)
-            .fetch_optional(conn)
-            .await?
-    });
+    let seen: Option<i64> = db
+        .read("SELECT CAST(1 AS BIGINT) FROM webhook_replays WHERE provider = $1 AND token = $2")
+        .bind(replay.provider)
+        .bind(replay.token.clone())
+        .scalar_optional()
+        .await?;
     Ok(seen.is_some())
 }
 
@@ -243,12 +253,11 @@ fn is_phone_channel(channel: Channel) -> bool {
 
 async fn find_order(db: &Db, inbound: &Inbound) -> DbResult<Option<Target>> {
     if let Some(thread_id) = inbound.thread_id {
-        let target: Option<Target> = db_read!(db, |conn| {
-            sqlx::query_as("SELECT order_id AS id, organization_id, brand_id FROM message_threads WHERE id = $1")
-                .bind(thread_id)
-                .fetch_optional(conn)
-                .await?
-        });
+        let target: Option<Target> = db
+            .read("SELECT order_id AS id, organization_id, brand_id FROM message_threads WHERE id = $1")
+            .bind(thread_id)
+            .fetch_optional()
+            .await?;
         if let Some(target) = target
             && inbound.brand_id.is_none_or(|brand| brand == target.brand_id)
         {
@@ -274,14 +283,8 @@ async fn find_order(db: &Db, inbound: &Inbound) -> DbResult<Option<Target>> {
         let sql = format!(
             "SELECT id, organization_id, brand_id FROM orders WHERE brand_id = $1 AND {sender_matches} AND number = $3"
         );
-        let found: Option<Target> = db_read!(db, |conn| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(brand_id)
-                .bind(&sender)
-                .bind(number)
-                .fetch_optional(conn)
-                .await?
-        });
+        let found: Option<Target> =
+            db.read_built(sql).bind(brand_id).bind(sender.clone()).bind(number).fetch_optional().await?;
         if found.is_some() {
             return Ok(found);
         }
@@ -290,7 +293,5 @@ async fn find_order(db: &Db, inbound: &Inbound) -> DbResult<Option<Target>> {
         "SELECT id, organization_id, brand_id FROM orders WHERE brand_id = $1 AND {sender_matches} AND status <> 'draft'
           ORDER BY CASE WHEN status = 'open' THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT 1"
     );
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(brand_id).bind(&sender).fetch_optional(conn).await?
-    }))
+    db.read_built(sql).bind(brand_id).bind(sender).fetch_optional().await
 }

@@ -6,7 +6,7 @@ use consign_domain::messaging::{TemplateValues, render_template};
 use consign_domain::{BrandId, CannedResponseId, OrderId, OrganizationId, Timestamp};
 use serde::Serialize;
 
-use crate::{Db, DbError, DbResult, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, Scope};
 
 /// A saved reply.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -28,37 +28,35 @@ const COLUMNS: &str = "id, brand_id, name, body, created_at";
 /// Saves a reply for a brand.
 pub async fn create(db: &Db, scope: &Scope, brand_id: BrandId, name: &str, body: &str) -> DbResult<CannedResponse> {
     scope.check_brand(brand_id)?;
-    let organization_id: OrganizationId = db_read!(db, |conn| {
-        sqlx::query_scalar("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).fetch_one(conn).await?
-    });
+    let organization_id: OrganizationId =
+        db.read("SELECT organization_id FROM brands WHERE id = $1").bind(brand_id).scalar().await?;
     let id = CannedResponseId::new();
-    let result = db_write!(db, |tx| {
-        let inserted = sqlx::query(
+    // A name the brand already uses fails the insert (`Conflict`): nothing
+    // is written, and it is answered below as a validation error.
+    let result: DbResult<()> = async {
+        let mut tx = db.begin().await?;
+        tx.query(
             "INSERT INTO canned_responses (id, organization_id, brand_id, name, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(organization_id)
         .bind(brand_id)
-        .bind(name)
-        .bind(body)
+        .bind(name.to_owned())
+        .bind(body.to_owned())
         .bind(Timestamp::now())
-        .execute(&mut **tx)
-        .await;
-        match inserted {
-            Err(error) => Err(DbError::from(error)),
-            Ok(_) => {
-                tx.record_audit(scope.audit(
-                    organization_id,
-                    Some(brand_id),
-                    "canned_response.create",
-                    "canned_response",
-                    id.to_string(),
-                ))
-                .await?;
-                Ok(())
-            }
-        }
-    });
+        .execute()
+        .await?;
+        tx.record_audit(scope.audit(
+            organization_id,
+            Some(brand_id),
+            "canned_response.create",
+            "canned_response",
+            id.to_string(),
+        ))
+        .await?;
+        tx.commit().await
+    }
+    .await;
     match result {
         Err(DbError::Conflict { .. }) => Err(DbError::invalid("name", "a canned response with this name exists")),
         other => other,
@@ -68,12 +66,8 @@ pub async fn create(db: &Db, scope: &Scope, brand_id: BrandId, name: &str, body:
 
 /// One saved reply.
 pub async fn get(db: &Db, scope: &Scope, id: CannedResponseId) -> DbResult<CannedResponse> {
-    let row: CannedResponse = db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM canned_responses WHERE id = $1")))
-            .bind(id)
-            .fetch_one(conn)
-            .await?
-    });
+    let row: CannedResponse =
+        db.read_built(format!("SELECT {COLUMNS} FROM canned_responses WHERE id = $1")).bind(id).fetch_one().await?;
     scope.check_brand(row.brand_id)?;
     Ok(row)
 }
@@ -81,14 +75,10 @@ pub async fn get(db: &Db, scope: &Scope, id: CannedResponseId) -> DbResult<Canne
 /// A brand's saved replies, by name.
 pub async fn list(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Vec<CannedResponse>> {
     scope.check_brand(brand_id)?;
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM canned_responses WHERE brand_id = $1 ORDER BY name"
-        )))
+    db.read_built(format!("SELECT {COLUMNS} FROM canned_responses WHERE brand_id = $1 ORDER BY name"))
         .bind(brand_id)
-        .fetch_all(conn)
-        .await?
-    }))
+        .fetch_all()
+        .await
 }
 
 /// A saved reply filled in for one order (same brand).
@@ -98,17 +88,16 @@ pub async fn render_for_order(db: &Db, scope: &Scope, id: CannedResponseId, orde
     if order.brand_id != canned.brand_id {
         return Err(DbError::invalid("canned_response_id", "belongs to another brand"));
     }
-    let (brand_name, tracking_url): (String, Option<String>) = db_read!(db, |conn| {
-        sqlx::query_as(
+    let (brand_name, tracking_url): (String, Option<String>) = db
+        .read(
             "SELECT b.name, (SELECT s.tracking_url FROM shipments s WHERE s.order_id = $2 AND s.tracking_url IS NOT NULL
                               ORDER BY s.id DESC LIMIT 1)
                FROM brands b WHERE b.id = $1",
         )
         .bind(order.brand_id)
         .bind(order_id)
-        .fetch_one(conn)
-        .await?
-    });
+        .fetch_one()
+        .await?;
     let values = TemplateValues {
         order_number: order.number.clone(),
         customer_name: order.customer.name.clone(),

@@ -6,10 +6,9 @@
 
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::{BrandId, OrderId};
-use sqlx::QueryBuilder;
 
 use super::{MESSAGE_COLUMNS, Message, attach_receipts};
-use crate::{Db, DbError, DbResult, Page, PageRequest, Pool, Scope, db_read};
+use crate::{Db, DbError, DbResult, Engine, Page, PageRequest, Scope, Statement};
 
 /// Filters of `GET /messages/search`.
 #[derive(Clone, Debug, Default)]
@@ -46,20 +45,20 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
         return Err(DbError::invalid("q", "must be at most 200 characters"));
     }
     let reader = scope.principal().actor_id();
-    let rows: Vec<Message> = match (db.pool(), q) {
-        (Pool::Postgres(pool), Some(q)) => postgres_text_search(pool, scope, filter, q, page, &reader).await?,
-        (Pool::Sqlite { reader: pool, .. }, Some(q)) => {
-            sqlite_text_search(pool, scope, filter, q, page, &reader).await?
-        }
-        _ => db_read!(db, |conn| {
-            let mut query = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"));
+    // A text search runs on the engine's own index (FTS5 or a tsvector),
+    // each with its own plan; everything else is one query.
+    let rows: Vec<Message> = match (db.engine(), q) {
+        (Engine::Postgres, Some(q)) => postgres_text_search(db, scope, filter, q, page, &reader).await?,
+        (Engine::Sqlite, Some(q)) => sqlite_text_search(db, scope, filter, q, page, &reader).await?,
+        (_, None) => {
+            let mut query = db.read_built(format!("SELECT {MESSAGE_COLUMNS} FROM messages m"));
             push_filters(&mut query, scope, filter, &reader);
             if let Some(after) = &page.after {
                 query.push(" AND m.id < ").push_bind(after.clone());
             }
             query.push(" ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
-            query.build_query_as().fetch_all(conn).await?
-        }),
+            query.fetch_all().await?
+        }
     };
     let mut page = Page::from_rows(rows, page, |m| m.id.to_string());
     attach_receipts(db, &mut page.data).await?;
@@ -77,7 +76,7 @@ pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRe
 /// is the newest matches, as message ids and rowids grow together (ids are
 /// made in the single writer's transaction).
 async fn sqlite_text_search(
-    pool: &sqlx::SqlitePool,
+    db: &Db,
     scope: &Scope,
     filter: &SearchFilter,
     q: &str,
@@ -86,9 +85,8 @@ async fn sqlite_text_search(
 ) -> DbResult<Vec<Message>> {
     let fts = fts5_query(q);
     let one_order = scope.customer_order().is_some() || filter.order_id.is_some();
-    let mut driven = QueryBuilder::new(format!(
-        "SELECT {MESSAGE_COLUMNS} FROM (SELECT m.rowid AS message_rowid, m.* FROM messages m"
-    ));
+    let mut driven =
+        db.read_built(format!("SELECT {MESSAGE_COLUMNS} FROM (SELECT m.rowid AS message_rowid, m.* FROM messages m"));
     push_filters(&mut driven, scope, filter, reader);
     if let Some(after) = &page.after {
         driven.push(" AND m.id < ").push_bind(after.clone());
@@ -102,24 +100,24 @@ async fn sqlite_text_search(
         .push_bind(fts.clone())
         .push(" AND messages_fts.rowid = m.message_rowid) ORDER BY m.id DESC LIMIT ")
         .push_bind(page.fetch_limit());
-    let rows: Vec<Message> = driven.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<Message> = driven.fetch_all().await?;
     if one_order || rows.len() as i64 == page.fetch_limit() {
         return Ok(rows);
     }
     // Did the window hold the whole scope? Then its matches are all there are.
-    let mut in_scope = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM messages m");
+    let mut in_scope = db.read("SELECT COUNT(*) FROM (SELECT 1 FROM messages m");
     push_filters(&mut in_scope, scope, filter, reader);
     if let Some(after) = &page.after {
         in_scope.push(" AND m.id < ").push_bind(after.clone());
     }
     in_scope.push(" LIMIT ").push_bind(WINDOW + 1).push(")");
-    let scope_size: i64 = in_scope.build_query_scalar().fetch_one(pool).await?;
+    let scope_size: i64 = in_scope.scalar().await?;
     if scope_size <= WINDOW {
         return Ok(rows);
     }
     // CROSS JOIN keeps the index as the outer loop: SQLite never reorders
     // it, and the other order re-runs the match per message.
-    let mut walk = QueryBuilder::new(format!(
+    let mut walk = db.read_built(format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid"
     ));
     push_filters(&mut walk, scope, filter, reader);
@@ -130,7 +128,7 @@ async fn sqlite_text_search(
             .push(")");
     }
     walk.push(" ORDER BY messages_fts.rowid DESC LIMIT ").push_bind(page.fetch_limit());
-    Ok(walk.build_query_as().fetch_all(pool).await?)
+    walk.fetch_all().await
 }
 
 /// A text search on PostgreSQL. The planner cannot tell a rare word from
@@ -141,49 +139,46 @@ async fn sqlite_text_search(
 /// when they do not is the GIN index asked for every match, which is then
 /// a short list to sort. Either way the page is the newest matches.
 async fn postgres_text_search(
-    pool: &sqlx::PgPool,
+    db: &Db,
     scope: &Scope,
     filter: &SearchFilter,
     q: &str,
     page: &PageRequest,
     reader: &str,
 ) -> DbResult<Vec<Message>> {
-    let in_scope = |query: &mut QueryBuilder<sqlx::Postgres>| {
+    let in_scope = |query: &mut Statement<'_>| {
         query.push("SELECT m.* FROM messages m");
         push_filters(query, scope, filter, reader);
         if let Some(after) = &page.after {
             query.push(" AND m.id < ").push_bind(after.clone());
         }
     };
-    let matches = |query: &mut QueryBuilder<sqlx::Postgres>| {
+    let matches = |query: &mut Statement<'_>| {
         query.push("to_tsvector('english', m.body) @@ plainto_tsquery('english', ").push_bind(q.to_owned()).push(")");
     };
-    let mut window = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
+    let mut window = db.read_built(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
     in_scope(&mut window);
     window.push(" ORDER BY m.id DESC LIMIT ").push_bind(WINDOW).push(") m WHERE ");
     matches(&mut window);
     window.push(" ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
-    let rows: Vec<Message> = window.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<Message> = window.fetch_all().await?;
     if rows.len() as i64 == page.fetch_limit() {
         return Ok(rows);
     }
     // OFFSET 0 keeps the planner from folding the ORDER BY … LIMIT into the
     // match, which would bring the newest-first walk back.
-    let mut every = QueryBuilder::new(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
+    let mut every = db.read_built(format!("SELECT {MESSAGE_COLUMNS} FROM ("));
     in_scope(&mut every);
     every.push(" AND ");
     matches(&mut every);
     every.push(" OFFSET 0) m ORDER BY m.id DESC LIMIT ").push_bind(page.fetch_limit());
-    Ok(every.build_query_as().fetch_all(pool).await?)
+    every.fetch_all().await
 }
 
 /// The joins and conditions of a search but its words: scope, note
 /// visibility, and the filters. Ends inside the `WHERE`, ready for more
 /// `AND`s.
-fn push_filters<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, scope: &Scope, filter: &SearchFilter, reader: &str)
-where
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+fn push_filters(query: &mut Statement<'_>, scope: &Scope, filter: &SearchFilter, reader: &str) {
     if filter.thread_status.is_some() {
         query.push(" JOIN message_threads t ON t.id = m.thread_id");
     }

@@ -5,10 +5,9 @@ use consign_domain::messaging::{Channel, ThreadStatus};
 use consign_domain::{BrandId, OrderId, ThreadId, Timestamp, UserId};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::QueryBuilder;
 
 use super::{Participant, order_ref};
-use crate::{Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope};
 
 /// An order's conversation, as the caller sees it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -85,8 +84,7 @@ pub async fn get(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Thread> 
     let order = order_ref(db, scope, order_id).await?;
     let reader = Participant::of(scope, order.brand_id);
     let sql = format!("{} WHERE t.order_id = $1", thread_select(reader.is_customer(), &reader.id));
-    let thread: Thread =
-        db_read!(db, |conn| { sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_one(conn).await? });
+    let thread: Thread = db.read_built(sql).bind(order_id).fetch_one().await?;
     Ok(finish(thread))
 }
 
@@ -114,33 +112,31 @@ pub async fn list(db: &Db, scope: &Scope, filter: &ThreadFilter, page: &PageRequ
         return Err(DbError::NotFound);
     }
     let reader = scope.principal().actor_id();
-    let rows: Vec<Thread> = db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!("SELECT * FROM ({}) t WHERE 1 = 1", thread_select(false, &reader)));
-        scope.push_brand_filter(&mut query, "t.brand_id");
-        if let Some(brand_id) = filter.brand_id {
-            query.push(" AND t.brand_id = ").push_bind(brand_id.to_string());
-        }
-        if let Some(status) = filter.status {
-            query.push(" AND t.status = ").push_bind(status.as_str());
-        }
-        if let Some(assignee) = filter.assignee_id {
-            query.push(" AND t.assignee_id = ").push_bind(assignee.to_string());
-        }
-        if filter.unassigned {
-            query.push(" AND t.assignee_id IS NULL");
-        }
-        if filter.unread {
-            query.push(" AND t.unread > 0");
-        }
-        if let Some(channel) = filter.channel {
-            query.push(" AND t.last_customer_channel = ").push_bind(channel.as_str());
-        }
-        if let Some(after) = &page.after {
-            query.push(" AND t.id < ").push_bind(after.clone());
-        }
-        query.push(" ORDER BY t.id DESC LIMIT ").push_bind(page.fetch_limit());
-        query.build_query_as().fetch_all(conn).await?
-    });
+    let mut query = db.read_built(format!("SELECT * FROM ({}) t WHERE 1 = 1", thread_select(false, &reader)));
+    scope.push_brand_filter(&mut query, "t.brand_id");
+    if let Some(brand_id) = filter.brand_id {
+        query.push(" AND t.brand_id = ").push_bind(brand_id.to_string());
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND t.status = ").push_bind(status.as_str());
+    }
+    if let Some(assignee) = filter.assignee_id {
+        query.push(" AND t.assignee_id = ").push_bind(assignee.to_string());
+    }
+    if filter.unassigned {
+        query.push(" AND t.assignee_id IS NULL");
+    }
+    if filter.unread {
+        query.push(" AND t.unread > 0");
+    }
+    if let Some(channel) = filter.channel {
+        query.push(" AND t.last_customer_channel = ").push_bind(channel.as_str());
+    }
+    if let Some(after) = &page.after {
+        query.push(" AND t.id < ").push_bind(after.clone());
+    }
+    query.push(" ORDER BY t.id DESC LIMIT ").push_bind(page.fetch_limit());
+    let rows: Vec<Thread> = query.fetch_all().await?;
     Ok(Page::from_rows(rows.into_iter().map(finish).collect(), page, |t| t.id.to_string()))
 }
 
@@ -163,22 +159,20 @@ pub async fn unread_summary(db: &Db, scope: &Scope) -> DbResult<UnreadSummary> {
 pub async fn unread_summary_in(db: &Db, scope: &Scope, brand_id: Option<BrandId>) -> DbResult<UnreadSummary> {
     let reader = scope.principal().actor_id();
     let customer = scope.customer_order().is_some();
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(format!(
-            "SELECT COUNT(*) AS messages, COUNT(DISTINCT m.thread_id) AS threads FROM messages m WHERE {}",
-            unread_condition(customer, &reader)
-        ));
-        match scope.customer_order() {
-            Some(order_id) => {
-                query.push(" AND m.order_id = ").push_bind(order_id.to_string());
-            }
-            None => scope.push_brand_filter(&mut query, "m.brand_id"),
+    let mut query = db.read_built(format!(
+        "SELECT COUNT(*) AS messages, COUNT(DISTINCT m.thread_id) AS threads FROM messages m WHERE {}",
+        unread_condition(customer, &reader)
+    ));
+    match scope.customer_order() {
+        Some(order_id) => {
+            query.push(" AND m.order_id = ").push_bind(order_id.to_string());
         }
-        if let Some(brand_id) = brand_id {
-            query.push(" AND m.brand_id = ").push_bind(brand_id.to_string());
-        }
-        query.build_query_as().fetch_one(conn).await?
-    }))
+        None => scope.push_brand_filter(&mut query, "m.brand_id"),
+    }
+    if let Some(brand_id) = brand_id {
+        query.push(" AND m.brand_id = ").push_bind(brand_id.to_string());
+    }
+    query.fetch_one().await
 }
 
 enum Change {
@@ -195,8 +189,8 @@ async fn change(db: &Db, scope: &Scope, order_id: OrderId, change: Change) -> Db
     }
     if let Change::Assign(Some(user_id)) = &change {
         // The assignee must be able to see the brand.
-        let sees: Option<i64> = db_read!(db, |conn| {
-            sqlx::query_scalar(
+        let sees: Option<i64> = db
+            .read(
                 "SELECT CAST(1 AS BIGINT) FROM brand_memberships WHERE user_id = $1 AND brand_id = $2
                  UNION ALL SELECT 1 FROM org_memberships m JOIN brands b ON b.organization_id = m.organization_id
                   WHERE m.user_id = $1 AND b.id = $2
@@ -204,74 +198,67 @@ async fn change(db: &Db, scope: &Scope, order_id: OrderId, change: Change) -> Db
                   WHERE m.user_id = $1 AND f.brand_id = $2
                  LIMIT 1",
             )
-            .bind(user_id)
+            .bind(*user_id)
             .bind(order.brand_id)
-            .fetch_optional(conn)
-            .await?
-        });
+            .scalar_optional()
+            .await?;
         if sees.is_none() {
             return Err(DbError::invalid("assignee_id", "must be a staff member who can see this brand"));
         }
     }
-    db_write!(db, |tx| {
-        let sql =
-            format!("SELECT id, status, assignee_id FROM message_threads WHERE order_id = $1{}", tx.lock_clause());
-        let (thread_id, status, assignee): (ThreadId, ThreadStatus, Option<UserId>) =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(order_id).fetch_one(&mut **tx).await?;
-        let now = Timestamp::now();
-        let (event_type, payload) = match change {
-            Change::Close | Change::Reopen => {
-                let target = if matches!(change, Change::Close) { ThreadStatus::Closed } else { ThreadStatus::Open };
-                if status == target {
-                    return Err(DbError::transition(format!("the thread is already {target}")));
-                }
-                sqlx::query(
-                    "UPDATE message_threads SET status = $1, resolved_at = $2, version = version + 1, updated_at = $3 WHERE id = $4",
-                )
-                .bind(target)
-                .bind((target == ThreadStatus::Closed).then_some(now))
-                .bind(now)
-                .bind(thread_id)
-                .execute(&mut **tx)
-                .await?;
-                let event_type = if target == ThreadStatus::Closed { "thread.closed" } else { "thread.reopened" };
-                (event_type, json!({"order_id": order_id, "thread_id": thread_id, "status": target}))
+    let mut tx = db.begin().await?;
+    let sql = format!("SELECT id, status, assignee_id FROM message_threads WHERE order_id = $1{}", tx.lock_clause());
+    let (thread_id, status, assignee): (ThreadId, ThreadStatus, Option<UserId>) =
+        tx.query_built(sql).bind(order_id).fetch_one().await?;
+    let now = Timestamp::now();
+    let (event_type, payload) = match change {
+        Change::Close | Change::Reopen => {
+            let target = if matches!(change, Change::Close) { ThreadStatus::Closed } else { ThreadStatus::Open };
+            if status == target {
+                return Err(DbError::transition(format!("the thread is already {target}")));
             }
-            Change::Assign(user_id) => {
-                sqlx::query(
-                    "UPDATE message_threads SET assignee_id = $1, version = version + 1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(user_id)
-                .bind(now)
-                .bind(thread_id)
-                .execute(&mut **tx)
-                .await?;
-                (
-                    "thread.assigned",
-                    json!({"order_id": order_id, "thread_id": thread_id, "assignee_id": user_id, "previous": assignee}),
-                )
-            }
-        };
-        tx.insert_event(&NewEvent {
-            organization_id: order.organization_id,
-            brand_id: Some(order.brand_id),
-            event_type,
-            aggregate_type: "message_thread",
-            aggregate_id: thread_id.to_string(),
-            payload: payload.clone(),
-            actor: actor.id.clone(),
-        })
-        .await?;
-        let mut audit = scope.audit(
-            order.organization_id,
-            Some(order.brand_id),
-            event_type,
-            "message_thread",
-            thread_id.to_string(),
-        );
-        audit.after = Some(payload);
-        tx.record_audit(audit).await?;
-    });
+            tx.query(
+                "UPDATE message_threads SET status = $1, resolved_at = $2, version = version + 1, updated_at = $3 WHERE id = $4",
+            )
+            .bind(target)
+            .bind((target == ThreadStatus::Closed).then_some(now))
+            .bind(now)
+            .bind(thread_id)
+            .execute()
+            .await?;
+            let event_type = if target == ThreadStatus::Closed { "thread.closed" } else { "thread.reopened" };
+            (event_type, json!({"order_id": order_id, "thread_id": thread_id, "status": target}))
+        }
+        Change::Assign(user_id) => {
+            tx.query(
+                "UPDATE message_threads SET assignee_id = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(thread_id)
+            .execute()
+            .await?;
+            (
+                "thread.assigned",
+                json!({"order_id": order_id, "thread_id": thread_id, "assignee_id": user_id, "previous": assignee}),
+            )
+        }
+    };
+    tx.insert_event(&NewEvent {
+        organization_id: order.organization_id,
+        brand_id: Some(order.brand_id),
+        event_type,
+        aggregate_type: "message_thread",
+        aggregate_id: thread_id.to_string(),
+        payload: payload.clone(),
+        actor: actor.id.clone(),
+    })
+    .await?;
+    let mut audit =
+        scope.audit(order.organization_id, Some(order.brand_id), event_type, "message_thread", thread_id.to_string());
+    audit.after = Some(payload);
+    tx.record_audit(audit).await?;
+    tx.commit().await?;
     get(db, scope, order_id).await
 }
 
@@ -319,9 +306,8 @@ pub async fn response_times(
     if scope.customer_order().is_some() {
         return Err(DbError::NotFound);
     }
-    Ok(db_read!(db, |conn| {
-        let mut query = QueryBuilder::new(
-            "SELECT COUNT(*) AS threads,
+    let mut query = db.read(
+        "SELECT COUNT(*) AS threads,
                     COUNT(first_response_at) AS answered,
                     CAST(AVG(first_response_at - first_customer_message_at) AS DOUBLE PRECISION) / 1000000.0
                         AS mean_first_response_seconds,
@@ -330,13 +316,12 @@ pub async fn response_times(
                     COUNT(resolved_at) AS resolved,
                     CAST(AVG(resolved_at - first_customer_message_at) AS DOUBLE PRECISION) / 1000000.0
                         AS mean_resolution_seconds
-               FROM message_threads WHERE first_customer_message_at >= ",
-        );
-        query.push_bind(from).push(" AND first_customer_message_at < ").push_bind(to);
-        scope.push_brand_filter(&mut query, "brand_id");
-        if let Some(brand_id) = brand_id {
-            query.push(" AND brand_id = ").push_bind(brand_id.to_string());
-        }
-        query.build_query_as().fetch_one(conn).await?
-    }))
+           FROM message_threads WHERE first_customer_message_at >= ",
+    );
+    query.push_bind(from).push(" AND first_customer_message_at < ").push_bind(to);
+    scope.push_brand_filter(&mut query, "brand_id");
+    if let Some(brand_id) = brand_id {
+        query.push(" AND brand_id = ").push_bind(brand_id.to_string());
+    }
+    query.fetch_one().await
 }

@@ -2,14 +2,12 @@
 //! order's thread, update its counters, insert the immutable message and
 //! its `message.created` event, all in the caller's transaction.
 
-use std::future::Future;
-
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde_json::json;
 
 use super::Message;
-use crate::{DbResult, JsonText, NewEvent, TxExt};
+use crate::{DbResult, JsonText, NewEvent, Tx};
 
 /// A message about to be written.
 #[derive(Clone, Debug)]
@@ -38,14 +36,6 @@ pub struct MessageInsert {
     pub actor: String,
 }
 
-/// Writing messages inside a transaction, on both engines.
-pub trait MessageTx: TxExt {
-    /// Writes the message (opening the thread on the first one) and its
-    /// event. A customer message reopens a closed thread; the first staff
-    /// reply after a customer message sets the thread's first response time.
-    fn post_message(&mut self, message: MessageInsert) -> impl Future<Output = DbResult<Message>> + Send;
-}
-
 /// What a message changes on its thread. `$1` selects the thread (see the
 /// callers' `WHERE`), `$2` says the customer wrote (reopens, notes the
 /// channel `$3` and the first customer message), `$4` is now, `$5` says a
@@ -60,117 +50,111 @@ const THREAD_UPDATE: &str = "UPDATE message_threads SET
                              THEN COALESCE(first_response_at, $4) ELSE first_response_at END,
     last_message_at = $4, version = version + 1, updated_at = $4";
 
-macro_rules! impl_message_tx {
-    ($engine:ty) => {
-        impl MessageTx for sqlx::Transaction<'static, $engine> {
-            async fn post_message(&mut self, m: MessageInsert) -> DbResult<Message> {
-                let now = Timestamp::now();
-                let from_customer = m.sender_role == SenderRole::Customer;
-                let staff_reply = m.sender_role.is_staff() && !m.internal;
-                // `key` is the order id or the thread id, as `filter` says.
-                let update = |filter: &str, key: String| {
-                    sqlx::query_as::<_, (ThreadId, ThreadStatus)>(sqlx::AssertSqlSafe(format!(
-                        "{THREAD_UPDATE} {filter} RETURNING id, status"
-                    )))
-                    .bind(key)
-                    .bind(from_customer)
-                    .bind(m.channel)
+/// Writes the message (opening the thread on the first one) and its event,
+/// in the caller's transaction. A customer message reopens a closed thread;
+/// the first staff reply after a customer message sets the thread's first
+/// response time.
+pub(crate) async fn post_message(tx: &mut Tx, m: MessageInsert) -> DbResult<Message> {
+    let now = Timestamp::now();
+    let from_customer = m.sender_role == SenderRole::Customer;
+    let staff_reply = m.sender_role.is_staff() && !m.internal;
+    // `$1` is the order id or the thread id, as `filter` says.
+    let update = |filter: &str| format!("{THREAD_UPDATE} {filter} RETURNING id, status");
+    // The usual message is one statement: its thread exists and it does not
+    // reopen it, so the update leaves the status as it was. Otherwise (an
+    // order's first message, or a customer writing to a closed thread) the
+    // thread is read locked, opened when missing (a concurrent first message
+    // may open it in between, hence the second read), then updated.
+    let usual: Option<(ThreadId, ThreadStatus)> = tx
+        .query_built(update("WHERE order_id = $1 AND (status = 'open' OR NOT $2)"))
+        .bind(m.order_id)
+        .bind(from_customer)
+        .bind(m.channel)
+        .bind(now)
+        .bind(staff_reply)
+        .fetch_optional()
+        .await?;
+    let (thread_id, status) = match usual {
+        Some(thread) => thread,
+        None => {
+            let sql = format!("SELECT id, status FROM message_threads WHERE order_id = $1{}", tx.lock_clause());
+            let found: Option<(ThreadId, ThreadStatus)> =
+                tx.query_built(sql.clone()).bind(m.order_id).fetch_optional().await?;
+            let (thread_id, status) = match found {
+                Some(thread) => thread,
+                None => {
+                    tx.query(
+                        "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, last_message_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) ON CONFLICT (order_id) DO NOTHING",
+                    )
+                    .bind(ThreadId::new())
+                    .bind(m.organization_id)
+                    .bind(m.brand_id)
+                    .bind(m.order_id)
                     .bind(now)
-                    .bind(staff_reply)
-                };
-                // The usual message is one statement: its thread exists and
-                // it does not reopen it, so the update leaves the status as it
-                // was. Otherwise (an order's first message, or a customer
-                // writing to a closed thread) the thread is read locked,
-                // opened when missing (a concurrent first message may open it
-                // in between, hence the second read), then updated.
-                let usual = update("WHERE order_id = $1 AND (status = 'open' OR NOT $2)", m.order_id.to_string())
-                    .fetch_optional(&mut **self)
+                    .execute()
                     .await?;
-                let (thread_id, status) = match usual {
-                    Some(thread) => thread,
-                    None => {
-                        let sql = format!("SELECT id, status FROM message_threads WHERE order_id = $1{}", self.lock_clause());
-                        let found: Option<(ThreadId, ThreadStatus)> =
-                            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                                .bind(m.order_id)
-                                .fetch_optional(&mut **self)
-                                .await?;
-                        let (thread_id, status) = match found {
-                            Some(thread) => thread,
-                            None => {
-                                sqlx::query(
-                                    "INSERT INTO message_threads (id, organization_id, brand_id, order_id, status, last_message_at, created_at, updated_at)
-                                     VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) ON CONFLICT (order_id) DO NOTHING",
-                                )
-                                .bind(ThreadId::new())
-                                .bind(m.organization_id)
-                                .bind(m.brand_id)
-                                .bind(m.order_id)
-                                .bind(now)
-                                .execute(&mut **self)
-                                .await?;
-                                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(m.order_id).fetch_one(&mut **self).await?
-                            }
-                        };
-                        update("WHERE id = $1", thread_id.to_string()).fetch_one(&mut **self).await?;
-                        (thread_id, status)
-                    }
-                };
-                let message = Message {
-                    id: MessageId::new(),
-                    order_id: m.order_id,
-                    thread_id,
-                    brand_id: m.brand_id,
-                    body: m.body,
-                    channel: m.channel,
-                    sender_role: m.sender_role,
-                    sender_id: m.sender_id,
-                    internal: m.internal,
-                    attachments: JsonText(m.attachments),
-                    read_by: Vec::new(),
-                    created_at: now,
-                };
-                sqlx::query(
-                    "INSERT INTO messages (id, organization_id, brand_id, order_id, thread_id, body, channel, sender_role,
-                                           sender_id, internal, attachments, external_id, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(message.id)
-                .bind(m.organization_id)
-                .bind(m.brand_id)
-                .bind(m.order_id)
-                .bind(thread_id)
-                .bind(&message.body)
-                .bind(message.channel)
-                .bind(message.sender_role)
-                .bind(&message.sender_id)
-                .bind(message.internal)
-                .bind(message.attachments.0.to_string())
-                .bind(&m.external_id)
-                .bind(now)
-                .execute(&mut **self)
-                .await?;
-                let event = |event_type, payload| NewEvent {
-                    organization_id: m.organization_id,
-                    brand_id: Some(m.brand_id),
-                    event_type,
-                    aggregate_type: "message_thread",
-                    aggregate_id: thread_id.to_string(),
-                    payload,
-                    actor: m.actor.clone(),
-                };
-                if from_customer && status == ThreadStatus::Closed {
-                    self.insert_event(&event("thread.reopened", json!({"order_id": m.order_id, "thread_id": thread_id})))
-                        .await?;
+                    tx.query_built(sql).bind(m.order_id).fetch_one().await?
                 }
-                let payload = serde_json::to_value(&message).unwrap_or_default();
-                self.insert_event(&event("message.created", payload)).await?;
-                Ok(message)
-            }
+            };
+            tx.query_built(update("WHERE id = $1"))
+                .bind(thread_id)
+                .bind(from_customer)
+                .bind(m.channel)
+                .bind(now)
+                .bind(staff_reply)
+                .execute()
+                .await?;
+            (thread_id, status)
         }
     };
+    let message = Message {
+        id: MessageId::new(),
+        order_id: m.order_id,
+        thread_id,
+        brand_id: m.brand_id,
+        body: m.body,
+        channel: m.channel,
+        sender_role: m.sender_role,
+        sender_id: m.sender_id,
+        internal: m.internal,
+        attachments: JsonText(m.attachments),
+        read_by: Vec::new(),
+        created_at: now,
+    };
+    tx.query(
+        "INSERT INTO messages (id, organization_id, brand_id, order_id, thread_id, body, channel, sender_role,
+                               sender_id, internal, attachments, external_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(message.id)
+    .bind(m.organization_id)
+    .bind(m.brand_id)
+    .bind(m.order_id)
+    .bind(thread_id)
+    .bind(message.body.clone())
+    .bind(message.channel)
+    .bind(message.sender_role)
+    .bind(message.sender_id.clone())
+    .bind(message.internal)
+    .bind(message.attachments.0.to_string())
+    .bind(m.external_id.clone())
+    .bind(now)
+    .execute()
+    .await?;
+    let event = |event_type, payload| NewEvent {
+        organization_id: m.organization_id,
+        brand_id: Some(m.brand_id),
+        event_type,
+        aggregate_type: "message_thread",
+        aggregate_id: thread_id.to_string(),
+        payload,
+        actor: m.actor.clone(),
+    };
+    if from_customer && status == ThreadStatus::Closed {
+        tx.insert_event(&event("thread.reopened", json!({"order_id": m.order_id, "thread_id": thread_id}))).await?;
+    }
+    let payload = serde_json::to_value(&message).unwrap_or_default();
+    tx.insert_event(&event("message.created", payload)).await?;
+    Ok(message)
 }
-
-impl_message_tx!(sqlx::Sqlite);
-impl_message_tx!(sqlx::Postgres);

@@ -1,13 +1,11 @@
 //! Which events notify whom, decided in the event's own transaction so a
 //! notification exists if and only if its change committed.
 
-use std::future::Future;
-
 use consign_domain::{BrandId, EventId, Timestamp};
 use serde_json::{Value, json};
 
 use super::{CUSTOMER_JOB, DEFAULT_STAFF_DIGEST_SECONDS, STAFF_DIGEST_JOB};
-use crate::{DbResult, NewEvent, NewJob, TxExt};
+use crate::{DbResult, NewEvent, NewJob, Tx};
 
 /// Who an event notifies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,41 +45,28 @@ pub fn customer_kind(event_type: &str) -> &str {
     if event_type == "message.created" { "message.reply" } else { event_type }
 }
 
-/// Enqueuing notification jobs inside the event's transaction.
-pub trait NotifyTx: TxExt {
-    /// Enqueues the job that notifies whom `event` concerns, if anyone.
-    fn plan_notifications(&mut self, event: &NewEvent, id: EventId) -> impl Future<Output = DbResult<()>> + Send;
-}
-
-macro_rules! impl_notify_tx {
-    ($engine:ty) => {
-        impl NotifyTx for sqlx::Transaction<'static, $engine> {
-            async fn plan_notifications(&mut self, event: &NewEvent, id: EventId) -> DbResult<()> {
-                let Some(plan) = plan(event) else { return Ok(()) };
-                let job = match (plan, event.brand_id) {
-                    (Plan::Customer, _) => NewJob {
-                        dedupe_key: Some(format!("{CUSTOMER_JOB}:{id}")),
-                        ..NewJob::now(CUSTOMER_JOB, json!({"event_id": id}))
-                    },
-                    (Plan::StaffDigest { thread_id }, Some(brand_id)) => {
-                        let window: Option<i64> =
-                            sqlx::query_scalar("SELECT staff_digest_seconds FROM notification_settings WHERE brand_id = $1")
-                                .bind(brand_id)
-                                .fetch_optional(&mut **self)
-                                .await?;
-                        digest_job(&thread_id, brand_id, window.unwrap_or(DEFAULT_STAFF_DIGEST_SECONDS), Timestamp::now())
-                    }
-                    (Plan::StaffDigest { .. }, None) => return Ok(()),
-                };
-                self.enqueue_job(job).await?;
-                Ok(())
-            }
+/// Enqueues, in the event's transaction, the job that notifies whom
+/// `event` concerns, if anyone.
+pub(crate) async fn plan_notifications(tx: &mut Tx, event: &NewEvent, id: EventId) -> DbResult<()> {
+    let Some(plan) = plan(event) else { return Ok(()) };
+    let job = match (plan, event.brand_id) {
+        (Plan::Customer, _) => NewJob {
+            dedupe_key: Some(format!("{CUSTOMER_JOB}:{id}")),
+            ..NewJob::now(CUSTOMER_JOB, json!({"event_id": id}))
+        },
+        (Plan::StaffDigest { thread_id }, Some(brand_id)) => {
+            let window: Option<i64> = tx
+                .query("SELECT staff_digest_seconds FROM notification_settings WHERE brand_id = $1")
+                .bind(brand_id)
+                .scalar_optional()
+                .await?;
+            digest_job(&thread_id, brand_id, window.unwrap_or(DEFAULT_STAFF_DIGEST_SECONDS), Timestamp::now())
         }
+        (Plan::StaffDigest { .. }, None) => return Ok(()),
     };
+    tx.enqueue_job(job).await?;
+    Ok(())
 }
-
-impl_notify_tx!(sqlx::Sqlite);
-impl_notify_tx!(sqlx::Postgres);
 
 /// The digest job of the window `now` falls in: one per thread and window
 /// (the dedupe key), run when the window closes, covering the thread's

@@ -6,7 +6,7 @@ use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_domain::{BrandId, EventId, NotificationId, OrderId, OrganizationId, ThreadId, Timestamp, UserId};
 
 use super::{COLUMNS, Notification, Template, effective};
-use crate::{Db, DbResult, JsonText, db_read, db_write};
+use crate::{Db, DbResult, JsonText};
 
 /// An event about to be told to its order's customer.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -55,24 +55,22 @@ impl CustomerNotice {
 
 /// Loads the event a customer job tells about, with its order and brand.
 pub async fn customer_notice(db: &Db, event_id: EventId) -> DbResult<CustomerNotice> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT e.type AS event_type, e.payload, o.organization_id, o.brand_id, o.id AS order_id,
-                    o.number AS order_number, o.customer_name, o.customer_email, o.customer_phone,
-                    b.name AS brand_name, b.slug AS brand_slug,
-                    (SELECT t.id FROM message_threads t WHERE t.order_id = o.id) AS thread_id,
-                    (SELECT s.tracking_url FROM shipments s WHERE s.order_id = o.id AND s.tracking_url IS NOT NULL
-                      ORDER BY s.id DESC LIMIT 1) AS tracking_url,
-                    o.access_token_version
-               FROM events e
-               JOIN orders o ON o.id = e.order_id
-               JOIN brands b ON b.id = o.brand_id
-              WHERE e.id = $1",
-        )
-        .bind(event_id)
-        .fetch_one(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT e.type AS event_type, e.payload, o.organization_id, o.brand_id, o.id AS order_id,
+                o.number AS order_number, o.customer_name, o.customer_email, o.customer_phone,
+                b.name AS brand_name, b.slug AS brand_slug,
+                (SELECT t.id FROM message_threads t WHERE t.order_id = o.id) AS thread_id,
+                (SELECT s.tracking_url FROM shipments s WHERE s.order_id = o.id AND s.tracking_url IS NOT NULL
+                  ORDER BY s.id DESC LIMIT 1) AS tracking_url,
+                o.access_token_version
+           FROM events e
+           JOIN orders o ON o.id = e.order_id
+           JOIN brands b ON b.id = o.brand_id
+          WHERE e.id = $1",
+    )
+    .bind(event_id)
+    .fetch_one()
+    .await
 }
 
 /// The brand's enabled templates for `kind`, one per channel that sends it.
@@ -111,69 +109,71 @@ pub struct NewNotification {
 /// Logs a notification as `queued`, or answers the row already logged
 /// under its dedupe key (whatever its status).
 pub async fn queue(db: &Db, new: NewNotification) -> DbResult<Notification> {
-    Ok(db_write!(db, |tx| {
-        let now = Timestamp::now();
-        sqlx::query(
-            "INSERT INTO notifications (id, organization_id, brand_id, order_id, kind, audience, user_id, channel,
-                                        recipient, subject, body, status, attempts, dedupe_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $13, $13)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(NotificationId::new())
-        .bind(new.organization_id)
-        .bind(new.brand_id)
-        .bind(new.order_id)
-        .bind(new.kind.clone())
-        .bind(new.audience)
-        .bind(new.user_id)
-        .bind(new.channel)
-        .bind(new.recipient.clone())
-        .bind(new.subject.clone())
-        .bind(new.body.clone())
+    let mut tx = db.begin().await?;
+    let now = Timestamp::now();
+    tx.query(
+        "INSERT INTO notifications (id, organization_id, brand_id, order_id, kind, audience, user_id, channel,
+                                    recipient, subject, body, status, attempts, dedupe_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $13, $13)
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(NotificationId::new())
+    .bind(new.organization_id)
+    .bind(new.brand_id)
+    .bind(new.order_id)
+    .bind(new.kind.clone())
+    .bind(new.audience)
+    .bind(new.user_id)
+    .bind(new.channel)
+    .bind(new.recipient.clone())
+    .bind(new.subject.clone())
+    .bind(new.body.clone())
+    .bind(new.dedupe_key.clone())
+    .bind(now)
+    .execute()
+    .await?;
+    let notification: Notification = tx
+        .query_built(format!("SELECT {COLUMNS} FROM notifications WHERE dedupe_key = $1"))
         .bind(new.dedupe_key.clone())
-        .bind(now)
-        .execute(&mut **tx)
+        .fetch_one()
         .await?;
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM notifications WHERE dedupe_key = $1")))
-            .bind(new.dedupe_key.clone())
-            .fetch_one(&mut **tx)
-            .await?
-    }))
+    tx.commit().await?;
+    Ok(notification)
 }
 
 /// Records a send: `queued` becomes `sent`.
 pub async fn mark_sent(db: &Db, id: NotificationId, provider_message_id: &str) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE notifications SET status = 'sent', provider_message_id = $1, attempts = attempts + 1,
-                    last_error = NULL, updated_at = $2
-              WHERE id = $3 AND status = 'queued'",
-        )
-        .bind(provider_message_id.to_owned())
-        .bind(Timestamp::now())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE notifications SET status = 'sent', provider_message_id = $1, attempts = attempts + 1,
+                last_error = NULL, updated_at = $2
+          WHERE id = $3 AND status = 'queued'",
+    )
+    .bind(provider_message_id.to_owned())
+    .bind(Timestamp::now())
+    .bind(id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// Records a failed try; `give_up` makes it `failed`.
 pub async fn record_failure(db: &Db, id: NotificationId, error: &str, give_up: bool) -> DbResult<()> {
     let error: String = error.chars().take(1000).collect();
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = $1,
-                    status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
-              WHERE id = $4 AND status = 'queued'",
-        )
-        .bind(error)
-        .bind(give_up)
-        .bind(Timestamp::now())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = $1,
+                status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
+          WHERE id = $4 AND status = 'queued'",
+    )
+    .bind(error)
+    .bind(give_up)
+    .bind(Timestamp::now())
+    .bind(id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -214,17 +214,18 @@ struct DigestHead {
 /// The customer messages of a thread written after its last digest and up
 /// to `until`, and who should read them.
 pub async fn digest(db: &Db, thread_id: ThreadId, until: Timestamp) -> DbResult<Digest> {
-    Ok(db_read!(db, |conn| {
-        let head: DigestHead = sqlx::query_as(
+    let head: DigestHead = db
+        .read(
             "SELECT t.organization_id, t.brand_id, t.order_id, o.number AS order_number, o.customer_name,
                     b.name AS brand_name, t.assignee_id, t.staff_notified_at
                FROM message_threads t JOIN orders o ON o.id = t.order_id JOIN brands b ON b.id = t.brand_id
               WHERE t.id = $1",
         )
         .bind(thread_id)
-        .fetch_one(conn)
+        .fetch_one()
         .await?;
-        let messages: Vec<(Channel, String)> = sqlx::query_as(
+    let messages: Vec<(Channel, String)> = db
+        .read(
             "SELECT channel, body FROM messages
               WHERE thread_id = $1 AND sender_role = 'customer' AND created_at > $2 AND created_at <= $3
               ORDER BY created_at, id",
@@ -232,50 +233,47 @@ pub async fn digest(db: &Db, thread_id: ThreadId, until: Timestamp) -> DbResult<
         .bind(thread_id)
         .bind(head.staff_notified_at.unwrap_or(Timestamp::from_micros(0)))
         .bind(until)
-        .fetch_all(conn)
+        .fetch_all()
         .await?;
-        let recipients: Vec<(UserId, String)> = match head.assignee_id {
-            Some(assignee) => {
-                sqlx::query_as("SELECT id, email FROM users WHERE id = $1").bind(assignee).fetch_all(conn).await?
-            }
-            None => {
-                sqlx::query_as(
-                    "SELECT id, email FROM users WHERE id IN (
-                         SELECT user_id FROM brand_memberships WHERE brand_id = $1
-                         UNION SELECT user_id FROM org_memberships WHERE organization_id = $2)
-                      ORDER BY email",
-                )
-                .bind(head.brand_id)
-                .bind(head.organization_id)
-                .fetch_all(conn)
-                .await?
-            }
-        };
-        Digest {
-            organization_id: head.organization_id,
-            brand_id: head.brand_id,
-            order_id: head.order_id,
-            order_number: head.order_number,
-            customer_name: head.customer_name,
-            brand_name: head.brand_name,
-            messages,
-            recipients,
+    let recipients: Vec<(UserId, String)> = match head.assignee_id {
+        Some(assignee) => db.read("SELECT id, email FROM users WHERE id = $1").bind(assignee).fetch_all().await?,
+        None => {
+            db.read(
+                "SELECT id, email FROM users WHERE id IN (
+                     SELECT user_id FROM brand_memberships WHERE brand_id = $1
+                     UNION SELECT user_id FROM org_memberships WHERE organization_id = $2)
+                  ORDER BY email",
+            )
+            .bind(head.brand_id)
+            .bind(head.organization_id)
+            .fetch_all()
+            .await?
         }
-    }))
+    };
+    Ok(Digest {
+        organization_id: head.organization_id,
+        brand_id: head.brand_id,
+        order_id: head.order_id,
+        order_number: head.order_number,
+        customer_name: head.customer_name,
+        brand_name: head.brand_name,
+        messages,
+        recipients,
+    })
 }
 
 /// Records that the thread's customer messages up to `until` were digested.
 pub async fn mark_digested(db: &Db, thread_id: ThreadId, until: Timestamp) -> DbResult<()> {
-    db_write!(db, |tx| {
-        sqlx::query(
-            "UPDATE message_threads SET staff_notified_at = $1
-              WHERE id = $2 AND (staff_notified_at IS NULL OR staff_notified_at < $1)",
-        )
-        .bind(until)
-        .bind(thread_id)
-        .execute(&mut **tx)
-        .await?;
-    });
+    let mut tx = db.begin().await?;
+    tx.query(
+        "UPDATE message_threads SET staff_notified_at = $1
+          WHERE id = $2 AND (staff_notified_at IS NULL OR staff_notified_at < $1)",
+    )
+    .bind(until)
+    .bind(thread_id)
+    .execute()
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

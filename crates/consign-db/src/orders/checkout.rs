@@ -8,11 +8,10 @@ use consign_domain::order::{Address, Customer, MAX_LINE_QUANTITY};
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus, ProductStatus};
 use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
 use serde_json::json;
-use sqlx::QueryBuilder;
 
-use super::reservations::{Hold, StockTx};
+use super::reservations::{self, Held, Hold};
 use super::{Order, OrderItem, OrderRow};
-use crate::{Db, DbError, DbResult, NewEvent, TxExt, db_read, db_write};
+use crate::{Db, DbError, DbResult, NewEvent, Tx};
 
 /// A line as the customer asks for it.
 #[derive(Clone, Debug)]
@@ -71,18 +70,16 @@ impl StorefrontBrand {
 /// A brand by its public slug. Storefront data is public by nature, so no
 /// scope: only what a shopper may see is returned.
 pub async fn storefront_brand(db: &Db, slug: &str) -> DbResult<StorefrontBrand> {
-    Ok(db_read!(db, |conn| {
-        sqlx::query_as(
-            "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds
-               FROM brands WHERE slug = $1",
-        )
-        .bind(slug.to_owned())
-        .fetch_one(conn)
-        .await?
-    }))
+    db.read(
+        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds
+           FROM brands WHERE slug = $1",
+    )
+    .bind(slug.to_owned())
+    .fetch_one()
+    .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct Sellable {
     variant_id: VariantId,
     sku: String,
@@ -94,107 +91,196 @@ struct Sellable {
     early_access_emails: String,
 }
 
+/// A line that passed the catalog checks: its new item's id, what it
+/// sells, how many and its total.
+struct Line {
+    item_id: OrderItemId,
+    sellable: Sellable,
+    quantity: i64,
+    total: i64,
+}
+
 /// Places an order: `open`, `unpaid`, its stock held for the brand's hold
 /// of the payment method ([`StorefrontBrand::hold_seconds`]). Fails with `Invalid` for an unknown or
 /// unsellable SKU and `InsufficientStock` naming every short SKU.
 pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
     let quantities = sum_lines(checkout.lines.iter().map(|line| (line.sku.as_str(), line.quantity)))?;
     let now = Timestamp::now();
-    let order_id = checkout.order_id;
-    let customer = checkout.customer;
     let shipping_address = serde_json::to_string(&checkout.shipping_address).map_err(anyhow::Error::from)?;
-    let (row, items) = db_write!(db, |tx| {
-        let mut query = QueryBuilder::new(
-            "SELECT v.id AS variant_id, v.sku, p.title AS product_title, v.title AS variant_title, v.price_amount,
-                    p.status, p.available_at, p.early_access_emails
-               FROM variants v JOIN products p ON p.id = v.product_id
-              WHERE v.brand_id = ",
-        );
-        query.push_bind(brand.id).push(" AND v.sku IN (");
-        let mut skus = query.separated(", ");
-        for (sku, _) in &quantities {
-            skus.push_bind(sku.clone());
-        }
-        query.push(")");
-        let found: Vec<Sellable> = query.build_query_as().fetch_all(&mut **tx).await?;
-        let found: HashMap<&str, &Sellable> = found.iter().map(|s| (s.sku.as_str(), s)).collect();
+    let mut tx = db.begin().await?;
+    let lines = check_sellable(&mut tx, brand.id, &quantities, &checkout.customer.email, now).await?;
+    let subtotal = subtotal(&lines)?;
+    // Stock first: a short SKU fails here, before anything is written.
+    let held = hold_stock(&mut tx, brand.id, &lines).await?;
+    // Gapless numbers: the counter row is locked by this transaction until
+    // it commits or rolls back, so it is taken as late as possible to keep
+    // concurrent checkouts of one brand moving.
+    let number = next_number(&mut tx, brand).await?;
+    let row = new_order_row(brand, &checkout, number, subtotal, shipping_address, now);
+    insert_order(&mut tx, &row, &checkout.access_token_hash).await?;
+    let items = order_items(row.id, &lines);
+    insert_items(&mut tx, &row, &items).await?;
+    reservations::record_holds(&mut tx, row.organization_id, row.brand_id, row.id, &held).await?;
+    record_created(&mut tx, &row).await?;
+    tx.commit().await?;
+    // Built from what was written, not read back: one round trip fewer.
+    Ok(row.into_order(items))
+}
 
-        let mut lines = Vec::new();
-        let mut holds = Vec::new();
-        for (index, (sku, quantity)) in quantities.iter().enumerate() {
-            let field = format!("items[{index}].sku");
-            let sellable = found
-                .get(sku.as_str())
-                .ok_or_else(|| DbError::invalid(&field, format!("no product has the SKU {sku}")))?;
-            if sellable.status != ProductStatus::Active {
-                return Err(DbError::invalid(field, format!("{sku} is not for sale")));
-            }
-            if sellable.available_at.is_some_and(|at| at > now) {
-                let early: Vec<String> = serde_json::from_str(&sellable.early_access_emails).unwrap_or_default();
-                if !early.iter().any(|e| e.eq_ignore_ascii_case(&customer.email)) {
-                    return Err(DbError::invalid(field, format!("{sku} is not on sale yet")));
-                }
-            }
-            let item_id = OrderItemId::new();
-            holds.push(Hold {
-                order_item_id: item_id,
-                variant_id: sellable.variant_id,
-                sku: sku.clone(),
-                quantity: *quantity,
-            });
-            let line_total = money::line_total(sellable.price_amount, *quantity).ok_or_else(|| {
-                DbError::invalid(format!("items[{index}].quantity"), too_much(sku, sellable.price_amount, *quantity))
-            })?;
-            lines.push((item_id, *sellable, *quantity, line_total));
+/// Checks every requested line against the brand's catalog, in request
+/// order: the SKU exists, is for sale (or on early access for this
+/// customer's email) and its line total fits. Gives each line its new
+/// item's id.
+async fn check_sellable(
+    tx: &mut Tx,
+    brand_id: BrandId,
+    quantities: &[(String, i64)],
+    customer_email: &str,
+    now: Timestamp,
+) -> DbResult<Vec<Line>> {
+    let mut query = tx.query(
+        "SELECT v.id AS variant_id, v.sku, p.title AS product_title, v.title AS variant_title, v.price_amount,
+                p.status, p.available_at, p.early_access_emails
+           FROM variants v JOIN products p ON p.id = v.product_id
+          WHERE v.brand_id = ",
+    );
+    query.push_bind(brand_id).push(" AND ");
+    query.push_in("v.sku", quantities.iter().map(|(sku, _)| sku.clone()));
+    let found: Vec<Sellable> = query.fetch_all().await?;
+    let found: HashMap<&str, &Sellable> = found.iter().map(|s| (s.sku.as_str(), s)).collect();
+    let mut lines = Vec::new();
+    for (index, (sku, quantity)) in quantities.iter().enumerate() {
+        let field = format!("items[{index}].sku");
+        let sellable =
+            found.get(sku.as_str()).ok_or_else(|| DbError::invalid(&field, format!("no product has the SKU {sku}")))?;
+        if sellable.status != ProductStatus::Active {
+            return Err(DbError::invalid(field, format!("{sku} is not for sale")));
         }
-        let subtotal = money::sum(lines.iter().map(|(_, _, _, total)| *total)).ok_or_else(|| {
-            DbError::invalid("items", format!("the order's total exceeds the largest amount ({})", money::MAX_AMOUNT))
+        if sellable.available_at.is_some_and(|at| at > now) {
+            let early: Vec<String> = serde_json::from_str(&sellable.early_access_emails).unwrap_or_default();
+            if !early.iter().any(|e| e.eq_ignore_ascii_case(customer_email)) {
+                return Err(DbError::invalid(field, format!("{sku} is not on sale yet")));
+            }
+        }
+        let total = money::line_total(sellable.price_amount, *quantity).ok_or_else(|| {
+            DbError::invalid(format!("items[{index}].quantity"), too_much(sku, sellable.price_amount, *quantity))
         })?;
+        lines.push(Line { item_id: OrderItemId::new(), sellable: (*sellable).clone(), quantity: *quantity, total });
+    }
+    Ok(lines)
+}
 
-        // Stock first: a short SKU fails here, before anything is written.
-        let held = tx.hold(brand.id, &holds).await?;
+/// The sum of the line totals, refused past the largest amount.
+fn subtotal(lines: &[Line]) -> DbResult<i64> {
+    money::sum(lines.iter().map(|line| line.total)).ok_or_else(|| {
+        DbError::invalid("items", format!("the order's total exceeds the largest amount ({})", money::MAX_AMOUNT))
+    })
+}
 
-        // Gapless numbers: the counter row is locked by this transaction
-        // until it commits or rolls back, so it is taken as late as
-        // possible to keep concurrent checkouts of one brand moving.
-        let number: i64 = sqlx::query_scalar(
-            "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, 1001)
-             ON CONFLICT (brand_id) DO UPDATE SET last_number = order_counters.last_number + 1
-             RETURNING last_number",
-        )
-        .bind(brand.id)
-        .bind(brand.organization_id)
-        .fetch_one(&mut **tx)
-        .await?;
+/// Holds the stock of every line (see [`reservations::hold`]).
+async fn hold_stock(tx: &mut Tx, brand_id: BrandId, lines: &[Line]) -> DbResult<Vec<Held>> {
+    let holds: Vec<Hold> = lines
+        .iter()
+        .map(|line| Hold {
+            order_item_id: line.item_id,
+            variant_id: line.sellable.variant_id,
+            sku: line.sellable.sku.clone(),
+            quantity: line.quantity,
+        })
+        .collect();
+    reservations::hold(tx, brand_id, &holds).await
+}
 
-        let expires_at = now.plus_seconds(brand.hold_seconds(&checkout.payment_provider));
-        sqlx::query(
-            "INSERT INTO orders (id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
-                                 customer_name, customer_email, customer_phone, shipping_address, currency,
-                                 subtotal, total, payment_provider, access_token_hash, reservation_expires_at,
-                                 version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'open', 'unpaid', 'unfulfilled', $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, 1, $14, $14)",
-        )
-        .bind(order_id)
-        .bind(brand.organization_id)
-        .bind(brand.id)
-        .bind(number)
-        .bind(customer.name.clone())
-        .bind(customer.email.clone())
-        .bind(customer.phone.clone())
-        .bind(shipping_address.clone())
-        .bind(brand.currency.clone())
-        .bind(subtotal)
-        .bind(checkout.payment_provider.clone())
-        .bind(checkout.access_token_hash.clone())
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let items: Vec<OrderItem> = lines
-            .iter()
-            .map(|(item_id, sellable, quantity, line_total)| OrderItem {
-                id: *item_id,
+/// Takes the brand's next order number (the first is 1001), locking its
+/// counter row until the transaction ends.
+async fn next_number(tx: &mut Tx, brand: &StorefrontBrand) -> DbResult<i64> {
+    tx.query(
+        "INSERT INTO order_counters (brand_id, organization_id, last_number) VALUES ($1, $2, 1001)
+         ON CONFLICT (brand_id) DO UPDATE SET last_number = order_counters.last_number + 1
+         RETURNING last_number",
+    )
+    .bind(brand.id)
+    .bind(brand.organization_id)
+    .scalar()
+    .await
+}
+
+/// The new order's row: `open`, `unpaid`, `unfulfilled`, version 1, its
+/// stock held for the payment method's hold from `now`.
+fn new_order_row(
+    brand: &StorefrontBrand,
+    checkout: &NewCheckout,
+    number: i64,
+    subtotal: i64,
+    shipping_address: String,
+    now: Timestamp,
+) -> OrderRow {
+    let expires_at = now.plus_seconds(brand.hold_seconds(&checkout.payment_provider));
+    OrderRow {
+        id: checkout.order_id,
+        organization_id: brand.organization_id,
+        brand_id: brand.id,
+        number,
+        status: OrderStatus::Open,
+        payment_status: PaymentStatus::Unpaid,
+        fulfillment_status: FulfillmentStatus::Unfulfilled,
+        customer_name: checkout.customer.name.clone(),
+        customer_email: checkout.customer.email.clone(),
+        customer_phone: checkout.customer.phone.clone(),
+        shipping_address,
+        currency: brand.currency.clone(),
+        subtotal,
+        discount_total: 0,
+        shipping_total: 0,
+        tax_total: 0,
+        total: subtotal,
+        paid: 0,
+        refunded: 0,
+        refund_due: 0,
+        payment_provider: checkout.payment_provider.clone(),
+        reservation_expires_at: Some(expires_at),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Writes the new order's row, with the hash of its access token.
+async fn insert_order(tx: &mut Tx, row: &OrderRow, access_token_hash: &str) -> DbResult<()> {
+    tx.query(
+        "INSERT INTO orders (id, organization_id, brand_id, number, status, payment_status, fulfillment_status,
+                             customer_name, customer_email, customer_phone, shipping_address, currency,
+                             subtotal, total, payment_provider, access_token_hash, reservation_expires_at,
+                             version, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'open', 'unpaid', 'unfulfilled', $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, 1, $14, $14)",
+    )
+    .bind(row.id)
+    .bind(row.organization_id)
+    .bind(row.brand_id)
+    .bind(row.number)
+    .bind(row.customer_name.clone())
+    .bind(row.customer_email.clone())
+    .bind(row.customer_phone.clone())
+    .bind(row.shipping_address.clone())
+    .bind(row.currency.clone())
+    .bind(row.subtotal)
+    .bind(row.payment_provider.clone())
+    .bind(access_token_hash.to_owned())
+    .bind(row.reservation_expires_at)
+    .bind(row.created_at)
+    .execute()
+    .await?;
+    Ok(())
+}
+
+/// The order's items, with their price snapshots and titles.
+fn order_items(order_id: OrderId, lines: &[Line]) -> Vec<OrderItem> {
+    lines
+        .iter()
+        .map(|line| {
+            let sellable = &line.sellable;
+            OrderItem {
+                id: line.item_id,
                 order_id,
                 variant_id: sellable.variant_id,
                 sku: sellable.sku.clone(),
@@ -203,76 +289,59 @@ pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout
                 } else {
                     format!("{} — {}", sellable.product_title, sellable.variant_title)
                 },
-                quantity: *quantity,
+                quantity: line.quantity,
                 unit_price: sellable.price_amount,
-                total: *line_total,
+                total: line.total,
                 price_source: "price_book".to_owned(),
-            })
-            .collect();
-        // All lines in one statement: one round trip whatever the count.
-        let mut insert = QueryBuilder::new(
-            "INSERT INTO order_items (id, organization_id, brand_id, order_id, variant_id, sku, title, quantity,
-                                      unit_price, total, price_source, position, created_at) ",
-        );
-        insert.push_values(items.iter().enumerate(), |mut row, (position, item)| {
-            row.push_bind(item.id)
-                .push_bind(brand.organization_id)
-                .push_bind(brand.id)
-                .push_bind(order_id)
-                .push_bind(item.variant_id)
-                .push_bind(item.sku.clone())
-                .push_bind(item.title.clone())
-                .push_bind(item.quantity)
-                .push_bind(item.unit_price)
-                .push_bind(item.total)
-                .push_bind(item.price_source.clone())
-                .push_bind(position as i64)
-                .push_bind(now);
-        });
-        insert.build().execute(&mut **tx).await?;
-        tx.record_holds(brand.organization_id, brand.id, order_id, &held).await?;
-        tx.record_event(NewEvent {
-            organization_id: brand.organization_id,
-            brand_id: Some(brand.id),
-            event_type: "order.created",
-            aggregate_type: "order",
-            aggregate_id: order_id.to_string(),
-            payload: json!({"number": format!("#{number}"), "total": subtotal, "currency": brand.currency,
-                            "customer_email": customer.email, "reservation_expires_at": expires_at}),
-            actor: "customer".into(),
+            }
         })
-        .await?;
-        let row = OrderRow {
-            id: order_id,
-            organization_id: brand.organization_id,
-            brand_id: brand.id,
-            number,
-            status: OrderStatus::Open,
-            payment_status: PaymentStatus::Unpaid,
-            fulfillment_status: FulfillmentStatus::Unfulfilled,
-            customer_name: customer.name.clone(),
-            customer_email: customer.email.clone(),
-            customer_phone: customer.phone.clone(),
-            shipping_address: shipping_address.clone(),
-            currency: brand.currency.clone(),
-            subtotal,
-            discount_total: 0,
-            shipping_total: 0,
-            tax_total: 0,
-            total: subtotal,
-            paid: 0,
-            refunded: 0,
-            refund_due: 0,
-            payment_provider: checkout.payment_provider.clone(),
-            reservation_expires_at: Some(expires_at),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        (row, items)
-    });
-    // Built from what was written, not read back: one round trip fewer.
-    Ok(row.into_order(items))
+        .collect()
+}
+
+/// Writes the order's items, in request order. All lines in one statement:
+/// one round trip whatever the count.
+async fn insert_items(tx: &mut Tx, row: &OrderRow, items: &[OrderItem]) -> DbResult<()> {
+    let mut insert = tx.query(
+        "INSERT INTO order_items (id, organization_id, brand_id, order_id, variant_id, sku, title, quantity,
+                                  unit_price, total, price_source, position, created_at) VALUES ",
+    );
+    for (position, item) in items.iter().enumerate() {
+        if position > 0 {
+            insert.push(", ");
+        }
+        insert.push("(").push_bind(item.id);
+        insert.push(", ").push_bind(row.organization_id);
+        insert.push(", ").push_bind(row.brand_id);
+        insert.push(", ").push_bind(row.id);
+        insert.push(", ").push_bind(item.variant_id);
+        insert.push(", ").push_bind(item.sku.clone());
+        insert.push(", ").push_bind(item.title.clone());
+        insert.push(", ").push_bind(item.quantity);
+        insert.push(", ").push_bind(item.unit_price);
+        insert.push(", ").push_bind(item.total);
+        insert.push(", ").push_bind(item.price_source.clone());
+        insert.push(", ").push_bind(position as i64);
+        insert.push(", ").push_bind(row.created_at);
+        insert.push(")");
+    }
+    insert.execute().await?;
+    Ok(())
+}
+
+/// Records the `order.created` event, placed by the customer.
+async fn record_created(tx: &mut Tx, row: &OrderRow) -> DbResult<()> {
+    tx.record_event(NewEvent {
+        organization_id: row.organization_id,
+        brand_id: Some(row.brand_id),
+        event_type: "order.created",
+        aggregate_type: "order",
+        aggregate_id: row.id.to_string(),
+        payload: json!({"number": format!("#{}", row.number), "total": row.subtotal, "currency": row.currency,
+                        "customer_email": row.customer_email, "reservation_expires_at": row.reservation_expires_at}),
+        actor: "customer".into(),
+    })
+    .await?;
+    Ok(())
 }
 
 /// Sums the quantities of lines naming the same SKU, in first-seen order.

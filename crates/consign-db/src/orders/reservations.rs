@@ -11,12 +11,10 @@
 //! hold at every commit, whatever runs concurrently.
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, ReservationId, Timestamp, VariantId, WarehouseId};
-use sqlx::QueryBuilder;
 
-use crate::{DbError, DbResult, TxExt};
+use crate::{DbError, DbResult, Tx};
 
 /// One order line to hold stock for.
 #[derive(Clone, Debug)]
@@ -44,267 +42,238 @@ struct Level {
     priority: Option<i64>,
 }
 
-/// Stock operations inside an order transaction, for both engines.
-pub(crate) trait StockTx: TxExt {
-    /// Allocates and reserves stock for every line, or fails with
-    /// `InsufficientStock` naming every short SKU. The caller records the
-    /// returned holds with [`StockTx::record_holds`] once the order's rows
-    /// exist; until the transaction commits, nothing is visible.
-    fn hold(&mut self, brand_id: BrandId, lines: &[Hold]) -> impl Future<Output = DbResult<Vec<Held>>> + Send;
+/// Allocates and reserves stock for every line, or fails with
+/// `InsufficientStock` naming every short SKU. The caller records the
+/// returned holds with [`record_holds`] once the order's rows exist; until
+/// the transaction commits, nothing is visible.
+pub(crate) async fn hold(tx: &mut Tx, brand_id: BrandId, lines: &[Hold]) -> DbResult<Vec<Held>> {
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock_clause = tx.lock_clause();
+    let mut query = tx.query(
+        "SELECT sl.variant_id, sl.warehouse_id,
+                sl.on_hand - sl.reserved - sl.unsellable - sl.safety_stock AS available,
+                (SELECT bw.priority FROM brand_warehouses bw
+                  WHERE bw.brand_id = ",
+    );
+    query.push_bind(brand_id);
+    query.push(" AND bw.warehouse_id = sl.warehouse_id) AS priority FROM stock_levels sl WHERE ");
+    query.push_in("sl.variant_id", lines.iter().map(|line| line.variant_id));
+    query.push(" AND (EXISTS (SELECT 1 FROM brand_warehouses bw WHERE bw.brand_id = ");
+    query.push_bind(brand_id);
+    query.push(
+        " AND bw.warehouse_id = sl.warehouse_id) OR NOT EXISTS (SELECT 1 FROM brand_warehouses bw WHERE bw.brand_id = ",
+    );
+    query.push_bind(brand_id);
+    query.push(")) ORDER BY sl.variant_id, sl.warehouse_id");
+    query.push(lock_clause);
+    let mut levels: Vec<Level> = query.fetch_all().await?;
+    levels.sort_by_key(|l| (l.priority.unwrap_or(0), l.warehouse_id));
+    let mut by_variant: HashMap<VariantId, Vec<(WarehouseId, i64)>> = HashMap::new();
+    for level in levels {
+        by_variant.entry(level.variant_id).or_default().push((level.warehouse_id, level.available.max(0)));
+    }
 
-    /// Writes the reservation rows of holds made by [`StockTx::hold`], in
-    /// one statement.
-    fn record_holds(
-        &mut self,
-        organization_id: OrganizationId,
-        brand_id: BrandId,
-        order_id: OrderId,
-        holds: &[Held],
-    ) -> impl Future<Output = DbResult<()>> + Send;
-
-    /// Holds stock again for every item of an order whose hold was
-    /// released (it expired), and records the holds. Answers `false`, having
-    /// changed nothing, when the stock is no longer there.
-    fn rehold(
-        &mut self,
-        organization_id: OrganizationId,
-        brand_id: BrandId,
-        order_id: OrderId,
-    ) -> impl Future<Output = DbResult<bool>> + Send;
-
-    /// Gives back everything the order still holds. Returns the units released.
-    fn release(&mut self, order_id: OrderId) -> impl Future<Output = DbResult<i64>> + Send;
-
-    /// Ships `quantity` of a line from a warehouse: the hold is consumed and
-    /// `on_hand` and `reserved` both go down, with a ledger row.
-    fn consume(&mut self, held: &Held, actor: &str, reference: &str) -> impl Future<Output = DbResult<()>> + Send;
-}
-
-macro_rules! impl_stock_tx {
-    ($engine:ty) => {
-        impl StockTx for sqlx::Transaction<'static, $engine> {
-            async fn hold(&mut self, brand_id: BrandId, lines: &[Hold]) -> DbResult<Vec<Held>> {
-                if lines.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut query = QueryBuilder::new(
-                    "SELECT sl.variant_id, sl.warehouse_id,
-                            sl.on_hand - sl.reserved - sl.unsellable - sl.safety_stock AS available,
-                            (SELECT bw.priority FROM brand_warehouses bw
-                              WHERE bw.brand_id = ",
-                );
-                query.push_bind(brand_id);
-                query.push(" AND bw.warehouse_id = sl.warehouse_id) AS priority FROM stock_levels sl WHERE sl.variant_id IN (");
-                let mut ids = query.separated(", ");
-                for line in lines {
-                    ids.push_bind(line.variant_id);
-                }
-                query.push(") AND (EXISTS (SELECT 1 FROM brand_warehouses bw WHERE bw.brand_id = ");
-                query.push_bind(brand_id);
-                query.push(" AND bw.warehouse_id = sl.warehouse_id) OR NOT EXISTS (SELECT 1 FROM brand_warehouses bw WHERE bw.brand_id = ");
-                query.push_bind(brand_id);
-                query.push(")) ORDER BY sl.variant_id, sl.warehouse_id");
-                query.push(self.lock_clause());
-                let mut levels: Vec<Level> = query.build_query_as().fetch_all(&mut **self).await?;
-                levels.sort_by_key(|l| (l.priority.unwrap_or(0), l.warehouse_id));
-                let mut by_variant: HashMap<VariantId, Vec<(WarehouseId, i64)>> = HashMap::new();
-                for level in levels {
-                    by_variant.entry(level.variant_id).or_default().push((level.warehouse_id, level.available.max(0)));
-                }
-
-                let mut plan = Vec::new();
-                let mut short = Vec::new();
-                for line in lines {
-                    let mut needed = line.quantity;
-                    for (warehouse_id, available) in by_variant.get_mut(&line.variant_id).into_iter().flatten() {
-                        if needed == 0 {
-                            break;
-                        }
-                        let take = needed.min(*available);
-                        if take > 0 {
-                            *available -= take;
-                            needed -= take;
-                            plan.push(Held {
-                                order_item_id: line.order_item_id,
-                                variant_id: line.variant_id,
-                                warehouse_id: *warehouse_id,
-                                quantity: take,
-                            });
-                        }
-                    }
-                    if needed > 0 && !short.contains(&line.sku) {
-                        short.push(line.sku.clone());
-                    }
-                }
-                if !short.is_empty() {
-                    return Err(DbError::InsufficientStock { skus: short });
-                }
-
-                let now = Timestamp::now();
-                for held in &plan {
-                    let changed = sqlx::query(
-                        "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2
-                          WHERE variant_id = $3 AND warehouse_id = $4
-                            AND on_hand - reserved - unsellable - safety_stock >= $1",
-                    )
-                    .bind(held.quantity)
-                    .bind(now)
-                    .bind(held.variant_id)
-                    .bind(held.warehouse_id)
-                    .execute(&mut **self)
-                    .await?
-                    .rows_affected();
-                    if changed != 1 {
-                        let sku = lines.iter().find(|l| l.order_item_id == held.order_item_id).map(|l| l.sku.clone());
-                        return Err(DbError::InsufficientStock { skus: sku.into_iter().collect() });
-                    }
-                }
-                Ok(plan)
+    let mut plan = Vec::new();
+    let mut short = Vec::new();
+    for line in lines {
+        let mut needed = line.quantity;
+        for (warehouse_id, available) in by_variant.get_mut(&line.variant_id).into_iter().flatten() {
+            if needed == 0 {
+                break;
             }
-
-            async fn record_holds(
-                &mut self,
-                organization_id: OrganizationId,
-                brand_id: BrandId,
-                order_id: OrderId,
-                holds: &[Held],
-            ) -> DbResult<()> {
-                if holds.is_empty() {
-                    return Ok(());
-                }
-                let now = Timestamp::now();
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO reservations (id, organization_id, brand_id, order_id, order_item_id, variant_id,
-                                               warehouse_id, quantity, status, created_at, updated_at) ",
-                );
-                insert.push_values(holds, |mut row, held| {
-                    row.push_bind(ReservationId::new())
-                        .push_bind(organization_id)
-                        .push_bind(brand_id)
-                        .push_bind(order_id)
-                        .push_bind(held.order_item_id)
-                        .push_bind(held.variant_id)
-                        .push_bind(held.warehouse_id)
-                        .push_bind(held.quantity)
-                        .push_bind("active")
-                        .push_bind(now)
-                        .push_bind(now);
+            let take = needed.min(*available);
+            if take > 0 {
+                *available -= take;
+                needed -= take;
+                plan.push(Held {
+                    order_item_id: line.order_item_id,
+                    variant_id: line.variant_id,
+                    warehouse_id: *warehouse_id,
+                    quantity: take,
                 });
-                insert.build().execute(&mut **self).await?;
-                Ok(())
-            }
-
-            async fn rehold(
-                &mut self,
-                organization_id: OrganizationId,
-                brand_id: BrandId,
-                order_id: OrderId,
-            ) -> DbResult<bool> {
-                let items: Vec<(OrderItemId, VariantId, String, i64)> = sqlx::query_as(
-                    "SELECT id, variant_id, sku, quantity FROM order_items WHERE order_id = $1 ORDER BY position",
-                )
-                .bind(order_id)
-                .fetch_all(&mut **self)
-                .await?;
-                let lines: Vec<Hold> = items
-                    .into_iter()
-                    .map(|(order_item_id, variant_id, sku, quantity)| Hold { order_item_id, variant_id, sku, quantity })
-                    .collect();
-                // `hold` decides from the stock rows it read under lock (the
-                // single writer on SQLite), so a shortage is found before
-                // any row is changed and this transaction stays clean.
-                match self.hold(brand_id, &lines).await {
-                    Ok(held) => {
-                        self.record_holds(organization_id, brand_id, order_id, &held).await?;
-                        Ok(true)
-                    }
-                    Err(DbError::InsufficientStock { .. }) => Ok(false),
-                    Err(error) => Err(error),
-                }
-            }
-
-            async fn release(&mut self, order_id: OrderId) -> DbResult<i64> {
-                let now = Timestamp::now();
-                let released: Vec<Held> = sqlx::query_as(
-                    "UPDATE reservations SET status = 'released', updated_at = $1
-                      WHERE order_id = $2 AND status = 'active'
-                  RETURNING order_item_id, variant_id, warehouse_id, quantity",
-                )
-                .bind(now)
-                .bind(order_id)
-                .fetch_all(&mut **self)
-                .await?;
-                let mut units = 0;
-                for held in &released {
-                    sqlx::query(
-                        "UPDATE stock_levels SET reserved = reserved - $1, updated_at = $2
-                          WHERE variant_id = $3 AND warehouse_id = $4",
-                    )
-                    .bind(held.quantity)
-                    .bind(now)
-                    .bind(held.variant_id)
-                    .bind(held.warehouse_id)
-                    .execute(&mut **self)
-                    .await?;
-                    units += held.quantity;
-                }
-                Ok(units)
-            }
-
-            async fn consume(&mut self, held: &Held, actor: &str, reference: &str) -> DbResult<()> {
-                let now = Timestamp::now();
-                let consumed = sqlx::query(
-                    "UPDATE reservations
-                        SET quantity = quantity - $1,
-                            status = CASE WHEN quantity - $1 = 0 THEN 'consumed' ELSE status END,
-                            updated_at = $2
-                      WHERE order_item_id = $3 AND warehouse_id = $4 AND status = 'active' AND quantity >= $1",
-                )
-                .bind(held.quantity)
-                .bind(now)
-                .bind(held.order_item_id)
-                .bind(held.warehouse_id)
-                .execute(&mut **self)
-                .await?
-                .rows_affected();
-                if consumed != 1 {
-                    return Err(DbError::transition("the shipped quantity is not held in this warehouse"));
-                }
-                let level: Option<(i64, OrganizationId, BrandId)> = sqlx::query_as(
-                    "UPDATE stock_levels SET on_hand = on_hand - $1, reserved = reserved - $1, updated_at = $2
-                      WHERE variant_id = $3 AND warehouse_id = $4 AND reserved >= $1
-                  RETURNING on_hand, organization_id, brand_id",
-                )
-                .bind(held.quantity)
-                .bind(now)
-                .bind(held.variant_id)
-                .bind(held.warehouse_id)
-                .fetch_optional(&mut **self)
-                .await?;
-                let (on_hand_after, organization_id, brand_id) =
-                    level.ok_or_else(|| DbError::transition("the stock level no longer holds this quantity"))?;
-                sqlx::query(
-                    "INSERT INTO stock_movements (id, organization_id, brand_id, variant_id, warehouse_id, delta,
-                                                  on_hand_after, reason, actor, reference, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'shipment', $8, $9, $10)",
-                )
-                .bind(consign_domain::MovementId::new())
-                .bind(organization_id)
-                .bind(brand_id)
-                .bind(held.variant_id)
-                .bind(held.warehouse_id)
-                .bind(-held.quantity)
-                .bind(on_hand_after)
-                .bind(actor.to_owned())
-                .bind(reference.to_owned())
-                .bind(now)
-                .execute(&mut **self)
-                .await?;
-                Ok(())
             }
         }
-    };
+        if needed > 0 && !short.contains(&line.sku) {
+            short.push(line.sku.clone());
+        }
+    }
+    if !short.is_empty() {
+        return Err(DbError::InsufficientStock { skus: short });
+    }
+
+    let now = Timestamp::now();
+    for held in &plan {
+        let changed = tx
+            .query(
+                "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2
+                  WHERE variant_id = $3 AND warehouse_id = $4
+                    AND on_hand - reserved - unsellable - safety_stock >= $1",
+            )
+            .bind(held.quantity)
+            .bind(now)
+            .bind(held.variant_id)
+            .bind(held.warehouse_id)
+            .execute()
+            .await?;
+        if changed != 1 {
+            let sku = lines.iter().find(|l| l.order_item_id == held.order_item_id).map(|l| l.sku.clone());
+            return Err(DbError::InsufficientStock { skus: sku.into_iter().collect() });
+        }
+    }
+    Ok(plan)
 }
 
-impl_stock_tx!(sqlx::Sqlite);
-impl_stock_tx!(sqlx::Postgres);
+/// Writes the reservation rows of holds made by [`hold`], in one statement.
+pub(crate) async fn record_holds(
+    tx: &mut Tx,
+    organization_id: OrganizationId,
+    brand_id: BrandId,
+    order_id: OrderId,
+    holds: &[Held],
+) -> DbResult<()> {
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let mut insert = tx.query(
+        "INSERT INTO reservations (id, organization_id, brand_id, order_id, order_item_id, variant_id,
+                                   warehouse_id, quantity, status, created_at, updated_at) VALUES ",
+    );
+    for (index, held) in holds.iter().enumerate() {
+        if index > 0 {
+            insert.push(", ");
+        }
+        insert.push("(").push_bind(ReservationId::new());
+        insert.push(", ").push_bind(organization_id);
+        insert.push(", ").push_bind(brand_id);
+        insert.push(", ").push_bind(order_id);
+        insert.push(", ").push_bind(held.order_item_id);
+        insert.push(", ").push_bind(held.variant_id);
+        insert.push(", ").push_bind(held.warehouse_id);
+        insert.push(", ").push_bind(held.quantity);
+        insert.push(", ").push_bind("active");
+        insert.push(", ").push_bind(now);
+        insert.push(", ").push_bind(now);
+        insert.push(")");
+    }
+    insert.execute().await?;
+    Ok(())
+}
+
+/// Holds stock again for every item of an order whose hold was released
+/// (it expired), and records the holds. Answers `false`, having changed
+/// nothing, when the stock is no longer there.
+pub(crate) async fn rehold(
+    tx: &mut Tx,
+    organization_id: OrganizationId,
+    brand_id: BrandId,
+    order_id: OrderId,
+) -> DbResult<bool> {
+    let items: Vec<(OrderItemId, VariantId, String, i64)> = tx
+        .query("SELECT id, variant_id, sku, quantity FROM order_items WHERE order_id = $1 ORDER BY position")
+        .bind(order_id)
+        .fetch_all()
+        .await?;
+    let lines: Vec<Hold> = items
+        .into_iter()
+        .map(|(order_item_id, variant_id, sku, quantity)| Hold { order_item_id, variant_id, sku, quantity })
+        .collect();
+    // `hold` decides from the stock rows it read under lock (the single
+    // writer on SQLite), so a shortage is found before any row is changed
+    // and this transaction stays clean.
+    match hold(tx, brand_id, &lines).await {
+        Ok(held) => {
+            record_holds(tx, organization_id, brand_id, order_id, &held).await?;
+            Ok(true)
+        }
+        Err(DbError::InsufficientStock { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Gives back everything the order still holds. Returns the units released.
+pub(crate) async fn release(tx: &mut Tx, order_id: OrderId) -> DbResult<i64> {
+    let now = Timestamp::now();
+    let released: Vec<Held> = tx
+        .query(
+            "UPDATE reservations SET status = 'released', updated_at = $1
+              WHERE order_id = $2 AND status = 'active'
+          RETURNING order_item_id, variant_id, warehouse_id, quantity",
+        )
+        .bind(now)
+        .bind(order_id)
+        .fetch_all()
+        .await?;
+    let mut units = 0;
+    for held in &released {
+        tx.query(
+            "UPDATE stock_levels SET reserved = reserved - $1, updated_at = $2
+              WHERE variant_id = $3 AND warehouse_id = $4",
+        )
+        .bind(held.quantity)
+        .bind(now)
+        .bind(held.variant_id)
+        .bind(held.warehouse_id)
+        .execute()
+        .await?;
+        units += held.quantity;
+    }
+    Ok(units)
+}
+
+/// Ships `quantity` of a line from a warehouse: the hold is consumed and
+/// `on_hand` and `reserved` both go down, with a ledger row.
+pub(crate) async fn consume(tx: &mut Tx, held: &Held, actor: &str, reference: &str) -> DbResult<()> {
+    let now = Timestamp::now();
+    let consumed = tx
+        .query(
+            "UPDATE reservations
+                SET quantity = quantity - $1,
+                    status = CASE WHEN quantity - $1 = 0 THEN 'consumed' ELSE status END,
+                    updated_at = $2
+              WHERE order_item_id = $3 AND warehouse_id = $4 AND status = 'active' AND quantity >= $1",
+        )
+        .bind(held.quantity)
+        .bind(now)
+        .bind(held.order_item_id)
+        .bind(held.warehouse_id)
+        .execute()
+        .await?;
+    if consumed != 1 {
+        return Err(DbError::transition("the shipped quantity is not held in this warehouse"));
+    }
+    let level: Option<(i64, OrganizationId, BrandId)> = tx
+        .query(
+            "UPDATE stock_levels SET on_hand = on_hand - $1, reserved = reserved - $1, updated_at = $2
+              WHERE variant_id = $3 AND warehouse_id = $4 AND reserved >= $1
+          RETURNING on_hand, organization_id, brand_id",
+        )
+        .bind(held.quantity)
+        .bind(now)
+        .bind(held.variant_id)
+        .bind(held.warehouse_id)
+        .fetch_optional()
+        .await?;
+    let (on_hand_after, organization_id, brand_id) =
+        level.ok_or_else(|| DbError::transition("the stock level no longer holds this quantity"))?;
+    tx.query(
+        "INSERT INTO stock_movements (id, organization_id, brand_id, variant_id, warehouse_id, delta,
+                                      on_hand_after, reason, actor, reference, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'shipment', $8, $9, $10)",
+    )
+    .bind(consign_domain::MovementId::new())
+    .bind(organization_id)
+    .bind(brand_id)
+    .bind(held.variant_id)
+    .bind(held.warehouse_id)
+    .bind(-held.quantity)
+    .bind(on_hand_after)
+    .bind(actor.to_owned())
+    .bind(reference.to_owned())
+    .bind(now)
+    .execute()
+    .await?;
+    Ok(())
+}

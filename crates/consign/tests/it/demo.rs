@@ -51,14 +51,19 @@ async fn seed_loads_a_living_demo_with_an_order_in_every_state() {
 
 /// `consign serve` on an empty database, as production starts it: runs the
 /// binary, waits for its "listening" line, answers the address.
-struct ServeProcess {
+pub(crate) struct ServeProcess {
     child: std::process::Child,
-    address: String,
+    pub(crate) address: String,
     dir: std::path::PathBuf,
 }
 
 impl ServeProcess {
     fn start(database_url: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(database_url, extra, &[])
+    }
+
+    /// Starts it with these extra environment variables.
+    pub(crate) fn start_with_env(database_url: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         use std::io::BufRead as _;
         let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let dir = std::env::temp_dir().join(format!("consign-serve-{}-{unique}", std::process::id()));
@@ -70,6 +75,7 @@ impl ServeProcess {
             .arg("--files-url")
             .arg(format!("file://{}", dir.join("files").display()))
             .args(extra)
+            .envs(env.iter().copied())
             .env_remove("CONSIGN_DEMO")
             .env_remove("CONSIGN_ALLOW_SIGNUP")
             .stdout(std::process::Stdio::null())
@@ -89,6 +95,14 @@ impl ServeProcess {
         // Keep draining its log so the process never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self { child, address: format!("http://{address}"), dir }
+    }
+}
+
+impl ServeProcess {
+    /// Kills it with SIGKILL: no shutdown, no flush, no goodbye.
+    pub(crate) fn kill_9(&mut self) {
+        self.child.kill().expect("kill consign serve");
+        self.child.wait().expect("reap consign serve");
     }
 }
 

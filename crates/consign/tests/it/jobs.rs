@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use consign_db::jobs::{self, JobStatus};
-use consign_db::{Db, DbError, DbResult, NewJob, PageRequest, TxExt as _};
+use consign_db::{Db, DbError, DbResult, NewJob, PageRequest};
 use consign_domain::{JobId, Timestamp};
 use consign_jobs::{Runner, RunnerConfig};
 use consign_testkit::TestDb;
@@ -54,15 +54,14 @@ fn record_job(name: &str) -> NewJob {
 /// Enqueues in a business transaction that commits, or fails after the
 /// enqueue and so rolls back.
 async fn enqueue_in_transaction(db: &Db, names: &[String], commit: bool) -> DbResult<()> {
-    consign_db::db_write!(db, |tx| {
-        for name in names {
-            tx.enqueue_job(record_job(name)).await?;
-        }
-        if !commit {
-            return Err(DbError::Conflict { constraint: "the business change failed".into() });
-        }
-    });
-    Ok(())
+    let mut tx = db.begin().await?;
+    for name in names {
+        tx.enqueue_job(record_job(name)).await?;
+    }
+    if !commit {
+        return Err(DbError::Conflict { constraint: "the business change failed".into() });
+    }
+    tx.commit().await
 }
 
 /// Enqueues outside a transaction and answers the new job's id.

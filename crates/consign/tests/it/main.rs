@@ -12,6 +12,7 @@ mod checkout;
 mod contract;
 mod customer_view;
 mod demo;
+mod durability;
 mod fulfillment;
 mod idempotency;
 mod inventory;

@@ -669,12 +669,9 @@ async fn a_money_job_that_gives_up_reaches_staff_live_by_email_and_on_every_staf
         rate_limits: consign_web::auth::rate_limit::RateLimits::unlimited(),
         ..WebConfig::default()
     };
-    let app = TestApp::spawn_with_gateway(
-        TestDb::new().await,
-        config,
-        consign_testkit::test_gateway(providers.endpoints()),
-    )
-    .await;
+    let app =
+        TestApp::spawn_with_gateway(TestDb::new().await, config, consign_testkit::test_gateway(providers.endpoints()))
+            .await;
     let (owner, shop) = shop(&app, "stripe").await;
     let order = paid_stripe_order(&app, &shop).await;
     smtp.take();
@@ -713,7 +710,11 @@ async fn a_money_job_that_gives_up_reaches_staff_live_by_email_and_on_every_staf
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(mails.len(), 1, "one email to the brand's one staff member");
-    assert!(mails[0].header("Subject").unwrap_or_default().contains("Action needed at"), "{:?}", mails[0].header("Subject"));
+    assert!(
+        mails[0].header("Subject").unwrap_or_default().contains("Action needed at"),
+        "{:?}",
+        mails[0].header("Subject")
+    );
     assert!(mails[0].body().contains("could not be sent to stripe"));
     assert!(mails[0].body().contains("https://consign.test/admin"));
 

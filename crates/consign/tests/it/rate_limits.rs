@@ -76,14 +76,22 @@ async fn signup_and_login_limits_are_shared_by_every_instance_on_the_database() 
 #[tokio::test]
 async fn the_client_address_is_the_hop_the_trusted_proxy_appended_not_the_one_the_client_sent() {
     let config = WebConfig { trust_forwarded_for: true, login_attempts_per_ip_per_minute: 5, ..WebConfig::default() };
-    let app = TestApp::spawn_with(config).await;
     // One client behind one proxy, rotating the header it sends itself: the
-    // proxy appends the real address on the right.
-    let mut answers = Vec::new();
-    for n in 0..8 {
-        let login = json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"});
-        answers.push(post_from(&app, "/api/v1/auth/login", &format!("1.2.3.{n}, 203.0.113.7"), &login).await);
-    }
+    // proxy appends the real address on the right. Limits count in fixed
+    // minutes, so a burst that straddles a minute's end is sent again.
+    let (app, answers) = loop {
+        let app = TestApp::spawn_with(config.clone()).await;
+        let minute = || consign_domain::Timestamp::now().as_micros() / 60_000_000;
+        let started = minute();
+        let mut answers = Vec::new();
+        for n in 0..8 {
+            let login = json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"});
+            answers.push(post_from(&app, "/api/v1/auth/login", &format!("1.2.3.{n}, 203.0.113.7"), &login).await);
+        }
+        if minute() == started {
+            break (app, answers);
+        }
+    };
     for answer in &answers[..5] {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
     }
