@@ -35,11 +35,13 @@ async fn every_checkout_answered_201_survives_a_kill_9_of_the_server() {
     let mut server = ServeProcess::start_with_env(&app.test_db.url, &[], &env);
 
     let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let (count, mut counted) = tokio::sync::watch::channel(0usize);
+    let count = Arc::new(count);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("{}/api/v1/storefront/acme/checkout", server.address);
     let mut burst = tokio::task::JoinSet::new();
     for n in 0..CLIENTS {
-        let (client, url, acknowledged) = (client.clone(), url.clone(), acknowledged.clone());
+        let (client, url, acknowledged, count) = (client.clone(), url.clone(), acknowledged.clone(), count.clone());
         burst.spawn(async move {
             for attempt in 0.. {
                 let body = checkout_body(&[("MUG", 1)], &format!("buyer{n}-{attempt}@example.com"));
@@ -49,15 +51,16 @@ async fn every_checkout_answered_201_survives_a_kill_9_of_the_server() {
                     continue;
                 }
                 let Ok(body) = answer.json::<Value>().await else { return };
-                acknowledged.lock().unwrap().push(body["order"].clone());
+                let mut acknowledged = acknowledged.lock().unwrap();
+                acknowledged.push(body["order"].clone());
+                count.send_replace(acknowledged.len());
             }
         });
     }
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while acknowledged.lock().unwrap().len() < KILL_AFTER {
-        assert!(tokio::time::Instant::now() < deadline, "the burst never reached {KILL_AFTER} checkouts");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    tokio::time::timeout(std::time::Duration::from_secs(60), counted.wait_for(|n| *n >= KILL_AFTER))
+        .await
+        .unwrap_or_else(|_| panic!("the burst never reached {KILL_AFTER} checkouts"))
+        .unwrap();
     // Killed while the clients are still sending.
     server.kill_9();
     while burst.join_next().await.is_some() {}

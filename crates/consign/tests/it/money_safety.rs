@@ -700,15 +700,10 @@ async fn a_money_job_that_gives_up_reaches_staff_live_by_email_and_on_every_staf
             .filter(|mail| mail.header("To").unwrap_or_default().contains(&owner.email))
             .collect()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mails = loop {
-        app.run_jobs().await;
-        let mails = to_staff();
-        if !mails.is_empty() || tokio::time::Instant::now() > deadline {
-            break mails;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The alert's email job ran with the refund's last attempt; the SMTP
+    // server has the message once the job is done.
+    app.run_jobs().await;
+    let mails = to_staff();
     assert_eq!(mails.len(), 1, "one email to the brand's one staff member");
     assert!(
         mails[0].header("Subject").unwrap_or_default().contains("Action needed at"),
