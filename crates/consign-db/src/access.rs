@@ -7,14 +7,11 @@
 //! instance sharing the database. The event has no brand and names no
 //! order: it is never streamed to anyone, the hub only acts on it.
 
-use consign_domain::{ApiKeyId, OrganizationId, SessionId, UserId};
+use consign_domain::{ApiKeyId, EventType, OrganizationId, SessionId, UserId};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{DbResult, NewEvent, Tx};
-
-/// The event type.
-pub const ACCESS_REVOKED: &str = "access.revoked";
 
 /// Who lost access; at least one id is set. A `user_id` alone means every
 /// session of that user (a password reset, a removed member).
@@ -44,7 +41,7 @@ pub fn revoked_event(organization_id: OrganizationId, revoked: &AccessRevoked) -
     Some(NewEvent {
         organization_id,
         brand_id: None,
-        event_type: ACCESS_REVOKED,
+        event_type: EventType::AccessRevoked,
         aggregate_type,
         aggregate_id,
         payload: serde_json::to_value(revoked).unwrap_or_default(),
@@ -60,7 +57,7 @@ pub(crate) async fn record_revoked(
     revoked: AccessRevoked,
 ) -> DbResult<()> {
     if let Some(event) = revoked_event(organization_id, &revoked) {
-        tx.insert_event(&event).await?;
+        tx.record_event(event).await?;
     }
     Ok(())
 }

@@ -23,9 +23,6 @@ pub const JOB_DEAD: &str = "job_dead";
 /// Money is owed back and staff must return it (a manual payment).
 pub const REFUND_DUE: &str = "refund_due";
 
-/// The event a new alert records; the staff pages' live socket shows it.
-pub const RAISED_EVENT: &str = "staff_alert.raised";
-
 /// The job that emails a new alert to its brand's staff.
 pub const NOTICE_JOB: &str = "notifications.staff_alert";
 

@@ -2,7 +2,8 @@
 //! Events are written by [`crate::Tx::record_event`] inside the
 //! transaction of the change they describe.
 
-use consign_domain::{BrandId, EventId, OrderId, Timestamp};
+use consign_domain::events::CustomerView;
+use consign_domain::{BrandId, EventId, EventType, OrderId, Timestamp};
 use serde::Serialize;
 
 use crate::{Db, DbResult, Engine, JsonText, Page, PageRequest, Scope, Statement};
@@ -32,65 +33,31 @@ pub struct Event {
 
 const EVENT_COLUMNS: &str = "id, type, aggregate_type, aggregate_id, brand_id, payload, actor, created_at";
 
-/// The events a customer (an order access token) may see, and of each the
-/// payload fields it may read. Everything else, staff notes
-/// (`order.note_added`), cancel and refund reasons, refund failures,
-/// payment references, warehouses, assignees, is staff text or internal and
-/// never reaches a customer. The one allow-list: the timeline, the live feed
-/// and its `?after=` replay all go through [`customer_view`].
-const CUSTOMER_EVENTS: &[(&str, &[&str])] = &[
-    ("order.created", &["number", "total", "currency", "reservation_expires_at"]),
-    ("order.paid", &["order_id", "from", "to", "paid", "refunded", "currency"]),
-    ("order.partially_refunded", &["order_id", "from", "to", "paid", "refunded", "currency"]),
-    ("order.refunded", &["order_id", "from", "to", "paid", "refunded", "currency"]),
-    ("order.cancelled", &["order_id", "refund_due"]),
-    ("order.expired", &[]),
-    ("order.address_updated", &["shipping_address"]),
-    ("order.items_updated", &["order_id", "items", "total", "outstanding", "refund_due"]),
-    ("order.partially_shipped", &["fulfillment_status", "shipped_units", "ordered_units"]),
-    ("order.shipped", &["fulfillment_status", "shipped_units", "ordered_units"]),
-    ("order.delivered", &["fulfillment_status", "shipped_units", "ordered_units"]),
-    ("order.returned", &["fulfillment_status", "shipped_units", "ordered_units"]),
-    ("order.completed", &[]),
-    ("payment.attempt_started", &["order_id", "attempt_id", "provider", "amount", "currency"]),
-    ("payment.captured", &["order_id", "payment_id", "attempt_id", "provider", "amount", "currency"]),
-    ("payment.failed", &["order_id", "attempt_id", "provider"]),
-    ("refund.requested", &["order_id", "amount", "currency"]),
-    ("refund.failed", &["order_id"]),
-    ("shipment.created", &["order_id", "carrier", "tracking_number", "tracking_url", "items"]),
-    ("shipment.ready", &["order_id", "from", "to", "tracking_url"]),
-    ("shipment.in_transit", &["order_id", "from", "to", "tracking_url"]),
-    ("shipment.delivered", &["order_id", "from", "to", "tracking_url"]),
-    ("shipment.exception", &["order_id", "from", "to", "tracking_url"]),
-    ("shipment.cancelled", &["order_id", "from", "to", "tracking_url"]),
-    ("message.read", &["order_id", "thread_id", "reader_id", "role", "read_at", "message_ids"]),
-    ("thread.closed", &["order_id", "thread_id", "status"]),
-    ("thread.reopened", &["order_id", "thread_id", "status"]),
-];
-
-/// The event types a customer may see at all (`message.created` of a
-/// visible message, and those of [`CUSTOMER_EVENTS`]), for narrowing reads.
+/// The event types a customer may see at all, for narrowing reads.
 fn customer_event_types() -> impl Iterator<Item = &'static str> {
-    std::iter::once("message.created").chain(CUSTOMER_EVENTS.iter().map(|(kind, _)| *kind))
+    EventType::customer_visible().map(EventType::as_str)
 }
 
-/// How a customer sees an event: its allowed payload fields, or `None` when
+/// How a customer (an order access token) sees an event: the payload fields
+/// its type allows ([`EventType::customer_view`], the one allow-list, used
+/// by the timeline, the live feed and its `?after=` replay), or `None` when
 /// the event is not for customers. A message event is shown only for a
 /// message that says it is visible (`internal: false`), and staff actors are
 /// shown as `staff`, never by id.
 pub fn customer_view(event: &Event) -> Option<Event> {
-    let payload = match event.event_type.as_str() {
+    let kind: EventType = event.event_type.parse().ok()?;
+    let payload = match kind.customer_view() {
+        CustomerView::Hidden => return None,
         // The message as the customer's own message list shows it.
-        "message.created" => {
+        CustomerView::VisibleMessage => {
             if event.payload.0.get("internal").and_then(serde_json::Value::as_bool) != Some(false) {
                 return None;
             }
             event.payload.0.clone()
         }
-        kind => {
-            let (_, fields) = CUSTOMER_EVENTS.iter().find(|(allowed, _)| *allowed == kind)?;
+        CustomerView::Fields(fields) => {
             let mut kept = serde_json::Map::new();
-            for field in *fields {
+            for field in fields {
                 if let Some(value) = event.payload.0.get(*field) {
                     kept.insert((*field).to_owned(), value.clone());
                 }

@@ -10,8 +10,8 @@
 use consign_domain::order::tracking_url;
 use consign_domain::status::{FulfillmentOrderStatus, FulfillmentStatus, Lifecycle, OrderStatus, ShipmentStatus};
 use consign_domain::{
-    BrandId, FulfillmentOrderId, FulfillmentOrderItemId, OrderId, OrderItemId, OrganizationId, ShipmentId, Timestamp,
-    VariantId, WarehouseId,
+    BrandId, EventType, FulfillmentOrderId, FulfillmentOrderItemId, OrderId, OrderItemId, OrganizationId, ShipmentId,
+    Timestamp, VariantId, WarehouseId,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -67,11 +67,11 @@ async fn sync_order_fulfillment(tx: &mut Tx, order: &OrderRow, scope: &Scope) ->
     .execute()
     .await?;
     let event_type = match target {
-        FulfillmentStatus::PartiallyShipped => "order.partially_shipped",
-        FulfillmentStatus::Shipped => "order.shipped",
-        FulfillmentStatus::Delivered => "order.delivered",
-        FulfillmentStatus::Returned => "order.returned",
-        FulfillmentStatus::Unfulfilled => "order.unfulfilled",
+        FulfillmentStatus::PartiallyShipped => EventType::OrderPartiallyShipped,
+        FulfillmentStatus::Shipped => EventType::OrderShipped,
+        FulfillmentStatus::Delivered => EventType::OrderDelivered,
+        FulfillmentStatus::Returned => EventType::OrderReturned,
+        FulfillmentStatus::Unfulfilled => EventType::OrderUnfulfilled,
     };
     tx.record_event(NewEvent {
         organization_id: order.organization_id,
@@ -87,7 +87,7 @@ async fn sync_order_fulfillment(tx: &mut Tx, order: &OrderRow, scope: &Scope) ->
         tx.record_event(NewEvent {
             organization_id: order.organization_id,
             brand_id: Some(order.brand_id),
-            event_type: "order.completed",
+            event_type: EventType::OrderCompleted,
             aggregate_type: "order",
             aggregate_id: order.id.to_string(),
             payload: json!({}),
@@ -202,7 +202,7 @@ pub async fn create_for_order(db: &Db, order_id: OrderId) -> DbResult<usize> {
                 tx.record_event(NewEvent {
                     organization_id: order.organization_id,
                     brand_id: Some(order.brand_id),
-                    event_type: "fulfillment_order.created",
+                    event_type: EventType::FulfillmentOrderCreated,
                     aggregate_type: "fulfillment_order",
                     aggregate_id: id.to_string(),
                     payload: json!({"order_id": order_id, "warehouse_id": line.warehouse_id}),
@@ -430,7 +430,7 @@ pub async fn create_shipment(
     tx.record_event(NewEvent {
         organization_id: fo.organization_id,
         brand_id: Some(fo.brand_id),
-        event_type: "shipment.created",
+        event_type: EventType::ShipmentCreated,
         aggregate_type: "shipment",
         aggregate_id: shipment_id.to_string(),
         payload: json!({"order_id": fo.order_id, "fulfillment_order_id": fulfillment_order_id, "carrier": shipment.carrier,
@@ -548,12 +548,12 @@ pub async fn set_shipment_status(
         .execute()
         .await?;
     let event_type = match status {
-        ShipmentStatus::InTransit => "shipment.in_transit",
-        ShipmentStatus::Delivered => "shipment.delivered",
-        ShipmentStatus::Exception => "shipment.exception",
-        ShipmentStatus::Ready => "shipment.ready",
-        ShipmentStatus::Draft => "shipment.draft",
-        ShipmentStatus::Cancelled => "shipment.cancelled",
+        ShipmentStatus::InTransit => EventType::ShipmentInTransit,
+        ShipmentStatus::Delivered => EventType::ShipmentDelivered,
+        ShipmentStatus::Exception => EventType::ShipmentException,
+        ShipmentStatus::Ready => EventType::ShipmentReady,
+        ShipmentStatus::Draft => EventType::ShipmentDraft,
+        ShipmentStatus::Cancelled => EventType::ShipmentCancelled,
     };
     tx.record_event(NewEvent {
         organization_id: row.organization_id,

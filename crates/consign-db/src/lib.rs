@@ -43,6 +43,7 @@ pub mod page;
 pub mod payments;
 pub mod products;
 pub mod rate_limits;
+pub mod reactions;
 pub mod schema;
 pub mod scope;
 pub mod secrets;

@@ -7,11 +7,11 @@
 //!   internal note: every customer query carries `internal = FALSE`.
 //!
 //! Writes go through [`write::post_message`], also used by order
-//! events ([`system`]) and inbound channels.
+//! events (their `system` messages, see `crate::reactions`) and inbound channels.
 
 use consign_domain::messaging::{Channel, SenderRole};
 use consign_domain::policy::BrandAccess;
-use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
+use consign_domain::{BrandId, EventType, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
@@ -19,7 +19,6 @@ use crate::{Db, DbError, DbResult, JsonText, NewEvent, Page, PageRequest, Princi
 
 pub mod canned;
 pub mod search;
-pub(crate) mod system;
 pub mod threads;
 pub mod write;
 
@@ -311,10 +310,10 @@ pub async fn mark_read(db: &Db, scope: &Scope, order_id: OrderId, message_id: Me
         .await?;
         let (internal, visible): (Vec<_>, Vec<_>) = newly_read.into_iter().partition(|(_, internal)| *internal);
         let ids = |list: Vec<(MessageId, bool)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
-        tx.insert_event(&NewEvent {
+        tx.record_event(NewEvent {
             organization_id: order.organization_id,
             brand_id: Some(order.brand_id),
-            event_type: "message.read",
+            event_type: EventType::MessageRead,
             aggregate_type: "message_thread",
             aggregate_id: target.0.to_string(),
             payload: json!({"order_id": order_id, "thread_id": target.0, "reader_id": reader.id, "role": reader.role,

@@ -2,9 +2,9 @@
 //! staff replies written in the app; staff hear about new customer
 //! messages, at most one email per thread per digest window.
 //!
-//! Nothing is sent inside a request. Recording an event (`Tx::insert_event`)
-//! asks [`plan`] whether it notifies anyone and, in the same transaction,
-//! enqueues [`CUSTOMER_JOB`] or [`STAFF_DIGEST_JOB`]; the jobs render the
+//! Nothing is sent inside a request. Recording an event (`Tx::record_event`)
+//! asks `reactions::reaction` whether it notifies anyone and, in the same
+//! transaction, enqueues [`CUSTOMER_JOB`] or [`STAFF_DIGEST_JOB`]; the jobs render the
 //! brand's templates, write one `notifications` row per recipient and
 //! channel (the delivery log) and send through the providers.
 
@@ -25,8 +25,9 @@ pub const STAFF_DIGEST_JOB: &str = "notifications.staff_digest";
 /// The digest window of a brand that has not chosen one.
 pub const DEFAULT_STAFF_DIGEST_SECONDS: i64 = 300;
 
-/// What a customer can be notified of: the events of [`plan`] plus
-/// `message.reply` (a staff reply written in the app).
+/// What a customer can be notified of (each has a template): the events
+/// whose reaction notifies the customer, plus `message.reply` (a staff reply
+/// written in the app).
 pub const CUSTOMER_KINDS: &[&str] = &[
     "order.created",
     "order.paid",

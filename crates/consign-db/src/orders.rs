@@ -18,7 +18,7 @@ pub mod reservations;
 
 use consign_domain::order::{Address, Customer};
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
-use consign_domain::{BrandId, Money, NoteId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
+use consign_domain::{BrandId, EventType, Money, NoteId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
 use serde::Serialize;
 
 use crate::{Db, DbError, DbResult, Page, PageRequest, Scope};
@@ -332,7 +332,7 @@ pub async fn add_note(db: &Db, scope: &Scope, order_id: OrderId, body: &str) -> 
     tx.record_event(crate::NewEvent {
         organization_id,
         brand_id: Some(order.brand_id),
-        event_type: "order.note_added",
+        event_type: EventType::OrderNoteAdded,
         aggregate_type: "order",
         aggregate_id: order_id.to_string(),
         payload: serde_json::json!({"note_id": note.id, "body": note.body}),

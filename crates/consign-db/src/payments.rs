@@ -16,7 +16,9 @@
 //! applies; one that can never apply is parked for staff.
 
 use consign_domain::status::{Lifecycle, OrderStatus, PaymentStatus};
-use consign_domain::{BrandId, OrderId, OrganizationId, PaymentAttemptId, PaymentId, Timestamp, WebhookEventId};
+use consign_domain::{
+    BrandId, EventType, OrderId, OrganizationId, PaymentAttemptId, PaymentId, Timestamp, WebhookEventId,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -61,7 +63,7 @@ async fn settle_refund_in_tx(
     let changed = next != "pending";
     if next == "failed" {
         let payload = json!({"order_id": row.id, "refund_id": refund_id, "failure": failure});
-        tx.record_event(order_event(row, "refund.failed", payload, "system")).await?;
+        tx.record_event(order_event(row, EventType::RefundFailed, payload, "system")).await?;
     }
     if changed {
         money::settle(tx, row, "system", false).await?;
@@ -323,7 +325,8 @@ pub async fn create_attempt(db: &Db, scope: &Scope, order_id: OrderId, provider:
     .await?;
     let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": provider, "amount": outstanding,
                          "currency": row.currency});
-    tx.record_event(order_event(&row, "payment.attempt_started", payload, &scope.principal().actor_id())).await?;
+    tx.record_event(order_event(&row, EventType::PaymentAttemptStarted, payload, &scope.principal().actor_id()))
+        .await?;
     tx.commit().await?;
     get_attempt(db, attempt_id).await
 }
@@ -845,7 +848,7 @@ async fn record_capture(
     let payload = json!({"order_id": row.id, "payment_id": payment_id, "attempt_id": attempt_id,
                          "provider": provider, "provider_reference": payment_reference,
                          "amount": amount, "currency": currency});
-    tx.record_event(order_event(row, "payment.captured", payload, "system")).await?;
+    tx.record_event(order_event(row, EventType::PaymentCaptured, payload, "system")).await?;
     // A capture on a cancelled order, or an expired one whose stock is
     // gone, is owed back at once.
     let settled = money::settle(tx, row, "system", true).await?;
@@ -926,7 +929,7 @@ async fn apply_failure(
     }
     let payload = json!({"order_id": order_id, "attempt_id": attempt_id, "provider": head.provider,
                          "reason": reason});
-    tx.record_event(order_event(&row, "payment.failed", payload, "system")).await?;
+    tx.record_event(order_event(&row, EventType::PaymentFailed, payload, "system")).await?;
     Ok(Outcome::Applied)
 }
 
@@ -1184,7 +1187,7 @@ pub async fn reopen_refund(db: &Db, refund_id: PaymentId) -> DbResult<bool> {
         .execute()
         .await?;
     let payload = json!({"order_id": order_id, "refund_id": refund_id});
-    tx.record_event(order_event(&row, "refund.retried", payload, "system")).await?;
+    tx.record_event(order_event(&row, EventType::RefundRetried, payload, "system")).await?;
     money::settle(&mut tx, &row, "system", false).await?;
     tx.commit().await?;
     Ok(true)

@@ -11,7 +11,7 @@ use crate::brands::Brand;
 use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope, Tx};
 use consign_domain::money::Money;
 use consign_domain::status::ProductStatus;
-use consign_domain::{BrandId, OrganizationId, ProductId, Timestamp, VariantId};
+use consign_domain::{BrandId, EventType, OrganizationId, ProductId, Timestamp, VariantId};
 use serde::Serialize;
 use serde_json::json;
 
@@ -360,7 +360,7 @@ pub async fn create(
     tx.record_event(NewEvent {
         organization_id: product.organization_id,
         brand_id: Some(product.brand_id),
-        event_type: "product.created",
+        event_type: EventType::ProductCreated,
         aggregate_type: "product",
         aggregate_id: product.id.to_string(),
         payload: snapshot.clone(),
@@ -506,7 +506,7 @@ pub async fn update(
     tx.record_event(NewEvent {
         organization_id: before.organization_id,
         brand_id: Some(before.brand_id),
-        event_type: "product.updated",
+        event_type: EventType::ProductUpdated,
         aggregate_type: "product",
         aggregate_id: product_id.to_string(),
         payload: json!({"before": to_json(before), "after": to_json(&after)}),
@@ -576,7 +576,7 @@ pub async fn add_variant(
     tx.record_event(NewEvent {
         organization_id: product.organization_id,
         brand_id: Some(product.brand_id),
-        event_type: "variant.created",
+        event_type: EventType::VariantCreated,
         aggregate_type: "product",
         aggregate_id: product_id.to_string(),
         payload: snapshot.clone(),
@@ -636,7 +636,7 @@ pub async fn update_variant(
     tx.record_event(NewEvent {
         organization_id,
         brand_id: Some(before.brand_id),
-        event_type: "variant.updated",
+        event_type: EventType::VariantUpdated,
         aggregate_type: "product",
         aggregate_id: before.product_id.to_string(),
         payload: json!({"before": to_json(&before), "after": to_json(&after)}),

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::{AuditEntry, Db, DbError, DbResult, NewEvent, Page, PageRequest, Scope};
-use consign_domain::{BrandId, MovementId, OrganizationId, Timestamp, VariantId, WarehouseId};
+use consign_domain::{BrandId, EventType, MovementId, OrganizationId, Timestamp, VariantId, WarehouseId};
 use serde::Serialize;
 use serde_json::json;
 
@@ -274,7 +274,7 @@ pub async fn adjust(db: &Db, scope: &Scope, adjustment: NewAdjustment<'_>) -> Re
     tx.record_event(NewEvent {
         organization_id,
         brand_id: Some(brand_id),
-        event_type: "inventory.adjusted",
+        event_type: EventType::InventoryAdjusted,
         aggregate_type: "stock_level",
         aggregate_id: variant_id.to_string(),
         payload: payload.clone(),

@@ -1,9 +1,10 @@
 //! Writes that ride along in business transactions, on either engine: the
-//! domain event (outbox), the audit row and follow-up jobs. Because they
+//! domain event row (outbox), the audit row and follow-up jobs. What an
+//! event causes is decided one level up, in `reactions.rs`. Because they
 //! commit or roll back with the change itself, an event or job exists if and
 //! only if its change does.
 
-use consign_domain::{AuditId, BrandId, EventId, JobId, OrganizationId, Timestamp};
+use consign_domain::{AuditId, BrandId, EventId, EventType, JobId, OrganizationId, Timestamp};
 use serde_json::Value;
 
 use crate::{DbResult, Engine, Tx};
@@ -16,7 +17,7 @@ pub struct NewEvent {
     /// The brand, when the event belongs to one.
     pub brand_id: Option<BrandId>,
     /// Such as `order.created`.
-    pub event_type: &'static str,
+    pub event_type: EventType,
     /// Such as `order`.
     pub aggregate_type: &'static str,
     /// The id of the thing that changed.
@@ -83,23 +84,13 @@ pub(crate) fn order_of(event: &NewEvent) -> Option<String> {
 
 /// The ride-along writes of every business transaction.
 impl Tx {
-    /// Records a domain event. Order lifecycle events (paid, shipped,
-    /// delivered, cancelled, refunded…) also post their `system` message to
-    /// the order's thread, in this same transaction.
-    pub async fn record_event(&mut self, event: NewEvent) -> DbResult<EventId> {
-        let id = self.insert_event(&event).await?;
-        if let Some(system) = crate::messages::system::message_for(&event) {
-            crate::messages::write::post_message(self, system).await?;
-        }
-        Ok(id)
-    }
-
-    /// Inserts the event row and enqueues the notifications it causes
-    /// (`notifications::plan`). Its position follows commit order (see
-    /// `events::tail`): SQLite has one writer, so the next `seq` taken
-    /// inside the transaction is in commit order; PostgreSQL fills `seq` and
-    /// `txid` by column defaults.
-    pub async fn insert_event(&mut self, event: &NewEvent) -> DbResult<EventId> {
+    /// Inserts the event row only; [`Tx::record_event`] (in
+    /// `reactions.rs`) is the entry point, which also writes what follows
+    /// the event. Its position follows commit order (see `events::tail`):
+    /// SQLite has one writer, so the next `seq` taken inside the transaction
+    /// is in commit order; PostgreSQL fills `seq` and `txid` by column
+    /// defaults.
+    pub(crate) async fn insert_event_row(&mut self, event: &NewEvent) -> DbResult<EventId> {
         let sql = match self.engine() {
             Engine::Sqlite => {
                 "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id, seq)
@@ -115,7 +106,7 @@ impl Tx {
             .bind(id)
             .bind(event.organization_id)
             .bind(event.brand_id)
-            .bind(event.event_type)
+            .bind(event.event_type.as_str())
             .bind(event.aggregate_type)
             .bind(event.aggregate_id.clone())
             .bind(event.payload.to_string())
@@ -124,7 +115,6 @@ impl Tx {
             .bind(order_of(event))
             .execute()
             .await?;
-        crate::notifications::plan::plan_notifications(self, event, id).await?;
         Ok(id)
     }
 

@@ -5,7 +5,7 @@
 
 use crate::{Db, DbError, DbResult, Page, PageRequest, Scope, Tx};
 use consign_domain::roles::{OrgRole, OrganizationKind};
-use consign_domain::{OrganizationId, SessionId, Timestamp, UserId};
+use consign_domain::{EventType, OrganizationId, SessionId, Timestamp, UserId};
 use serde::Serialize;
 
 /// A user as shown to itself and to admins. Never carries the password hash.
@@ -302,7 +302,7 @@ pub(crate) fn access_revoked(
     crate::NewEvent {
         organization_id,
         brand_id,
-        event_type: "access.revoked",
+        event_type: EventType::AccessRevoked,
         aggregate_type: "user",
         aggregate_id: user_id.to_string(),
         payload: serde_json::json!({"user_id": user_id}),

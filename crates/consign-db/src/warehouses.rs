@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use consign_domain::{BrandId, OrganizationId, Timestamp, WarehouseId};
+use consign_domain::{BrandId, EventType, OrganizationId, Timestamp, WarehouseId};
 use serde::Serialize;
 use serde_json::json;
 
@@ -130,7 +130,7 @@ pub async fn create(db: &Db, scope: &Scope, new: NewWarehouse<'_>) -> DbResult<W
     tx.record_event(NewEvent {
         organization_id: warehouse.organization_id,
         brand_id: None,
-        event_type: "warehouse.created",
+        event_type: EventType::WarehouseCreated,
         aggregate_type: "warehouse",
         aggregate_id: warehouse.id.to_string(),
         payload: snapshot.clone(),
@@ -239,7 +239,7 @@ pub async fn set_for_brand(
     tx.record_event(NewEvent {
         organization_id: brand.organization_id,
         brand_id: Some(brand_id),
-        event_type: "brand.warehouses_updated",
+        event_type: EventType::BrandWarehousesUpdated,
         aggregate_type: "brand",
         aggregate_id: brand_id.to_string(),
         payload: json!({"warehouses": after}),

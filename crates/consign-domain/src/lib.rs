@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate does no IO. It knows nothing of HTTP,
 //! SQL or the clock's source; callers hand it what it needs.
 
+pub mod events;
 pub mod ids;
 pub mod ledger;
 pub mod messaging;
@@ -15,6 +16,7 @@ mod sql;
 pub mod status;
 pub mod time;
 
+pub use events::EventType;
 pub use ids::*;
 pub use money::Money;
 pub use time::Timestamp;

@@ -29,10 +29,10 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUp
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use consign_db::access::{ACCESS_REVOKED, AccessRevoked};
+use consign_db::access::AccessRevoked;
 use consign_db::events::{self, EventWaker, Position, TailEvent, TailFilter};
 use consign_db::{Db, Principal, Scope};
-use consign_domain::{BrandId, OrderId};
+use consign_domain::{BrandId, EventType, OrderId};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,15 +89,12 @@ struct Frames {
     customer: Option<Arc<str>>,
 }
 
-/// What staff sockets stream. `access.*` (revocations, see
-/// `consign_db::access`) is never sent to anyone: the hub acts on it.
-const STAFF_TYPES: [&str; 7] =
-    ["message.", "thread.", "order.", "shipment.", "fulfillment_order.", "payment.", "staff_alert."];
-
 fn render(tail: &TailEvent) -> Frames {
     let event = &tail.event;
-    let kind = event.event_type.as_str();
-    let staff = STAFF_TYPES.iter().any(|prefix| kind.starts_with(prefix)).then(|| frame(event));
+    // What staff sockets stream is decided by the event's type;
+    // `access.revoked` is never sent to anyone: the hub acts on it.
+    let streams = event.event_type.parse::<EventType>().is_ok_and(EventType::streams_to_staff);
+    let staff = streams.then(|| frame(event));
     // The one customer allow-list, shared with the timeline.
     let customer = tail.order_id.and_then(|_| events::customer_view(event)).map(|event| frame(&event));
     Frames { staff, customer }
@@ -215,7 +212,7 @@ impl Routes {
     /// Queues the event for everyone allowed to see it; drops subscribers
     /// whose queue is full or gone.
     fn route(&mut self, tail: &TailEvent) {
-        if tail.event.event_type == ACCESS_REVOKED {
+        if tail.event.event_type == EventType::AccessRevoked.as_str() {
             match serde_json::from_value::<AccessRevoked>(tail.event.payload.0.clone()) {
                 Ok(revoked) => self.revoke(&revoked),
                 Err(error) => tracing::warn!(%error, event_id = %tail.event.id, "live feed: unreadable revocation"),

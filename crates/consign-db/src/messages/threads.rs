@@ -2,7 +2,7 @@
 //! unread counts (per thread and per reader) and response times.
 
 use consign_domain::messaging::{Channel, ThreadStatus};
-use consign_domain::{BrandId, OrderId, ThreadId, Timestamp, UserId};
+use consign_domain::{BrandId, EventType, OrderId, ThreadId, Timestamp, UserId};
 use serde::Serialize;
 use serde_json::json;
 
@@ -226,7 +226,8 @@ async fn change(db: &Db, scope: &Scope, order_id: OrderId, change: Change) -> Db
             .bind(thread_id)
             .execute()
             .await?;
-            let event_type = if target == ThreadStatus::Closed { "thread.closed" } else { "thread.reopened" };
+            let event_type =
+                if target == ThreadStatus::Closed { EventType::ThreadClosed } else { EventType::ThreadReopened };
             (event_type, json!({"order_id": order_id, "thread_id": thread_id, "status": target}))
         }
         Change::Assign(user_id) => {
@@ -239,12 +240,12 @@ async fn change(db: &Db, scope: &Scope, order_id: OrderId, change: Change) -> Db
             .execute()
             .await?;
             (
-                "thread.assigned",
+                EventType::ThreadAssigned,
                 json!({"order_id": order_id, "thread_id": thread_id, "assignee_id": user_id, "previous": assignee}),
             )
         }
     };
-    tx.insert_event(&NewEvent {
+    tx.record_event(NewEvent {
         organization_id: order.organization_id,
         brand_id: Some(order.brand_id),
         event_type,
@@ -254,8 +255,13 @@ async fn change(db: &Db, scope: &Scope, order_id: OrderId, change: Change) -> Db
         actor: actor.id.clone(),
     })
     .await?;
-    let mut audit =
-        scope.audit(order.organization_id, Some(order.brand_id), event_type, "message_thread", thread_id.to_string());
+    let mut audit = scope.audit(
+        order.organization_id,
+        Some(order.brand_id),
+        event_type.as_str(),
+        "message_thread",
+        thread_id.to_string(),
+    );
     audit.after = Some(payload);
     tx.record_audit(audit).await?;
     tx.commit().await?;

@@ -3,7 +3,7 @@
 //! its `message.created` event, all in the caller's transaction.
 
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
-use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
+use consign_domain::{BrandId, EventType, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde_json::json;
 
 use super::Message;
@@ -152,9 +152,10 @@ pub(crate) async fn post_message(tx: &mut Tx, m: MessageInsert) -> DbResult<Mess
         actor: m.actor.clone(),
     };
     if from_customer && status == ThreadStatus::Closed {
-        tx.insert_event(&event("thread.reopened", json!({"order_id": m.order_id, "thread_id": thread_id}))).await?;
+        tx.record_event(event(EventType::ThreadReopened, json!({"order_id": m.order_id, "thread_id": thread_id})))
+            .await?;
     }
     let payload = serde_json::to_value(&message).unwrap_or_default();
-    tx.insert_event(&event("message.created", payload)).await?;
+    tx.record_event(event(EventType::MessageCreated, payload)).await?;
     Ok(message)
 }

@@ -1,8 +1,9 @@
-//! Which events notify whom, decided in the event's own transaction so a
-//! notification exists if and only if its change committed.
+//! The notification jobs an event enqueues, in the event's own transaction
+//! so a notification exists if and only if its change committed. Which
+//! events notify whom is decided in `reactions.rs`.
 
 use consign_domain::{BrandId, EventId, Timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{CUSTOMER_JOB, DEFAULT_STAFF_DIGEST_SECONDS, STAFF_DIGEST_JOB};
 use crate::{DbResult, NewEvent, NewJob, Tx};
@@ -19,36 +20,14 @@ pub enum Plan {
     },
 }
 
-/// Who `event` notifies, if anyone. Internal notes and system messages
-/// notify no one (the event behind a system message notifies by itself);
-/// a staff reply sent on email, SMS or WhatsApp is its own notification.
-pub fn plan(event: &NewEvent) -> Option<Plan> {
-    match event.event_type {
-        "message.created" => {
-            let text = |key: &str| event.payload.get(key).and_then(Value::as_str);
-            if event.payload.get("internal").and_then(Value::as_bool) != Some(false) {
-                return None;
-            }
-            match (text("sender_role")?, text("channel")?) {
-                ("customer", _) => Some(Plan::StaffDigest { thread_id: text("thread_id")?.to_owned() }),
-                ("brand" | "threepl" | "platform", "in_app") => Some(Plan::Customer),
-                _ => None,
-            }
-        }
-        kind if kind != "message.reply" && super::CUSTOMER_KINDS.contains(&kind) => Some(Plan::Customer),
-        _ => None,
-    }
-}
-
 /// The kind a customer notification of an event is sent as.
 pub fn customer_kind(event_type: &str) -> &str {
     if event_type == "message.created" { "message.reply" } else { event_type }
 }
 
 /// Enqueues, in the event's transaction, the job that notifies whom
-/// `event` concerns, if anyone.
-pub(crate) async fn plan_notifications(tx: &mut Tx, event: &NewEvent, id: EventId) -> DbResult<()> {
-    let Some(plan) = plan(event) else { return Ok(()) };
+/// `plan` names (decided by `reactions::reaction`).
+pub(crate) async fn enqueue_notification(tx: &mut Tx, event: &NewEvent, id: EventId, plan: Plan) -> DbResult<()> {
     let job = match (plan, event.brand_id) {
         (Plan::Customer, _) => NewJob {
             dedupe_key: Some(format!("{CUSTOMER_JOB}:{id}")),
@@ -84,45 +63,7 @@ fn digest_job(thread_id: &str, brand_id: BrandId, window_seconds: i64, now: Time
 
 #[cfg(test)]
 mod tests {
-    use consign_domain::OrganizationId;
-
     use super::*;
-
-    fn event(event_type: &'static str, payload: Value) -> NewEvent {
-        NewEvent {
-            organization_id: OrganizationId::new(),
-            brand_id: Some(BrandId::new()),
-            event_type,
-            aggregate_type: "order",
-            aggregate_id: "o".into(),
-            payload,
-            actor: "system".into(),
-        }
-    }
-
-    fn message(role: &str, channel: &str, internal: bool) -> NewEvent {
-        event(
-            "message.created",
-            json!({"sender_role": role, "channel": channel, "internal": internal, "thread_id": "t1"}),
-        )
-    }
-
-    #[test]
-    fn order_events_notify_the_customer_and_others_nobody() {
-        assert_eq!(plan(&event("shipment.in_transit", json!({}))), Some(Plan::Customer));
-        assert_eq!(plan(&event("order.created", json!({}))), Some(Plan::Customer));
-        assert_eq!(plan(&event("stock.adjusted", json!({}))), None);
-        assert_eq!(plan(&event("message.reply", json!({}))), None);
-    }
-
-    #[test]
-    fn only_visible_staff_replies_in_the_app_notify_the_customer() {
-        assert_eq!(plan(&message("brand", "in_app", false)), Some(Plan::Customer));
-        assert_eq!(plan(&message("threepl", "in_app", true)), None, "an internal note");
-        assert_eq!(plan(&message("brand", "email", false)), None, "the reply is its own email");
-        assert_eq!(plan(&message("system", "in_app", false)), None);
-        assert_eq!(plan(&message("customer", "sms", false)), Some(Plan::StaffDigest { thread_id: "t1".into() }));
-    }
 
     #[test]
     fn messages_of_one_window_share_one_digest() {

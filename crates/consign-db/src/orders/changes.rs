@@ -7,7 +7,7 @@ use consign_domain::ledger::Balance;
 use consign_domain::money;
 use consign_domain::order::Address;
 use consign_domain::status::{FulfillmentStatus, Lifecycle, OrderStatus, PaymentStatus};
-use consign_domain::{OrderId, OrderItemId, PaymentId, Timestamp};
+use consign_domain::{EventType, OrderId, OrderItemId, PaymentId, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
@@ -24,7 +24,7 @@ pub(crate) async fn lock_order(tx: &mut Tx, scope: &Scope, order_id: OrderId) ->
     Ok(row)
 }
 
-fn event(row: &OrderRow, event_type: &'static str, payload: serde_json::Value, scope: &Scope) -> NewEvent {
+fn event(row: &OrderRow, event_type: EventType, payload: serde_json::Value, scope: &Scope) -> NewEvent {
     NewEvent {
         organization_id: row.organization_id,
         brand_id: Some(row.brand_id),
@@ -111,7 +111,7 @@ pub async fn record_payment(
     .await?;
     let payload = json!({"order_id": order_id, "payment_id": payment_id, "amount": amount, "currency": row.currency,
                              "paid": sums.paid + amount, "method": "manual", "provider": "manual", "reference": reference});
-    tx.record_event(event(&row, "payment.captured", payload, scope)).await?;
+    tx.record_event(event(&row, EventType::PaymentCaptured, payload, scope)).await?;
     let settled = ledger::settle(&mut tx, &row, &scope.principal().actor_id(), false).await?;
     if late && !reopened {
         ledger::owed_back_after_expiry(&mut tx, &row, settled.balance.refund_due(), "manual").await?;
@@ -171,7 +171,7 @@ pub async fn refund(
     }
     let payload = json!({"order_id": order_id, "amount": amount, "currency": row.currency, "reason": reason,
                              "refund_ids": refunds, "credit": credit.max(0)});
-    tx.record_event(event(&row, "refund.requested", payload, scope)).await?;
+    tx.record_event(event(&row, EventType::RefundRequested, payload, scope)).await?;
     let settled = ledger::settle(&mut tx, &row, &scope.principal().actor_id(), false).await?;
     let mut audit = scope.audit(row.organization_id, Some(row.brand_id), "order.refund", "order", order_id.to_string());
     audit.before = Some(money_state(&row));
@@ -210,7 +210,7 @@ pub async fn cancel(db: &Db, scope: &Scope, order_id: OrderId, reason: &str) -> 
     let refund_due = settled.balance.refund_due();
     let payload = json!({"order_id": order_id, "reason": reason, "released_units": released, "refund_due": refund_due,
                              "refunds_started": settled.refunds});
-    tx.record_event(event(&row, "order.cancelled", payload, scope)).await?;
+    tx.record_event(event(&row, EventType::OrderCancelled, payload, scope)).await?;
     let mut audit = scope.audit(row.organization_id, Some(row.brand_id), "order.cancel", "order", order_id.to_string());
     audit.before = Some(money_state(&row));
     audit.after = Some(json!({"status": status, "refund_due": refund_due, "reason": reason}));
@@ -245,7 +245,7 @@ pub async fn update_shipping_address(
         .bind(order_id)
         .execute()
         .await?;
-    tx.record_event(event(&row, "order.address_updated", json!({"shipping_address": address}), scope)).await?;
+    tx.record_event(event(&row, EventType::OrderAddressUpdated, json!({"shipping_address": address}), scope)).await?;
     let mut audit = scope.audit(
         row.organization_id,
         Some(row.brand_id),
@@ -383,7 +383,7 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
     let payload = json!({"order_id": order_id, "items": after, "total": total,
                              "outstanding": settled.balance.outstanding(), "refund_due": settled.balance.refund_due(),
                              "refunds_started": settled.refunds});
-    tx.record_event(event(&row, "order.items_updated", payload, scope)).await?;
+    tx.record_event(event(&row, EventType::OrderItemsUpdated, payload, scope)).await?;
     let mut audit =
         scope.audit(row.organization_id, Some(row.brand_id), "order.replace_items", "order", order_id.to_string());
     audit.before = Some(json!({"items": before, "total": row.total}));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use consign_domain::money;
 use consign_domain::order::{Address, Customer, MAX_LINE_QUANTITY};
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus, ProductStatus};
-use consign_domain::{BrandId, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
+use consign_domain::{BrandId, EventType, OrderId, OrderItemId, OrganizationId, Timestamp, VariantId};
 use serde_json::json;
 
 use super::reservations::{self, Held, Hold};
@@ -333,7 +333,7 @@ async fn record_created(tx: &mut Tx, row: &OrderRow) -> DbResult<()> {
     tx.record_event(NewEvent {
         organization_id: row.organization_id,
         brand_id: Some(row.brand_id),
-        event_type: "order.created",
+        event_type: EventType::OrderCreated,
         aggregate_type: "order",
         aggregate_id: row.id.to_string(),
         payload: json!({"number": format!("#{}", row.number), "total": row.subtotal, "currency": row.currency,

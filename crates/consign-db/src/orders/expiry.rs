@@ -4,7 +4,7 @@
 //! the rest or for staff to cancel and refund. Safe with many workers on one database: each order flips
 //! from `open` with a conditional update, so its hold is released once.
 
-use consign_domain::{BrandId, OrderId, OrganizationId, Timestamp};
+use consign_domain::{BrandId, EventType, OrderId, OrganizationId, Timestamp};
 use serde_json::json;
 
 use super::reservations;
@@ -51,7 +51,7 @@ async fn expire(tx: &mut Tx, order_id: OrderId, now: Timestamp) -> DbResult<bool
     tx.record_event(NewEvent {
         organization_id,
         brand_id: Some(brand_id),
-        event_type: "order.expired",
+        event_type: EventType::OrderExpired,
         aggregate_type: "order",
         aggregate_id: order_id.to_string(),
         payload: json!({"released_units": released}),

@@ -19,7 +19,7 @@
 
 use consign_domain::ledger::Balance;
 use consign_domain::status::{OrderStatus, PaymentStatus};
-use consign_domain::{OrderId, PaymentId, Timestamp};
+use consign_domain::{EventType, OrderId, PaymentId, Timestamp};
 use serde_json::json;
 
 use super::{ORDER_COLUMNS, OrderRow};
@@ -63,12 +63,7 @@ struct Capture {
 }
 
 /// An order event by `actor`.
-pub(crate) fn order_event(
-    row: &OrderRow,
-    event_type: &'static str,
-    payload: serde_json::Value,
-    actor: &str,
-) -> NewEvent {
+pub(crate) fn order_event(row: &OrderRow, event_type: EventType, payload: serde_json::Value, actor: &str) -> NewEvent {
     NewEvent {
         organization_id: row.organization_id,
         brand_id: Some(row.brand_id),
@@ -177,7 +172,7 @@ pub(crate) async fn reopen_expired(tx: &mut Tx, row: &OrderRow, actor: &str) -> 
         .await?;
     let payload = json!({"order_id": row.id, "from": row.status, "to": status,
                          "reason": "a payment arrived after the stock hold ran out"});
-    tx.record_event(order_event(row, "order.reopened", payload, actor)).await?;
+    tx.record_event(order_event(row, EventType::OrderReopened, payload, actor)).await?;
     Ok(true)
 }
 
@@ -191,7 +186,7 @@ pub(crate) async fn owed_back_after_expiry(
 ) -> DbResult<()> {
     let payload = json!({"order_id": row.id, "refund_due": refund_due, "currency": row.currency,
                          "reason": "the payment arrived after the order expired and its stock was gone"});
-    tx.record_event(order_event(row, "order.refund_due", payload, "system")).await?;
+    tx.record_event(order_event(row, EventType::OrderRefundDue, payload, "system")).await?;
     let action = if provider == "manual" {
         "Pay it back by hand and record it with a refund"
     } else {
@@ -243,7 +238,7 @@ pub(crate) async fn raise_alert(tx: &mut Tx, alert: crate::alerts::NewAlert) -> 
         tx.record_event(NewEvent {
             organization_id,
             brand_id: alert.brand_id,
-            event_type: crate::alerts::RAISED_EVENT,
+            event_type: EventType::StaffAlertRaised,
             aggregate_type: "staff_alert",
             aggregate_id: alert_id.to_string(),
             payload: json!({
@@ -309,9 +304,9 @@ pub(crate) async fn settle(tx: &mut Tx, before: &OrderRow, actor: &str, auto_ref
             "paid": balance.paid, "refunded": balance.refunded, "currency": row.currency,
         });
         let event_type = match payment_status {
-            PaymentStatus::Paid => Some("order.paid"),
-            PaymentStatus::PartiallyRefunded => Some("order.partially_refunded"),
-            PaymentStatus::Refunded => Some("order.refunded"),
+            PaymentStatus::Paid => Some(EventType::OrderPaid),
+            PaymentStatus::PartiallyRefunded => Some(EventType::OrderPartiallyRefunded),
+            PaymentStatus::Refunded => Some(EventType::OrderRefunded),
             _ => None,
         };
         if let Some(event_type) = event_type {
@@ -327,7 +322,7 @@ pub(crate) async fn settle(tx: &mut Tx, before: &OrderRow, actor: &str, auto_ref
     } else if row.payment_status == PaymentStatus::PartiallyRefunded && balance.refunded != before.refunded {
         // Another partial refund: the status stays, the amount moved.
         let payload = json!({"order_id": row.id, "refunded": balance.refunded, "currency": row.currency});
-        tx.record_event(order_event(&row, "order.partially_refunded", payload, actor)).await?;
+        tx.record_event(order_event(&row, EventType::OrderPartiallyRefunded, payload, actor)).await?;
     }
     Ok(Settled { balance, pending: sums.pending, payment_status, refunds })
 }
