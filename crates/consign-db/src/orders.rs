@@ -380,7 +380,7 @@ pub async fn scope_for_access_token(db: &Db, token_hash: &str) -> DbResult<Scope
 }
 
 /// The order's current access token version (see
-/// `consign_channels::order_access_token_version`).
+/// `consign_app::tokens::order_access_token_version`).
 pub async fn access_token_version(db: &Db, order_id: OrderId) -> DbResult<i64> {
     db.read("SELECT access_token_version FROM orders WHERE id = $1").bind(order_id).scalar().await
 }

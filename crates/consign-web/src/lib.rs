@@ -168,7 +168,7 @@ pub struct AppState {
     /// Attachment bytes.
     pub files: files::FileStore,
     /// The key order access tokens are derived with (see
-    /// `consign_channels::order_access_token`), shared through the database.
+    /// `consign_app::tokens::order_access_token`), shared through the database.
     pub order_token_key: Arc<String>,
 }
 
@@ -201,7 +201,7 @@ impl AppState {
             }
             None => instance_secret(&db, keyring, "jwt_signing_key").await?,
         };
-        let order_token_key = instance_secret(&db, keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
+        let order_token_key = instance_secret(&db, keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
         let files_url = config
             .files_url
             .clone()

@@ -308,7 +308,7 @@ async fn rotate_access_token(
     authorize(&state, &caller, order_id, Action::EditCommerce).await?;
     let key = state.order_token_key.clone();
     let id = order_id.to_string();
-    let token_of = |version| consign_channels::order_access_token_version(&key, &id, version);
+    let token_of = |version| consign_app::tokens::order_access_token_version(&key, &id, version);
     let version = orders::rotate_access_token(&state.db, caller.scope(), order_id, |version| {
         crate::auth::tokens::sha256_hex(&token_of(version))
     })

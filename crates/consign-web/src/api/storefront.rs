@@ -229,7 +229,7 @@ async fn checkout(
             .map_err(|_| AppError::Internal(anyhow::anyhow!("a UUID did not parse as an order id")))?,
         None => OrderId::new(),
     };
-    let token = consign_channels::order_access_token(&state.order_token_key, &order_id.to_string());
+    let token = consign_app::tokens::order_access_token(&state.order_token_key, &order_id.to_string());
     let new_checkout = NewCheckout {
         order_id,
         lines: request

@@ -16,7 +16,7 @@ const ISSUER: &str = "consign";
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "csk_";
 /// The prefix of every order access token (customers).
-pub use consign_channels::ORDER_TOKEN_PREFIX;
+pub use consign_app::tokens::ORDER_TOKEN_PREFIX;
 /// Characters of an API key after `csk_` used as its lookup prefix.
 const API_KEY_LOOKUP_LEN: usize = 12;
 

@@ -57,7 +57,7 @@ async fn secrets_stored_in_the_clear_are_sealed_on_start_and_keep_their_value() 
     assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
     let order_id = placed.body["order"]["id"].as_str().unwrap();
     // Tokens made before the upgrade stay valid: the key kept its value.
-    assert_eq!(placed.body["order_access_token"], consign_channels::order_access_token(&old_key, order_id));
+    assert_eq!(placed.body["order_access_token"], consign_app::tokens::order_access_token(&old_key, order_id));
     let secrets = instance_secrets(app.db()).await;
     let (_, value, key_id) = secrets.iter().find(|(name, _, _)| name == "order_token_key").unwrap();
     assert!(key_id.is_some(), "sealed on start");
