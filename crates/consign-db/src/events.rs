@@ -171,18 +171,11 @@ pub async fn position_of(db: &Db, event_id: &str) -> DbResult<Option<Position>> 
     db.read("SELECT txid, seq FROM events WHERE id = $1").bind(event_id.to_owned()).fetch_optional().await
 }
 
-/// Adds "after this position, and only final rows" to an event query.
-///
-/// PostgreSQL hands out transaction ids and sequence numbers before commit,
-/// so a later-committing transaction can hold a smaller position. Rows of
-/// transactions older than the oldest one still running (the snapshot's
-/// `xmin`) are final: nothing can ever commit below it. Reading only those,
-/// in `(txid, seq)` order, never skips an event. SQLite's single writer
-/// commits in `seq` order already.
+/// Adds "after this position, and only final rows" to an event query:
+/// read in `(txid, seq)` order, final rows never skip an event (see
+/// `engine::Primitives::final_events`).
 fn push_after(query: &mut Statement<'_>, engine: Engine, after: Option<Position>) {
-    if engine == Engine::Postgres {
-        query.push(" AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint");
-    }
+    query.push(engine.primitives().final_events());
     if let Some(after) = after {
         query.push(" AND (txid, seq) > (").push_bind(after.txid).push(", ").push_bind(after.seq).push(")");
     }

@@ -30,7 +30,7 @@ use consign_domain::{JobId, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Db, DbResult, Engine, NewJob, Page, PageRequest};
+use crate::{Db, DbResult, NewJob, Page, PageRequest};
 
 /// Runs a job may make before it goes `dead`.
 const DEFAULT_MAX_ATTEMPTS: i64 = 10;
@@ -236,26 +236,14 @@ pub async fn claim(db: &Db, worker_id: &str, limit: i64, lease: Duration) -> DbR
     if limit <= 0 {
         return Ok(Vec::new());
     }
-    // The statements differ only in the row lock. PostgreSQL: concurrent
-    // claimers lock disjoint rows and skip each other's (no waiting, no
-    // double claim; the outer `status` check re-reads a row another claimer
-    // changed after our snapshot). SQLite has no row locks and needs none:
-    // its write transaction runs inside `BEGIN IMMEDIATE`, one writer at a time.
-    const POSTGRES: &str =
+    // The engines differ only in the row lock (`engine::Primitives`).
+    let sql = format!(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
          WHERE status = 'queued' AND id IN (
              SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $2
-              ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)";
-    const SQLITE: &str =
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2
-         WHERE status = 'queued' AND id IN (
-             SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $2
-              ORDER BY run_at, id LIMIT $3)";
-    let statement = match db.engine() {
-        Engine::Sqlite => SQLITE,
-        Engine::Postgres => POSTGRES,
-    };
-    let sql = format!("{statement} {CLAIM_RETURNING}");
+              ORDER BY run_at, id LIMIT $3{lock}) {CLAIM_RETURNING}",
+        lock = db.engine().primitives().claim_lock()
+    );
     let now = Timestamp::now();
     let locked_until = plus(now, lease);
     let mut tx = db.begin().await?;

@@ -29,6 +29,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod brands;
 pub mod channels;
+mod engine;
 mod error;
 pub mod events;
 pub mod fulfillment;

@@ -7,7 +7,7 @@
 use consign_domain::{AuditId, BrandId, EventId, EventType, JobId, OrganizationId, Timestamp};
 use serde_json::Value;
 
-use crate::{DbResult, Engine, Tx};
+use crate::{DbResult, Tx};
 
 /// A domain event to record.
 #[derive(Clone, Debug)]
@@ -86,21 +86,10 @@ pub(crate) fn order_of(event: &NewEvent) -> Option<String> {
 impl Tx {
     /// Inserts the event row only; [`Tx::record_event`] (in
     /// `reactions.rs`) is the entry point, which also writes what follows
-    /// the event. Its position follows commit order (see `events::tail`):
-    /// SQLite has one writer, so the next `seq` taken inside the transaction
-    /// is in commit order; PostgreSQL fills `seq` and `txid` by column
-    /// defaults.
+    /// the event. Its position follows commit order (see `events::tail` and
+    /// `engine::Primitives::insert_event`).
     pub(crate) async fn insert_event_row(&mut self, event: &NewEvent) -> DbResult<EventId> {
-        let sql = match self.engine() {
-            Engine::Sqlite => {
-                "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id, seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE txid = 0))"
-            }
-            Engine::Postgres => {
-                "INSERT INTO events (id, organization_id, brand_id, type, aggregate_type, aggregate_id, payload, actor, created_at, order_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            }
-        };
+        let sql = self.engine().primitives().insert_event();
         let id = EventId::new();
         self.query(sql)
             .bind(id)
