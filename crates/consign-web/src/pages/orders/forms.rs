@@ -1,0 +1,318 @@
+//! The order page's actions: record a payment, cancel, edit the address
+//! or the items, add a note, ship, move a shipment along. Each calls the
+//! same storage function as the API and answers with a flash message.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use consign_db::fulfillment::{self, NewShipment};
+use consign_db::orders::{self, changes};
+use consign_domain::order::Address;
+use consign_domain::policy::Action;
+use consign_domain::status::{PaymentStatus, ShipmentStatus};
+use consign_domain::{FulfillmentOrderId, OrderId, ShipmentId};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::pages::view::{self, filled};
+use crate::pages::{PageError, Staff, settle};
+
+use super::{authorized, order_path, parse_id};
+
+/// Parses a decimal amount (`12.50`, `12`) into minor units.
+fn parse_amount(text: &str) -> Result<i64, AppError> {
+    let bad = || AppError::field("amount", "must be an amount such as 12.50");
+    let text = text.trim().replace(',', "");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 2 {
+        return Err(bad());
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+    let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<2}").parse().map_err(|_| bad())? };
+    if whole < 0 {
+        return Err(bad());
+    }
+    whole.checked_mul(100).and_then(|w| w.checked_add(fraction)).ok_or_else(bad)
+}
+
+/// The payment form.
+#[derive(Deserialize)]
+pub struct PaymentForm {
+    amount: String,
+    reference: Option<String>,
+}
+
+/// `POST /admin/orders/{id}/payments`.
+pub async fn record_payment(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<PaymentForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let amount = parse_amount(&form.amount)?;
+        let reference = filled(&form.reference);
+        if reference.is_some_and(|r| r.chars().count() > 200) {
+            return Err(AppError::field("reference", "must be at most 200 characters"));
+        }
+        Ok(changes::record_payment(&state.db, staff.caller.scope(), order_id, amount, None, reference).await?)
+    }
+    .await;
+    let message = match &result {
+        Ok(order) if order.payment_status == PaymentStatus::Paid => {
+            "Payment recorded. The order is paid; its fulfillment orders are being prepared.".to_owned()
+        }
+        Ok(order) => format!("Payment recorded. Still to pay: {}.", view::money(&order.outstanding)),
+        Err(_) => String::new(),
+    };
+    settle(result, &order_path(order_id), message)
+}
+
+/// The cancel form.
+#[derive(Deserialize)]
+pub struct CancelForm {
+    reason: String,
+}
+
+/// `POST /admin/orders/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let reason = form.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(AppError::field("reason", "must be 1 to 500 characters"));
+        }
+        Ok(changes::cancel(&state.db, staff.caller.scope(), order_id, reason).await?)
+    }
+    .await;
+    settle(result, &order_path(order_id), "Order cancelled; its stock is released.")
+}
+
+/// The address form.
+#[derive(Deserialize)]
+pub struct AddressForm {
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: String,
+    country: String,
+    version: Option<i64>,
+}
+
+/// `POST /admin/orders/{id}/address`.
+pub async fn edit_address(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<AddressForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let address = Address {
+            line1: form.line1.trim().to_owned(),
+            line2: filled(&form.line2).map(str::to_owned),
+            city: form.city.trim().to_owned(),
+            region: filled(&form.region).map(str::to_owned),
+            postal_code: form.postal_code.trim().to_owned(),
+            country: form.country.trim().to_uppercase(),
+        };
+        let problems = address.problems();
+        if !problems.is_empty() {
+            return Err(AppError::Validation(
+                problems.into_iter().map(|(f, m)| crate::error::FieldError::new(f, m)).collect(),
+            ));
+        }
+        Ok(changes::update_shipping_address(&state.db, staff.caller.scope(), order_id, &address, form.version).await?)
+    }
+    .await;
+    settle(result, &order_path(order_id), "Shipping address updated.")
+}
+
+/// The items form: one `SKU quantity` per line.
+#[derive(Deserialize)]
+pub struct ItemsForm {
+    items: String,
+}
+
+fn parse_items(text: &str) -> Result<Vec<(String, i64)>, AppError> {
+    let mut lines: Vec<(String, i64)> = Vec::new();
+    for (number, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let mut parts = raw.split_whitespace();
+        let (Some(sku), quantity, None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AppError::field("items", format!("line {} must be a SKU and a quantity", number + 1)));
+        };
+        let quantity: i64 = match quantity {
+            None => 1,
+            Some(q) => q.parse().ok().filter(|q| (1..=1000).contains(q)).ok_or_else(|| {
+                AppError::field("items", format!("line {}: the quantity must be 1 to 1000", number + 1))
+            })?,
+        };
+        match lines.iter_mut().find(|(s, _)| s == sku) {
+            Some((_, total)) => *total += quantity,
+            None => lines.push((sku.to_owned(), quantity)),
+        }
+    }
+    if lines.is_empty() || lines.len() > 100 {
+        return Err(AppError::field("items", "list 1 to 100 lines of SKU and quantity"));
+    }
+    Ok(lines)
+}
+
+/// `POST /admin/orders/{id}/items`.
+pub async fn edit_items(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<ItemsForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let lines = parse_items(&form.items)?;
+        Ok(changes::replace_items(&state.db, staff.caller.scope(), order_id, &lines).await?)
+    }
+    .await;
+    settle(result, &order_path(order_id), "Items updated; stock is held again and totals recomputed.")
+}
+
+/// The note form.
+#[derive(Deserialize)]
+pub struct NoteForm {
+    body: String,
+}
+
+/// `POST /admin/orders/{id}/notes`.
+pub async fn add_note(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(form): Form<NoteForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let body = form.body.trim();
+        if body.is_empty() || body.chars().count() > 5000 {
+            return Err(AppError::field("note", "must be 1 to 5000 characters"));
+        }
+        Ok(orders::add_note(&state.db, staff.caller.scope(), order_id, body).await?)
+    }
+    .await;
+    settle(result, &order_path(order_id), "Note added.")
+}
+
+/// `POST /admin/orders/{id}/shipments`: `fulfillment_order_id`, `carrier`,
+/// `tracking_number` and `qty_<order item id>` per line.
+pub async fn create_shipment(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let field =
+        |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let fulfillment_order_id: FulfillmentOrderId =
+            field("fulfillment_order_id").parse().map_err(|_| AppError::NotFound)?;
+        let fulfillment_orders = fulfillment::for_order(&state.db, staff.caller.scope(), order_id).await?;
+        let fo = fulfillment_orders.iter().find(|fo| fo.id == fulfillment_order_id).ok_or(AppError::NotFound)?;
+        let mut items = Vec::new();
+        for line in &fo.items {
+            let text = field(&format!("qty_{}", line.order_item_id));
+            if text.is_empty() {
+                continue;
+            }
+            let quantity: i64 = text
+                .parse()
+                .ok()
+                .filter(|q| *q >= 0)
+                .ok_or_else(|| AppError::field("quantity", "must be a whole number"))?;
+            if quantity > 0 {
+                items.push((line.order_item_id, quantity));
+            }
+        }
+        if items.is_empty() {
+            return Err(AppError::field("quantity", "pick at least one unit to ship"));
+        }
+        let carrier = field("carrier").to_lowercase().replace([' ', '-'], "_");
+        let tracking_number = field("tracking_number");
+        if carrier.is_empty() || carrier.chars().count() > 50 {
+            return Err(AppError::field("carrier", "must be 1 to 50 characters"));
+        }
+        if tracking_number.is_empty() || tracking_number.chars().count() > 100 {
+            return Err(AppError::field("tracking_number", "must be 1 to 100 characters"));
+        }
+        let shipment = NewShipment { items, carrier, tracking_number };
+        Ok(fulfillment::create_shipment(&state.db, staff.caller.scope(), fulfillment_order_id, shipment).await?)
+    }
+    .await;
+    settle(result, &order_path(order_id), "Shipment created.")
+}
+
+/// The shipment status form.
+#[derive(Deserialize)]
+pub struct ShipmentStatusForm {
+    status: String,
+}
+
+/// `POST /admin/orders/{id}/shipments/{shipment_id}/status`.
+pub async fn shipment_status(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, shipment_id)): Path<(String, String)>,
+    Form(form): Form<ShipmentStatusForm>,
+) -> Result<Response, PageError> {
+    let order_id: OrderId = parse_id(&id)?;
+    let shipment_id: ShipmentId = parse_id(&shipment_id)?;
+    let result = async {
+        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        let shipment = fulfillment::get_shipment(&state.db, staff.caller.scope(), shipment_id).await?;
+        if shipment.order_id != order_id {
+            return Err(AppError::NotFound);
+        }
+        let next: ShipmentStatus =
+            form.status.parse().map_err(|_| AppError::field("status", "is not a shipment status"))?;
+        Ok(fulfillment::set_shipment_status(&state.db, staff.caller.scope(), shipment_id, next).await?)
+    }
+    .await;
+    let message = match &result {
+        Ok(shipment) => format!("Shipment marked {}.", view::words(shipment.status.as_str()).to_lowercase()),
+        Err(_) => String::new(),
+    };
+    settle(result, &order_path(order_id), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_into_minor_units() {
+        assert_eq!(parse_amount("12.5").unwrap(), 1250);
+        assert_eq!(parse_amount("1,234.56").unwrap(), 123456);
+        assert_eq!(parse_amount("7").unwrap(), 700);
+        assert!(parse_amount("1.234").is_err());
+        assert!(parse_amount("-3").is_err());
+        assert!(parse_amount("abc").is_err());
+    }
+
+    #[test]
+    fn item_lines_read_sku_and_quantity() {
+        assert_eq!(parse_items("TENT 2\nMUG\n\nTENT 1").unwrap(), vec![("TENT".to_owned(), 3), ("MUG".to_owned(), 1)]);
+        assert!(parse_items("TENT two").is_err());
+        assert!(parse_items("").is_err());
+    }
+}
