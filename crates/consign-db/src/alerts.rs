@@ -5,16 +5,17 @@
 //! on the dashboard until staff retry the job or resolve it; at most one
 //! alert per subject is open at a time.
 //!
-//! When a `payments.refund` job dies its refund becomes `failed` ("not
+//! When a [`SendRefund`] job dies its refund becomes `failed` ("not
 //! sent: …"), so the money it held can be refunded again; retrying the job
 //! ([`retry_job`]) reopens that refund instead, under the same idempotency
 //! key, so a provider that did receive the first request never refunds
 //! twice.
 
-use consign_domain::{BrandId, JobId, OrganizationId, PaymentId, StaffAlertId, Timestamp, UserId, WebhookEventId};
+use consign_domain::{BrandId, JobId, OrganizationId, StaffAlertId, Timestamp, UserId};
 use serde::Serialize;
 
 use crate::jobs::ClaimedJob;
+use crate::jobs::kinds::{ApplyWebhook, JobKind, SendRefund};
 use crate::{Db, DbError, DbResult, Scope};
 
 /// A money job used its attempts.
@@ -22,9 +23,6 @@ pub const JOB_DEAD: &str = "job_dead";
 
 /// Money is owed back and staff must return it (a manual payment).
 pub const REFUND_DUE: &str = "refund_due";
-
-/// The job that emails a new alert to its brand's staff.
-pub const NOTICE_JOB: &str = "notifications.staff_alert";
 
 /// An alert as staff see it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -121,8 +119,9 @@ pub struct AlertNotice {
     pub recipients: Vec<(UserId, String)>,
 }
 
-/// What [`NOTICE_JOB`] sends for an alert; `None` once it is resolved or
-/// when it concerns no brand (only the CLI sees those).
+/// What [`AnnounceAlert`](crate::jobs::kinds::AnnounceAlert) sends for an
+/// alert; `None` once it is resolved or when it concerns no brand (only the
+/// CLI sees those).
 pub async fn notice(db: &Db, alert_id: StaffAlertId) -> DbResult<Option<AlertNotice>> {
     let head: Option<(Option<OrganizationId>, String)> = db
         .read(
@@ -187,9 +186,7 @@ pub async fn retry_job(db: &Db, job_id: JobId) -> DbResult<bool> {
     if job.status != crate::jobs::JobStatus::Dead {
         return Ok(false);
     }
-    if job.kind == crate::orders::money::REFUND_JOB
-        && let Some(refund_id) = payload_id::<PaymentId>(&job.payload, "refund_id")
-    {
+    if let Some(SendRefund { refund_id }) = payload_of(&job.kind, &job.payload) {
         crate::payments::reopen_refund(db, refund_id).await?;
     }
     let requeued = crate::jobs::requeue(db, job_id).await?;
@@ -203,8 +200,13 @@ pub async fn retry_job(db: &Db, job_id: JobId) -> DbResult<bool> {
     Ok(requeued)
 }
 
-fn payload_id<T: std::str::FromStr>(payload: &serde_json::Value, field: &str) -> Option<T> {
-    payload[field].as_str().and_then(|id| id.parse().ok())
+/// The payload of a job of kind `J`, or `None` for another kind (or a
+/// payload that does not parse, which leaves nothing to look up).
+fn payload_of<J: JobKind>(kind: &str, payload: &serde_json::Value) -> Option<J> {
+    if kind != J::KIND {
+        return None;
+    }
+    J::deserialize(payload).ok()
 }
 
 /// What a dead job was about: its tenant, and for a refund the refund.
@@ -213,9 +215,7 @@ async fn job_owner(
     kind: &str,
     payload: &serde_json::Value,
 ) -> DbResult<(Option<(OrganizationId, BrandId)>, String)> {
-    if kind == crate::orders::money::REFUND_JOB
-        && let Some(refund_id) = payload_id::<PaymentId>(payload, "refund_id")
-    {
+    if let Some(SendRefund { refund_id }) = payload_of(kind, payload) {
         let refund = crate::payments::refund_to_send(db, refund_id).await?;
         let what = format!(
             "A refund of {} {} on order {} could not be sent to {}",
@@ -223,9 +223,7 @@ async fn job_owner(
         );
         return Ok((Some((refund.organization_id, refund.brand_id)), what));
     }
-    if kind == crate::payments::APPLY_WEBHOOK_JOB
-        && let Some(event_id) = payload_id::<WebhookEventId>(payload, "webhook_event_id")
-    {
+    if let Some(ApplyWebhook { webhook_event_id: event_id }) = payload_of(kind, payload) {
         let owner: Option<(OrganizationId, BrandId, String, String)> = db
             .read("SELECT organization_id, brand_id, provider, event_type FROM webhook_events WHERE id = $1")
             .bind(event_id)
@@ -244,9 +242,7 @@ async fn job_owner(
 pub async fn job_died(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<()> {
     let payload = job.payload_json().unwrap_or_default();
     let (owner, what) = job_owner(db, &job.kind, &payload).await?;
-    if job.kind == crate::orders::money::REFUND_JOB
-        && let Some(refund_id) = payload_id::<PaymentId>(&payload, "refund_id")
-    {
+    if let Some(SendRefund { refund_id }) = payload_of(&job.kind, &payload) {
         crate::payments::give_up_refund(db, refund_id, job.attempts, error).await?;
     }
     let error: String = error.chars().take(300).collect();

@@ -4,7 +4,8 @@
 //!
 //! Provider calls never happen here nor inside a request's transaction: a
 //! reply's transaction writes its `queued` delivery and enqueues
-//! [`DELIVER_JOB`]; the job sends and records the outcome.
+//! [`DeliverMessage`](crate::jobs::kinds::DeliverMessage); the job sends and
+//! records the outcome.
 
 use consign_domain::Timestamp;
 
@@ -13,9 +14,6 @@ use crate::{Db, DbResult};
 pub mod deliveries;
 pub mod inbound;
 pub mod inbox;
-
-/// Kind of the job that sends one outbound message through its provider.
-pub const DELIVER_JOB: &str = "messages.deliver";
 
 /// Records a webhook token (such as Mailgun's signed `token`). Answers
 /// `false` when the token was seen before: a replayed request.

@@ -1,13 +1,16 @@
 //! The job queue's storage: enqueue, claim, finish, and the clean-up that
 //! keeps the queue moving when a worker dies.
 //!
-//! Jobs are usually enqueued inside a business transaction
-//! ([`crate::Tx::enqueue_job`]), so a job exists if and only if the change
-//! that asked for it committed; [`enqueue`] is for code outside one.
+//! Every kind of job is a payload type in [`kinds`] that names its stored
+//! kind, its max attempts and its dedupe key. Jobs are usually enqueued
+//! inside a business transaction ([`crate::Tx::enqueue`]), so a job exists
+//! if and only if the change that asked for it committed; [`enqueue_kind`]
+//! is for code outside one.
 //!
 //! A job's states: `queued` → (claimed) `running` → `done`; a failure puts it
-//! back to `queued` with a later `run_at`, or to `dead` once it has used its
-//! `max_attempts`. A worker holds a claimed job for a lease
+//! back to `queued` with a later `run_at` ([`fail`]), or to `dead` once it
+//! has used its `max_attempts`, or at once when retrying cannot help
+//! ([`give_up`]). A worker holds a claimed job for a lease
 //! (`locked_until`); if it dies, [`reap`] puts the job back in the queue
 //! after the lease runs out. Delivery is therefore at least once, and every
 //! handler must be idempotent.
@@ -32,20 +35,13 @@ use serde_json::Value;
 
 use crate::{Db, DbResult, NewJob, Page, PageRequest};
 
-/// Runs a job may make before it goes `dead`.
-const DEFAULT_MAX_ATTEMPTS: i64 = 10;
+pub mod kinds;
 
-/// Runs a money job may make: with the runner's backoff capped at an hour,
-/// about four days of retries, so an outage of a provider or of the
-/// database never leaves a refund unsent or a capture unapplied for good.
-const MONEY_MAX_ATTEMPTS: i64 = 100;
-
-/// The jobs that move or record money.
-pub const MONEY_JOBS: [&str; 2] = [crate::orders::money::REFUND_JOB, crate::payments::APPLY_WEBHOOK_JOB];
-
-/// How many runs a job of `kind` gets before it goes `dead`.
+/// How many runs a job of `kind` gets before it goes `dead`: its
+/// [`kinds::JobKind::MAX_ATTEMPTS`], read from [`kinds::ALL`]. A kind not
+/// listed (a test's, or one a newer release enqueued) gets the default.
 pub fn max_attempts(kind: &str) -> i64 {
-    if MONEY_JOBS.contains(&kind) { MONEY_MAX_ATTEMPTS } else { DEFAULT_MAX_ATTEMPTS }
+    kinds::ALL.iter().find(|(known, _)| *known == kind).map_or(kinds::DEFAULT_MAX_ATTEMPTS, |(_, attempts)| *attempts)
 }
 
 /// Longest `last_error` kept, in characters: an error chain can be long,
@@ -170,7 +166,7 @@ impl TryFrom<JobRow> for Job {
 }
 
 /// A job a worker has claimed and must now finish with [`complete`] or
-/// [`fail`] before `locked_until`.
+/// [`fail`] (or [`give_up`]) before `locked_until`.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ClaimedJob {
     /// Id.
@@ -192,7 +188,7 @@ pub struct ClaimedJob {
 
 impl ClaimedJob {
     /// The payload as JSON. An error means the row was written by something
-    /// other than [`enqueue`] or `enqueue_job`; the runner fails the job
+    /// other than [`enqueue`] or `enqueue_job`; the runner gives the job up
     /// with it rather than stalling the queue.
     pub fn payload_json(&self) -> serde_json::Result<Value> {
         serde_json::from_str(&self.payload)
@@ -224,6 +220,12 @@ pub async fn enqueue(db: &Db, job: NewJob) -> DbResult<bool> {
     let inserted = tx.enqueue_job(job).await?;
     tx.commit().await?;
     Ok(inserted)
+}
+
+/// Enqueues `job` to run now under its kind's dedupe key, outside any
+/// transaction (see [`enqueue`]).
+pub async fn enqueue_kind<J: kinds::JobKind>(db: &Db, job: &J) -> DbResult<bool> {
+    enqueue(db, NewJob::of(job)).await
 }
 
 /// The columns a claim returns, in [`ClaimedJob`]'s shape.
@@ -320,6 +322,29 @@ pub async fn fail(db: &Db, job: &ClaimedJob, error: &str, retry_at: Timestamp) -
         .await?;
     tx.commit().await?;
     Ok(status.map(|status| status.parse()).transpose()?)
+}
+
+/// Records a claimed job's permanent failure: it goes `dead` at once,
+/// whatever attempts it has left, with `error` in `last_error`. For a job
+/// that can never succeed (a payload that does not parse), so it does not
+/// retry for days first. Answers `false` when the claim is no longer held
+/// (see [`heartbeat`]).
+pub async fn give_up(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<bool> {
+    let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+    let mut tx = db.begin().await?;
+    let updated = tx
+        .query(
+            "UPDATE jobs SET status = 'dead', locked_until = NULL, last_error = $1, updated_at = $2
+              WHERE id = $3 AND status = 'running' AND attempts = $4",
+        )
+        .bind(error)
+        .bind(Timestamp::now())
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(updated == 1)
 }
 
 /// Puts running jobs whose lease ran out (their worker died or stalled)

@@ -4,7 +4,8 @@
 //!
 //! Nothing is sent inside a request. Recording an event (`Tx::record_event`)
 //! asks `reactions::reaction` whether it notifies anyone and, in the same
-//! transaction, enqueues [`CUSTOMER_JOB`] or [`STAFF_DIGEST_JOB`]; the jobs render the
+//! transaction, enqueues [`NotifyCustomer`](crate::jobs::kinds::NotifyCustomer)
+//! or [`StaffDigest`](crate::jobs::kinds::StaffDigest); the jobs render the
 //! brand's templates, write one `notifications` row per recipient and
 //! channel (the delivery log) and send through the providers.
 
@@ -17,11 +18,6 @@ use crate::{Db, DbError, DbResult, Scope};
 pub mod plan;
 pub mod work;
 
-/// Kind of the job that notifies an order's customer of one event.
-pub const CUSTOMER_JOB: &str = "notifications.customer";
-/// Kind of the job that emails staff the customer messages of one thread
-/// that arrived in one digest window.
-pub const STAFF_DIGEST_JOB: &str = "notifications.staff_digest";
 /// The digest window of a brand that has not chosen one.
 pub const DEFAULT_STAFF_DIGEST_SECONDS: i64 = 300;
 

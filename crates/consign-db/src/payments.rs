@@ -22,13 +22,11 @@ use consign_domain::{
 use serde::Serialize;
 use serde_json::json;
 
+use crate::jobs::kinds::{ApplyWebhook, JobKind as _, SendRefund};
 use crate::orders::OrderRow;
 use crate::orders::changes::lock_order;
 use crate::orders::money::{self, order_event};
 use crate::{Db, DbError, DbResult, JsonText, NewJob, Page, PageRequest, Scope, Tx};
-
-/// Job kind that applies one stored webhook event.
-pub const APPLY_WEBHOOK_JOB: &str = "payments.apply_webhook";
 
 /// Settles a pending refund inside an order transaction (the order locked).
 /// Answers whether the refund left `pending`.
@@ -581,11 +579,7 @@ pub async fn accept_webhook(
         .await?
         == 1;
     if inserted {
-        tx.enqueue_job(NewJob {
-            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{id}")),
-            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": id}))
-        })
-        .await?;
+        tx.enqueue(&ApplyWebhook { webhook_event_id: id }).await?;
     }
     tx.commit().await?;
     if inserted {
@@ -875,9 +869,11 @@ async fn rearm_waiting(tx: &mut Tx, head: &EventHead, payment_reference: &str) -
             .bind(waiting_id)
             .execute()
             .await?;
+        // Keyed by the event's attempts as well: its first job is done,
+        // and each wake-up needs a job of its own.
         tx.enqueue_job(NewJob {
-            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{waiting_id}:{attempts}")),
-            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": waiting_id}))
+            dedupe_key: Some(format!("{}:{waiting_id}:{attempts}", ApplyWebhook::KIND)),
+            ..NewJob::of(&ApplyWebhook { webhook_event_id: waiting_id })
         })
         .await?;
     }
@@ -1199,7 +1195,6 @@ pub async fn reopen_refund(db: &Db, refund_id: PaymentId) -> DbResult<bool> {
 /// `older_than`, so work just enqueued is not doubled). Dead jobs are left
 /// to staff (`crate::alerts`). Answers how many jobs it enqueued.
 pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
-    let refund_job = crate::orders::money::REFUND_JOB;
     let now = Timestamp::now();
     let mut tx = db.begin().await?;
     let refunds: Vec<PaymentId> = tx
@@ -1212,7 +1207,7 @@ pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
               ORDER BY p.id LIMIT 500",
         )
         .bind(older_than)
-        .bind(format!("{refund_job}:"))
+        .bind(format!("{}:", SendRefund::KIND))
         .scalars()
         .await?;
     let events: Vec<WebhookEventId> = tx
@@ -1224,20 +1219,25 @@ pub async fn requeue_stuck(db: &Db, older_than: Timestamp) -> DbResult<usize> {
               ORDER BY e.id LIMIT 500",
         )
         .bind(older_than)
-        .bind(format!("{APPLY_WEBHOOK_JOB}:"))
+        .bind(format!("{}:", ApplyWebhook::KIND))
         .scalars()
         .await?;
+    // A sweep's job gets a key of its own (the work's first job is done or
+    // gone), still starting with the kind's key, which the queries above
+    // look for.
     for refund_id in &refunds {
+        let job = SendRefund { refund_id: *refund_id };
         tx.enqueue_job(NewJob {
-            dedupe_key: Some(format!("{refund_job}:{refund_id}:swept@{}", now.as_micros())),
-            ..NewJob::now(refund_job, json!({"refund_id": refund_id}))
+            dedupe_key: Some(format!("{}:{refund_id}:swept@{}", SendRefund::KIND, now.as_micros())),
+            ..NewJob::of(&job)
         })
         .await?;
     }
     for event_id in &events {
+        let job = ApplyWebhook { webhook_event_id: *event_id };
         tx.enqueue_job(NewJob {
-            dedupe_key: Some(format!("{APPLY_WEBHOOK_JOB}:{event_id}:swept@{}", now.as_micros())),
-            ..NewJob::now(APPLY_WEBHOOK_JOB, json!({"webhook_event_id": event_id}))
+            dedupe_key: Some(format!("{}:{event_id}:swept@{}", ApplyWebhook::KIND, now.as_micros())),
+            ..NewJob::of(&job)
         })
         .await?;
     }

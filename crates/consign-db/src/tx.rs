@@ -7,6 +7,7 @@
 use consign_domain::{AuditId, BrandId, EventId, EventType, JobId, OrganizationId, Timestamp};
 use serde_json::Value;
 
+use crate::jobs::kinds::JobKind;
 use crate::{DbResult, Tx};
 
 /// A domain event to record.
@@ -53,7 +54,9 @@ pub struct AuditEntry {
     pub user_agent: Option<String>,
 }
 
-/// A job to run after the transaction commits.
+/// A job to run after the transaction commits, as stored. Made from a
+/// typed job with [`NewJob::of`]; override `dedupe_key` or `run_at` with
+/// struct update syntax where a site needs its own.
 #[derive(Clone, Debug)]
 pub struct NewJob {
     /// The handler's name, such as `fulfillment.create_for_order`.
@@ -67,7 +70,17 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job to run now.
+    /// `job` to run now, under its kind's dedupe key.
+    pub fn of<J: JobKind>(job: &J) -> Self {
+        // The payloads are structs of ids and numbers, which always
+        // serialize; a failure here is a bug in a payload type.
+        let payload = serde_json::to_value(job).unwrap_or_else(|error| panic!("a `{}` payload: {error}", J::KIND));
+        Self { kind: J::KIND, payload, dedupe_key: job.dedupe_key(), run_at: Timestamp::now() }
+    }
+
+    /// An untyped job of `kind` to run now, without a dedupe key. For
+    /// kinds that are not in [`crate::jobs::kinds`] (tests of the queue
+    /// itself); everything else uses [`NewJob::of`].
     pub fn now(kind: &'static str, payload: Value) -> Self {
         Self { kind, payload, dedupe_key: None, run_at: Timestamp::now() }
     }
@@ -131,8 +144,17 @@ impl Tx {
         Ok(())
     }
 
-    /// Enqueues a job. Answers `false` when a job with the same
-    /// `dedupe_key` already exists (it is left as it is).
+    /// Enqueues `job` to run now under its kind's dedupe key. Answers
+    /// `false` when a job with that key already exists (it is left as it
+    /// is).
+    pub async fn enqueue<J: JobKind>(&mut self, job: &J) -> DbResult<bool> {
+        self.enqueue_job(NewJob::of(job)).await
+    }
+
+    /// Enqueues a job as stored: a typed one with its own dedupe key or
+    /// `run_at` (`NewJob { run_at, ..NewJob::of(&job) }`). Answers `false`
+    /// when a job with the same `dedupe_key` already exists (it is left as
+    /// it is).
     pub async fn enqueue_job(&mut self, job: NewJob) -> DbResult<bool> {
         let now = Timestamp::now();
         let inserted = self

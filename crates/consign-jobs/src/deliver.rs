@@ -1,10 +1,11 @@
 //! `messages.deliver`: sends one staff reply through its channel's provider
 //! and records `sent` with the provider's id, or the failure.
 //!
-//! A temporary failure (network, 5xx, 429) fails the job, so the queue
-//! retries it with backoff; after `max_delivery_attempts` tries, or at once
-//! for a final refusal (a 4xx, an unconfigured channel), the delivery is
-//! `failed` and the job ends. The send and its record are two steps: a
+//! A temporary failure (network, 5xx, 429) fails the job with
+//! [`JobError::Retry`], so the queue retries it with backoff; after
+//! `max_delivery_attempts` tries, or at once for a final refusal (a 4xx, an
+//! unconfigured channel), the delivery is `failed` and the job ends `done`
+//! (see [`crate::outbound::is_final`]). The send and its record are two steps: a
 //! worker dying between them sends again on retry (at least once), which is
 //! why the email's `Message-ID` is derived from the message id, so the
 //! recipient's mail system can recognise the copy. Before its first try a
@@ -18,21 +19,23 @@ use consign_channels::email::OutboundEmail;
 use consign_channels::{Channels, SendError, twilio, whatsapp};
 use consign_db::Db;
 use consign_db::channels::deliveries::{self, PreviousEmail, SendWork};
+use consign_db::jobs::kinds::DeliverMessage;
 use consign_domain::MessageId;
 use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_payments::Keyring;
-use serde_json::Value;
+
+use crate::{JobError, JobResult};
 
 /// The name of the instance secret that signs per-thread reply addresses.
 pub const REPLY_KEY_SECRET: &str = "reply_address_key";
 
-/// Runs one `messages.deliver` job.
-pub async fn deliver(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
-    let message_id: MessageId = payload["message_id"]
-        .as_str()
-        .context("payload has no message_id")?
-        .parse()
-        .context("payload's message_id is not an id")?;
+/// Runs one [`DeliverMessage`] job.
+pub async fn deliver(
+    channels: Arc<Channels>,
+    keyring: Keyring,
+    db: Db,
+    DeliverMessage { message_id }: DeliverMessage,
+) -> JobResult {
     let work = deliveries::work(&db, message_id).await.context("cannot load the delivery")?;
     if work.status != DeliveryStatus::Queued {
         return Ok(());
@@ -52,16 +55,15 @@ pub async fn deliver(channels: Arc<Channels>, keyring: Keyring, db: Db, payload:
             Ok(())
         }
         Err(error) => {
-            let give_up =
-                !matches!(error, SendError::Temporary(_)) || work.attempts + 1 >= channels.config.max_attempts();
-            deliveries::record_failure(&db, message_id, &error.to_string(), give_up)
+            let is_final = crate::outbound::is_final(&error, work.attempts, &channels.config);
+            deliveries::record_failure(&db, message_id, &error.to_string(), is_final)
                 .await
                 .context("cannot record the failure")?;
-            if give_up {
+            if is_final {
                 tracing::warn!(%message_id, channel = %work.channel, "delivery failed for good");
                 Ok(())
             } else {
-                Err(anyhow::anyhow!("{error}"))
+                Err(JobError::Retry(anyhow::anyhow!("{error}")))
             }
         }
     }

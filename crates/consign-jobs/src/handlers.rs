@@ -1,65 +1,101 @@
-//! Every job handler, registered in one list.
+//! Every job handler, registered in one list: [`register_every_job`].
 //!
-//! A handler is an `async fn(Db, serde_json::Value) -> anyhow::Result<()>`.
-//! It may run more than once for one job (a worker can die after the work
-//! and before recording it), so it must be idempotent. Its error is logged
-//! and kept in `jobs.last_error`: keep secrets out of error messages.
+//! A handler is an `async fn(Db, Payload, …) -> JobResult`, where the
+//! payload is the kind's type from `consign_db::jobs::kinds` and `…` are the
+//! [`Services`] it calls. It may run more than once for one job (a worker
+//! can die after the work and before recording it), so it must be
+//! idempotent. Its error is logged and kept in `jobs.last_error`: keep
+//! secrets out of error messages.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use consign_channels::Channels;
 use consign_db::Db;
+use consign_db::jobs::kinds::{
+    ExpireReservations, FulfillOrder, ParkStaleWebhooks, PurgeMaintenance, PurgeUnsentUploads, SweepStuckPayments,
+};
 use consign_domain::Timestamp;
+use consign_payments::{Gateway, Keyring};
 use futures_util::future::BoxFuture;
-use serde_json::{Value, json};
 
-use crate::Runner;
-
-/// Kind of the hourly clean-up job.
-pub const MAINTENANCE_PURGE: &str = "maintenance.purge";
+use crate::{JobResult, Runner, deliver, notify, payments};
 
 /// How long finished jobs are kept, for staff to look back at.
 const DONE_JOB_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
 
-/// Kind of the job that makes a paid order's fulfillment orders.
-pub const FULFILLMENT_CREATE_FOR_ORDER: &str = "fulfillment.create_for_order";
-
-/// Kind of the periodic sweep that expires unpaid orders.
-pub const ORDERS_EXPIRE: &str = "orders.expire_reservations";
-
 /// How often unpaid orders past their hold are swept.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Registers every handler and periodic job on `runner`.
-pub fn register_all(runner: &mut Runner) {
-    runner.register(MAINTENANCE_PURGE, maintenance_purge);
-    runner.every(MAINTENANCE_PURGE, Duration::from_secs(60 * 60), json!({}));
-    runner.register(FULFILLMENT_CREATE_FOR_ORDER, create_fulfillment_orders);
-    runner.register(ORDERS_EXPIRE, expire_orders);
-    runner.every(ORDERS_EXPIRE, EXPIRY_INTERVAL, json!({}));
-}
+/// How often stuck money work is looked for.
+const STUCK_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-/// Kind of the hourly job that deletes uploads never sent in a message.
-pub const UPLOADS_PURGE_UNSENT: &str = "uploads.purge_unsent";
+const HOURLY: Duration = Duration::from_secs(60 * 60);
 
 /// Deletes a stored file by its storage key. The file store belongs to
 /// `consign-web`, which the worker does not know, so the binary hands the
 /// deletion in.
 pub type DeleteFile = Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-/// Registers the hourly clean-up of files uploaded more than `ttl` ago and
-/// never attached to a message (anyone with an order's link can upload,
-/// so unsent files must not pile up).
-pub fn register_uploads(runner: &mut Runner, delete_file: DeleteFile, ttl: Duration) {
-    runner.register(UPLOADS_PURGE_UNSENT, move |db, _payload| purge_unsent_uploads(db, delete_file.clone(), ttl));
-    runner.every(UPLOADS_PURGE_UNSENT, Duration::from_secs(60 * 60), json!({}));
+/// What the handlers call besides the database (which the [`Runner`]
+/// passes to each): the binary and the test kit build it from their
+/// configuration.
+#[derive(Clone)]
+pub struct Services {
+    /// Payment providers, for refunds and PayPal captures.
+    pub gateway: Arc<Gateway>,
+    /// The master keyring the instance secrets (reply-address and
+    /// order-token keys) are sealed with.
+    pub keyring: Keyring,
+    /// The email, SMS and WhatsApp clients and their settings.
+    pub channels: Arc<Channels>,
+    /// Deletes an upload's stored bytes.
+    pub delete_file: DeleteFile,
+    /// How old an upload never attached to a sent message must be before
+    /// it is deleted (anyone with an order's link can upload, so unsent
+    /// files must not pile up).
+    pub unsent_upload_ttl: Duration,
+}
+
+/// Registers the handler of every job kind, once each, and every periodic
+/// job. The binary's worker and the test kit's `run_jobs` both use this,
+/// so tests run the handlers production runs.
+pub fn register_every_job(runner: &mut Runner, services: Services) {
+    let Services { gateway, keyring, channels, delete_file, unsent_upload_ttl } = services;
+
+    // Orders and housekeeping.
+    runner.handle(create_fulfillment_orders);
+    runner.handle(expire_orders);
+    runner.every_kind(EXPIRY_INTERVAL, ExpireReservations {});
+    runner.handle(maintenance_purge);
+    runner.every_kind(HOURLY, PurgeMaintenance {});
+    runner.handle(move |db, job| purge_unsent_uploads(db, delete_file.clone(), unsent_upload_ttl, job));
+    runner.every_kind(HOURLY, PurgeUnsentUploads {});
+
+    // Money.
+    let with = gateway.clone();
+    runner.handle(move |db, job| payments::send_refund(db, with.clone(), job));
+    runner.handle(move |db, job| payments::apply_webhook(db, gateway.clone(), job));
+    runner.handle(payments::park_stale);
+    runner.every_kind(HOURLY, ParkStaleWebhooks {});
+    runner.handle(payments::sweep_stuck);
+    runner.every_kind(STUCK_SWEEP_INTERVAL, SweepStuckPayments {});
+
+    // Messages and notifications.
+    let (with, key) = (channels.clone(), keyring.clone());
+    runner.handle(move |db, job| deliver::deliver(with.clone(), key.clone(), db, job));
+    let (with, key) = (channels.clone(), keyring.clone());
+    runner.handle(move |db, job| notify::notify_customer(with.clone(), key.clone(), db, job));
+    let (with, key) = (channels.clone(), keyring);
+    runner.handle(move |db, job| notify::staff_digest(with.clone(), key.clone(), db, job));
+    runner.handle(move |db, job| notify::staff_alert(channels.clone(), db, job));
 }
 
 /// Deletes unsent uploads older than `ttl`, record first: once the record
 /// is gone no message can claim the file, so its bytes are never missing
 /// under a sent message (a file whose deletion fails is only left over).
-async fn purge_unsent_uploads(db: Db, delete_file: DeleteFile, ttl: Duration) -> anyhow::Result<()> {
+async fn purge_unsent_uploads(db: Db, delete_file: DeleteFile, ttl: Duration, _job: PurgeUnsentUploads) -> JobResult {
     let before = Timestamp::now().plus_seconds(-i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     let mut purged = 0u64;
     loop {
@@ -86,40 +122,9 @@ async fn purge_unsent_uploads(db: Db, delete_file: DeleteFile, ttl: Duration) ->
     Ok(())
 }
 
-/// Registers the channel handlers (`messages.deliver` and the
-/// notifications) with the provider clients they send through and the
-/// keyring the instance secrets (reply-address and order-token keys) are
-/// sealed with.
-pub fn register_channels(
-    runner: &mut Runner,
-    channels: std::sync::Arc<consign_channels::Channels>,
-    keyring: consign_payments::Keyring,
-) {
-    let (with, key) = (channels.clone(), keyring.clone());
-    runner.register(consign_db::channels::DELIVER_JOB, move |db, payload| {
-        crate::deliver::deliver(with.clone(), key.clone(), db, payload)
-    });
-    let (with, key) = (channels.clone(), keyring.clone());
-    runner.register(consign_db::notifications::CUSTOMER_JOB, move |db, payload| {
-        crate::notify::notify_customer(with.clone(), key.clone(), db, payload)
-    });
-    let (with, key) = (channels.clone(), keyring.clone());
-    runner.register(consign_db::notifications::STAFF_DIGEST_JOB, move |db, payload| {
-        crate::notify::staff_digest(with.clone(), key.clone(), db, payload)
-    });
-    runner.register(consign_db::alerts::NOTICE_JOB, move |db, payload| {
-        crate::notify::staff_alert(channels.clone(), db, payload)
-    });
-}
-
 /// Makes the fulfillment orders of a paid order. Idempotent: an order that
 /// has them is left alone.
-async fn create_fulfillment_orders(db: Db, payload: Value) -> anyhow::Result<()> {
-    let order_id: consign_domain::OrderId = payload["order_id"]
-        .as_str()
-        .context("payload has no order_id")?
-        .parse()
-        .context("payload's order_id is not an id")?;
+async fn create_fulfillment_orders(db: Db, FulfillOrder { order_id }: FulfillOrder) -> JobResult {
     let created = consign_db::fulfillment::create_for_order(&db, order_id)
         .await
         .with_context(|| format!("cannot create fulfillment orders for order {order_id}"))?;
@@ -130,7 +135,7 @@ async fn create_fulfillment_orders(db: Db, payload: Value) -> anyhow::Result<()>
 /// Expires unpaid orders whose stock hold ran out, in batches until none is
 /// due. Each order flips once whatever else runs, so overlapping sweeps are
 /// harmless.
-async fn expire_orders(db: Db, _payload: Value) -> anyhow::Result<()> {
+async fn expire_orders(db: Db, _job: ExpireReservations) -> JobResult {
     const BATCH: i64 = 500;
     loop {
         let expired = consign_db::orders::expiry::expire_due(&db, Timestamp::now(), BATCH)
@@ -147,9 +152,9 @@ async fn expire_orders(db: Db, _payload: Value) -> anyhow::Result<()> {
 
 /// Deletes expired idempotency keys, jobs done over a week ago, webhook
 /// replay tokens over a day old and the counters of rate-limit windows that
-/// have passed. Deleting
-/// what is already gone is a no-op, so running it twice is harmless.
-async fn maintenance_purge(db: Db, _payload: Value) -> anyhow::Result<()> {
+/// have passed. Deleting what is already gone is a no-op, so running it
+/// twice is harmless.
+async fn maintenance_purge(db: Db, _job: PurgeMaintenance) -> JobResult {
     let idempotency_keys =
         consign_db::idempotency::purge_expired(&db).await.context("cannot purge expired idempotency keys")?;
     let done_jobs = consign_db::jobs::purge_done(&db, Timestamp::now().plus_seconds(-DONE_JOB_RETENTION_SECONDS))

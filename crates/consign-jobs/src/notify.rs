@@ -1,12 +1,13 @@
-//! The notification jobs: `notifications.customer` tells an order's
-//! customer of one event through every channel the brand's templates
-//! enable; `notifications.staff_digest` emails the thread's staff the
-//! customer messages of one digest window.
+//! The notification jobs: [`NotifyCustomer`] tells an order's customer of
+//! one event through every channel the brand's templates enable;
+//! [`StaffDigest`] emails the thread's staff the customer messages of one
+//! digest window; [`AnnounceAlert`] emails staff a new alert.
 //!
 //! Each recipient and channel is one row of the delivery log, found again
 //! by its dedupe key when the job is retried, so a retry sends only what
-//! has not gone out. A temporary failure fails the job (the queue retries
-//! with backoff) until `max_delivery_attempts`; a refusal is final. A
+//! has not gone out. A temporary failure fails the job with
+//! [`JobError::Retry`] (the queue retries with backoff) until
+//! `max_delivery_attempts`; a refusal is final ([`outbound::is_final`]). A
 //! channel this installation has not configured is skipped without a row.
 //! Before its first try each customer notification passes the outbound
 //! limits of [`crate::outbound`]; one refused is logged `failed` with the
@@ -21,19 +22,24 @@ use anyhow::Context as _;
 use consign_channels::email::OutboundEmail;
 use consign_channels::{Channels, SendError, twilio, whatsapp};
 use consign_db::Db;
+use consign_db::jobs::kinds::{AnnounceAlert, NotifyCustomer, StaffDigest};
 use consign_db::notifications::plan::customer_kind;
 use consign_db::notifications::work::{self, NewNotification};
 use consign_db::notifications::{Notification, default_template};
 use consign_domain::messaging::{Channel, TemplateValues, render_template};
-use consign_domain::{EventId, ThreadId, Timestamp};
+use consign_domain::{ThreadId, Timestamp};
 use consign_payments::Keyring;
 use serde_json::Value;
 
-use crate::outbound;
+use crate::{JobError, JobResult, outbound};
 
-/// Runs one `notifications.customer` job.
-pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
-    let event_id: EventId = id_field(&payload, "event_id")?;
+/// Runs one [`NotifyCustomer`] job.
+pub async fn notify_customer(
+    channels: Arc<Channels>,
+    keyring: Keyring,
+    db: Db,
+    NotifyCustomer { event_id }: NotifyCustomer,
+) -> JobResult {
     let notice = work::customer_notice(&db, event_id).await.context("cannot load the event")?;
     let kind = customer_kind(&notice.event_type);
     let mut templates =
@@ -104,13 +110,13 @@ pub async fn notify_customer(channels: Arc<Channels>, keyring: Keyring, db: Db, 
     outcome
 }
 
-/// Runs one `notifications.staff_digest` job.
-pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, payload: Value) -> anyhow::Result<()> {
-    let thread_id: ThreadId = id_field(&payload, "thread_id")?;
-    let until = Timestamp::from_micros(payload["until"].as_i64().context("payload has no until")?);
+/// Runs one [`StaffDigest`] job.
+pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, job: StaffDigest) -> JobResult {
+    let (thread_id, until) = (job.thread_id, Timestamp::from_micros(job.until));
     let digest = work::digest(&db, thread_id, until).await.context("cannot load the digest")?;
     if digest.messages.is_empty() || !configured(&channels, Channel::Email) {
-        return work::mark_digested(&db, thread_id, until).await.context("cannot record the digest");
+        work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")?;
+        return Ok(());
     }
     let count = digest.messages.len();
     let subject = format!(
@@ -153,16 +159,16 @@ pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, pay
         }
     }
     outcome?;
-    work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")
+    work::mark_digested(&db, thread_id, until).await.context("cannot record the digest")?;
+    Ok(())
 }
 
-/// Runs one `notifications.staff_alert` job: emails a new staff alert (a
+/// Runs one [`AnnounceAlert`] job: emails a new staff alert (a
 /// money job that gave up, money owed back) to the brand's staff, so it is
 /// seen without opening the dashboard. Each email carries a Message-ID of
 /// the alert and the user, so a retried job that sent some of them is
 /// recognisable as the same email; a resolved alert is not sent.
-pub async fn staff_alert(channels: Arc<Channels>, db: Db, payload: Value) -> anyhow::Result<()> {
-    let alert_id: consign_domain::StaffAlertId = id_field(&payload, "alert_id")?;
+pub async fn staff_alert(channels: Arc<Channels>, db: Db, AnnounceAlert { alert_id }: AnnounceAlert) -> JobResult {
     let Some(config) = channels.config.email.as_ref() else { return Ok(()) };
     let Some(notice) = consign_db::alerts::notice(&db, alert_id).await.context("cannot load the alert")? else {
         return Ok(());
@@ -197,14 +203,6 @@ async fn own_wording_allowed(db: &Db, brand_id: consign_domain::BrandId) -> anyh
         || consign_db::notifications::has_paid_order(db, brand_id).await?)
 }
 
-fn id_field<T: std::str::FromStr>(payload: &Value, name: &str) -> anyhow::Result<T> {
-    payload[name]
-        .as_str()
-        .with_context(|| format!("payload has no {name}"))?
-        .parse()
-        .map_err(|_| anyhow::anyhow!("payload's {name} is not an id"))
-}
-
 fn configured(channels: &Channels, channel: Channel) -> bool {
     let config = &channels.config;
     match channel {
@@ -231,7 +229,7 @@ async fn deliver(
     db: &Db,
     row: &Notification,
     sender: &Sender<'_>,
-) -> anyhow::Result<()> {
+) -> JobResult {
     if !work::is_pending(row) {
         return Ok(());
     }
@@ -242,14 +240,15 @@ async fn deliver(
             Ok(())
         }
         Err(error) => {
-            let give_up =
-                !matches!(error, SendError::Temporary(_)) || row.attempts + 1 >= channels.config.max_attempts();
-            work::record_failure(db, row.id, &error.to_string(), give_up).await.context("cannot record the failure")?;
-            if give_up {
+            let is_final = outbound::is_final(&error, row.attempts, &channels.config);
+            work::record_failure(db, row.id, &error.to_string(), is_final)
+                .await
+                .context("cannot record the failure")?;
+            if is_final {
                 tracing::warn!(notification_id = %row.id, %error, "notification failed for good");
                 Ok(())
             } else {
-                Err(anyhow::anyhow!("{error}"))
+                Err(JobError::Retry(anyhow::anyhow!("{error}")))
             }
         }
     }

@@ -11,8 +11,11 @@
 //!   worker on the database.
 //!
 //! A refused message is logged `failed` with the reason and never sent.
+//!
+//! Once sent, a message that failed is retried or given up by one rule,
+//! [`is_final`].
 
-use consign_channels::ChannelsConfig;
+use consign_channels::{ChannelsConfig, SendError};
 use consign_db::Db;
 use consign_db::rate_limits::{self, Window};
 use consign_domain::messaging::Channel;
@@ -47,4 +50,15 @@ pub async fn refusal(
         return Ok(Some(format!("not sent: the brand already sent {per_brand} messages today")));
     }
     Ok(None)
+}
+
+/// Whether a failed send is the message's last: a refusal (a 4xx, an
+/// unconfigured channel) is, and so is a temporary failure on its
+/// `max_delivery_attempts`-th try (`attempts` counts the tries before this
+/// one). A final failure is recorded as the delivery's outcome and ends the
+/// job `done`: an undeliverable message is the customer's address or the
+/// provider's answer, not a broken job for staff to retry. Any other
+/// failure is retried by the queue.
+pub fn is_final(error: &SendError, attempts: i64, config: &ChannelsConfig) -> bool {
+    !matches!(error, SendError::Temporary(_)) || attempts + 1 >= config.max_attempts()
 }

@@ -1,40 +1,30 @@
-//! Payment jobs: sending refunds to providers, and applying stored webhook
-//! events. Both call providers here, in the worker, never inside a request
-//! transaction. Registered by [`register`], which needs the [`Gateway`]
-//! (master key and provider URLs), so it is separate from
-//! [`crate::handlers::register_all`].
+//! Payment jobs: sending refunds to providers, applying stored webhook
+//! events, and the sweeps that keep money work from stalling. The first two
+//! call providers here, in the worker, never inside a request transaction,
+//! through the [`Gateway`] (master key and provider URLs) of
+//! [`crate::handlers::Services`].
+//!
+//! A provider that is unavailable fails the job, which is retried; one
+//! that refuses is the work's outcome (the refund is settled failed, the
+//! capture becomes a failed attempt) and the job is done.
 //!
 //! Both are idempotent: a refund already settled is not sent again (and the
 //! provider call carries the refund id as its idempotency key); an event
 //! already processed is skipped by `consign_db::payments::apply_webhook`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use consign_db::Db;
+use consign_db::jobs::kinds::{ApplyWebhook, ParkStaleWebhooks, SendRefund, SweepStuckPayments};
 use consign_db::payments::{self, LedgerEvent, Outcome, RefundResult};
-use consign_domain::{BrandId, PaymentId, Timestamp, WebhookEventId};
+use consign_domain::{BrandId, Timestamp};
 use consign_payments::{
     Credentials, EventAction, Gateway, PaymentError, PaymentProvider as _, Provider, ProviderKind, RefundRequest,
     RefundState, Sealed,
 };
-use serde_json::{Value, json};
 
-use crate::Runner;
-
-/// Kind of the job that sends one pending refund to its provider.
-pub const REFUND: &str = consign_db::orders::money::REFUND_JOB;
-
-/// Kind of the job that applies one stored webhook event.
-pub const APPLY_WEBHOOK: &str = payments::APPLY_WEBHOOK_JOB;
-
-/// Kind of the periodic sweep that parks events that waited too long.
-pub const PARK_STALE: &str = "payments.park_stale_webhooks";
-
-/// Kind of the periodic sweep that re-queues money work left without a job
-/// and raises alerts for dead jobs that have none.
-pub const SWEEP_STUCK: &str = "payments.sweep_stuck";
+use crate::{JobError, JobResult};
 
 /// How old stuck work must be before the sweep re-queues it.
 const STUCK_AFTER_SECONDS: i64 = 15 * 60;
@@ -42,20 +32,9 @@ const STUCK_AFTER_SECONDS: i64 = 15 * 60;
 /// How long an event may wait for another (a refund for its capture).
 const WAIT_LIMIT_SECONDS: i64 = 3 * 24 * 60 * 60;
 
-/// Registers the payment jobs.
-pub fn register(runner: &mut Runner, gateway: Arc<Gateway>) {
-    let for_refunds = gateway.clone();
-    runner.register(REFUND, move |db, payload| send_refund(db, for_refunds.clone(), payload));
-    runner.register(APPLY_WEBHOOK, move |db, payload| apply_webhook(db, gateway.clone(), payload));
-    runner.register(PARK_STALE, park_stale);
-    runner.every(PARK_STALE, Duration::from_secs(60 * 60), json!({}));
-    runner.register(SWEEP_STUCK, sweep_stuck);
-    runner.every(SWEEP_STUCK, Duration::from_secs(10 * 60), json!({}));
-}
-
 /// Re-queues pending refunds and webhook events no job is working on, and
 /// alerts staff to dead jobs no alert names yet.
-async fn sweep_stuck(db: Db, _payload: Value) -> anyhow::Result<()> {
+pub async fn sweep_stuck(db: Db, _job: SweepStuckPayments) -> JobResult {
     let requeued = payments::requeue_stuck(&db, Timestamp::now().plus_seconds(-STUCK_AFTER_SECONDS))
         .await
         .context("cannot re-queue stuck money work")?;
@@ -65,14 +44,6 @@ async fn sweep_stuck(db: Db, _payload: Value) -> anyhow::Result<()> {
         tracing::warn!(requeued, alerted, "stuck money work re-queued, dead jobs announced");
     }
     Ok(())
-}
-
-fn id_from<T: std::str::FromStr>(payload: &Value, field: &str) -> anyhow::Result<T> {
-    payload[field]
-        .as_str()
-        .with_context(|| format!("payload has no {field}"))?
-        .parse()
-        .map_err(|_| anyhow::anyhow!("payload's {field} is not an id"))
 }
 
 /// Opens the brand's credentials for a provider. `Ok(None)` when it has none.
@@ -91,8 +62,7 @@ async fn provider(db: &Db, gateway: &Gateway, brand_id: BrandId, kind: &str) -> 
 /// Sends a pending refund. A provider that is unavailable makes the job fail
 /// and retry (the refund id is the idempotency key, so a retry never
 /// refunds twice); one that refuses settles the refund as failed.
-async fn send_refund(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow::Result<()> {
-    let refund_id: PaymentId = id_from(&payload, "refund_id")?;
+pub async fn send_refund(db: Db, gateway: Arc<Gateway>, SendRefund { refund_id }: SendRefund) -> JobResult {
     let refund = payments::refund_to_send(&db, refund_id).await.context("cannot load the refund")?;
     if refund.status != "pending" || refund.provider_reference.is_some() {
         return Ok(());
@@ -133,7 +103,9 @@ async fn send_refund(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow::R
             tracing::info!(%refund_id, provider = %refund.provider, ?result, "refund sent");
             Ok(())
         }
-        Err(error) if error.is_transient() => Err(anyhow::anyhow!("refund {refund_id} not sent yet: {error}")),
+        Err(error) if error.is_transient() => {
+            Err(JobError::Retry(anyhow::anyhow!("refund {refund_id} not sent yet: {error}")))
+        }
         Err(error) => {
             payments::settle_refund(&db, refund_id, None, RefundResult::Failed, Some(&error.to_string())).await?;
             tracing::warn!(%refund_id, provider = %refund.provider, %error, "refund refused");
@@ -182,8 +154,11 @@ fn parse(kind: ProviderKind, event_id: &str, body: &[u8]) -> Result<consign_paym
 }
 
 /// Applies one stored webhook event (see `consign_db::payments::apply_webhook`).
-async fn apply_webhook(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow::Result<()> {
-    let id: WebhookEventId = id_from(&payload, "webhook_event_id")?;
+pub async fn apply_webhook(
+    db: Db,
+    gateway: Arc<Gateway>,
+    ApplyWebhook { webhook_event_id: id }: ApplyWebhook,
+) -> JobResult {
     let stored = payments::webhook_event(&db, id).await.context("cannot load the webhook event")?;
     if stored.processed_at.is_some() {
         return Ok(());
@@ -207,7 +182,9 @@ async fn apply_webhook(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow:
             match client.capture(&attempt_reference).await {
                 Ok(action) => action,
                 Err(error) if error.is_transient() => {
-                    anyhow::bail!("capture of {attempt_reference} not done yet: {error}")
+                    return Err(JobError::Retry(anyhow::anyhow!(
+                        "capture of {attempt_reference} not done yet: {error}"
+                    )));
                 }
                 Err(error) => EventAction::Failed { attempt_reference, order_id: None, reason: error.to_string() },
             }
@@ -224,7 +201,7 @@ async fn apply_webhook(db: Db, gateway: Arc<Gateway>, payload: Value) -> anyhow:
 }
 
 /// Parks events that waited for another over three days.
-async fn park_stale(db: Db, _payload: Value) -> anyhow::Result<()> {
+pub async fn park_stale(db: Db, _job: ParkStaleWebhooks) -> JobResult {
     let parked = payments::park_stale_waiting(&db, Timestamp::now().plus_seconds(-WAIT_LIMIT_SECONDS)).await?;
     if parked > 0 {
         tracing::warn!(parked, "webhook events parked after waiting too long");

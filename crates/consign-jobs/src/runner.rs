@@ -1,4 +1,10 @@
 //! The worker loop: reap, enqueue periodic jobs, claim, run, record.
+//!
+//! A handler is registered for a job kind (a payload type of
+//! `consign_db::jobs::kinds`) with [`Runner::handle`]; the runner parses the
+//! stored payload into that type and tells the handler's [`JobError`] apart:
+//! a transient failure is retried with backoff until the kind's max
+//! attempts, a permanent one goes `dead` at once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,6 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::anyhow;
+use consign_db::jobs::kinds::JobKind;
 use consign_db::jobs::{self, ClaimedJob, JobStatus};
 use consign_db::{Db, DbResult, NewJob};
 use consign_domain::Timestamp;
@@ -15,8 +22,41 @@ use serde_json::Value;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-/// A registered handler: takes the database and the job's payload.
-pub type Handler = Arc<dyn Fn(Db, Value) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+/// A registered handler: takes the database and the job's stored payload.
+pub type Handler = Arc<dyn Fn(Db, Value) -> BoxFuture<'static, JobResult> + Send + Sync>;
+
+/// What a handler answers.
+pub type JobResult = Result<(), JobError>;
+
+/// Why a job failed, which decides what the runner does with it. Either way
+/// the error is kept in the job's `last_error`, so keep secrets out of it.
+///
+/// A failure a handler has already recorded as the outcome of its work (a
+/// refund the provider refused, a message that cannot be delivered) is not
+/// a `JobError`: the job did its work and ends `done`.
+#[derive(Debug)]
+pub enum JobError {
+    /// Transient (a provider or the database unavailable): the job runs
+    /// again after a backoff, until it has used its kind's max attempts.
+    /// What `?` on an `anyhow::Error` gives.
+    Retry(anyhow::Error),
+    /// Permanent: running it again cannot help (its payload does not
+    /// parse), so the job goes `dead` at once, for staff to look at.
+    GiveUp(anyhow::Error),
+}
+
+impl From<anyhow::Error> for JobError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Retry(error)
+    }
+}
+
+/// A storage error is transient: the database may be back on the next try.
+impl From<consign_db::DbError> for JobError {
+    fn from(error: consign_db::DbError) -> Self {
+        Self::Retry(error.into())
+    }
+}
 
 /// How a [`Runner`] works.
 #[derive(Clone, Debug)]
@@ -77,20 +117,66 @@ impl Runner {
         Self { db, config: Arc::new(config), handlers: HashMap::new(), periodic: Vec::new() }
     }
 
-    /// Registers the handler for jobs of `kind`.
+    /// Registers the handler for jobs of kind `J`. The runner parses each
+    /// job's payload into a `J`; one that does not parse cannot run, ever,
+    /// so the job goes `dead` without calling the handler.
     ///
     /// # Panics
     ///
-    /// When `kind` already has a handler: that is a wiring mistake, caught
-    /// at start-up.
+    /// When `J` already has a handler: that is a wiring mistake, caught at
+    /// start-up.
+    pub fn handle<J, F, Fut>(&mut self, handler: F)
+    where
+        J: JobKind,
+        F: Fn(Db, J) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult> + Send + 'static,
+    {
+        self.insert(
+            J::KIND,
+            Arc::new(move |db, payload| -> BoxFuture<'static, JobResult> {
+                match serde_json::from_value::<J>(payload) {
+                    Ok(job) => Box::pin(handler(db, job)),
+                    Err(error) => {
+                        let error = anyhow!("the payload is not a `{}` job's: {error}", J::KIND);
+                        Box::pin(std::future::ready(Err(JobError::GiveUp(error))))
+                    }
+                }
+            }),
+        );
+    }
+
+    /// Registers an untyped handler for jobs of `kind`, taking the payload
+    /// as JSON; every error it answers is retried. For kinds that are not
+    /// in `consign_db::jobs::kinds`, such as the queue's own tests; the
+    /// worker's jobs use [`Runner::handle`].
+    ///
+    /// # Panics
+    ///
+    /// When `kind` already has a handler.
     pub fn register<F, Fut>(&mut self, kind: &'static str, handler: F)
     where
         F: Fn(Db, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |db, payload| Box::pin(handler(db, payload)));
+        self.insert(
+            kind,
+            Arc::new(move |db, payload| {
+                let run = handler(db, payload);
+                Box::pin(async move { Ok(run.await?) })
+            }),
+        );
+    }
+
+    fn insert(&mut self, kind: &'static str, handler: Handler) {
         let previous = self.handlers.insert(kind, handler);
         assert!(previous.is_none(), "two handlers are registered for job kind `{kind}`");
+    }
+
+    /// The kinds this runner has handlers for, sorted.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds: Vec<&'static str> = self.handlers.keys().copied().collect();
+        kinds.sort_unstable();
+        kinds
     }
 
     /// Enqueues a `kind` job with `payload` once per `interval`, in slots
@@ -105,6 +191,16 @@ impl Runner {
         assert!(interval >= Duration::from_secs(1), "periodic job `{kind}` must run at most once a second");
         let interval_seconds = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
         self.periodic.push(Periodic { kind, interval_seconds, payload, last_slot: AtomicI64::new(i64::MIN) });
+    }
+
+    /// Enqueues `job` once per `interval`, like [`Runner::every`]; its kind
+    /// needs a handler of its own ([`Runner::handle`]).
+    ///
+    /// # Panics
+    ///
+    /// When `interval` is under a second.
+    pub fn every_kind<J: JobKind>(&mut self, interval: Duration, job: J) {
+        self.every(J::KIND, interval, NewJob::of(&job).payload);
     }
 
     /// The settings this runner works with.
@@ -166,8 +262,7 @@ impl Runner {
     /// outlives an outage.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let config = &self.config;
-        let mut kinds: Vec<&str> = self.handlers.keys().copied().collect();
-        kinds.sort_unstable();
+        let kinds = self.kinds();
         tracing::info!(worker_id = %config.worker_id, concurrency = config.concurrency, ?kinds, "worker started");
         let mut shutdown = std::pin::pin!(shutdown);
         let mut running = JoinSet::new();
@@ -242,8 +337,10 @@ impl Runner {
 async fn execute(db: Db, config: Arc<RunnerConfig>, handler: Option<Handler>, job: ClaimedJob) {
     let started = Instant::now();
     let outcome = match (handler, job.payload_json()) {
-        (None, _) => Err(anyhow!("no handler is registered for job kind `{}`", job.kind)),
-        (Some(_), Err(error)) => Err(anyhow!("the stored payload is not JSON: {error}")),
+        // Retried: during a rolling upgrade an older worker can claim a
+        // kind only newer ones know, and a newer worker will take it.
+        (None, _) => Err(JobError::Retry(anyhow!("no handler is registered for job kind `{}`", job.kind))),
+        (Some(_), Err(error)) => Err(JobError::GiveUp(anyhow!("the stored payload is not JSON: {error}"))),
         (Some(handler), Ok(payload)) => supervise(&db, &config, &job, handler(db.clone(), payload)).await,
     };
     let elapsed_ms = started.elapsed().as_millis();
@@ -263,7 +360,27 @@ async fn execute(db: Db, config: Arc<RunnerConfig>, handler: Option<Handler>, jo
                 "cannot record a finished job; it will run again once its lease runs out"
             ),
         },
-        Err(error) => {
+        Err(JobError::GiveUp(error)) => {
+            let message = format!("{error:#}");
+            match jobs::give_up(&db, &job, &message).await {
+                Ok(true) => {
+                    tracing::error!(
+                        job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
+                        "job failed for good and is dead"
+                    );
+                    announce_death(&db, &job, &message).await;
+                }
+                Ok(false) => tracing::warn!(
+                    job_id = %job.id, kind = %job.kind, attempt = job.attempts, error = %message,
+                    "job failed after its lease ran out; another worker may run it again"
+                ),
+                Err(db_error) => tracing::error!(
+                    job_id = %job.id, kind = %job.kind, error = %message, %db_error,
+                    "cannot record a failed job; it will run again once its lease runs out"
+                ),
+            }
+        }
+        Err(JobError::Retry(error)) => {
             let message = format!("{error:#}");
             let delay = backoff(job.attempts, config.retry_base, config.retry_cap);
             let retry_at = Timestamp::from_micros(
@@ -275,11 +392,7 @@ async fn execute(db: Db, config: Arc<RunnerConfig>, handler: Option<Handler>, jo
                         job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
                         "job failed for the last time and is dead"
                     );
-                    // Staff see it on the dashboard and can retry it; if this
-                    // fails, the periodic sweep raises the alert later.
-                    if let Err(error) = consign_db::alerts::job_died(&db, &job, &message).await {
-                        tracing::error!(job_id = %job.id, kind = %job.kind, %error, "cannot raise the dead job's alert");
-                    }
+                    announce_death(&db, &job, &message).await;
                 }
                 Ok(Some(_)) => tracing::warn!(
                     job_id = %job.id, kind = %job.kind, attempt = job.attempts, elapsed_ms, error = %message,
@@ -298,14 +411,24 @@ async fn execute(db: Db, config: Arc<RunnerConfig>, handler: Option<Handler>, jo
     }
 }
 
+/// Raises the alert of a job that just went `dead`: staff see it on the
+/// dashboard and can retry it. If this fails, the periodic sweep raises it
+/// later.
+async fn announce_death(db: &Db, job: &ClaimedJob, message: &str) {
+    if let Err(error) = consign_db::alerts::job_died(db, job, message).await {
+        tracing::error!(job_id = %job.id, kind = %job.kind, %error, "cannot raise the dead job's alert");
+    }
+}
+
 /// Runs a handler in its own task, so a panic fails the job instead of the
-/// worker, and renews the lease while it runs.
+/// worker, and renews the lease while it runs. A panic is retried like any
+/// error the handler did not call permanent.
 async fn supervise(
     db: &Db,
     config: &RunnerConfig,
     job: &ClaimedJob,
-    handler: BoxFuture<'static, anyhow::Result<()>>,
-) -> anyhow::Result<()> {
+    handler: BoxFuture<'static, JobResult>,
+) -> JobResult {
     let mut task = AbortOnDrop(tokio::spawn(handler));
     let renew_every = (config.lease / 3).max(Duration::from_millis(1));
     let mut renewal = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
@@ -314,7 +437,8 @@ async fn supervise(
     loop {
         tokio::select! {
             joined = &mut task.0 => {
-                return joined.unwrap_or_else(|error| Err(anyhow!("the handler {}", describe_join_error(error))));
+                return joined
+                    .unwrap_or_else(|error| Err(JobError::Retry(anyhow!("the handler {}", describe_join_error(error)))));
             }
             _ = renewal.tick() => match jobs::heartbeat(db, job, config.lease).await {
                 Ok(true) => {}
@@ -330,7 +454,7 @@ async fn supervise(
 
 /// Aborts the handler's task when the job's task is dropped (shutdown past
 /// its grace), rather than leaving it to run unsupervised.
-struct AbortOnDrop(JoinHandle<anyhow::Result<()>>);
+struct AbortOnDrop(JoinHandle<JobResult>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

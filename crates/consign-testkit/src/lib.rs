@@ -462,18 +462,28 @@ impl TestApp {
     /// Runs every due background job now (fulfillment orders after payment,
     /// …) with the production handlers, until none is left.
     pub async fn run_jobs(&self) -> usize {
+        self.runner().run_pending().await.expect("run jobs")
+    }
+
+    /// A worker with every production handler and periodic job, registered
+    /// by the same `register_every_job` the binary calls, over this app's
+    /// database, providers and file store.
+    pub fn runner(&self) -> consign_jobs::Runner {
         let mut runner = consign_jobs::Runner::new(self.db().clone(), consign_jobs::RunnerConfig::default());
-        consign_jobs::handlers::register_all(&mut runner);
-        consign_jobs::payments::register(&mut runner, self.gateway.clone());
-        let keyring = self.gateway.keyring().expect("the test gateway has a keyring").clone();
-        consign_jobs::handlers::register_channels(&mut runner, self.channels.clone(), keyring);
         let files = self.files.clone();
         let delete_file: consign_jobs::handlers::DeleteFile = Arc::new(move |key| {
             let files = files.clone();
             Box::pin(async move { files.delete(&key).await })
         });
-        consign_jobs::handlers::register_uploads(&mut runner, delete_file, UNSENT_UPLOAD_TTL);
-        runner.run_pending().await.expect("run jobs")
+        let services = consign_jobs::handlers::Services {
+            gateway: self.gateway.clone(),
+            keyring: self.gateway.keyring().expect("the test gateway has a keyring").clone(),
+            channels: self.channels.clone(),
+            delete_file,
+            unsent_upload_ttl: UNSENT_UPLOAD_TTL,
+        };
+        consign_jobs::handlers::register_every_job(&mut runner, services);
+        runner
     }
 
     /// Fails the test if any stock invariant is broken.

@@ -87,16 +87,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keyring = gateway.keyring().context("cannot load the master key")?.clone();
     let runner = args.worker.then(|| {
         let mut runner = Runner::new(db.clone(), args.runner_config());
-        consign_jobs::handlers::register_all(&mut runner);
-        consign_jobs::payments::register(&mut runner, gateway.clone());
-        consign_jobs::handlers::register_channels(&mut runner, channels.clone(), keyring.clone());
         let files = state.files.clone();
         let delete_file: consign_jobs::handlers::DeleteFile = std::sync::Arc::new(move |key| {
             let files = files.clone();
             Box::pin(async move { files.delete(&key).await })
         });
-        let ttl = Duration::from_secs(args.unsent_upload_ttl_hours.saturating_mul(60 * 60));
-        consign_jobs::handlers::register_uploads(&mut runner, delete_file, ttl);
+        let services = consign_jobs::handlers::Services {
+            gateway: gateway.clone(),
+            keyring: keyring.clone(),
+            channels: channels.clone(),
+            delete_file,
+            unsent_upload_ttl: Duration::from_secs(args.unsent_upload_ttl_hours.saturating_mul(60 * 60)),
+        };
+        consign_jobs::handlers::register_every_job(&mut runner, services);
         runner
     });
     if runner.is_none() {

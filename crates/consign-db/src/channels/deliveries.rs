@@ -4,11 +4,10 @@
 use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
-use serde_json::json;
 
-use super::DELIVER_JOB;
+use crate::jobs::kinds::DeliverMessage;
 use crate::messages::{Message, order_ref};
-use crate::{Db, DbError, DbResult, NewJob, Scope, Tx};
+use crate::{Db, DbError, DbResult, Scope, Tx};
 
 /// Where a message sent on email, WhatsApp or SMS is.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -59,11 +58,7 @@ pub(crate) async fn queue_delivery(tx: &mut Tx, message: &Message, organization_
     .bind(Timestamp::now())
     .execute()
     .await?;
-    tx.enqueue_job(NewJob {
-        dedupe_key: Some(format!("{DELIVER_JOB}:{}", message.id)),
-        ..NewJob::now(DELIVER_JOB, json!({"message_id": message.id}))
-    })
-    .await?;
+    tx.enqueue(&DeliverMessage { message_id: message.id }).await?;
     Ok(())
 }
 

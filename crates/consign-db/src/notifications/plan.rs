@@ -2,10 +2,10 @@
 //! so a notification exists if and only if its change committed. Which
 //! events notify whom is decided in `reactions.rs`.
 
-use consign_domain::{BrandId, EventId, Timestamp};
-use serde_json::json;
+use consign_domain::{BrandId, EventId, ThreadId, Timestamp};
 
-use super::{CUSTOMER_JOB, DEFAULT_STAFF_DIGEST_SECONDS, STAFF_DIGEST_JOB};
+use super::DEFAULT_STAFF_DIGEST_SECONDS;
+use crate::jobs::kinds::{NotifyCustomer, StaffDigest};
 use crate::{DbResult, NewEvent, NewJob, Tx};
 
 /// Who an event notifies.
@@ -29,17 +29,18 @@ pub fn customer_kind(event_type: &str) -> &str {
 /// `plan` names (decided by `reactions::reaction`).
 pub(crate) async fn enqueue_notification(tx: &mut Tx, event: &NewEvent, id: EventId, plan: Plan) -> DbResult<()> {
     let job = match (plan, event.brand_id) {
-        (Plan::Customer, _) => NewJob {
-            dedupe_key: Some(format!("{CUSTOMER_JOB}:{id}")),
-            ..NewJob::now(CUSTOMER_JOB, json!({"event_id": id}))
-        },
+        (Plan::Customer, _) => NewJob::of(&NotifyCustomer { event_id: id }),
         (Plan::StaffDigest { thread_id }, Some(brand_id)) => {
+            // Message events write their thread's id, so this fails only
+            // for a bug, which should not pass as a digest that never runs.
+            let thread_id: ThreadId =
+                thread_id.parse().map_err(|_| anyhow::anyhow!("a message event names thread `{thread_id}`"))?;
             let window: Option<i64> = tx
                 .query("SELECT staff_digest_seconds FROM notification_settings WHERE brand_id = $1")
                 .bind(brand_id)
                 .scalar_optional()
                 .await?;
-            digest_job(&thread_id, brand_id, window.unwrap_or(DEFAULT_STAFF_DIGEST_SECONDS), Timestamp::now())
+            digest_job(thread_id, brand_id, window.unwrap_or(DEFAULT_STAFF_DIGEST_SECONDS), Timestamp::now())
         }
         (Plan::StaffDigest { .. }, None) => return Ok(()),
     };
@@ -50,15 +51,10 @@ pub(crate) async fn enqueue_notification(tx: &mut Tx, event: &NewEvent, id: Even
 /// The digest job of the window `now` falls in: one per thread and window
 /// (the dedupe key), run when the window closes, covering the thread's
 /// customer messages up to then.
-fn digest_job(thread_id: &str, brand_id: BrandId, window_seconds: i64, now: Timestamp) -> NewJob {
+fn digest_job(thread_id: ThreadId, brand_id: BrandId, window_seconds: i64, now: Timestamp) -> NewJob {
     let window = window_seconds.max(1) * 1_000_000;
     let until = (now.as_micros() / window + 1) * window;
-    NewJob {
-        kind: STAFF_DIGEST_JOB,
-        payload: json!({"thread_id": thread_id, "brand_id": brand_id, "until": until}),
-        dedupe_key: Some(format!("{STAFF_DIGEST_JOB}:{thread_id}:{until}")),
-        run_at: Timestamp::from_micros(until),
-    }
+    NewJob { run_at: Timestamp::from_micros(until), ..NewJob::of(&StaffDigest { brand_id, thread_id, until }) }
 }
 
 #[cfg(test)]
@@ -67,10 +63,10 @@ mod tests {
 
     #[test]
     fn messages_of_one_window_share_one_digest() {
-        let brand = BrandId::new();
-        let first = digest_job("t1", brand, 60, Timestamp::from_micros(120_000_001));
-        let later = digest_job("t1", brand, 60, Timestamp::from_micros(179_999_999));
-        let next = digest_job("t1", brand, 60, Timestamp::from_micros(180_000_000));
+        let (brand, thread) = (BrandId::new(), ThreadId::new());
+        let first = digest_job(thread, brand, 60, Timestamp::from_micros(120_000_001));
+        let later = digest_job(thread, brand, 60, Timestamp::from_micros(179_999_999));
+        let next = digest_job(thread, brand, 60, Timestamp::from_micros(180_000_000));
         assert_eq!(first.dedupe_key, later.dedupe_key);
         assert_eq!(first.run_at, Timestamp::from_micros(180_000_000));
         assert_ne!(first.dedupe_key, next.dedupe_key);

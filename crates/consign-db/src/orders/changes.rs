@@ -14,6 +14,7 @@ use serde_json::json;
 use super::checkout::too_much;
 use super::reservations::{self, Hold};
 use super::{ORDER_COLUMNS, Order, OrderRow, get, money as ledger};
+use crate::jobs::kinds::FulfillOrder;
 use crate::{Db, DbError, DbResult, NewEvent, NewJob, Scope, Tx};
 
 /// Loads and locks an order inside a transaction, checking the scope.
@@ -376,7 +377,9 @@ pub async fn replace_items(db: &Db, scope: &Scope, order_id: OrderId, lines: &[(
     // providers that captured it.
     let settled = ledger::settle(&mut tx, &row, &scope.principal().actor_id(), true).await?;
     if is_paid {
-        tx.enqueue_job(NewJob::now("fulfillment.create_for_order", json!({"order_id": order_id}))).await?;
+        // Without the kind's dedupe key: the order's first fulfillment job
+        // is done, and the changed items need fulfillment orders again.
+        tx.enqueue_job(NewJob { dedupe_key: None, ..NewJob::of(&FulfillOrder { order_id }) }).await?;
     }
     let after: Vec<_> = lines.iter().map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity})).collect();
     let before: Vec<_> = old.iter().map(|i| json!({"sku": i.sku, "quantity": i.quantity})).collect();

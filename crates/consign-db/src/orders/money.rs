@@ -23,13 +23,8 @@ use consign_domain::{EventType, OrderId, PaymentId, Timestamp};
 use serde_json::json;
 
 use super::{ORDER_COLUMNS, OrderRow};
-use crate::{DbResult, NewEvent, NewJob, Tx};
-
-/// Job kind that sends one pending refund to its provider.
-pub const REFUND_JOB: &str = "payments.refund";
-
-/// Job kind that makes a paid order's fulfillment orders.
-const FULFILLMENT_JOB: &str = "fulfillment.create_for_order";
+use crate::jobs::kinds::{AnnounceAlert, FulfillOrder, SendRefund};
+use crate::{DbResult, NewEvent, Tx};
 
 /// The ledger's sums for one order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -144,11 +139,7 @@ pub(crate) async fn allocate_refunds(
         .execute()
         .await?;
         if !manual {
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("{REFUND_JOB}:{refund_id}")),
-                ..NewJob::now(REFUND_JOB, json!({"refund_id": refund_id}))
-            })
-            .await?;
+            tx.enqueue(&SendRefund { refund_id }).await?;
         }
         made.push(refund_id);
         left -= take;
@@ -250,11 +241,7 @@ pub(crate) async fn raise_alert(tx: &mut Tx, alert: crate::alerts::NewAlert) -> 
             actor: "system".into(),
         })
         .await?;
-        tx.enqueue_job(NewJob {
-            dedupe_key: Some(format!("{}:{alert_id}", crate::alerts::NOTICE_JOB)),
-            ..NewJob::now(crate::alerts::NOTICE_JOB, json!({"alert_id": alert_id}))
-        })
-        .await?;
+        tx.enqueue(&AnnounceAlert { alert_id }).await?;
     }
     Ok(())
 }
@@ -313,11 +300,7 @@ pub(crate) async fn settle(tx: &mut Tx, before: &OrderRow, actor: &str, auto_ref
             tx.record_event(order_event(&row, event_type, payload, actor)).await?;
         }
         if payment_status == PaymentStatus::Paid && row.status == OrderStatus::Open {
-            tx.enqueue_job(NewJob {
-                dedupe_key: Some(format!("{FULFILLMENT_JOB}:{}", row.id)),
-                ..NewJob::now(FULFILLMENT_JOB, json!({"order_id": row.id}))
-            })
-            .await?;
+            tx.enqueue(&FulfillOrder { order_id: row.id }).await?;
         }
     } else if row.payment_status == PaymentStatus::PartiallyRefunded && balance.refunded != before.refunded {
         // Another partial refund: the status stays, the amount moved.

@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use consign_db::jobs::kinds::{self, FulfillOrder, JobKind as _, PurgeMaintenance};
 use consign_db::jobs::{self, JobStatus};
 use consign_db::{Db, DbError, DbResult, NewJob, PageRequest};
 use consign_domain::{JobId, Timestamp};
-use consign_jobs::{Runner, RunnerConfig};
-use consign_testkit::TestDb;
+use consign_jobs::{JobError, Runner, RunnerConfig};
+use consign_testkit::{TestApp, TestDb};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
@@ -448,19 +449,65 @@ async fn jobs_are_listed_newest_first_and_counted_by_status() {
 
 #[tokio::test]
 async fn the_hourly_maintenance_job_is_registered_and_runs() {
-    let test_db = TestDb::new().await;
-    let db = &test_db.db;
-    let mut runner = Runner::new(db.clone(), config());
-    consign_jobs::handlers::register_all(&mut runner);
+    let app = TestApp::spawn().await;
+    let db = app.db();
+    let runner = app.runner();
 
     let periodic = runner.enqueue_periodic().await.unwrap();
     assert!(periodic >= 1);
     let queued = jobs::list(db, Some(JobStatus::Queued), &PageRequest::first()).await.unwrap().data;
     assert_eq!(queued.len(), periodic);
-    assert!(queued.iter().any(|job| job.kind == consign_jobs::handlers::MAINTENANCE_PURGE));
+    assert!(queued.iter().any(|job| job.kind == PurgeMaintenance::KIND));
     assert_eq!(runner.run_pending().await.unwrap(), periodic);
     for queued in &queued {
         let job = jobs::get(db, queued.id).await.unwrap();
         assert_eq!(job.status, JobStatus::Done, "{}: {:?}", job.kind, job.last_error);
     }
+}
+
+#[tokio::test]
+async fn every_job_kind_has_exactly_one_handler_in_the_worker_the_binary_runs() {
+    let app = TestApp::spawn().await;
+    // The test kit's runner is built by `register_every_job`, as the
+    // binary's is; registering a kind twice panics there.
+    let handled = app.runner().kinds();
+    let mut known: Vec<&str> = kinds::ALL.iter().map(|(kind, _)| *kind).collect();
+    known.sort_unstable();
+    assert_eq!(handled, known);
+}
+
+#[tokio::test]
+async fn a_job_whose_payload_does_not_parse_goes_dead_at_once_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let db = app.db();
+    let job_id = enqueue(db, NewJob::now(FulfillOrder::KIND, json!({"order_id": "not an id"}))).await;
+
+    assert_eq!(app.runner().run_pending().await.unwrap(), 1);
+    let job = jobs::get(db, job_id).await.unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Dead, 1), "{:?}", job.last_error);
+    let error = job.last_error.unwrap_or_default();
+    assert!(error.starts_with("the payload is not a `fulfillment.create_for_order` job's"), "{error}");
+}
+
+#[tokio::test]
+async fn a_handler_that_gives_up_sends_its_job_dead_without_retrying() {
+    let test_db = TestDb::new().await;
+    let db = &test_db.db;
+    let attempts = Arc::new(Mutex::new(0));
+    let mut runner = Runner::new(db.clone(), RunnerConfig { retry_base: Duration::ZERO, ..config() });
+    let counted = attempts.clone();
+    runner.handle(move |_db, _job: PurgeMaintenance| {
+        let counted = counted.clone();
+        async move {
+            *counted.lock().unwrap() += 1;
+            Err(JobError::GiveUp(anyhow::anyhow!("this can never work")))
+        }
+    });
+    let job_id = enqueue(db, NewJob::of(&PurgeMaintenance {})).await;
+
+    assert_eq!(runner.run_pending().await.unwrap(), 1);
+    let job = jobs::get(db, job_id).await.unwrap();
+    assert_eq!((job.status, job.attempts), (JobStatus::Dead, 1));
+    assert_eq!(job.last_error.as_deref(), Some("this can never work"));
+    assert_eq!(*attempts.lock().unwrap(), 1);
 }

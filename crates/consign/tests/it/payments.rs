@@ -357,12 +357,12 @@ async fn a_refund_the_provider_cannot_take_now_is_retried_and_never_sent_twice()
     assert_eq!(providers.requests("/v1/refunds").len(), 1);
     assert_eq!(amount(&order_state(&app, &owner.token, id(&order)).await, "refunded"), 0, "not yet");
     // Due again after its backoff: run it as the worker would.
-    consign_db::jobs::enqueue(
-        app.db(),
-        consign_db::NewJob::now("payments.refund", json!({"refund_id": refund.body["refunds"][0]})),
-    )
-    .await
-    .unwrap();
+    let job =
+        consign_db::jobs::kinds::SendRefund { refund_id: refund.body["refunds"][0].as_str().unwrap().parse().unwrap() };
+    // Without the kind's dedupe key, which the first job holds.
+    consign_db::jobs::enqueue(app.db(), consign_db::NewJob { dedupe_key: None, ..consign_db::NewJob::of(&job) })
+        .await
+        .unwrap();
     app.run_jobs().await;
     let sent = providers.requests("/v1/refunds");
     assert_eq!(sent.len(), 2);

@@ -235,12 +235,7 @@ async fn unsent_uploads_are_deleted_after_a_day_and_sent_ones_are_kept() {
     let unsent_key = format!("attachments/{brand_id}/{unsent_id}");
     assert!(app.files.get(&unsent_key).await.is_ok(), "stored at first");
 
-    consign_db::jobs::enqueue(
-        app.db(),
-        consign_db::NewJob::now(consign_jobs::handlers::UPLOADS_PURGE_UNSENT, json!({})),
-    )
-    .await
-    .unwrap();
+    consign_db::jobs::enqueue_kind(app.db(), &consign_db::jobs::kinds::PurgeUnsentUploads {}).await.unwrap();
     app.run_jobs().await;
 
     assert_eq!(download(&app, &s.owner.token, &unsent_id).await.status(), StatusCode::NOT_FOUND);
