@@ -94,9 +94,11 @@ async fn send(channels: &Channels, keyring: &Keyring, db: &Db, work: &SendWork) 
             channels.smtp()?.send(&email).await
         }
         Channel::Sms => {
-            let callback = channels.config.public_base_url.as_ref().map(|base| {
-                format!("{}/api/v1/webhooks/sms/twilio/{}/status", base.trim_end_matches('/'), work.brand_slug)
-            });
+            let callback = channels
+                .config
+                .public_base_url
+                .as_ref()
+                .map(|base| consign_app::links::twilio_status_callback(base, &work.brand_slug));
             twilio::send_sms(channels, &work.recipient, &work.body, callback.as_deref()).await
         }
         Channel::Whatsapp => whatsapp::send_text(channels, &work.recipient, &work.body).await,

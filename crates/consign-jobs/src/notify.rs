@@ -55,10 +55,10 @@ pub async fn notify_customer(
     }
     let order_url = match &channels.config.public_base_url {
         Some(base) => {
-            let key = crate::deliver::secret(&db, &keyring, consign_channels::ORDER_TOKEN_KEY_SECRET).await?;
+            let key = crate::deliver::secret(&db, &keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
             let order_id = notice.order_id.to_string();
-            let token = consign_channels::order_access_token_version(&key, &order_id, notice.access_token_version);
-            Some(consign_channels::order_page_url(base, &notice.brand_slug, &order_id, &token))
+            let token = consign_app::tokens::order_access_token_version(&key, &order_id, notice.access_token_version);
+            Some(consign_app::links::order_page(base, &notice.brand_slug, &order_id, &token))
         }
         None => None,
     };
@@ -131,7 +131,7 @@ pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, job
         body.push_str(&format!("[{channel}] {text}\n\n"));
     }
     if let Some(base) = &channels.config.public_base_url {
-        body.push_str(&format!("Answer: {}/admin/orders/{}\n", base.trim_end_matches('/'), digest.order_id));
+        body.push_str(&format!("Answer: {}\n", consign_app::links::staff_order(base, &digest.order_id.to_string())));
     }
     let mut outcome = Ok(());
     for (user_id, email) in &digest.recipients {
