@@ -22,7 +22,7 @@ pub mod search;
 pub mod threads;
 pub mod write;
 
-use crate::channels::deliveries::queue_delivery;
+use crate::deliveries::queue_delivery;
 use write::{MessageInsert, post_message};
 
 /// A message (SPEC §4 "Message").

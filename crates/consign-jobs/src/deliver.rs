@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use consign_channels::email::OutboundEmail;
 use consign_channels::{Channels, SendError, twilio, whatsapp};
 use consign_db::Db;
-use consign_db::channels::deliveries::{self, PreviousEmail, SendWork};
+use consign_db::deliveries::{self, PreviousEmail, SendWork};
 use consign_db::jobs::kinds::DeliverMessage;
 use consign_domain::MessageId;
 use consign_domain::messaging::{Channel, DeliveryStatus};

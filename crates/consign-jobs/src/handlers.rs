@@ -161,7 +161,7 @@ async fn maintenance_purge(db: Db, _job: PurgeMaintenance) -> JobResult {
         .await
         .context("cannot purge done jobs")?;
     // Far older than any webhook signature still accepted.
-    let webhook_tokens = consign_db::channels::purge_webhook_tokens(&db, Timestamp::now().plus_seconds(-24 * 60 * 60))
+    let webhook_tokens = consign_db::inbound::purge_webhook_tokens(&db, Timestamp::now().plus_seconds(-24 * 60 * 60))
         .await
         .context("cannot purge webhook tokens")?;
     let rate_limit_counters = consign_db::rate_limits::purge_expired(&db, Timestamp::now())

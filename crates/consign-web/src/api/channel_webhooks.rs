@@ -10,7 +10,7 @@
 //!   `/webhooks/whatsapp/{brand_slug}` and `/webhooks/sms/twilio/{brand_slug}`
 //!   (each brand's number points at its path).
 //!
-//! Then `consign_db::channels::inbound::receive` finds the order.
+//! Then `consign_db::inbound::messages::receive` finds the order.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, OriginalUri, Path, Query, Request, State};
@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use consign_channels::{signature, twilio, whatsapp};
-use consign_db::channels::deliveries;
-use consign_db::channels::inbound::{self, Inbound, Received, ReplayToken};
+use consign_db::deliveries;
+use consign_db::inbound::messages::{self as inbound, Inbound, Received, ReplayToken};
 use consign_domain::messaging::{Channel, DeliveryStatus, strip_quoted_reply};
 use consign_domain::{BrandId, Timestamp};
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 async fn brand(state: &AppState, slug: &str) -> AppResult<BrandId> {
-    consign_db::channels::brand_by_slug(&state.db, slug).await?.ok_or(AppError::NotFound)
+    consign_db::inbound::brand_by_slug(&state.db, slug).await?.ok_or(AppError::NotFound)
 }
 
 fn outcome(received: &Received) -> &'static str {
@@ -196,7 +196,7 @@ async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<R
             break;
         }
         if brand_id.is_none() {
-            brand_id = consign_db::channels::brand_by_slug(&state.db, &local.to_lowercase()).await?;
+            brand_id = consign_db::inbound::brand_by_slug(&state.db, &local.to_lowercase()).await?;
         }
     }
     let received = inbound::receive(

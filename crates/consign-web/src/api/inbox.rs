@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use consign_db::Page;
-use consign_db::channels::deliveries::{self, Delivery};
-use consign_db::channels::inbox::{self, InboxItem};
+use consign_db::deliveries::{self, Delivery};
+use consign_db::inbound::inbox::{self, InboxItem};
 use consign_db::messages::{self, Message};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, InboxItemId, MessageId, OrderId};

@@ -2,7 +2,7 @@
 //! sees, newest first, filtered by brand, unread, assigned to me, the
 //! customer's channel and open/closed (`messages::threads::list`, as
 //! `GET /api/v1/threads`); below them, inbound email/WhatsApp/SMS that
-//! matched no order (`channels::inbox`), each with a form that links it to
+//! matched no order (`consign_db::inbound::inbox`), each with a form that links it to
 //! an order by number. The list reloads itself when the live socket
 //! reports a message or thread event, and every 30 seconds, because an
 //! inbound message that matched no order writes no event.
@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use consign_db::channels::inbox;
+use consign_db::inbound::inbox;
 use consign_db::messages::threads::{self, ThreadFilter};
 use consign_db::orders::{self, OrderFilter};
 use consign_db::{PageRequest, web};

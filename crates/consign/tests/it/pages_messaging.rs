@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use consign_db::channels::inbound::{self, Inbound, Received};
+use consign_db::inbound::messages::{self as inbound, Inbound, Received};
 use consign_domain::messaging::Channel;
 use consign_testkit::pages::PageClient;
 use consign_testkit::{Sku, StockedBrand, TestApp, TestUser};

@@ -1,19 +1,14 @@
-//! Messaging channels' storage: outbound deliveries (one per staff reply
-//! sent on email, WhatsApp or SMS), inbound messages routed to their order's
-//! thread or to the brand's inbox, and the webhook tokens already seen.
-//!
-//! Provider calls never happen here nor inside a request's transaction: a
-//! reply's transaction writes its `queued` delivery and enqueues
-//! [`DeliverMessage`](crate::jobs::kinds::DeliverMessage); the job sends and
-//! records the outcome.
+//! What arrives from the messaging providers: inbound customer messages
+//! routed to their order's thread ([`messages`]) or to the brand's inbox
+//! ([`inbox`]), and the webhook tokens already seen (replay protection).
+//! What goes out to them is `crate::deliveries`.
 
 use consign_domain::Timestamp;
 
 use crate::{Db, DbResult};
 
-pub mod deliveries;
-pub mod inbound;
 pub mod inbox;
+pub mod messages;
 
 /// Records a webhook token (such as Mailgun's signed `token`). Answers
 /// `false` when the token was seen before: a replayed request.

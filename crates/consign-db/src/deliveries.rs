@@ -1,5 +1,10 @@
-//! Outbound deliveries: queued with the reply, sent by the job, moved
-//! forward by the provider's status callbacks.
+//! Outbound deliveries, one per staff reply sent on email, WhatsApp or SMS:
+//! queued with the reply, sent by the job, moved forward by the provider's
+//! status callbacks.
+//!
+//! Provider calls never happen here nor inside a request's transaction: a
+//! reply's transaction writes its `queued` delivery and enqueues
+//! [`DeliverMessage`]; the job sends and records the outcome.
 
 use consign_domain::messaging::{Channel, DeliveryStatus};
 use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
@@ -41,7 +46,7 @@ pub(crate) async fn queue_delivery(tx: &mut Tx, message: &Message, organization_
         .await?;
     let recipient = match message.channel {
         Channel::Email => Some(email).filter(|e| !e.trim().is_empty()),
-        Channel::Sms | Channel::Whatsapp => phone.filter(|p| !super::phone_digits(p).is_empty()),
+        Channel::Sms | Channel::Whatsapp => phone.filter(|p| !crate::inbound::phone_digits(p).is_empty()),
         Channel::InApp => return Ok(()),
     };
     let Some(recipient) = recipient else {
