@@ -1,12 +1,14 @@
 //! Extractors that answer in our error format: JSON bodies, path ids, query
-//! strings, the authenticated caller, pagination and `If-Match`.
+//! strings, the authenticated caller, pagination and `If-Match`; and the
+//! client's address, which the API and the pages alike rate-limit by.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use consign_db::{Page, PageRequest, Scope};
 use consign_domain::policy::Action;
@@ -15,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
+use crate::AppState;
 use crate::error::{AppError, AppResult, FieldError};
 
 /// A JSON body. Malformed JSON is a 400, a well-formed body of the wrong
@@ -307,4 +310,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 /// An `ETag` header value for a version.
 pub fn etag(version: i64) -> [(header::HeaderName, String); 1] {
     [(header::ETAG, format!("\"{version}\""))]
+}
+
+/// The client's address: the socket peer, or, behind trusted proxies, the
+/// `X-Forwarded-For` entry that the outermost of them appended. Each proxy
+/// appends the address it received from, so with N proxies of ours the
+/// client is the N-th entry from the right; anything left of it is whatever
+/// the client chose to send and is never believed. With fewer entries than
+/// proxies (a request that skipped the outer ones) the left-most is taken.
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if !state.config.trust_forwarded_for {
+        return peer.ip();
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    let from_right = state.config.trusted_proxies.max(1);
+    let index = hops.len().saturating_sub(from_right);
+    hops.get(index).and_then(|hop| hop.parse().ok()).unwrap_or_else(|| peer.ip())
 }

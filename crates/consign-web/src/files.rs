@@ -7,14 +7,25 @@
 //!   from the usual `AWS_*` variables (`AWS_ENDPOINT` for S3-compatible
 //!   stores such as MinIO; `AWS_ALLOW_HTTP=true` for a plain-HTTP one).
 //!
-//! Files are only ever served through the authorized download endpoint.
+//! Files are only ever served through [`file_response`], which checks that
+//! the caller may see the file; the API's download endpoint and the pages
+//! both answer with it.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use consign_db::messages;
+use consign_domain::AttachmentId;
+use consign_domain::policy::Action;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
+
+use crate::AppState;
+use crate::error::AppResult;
+use crate::extract::Caller;
 
 /// Where attachment bytes live. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -115,4 +126,48 @@ impl FileWriter {
             tracing::warn!(error = %error, "could not remove a partly stored file");
         }
     }
+}
+
+/// The file as a download, if the caller may see it: the one way a file
+/// is served, by `GET /api/v1/attachments/{id}` and by the staff and
+/// customer pages alike (whose callers come from a session cookie or an
+/// order token rather than a bearer token).
+pub(crate) async fn file_response(state: &AppState, caller: &Caller, id: AttachmentId) -> AppResult<Response> {
+    let attachment = messages::attachments::get(&state.db, caller.scope(), id).await?;
+    if caller.scope().customer_order().is_none() {
+        caller.authorize_brand(Action::ViewCommerce, attachment.brand_id)?;
+    }
+    let bytes = state.files.get(&attachment.storage_key).await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::try_from(attachment.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&attachment.file_name));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// `Content-Disposition` for a download (RFC 6266): an ASCII `filename` for
+/// old clients, with anything outside printable ASCII replaced, and the
+/// exact name as a percent-encoded UTF-8 `filename*` (RFC 8187). Every byte
+/// is then visible ASCII, so any stored name (even one with control
+/// characters, from before uploads refused them) makes a valid header.
+fn content_disposition(file_name: &str) -> HeaderValue {
+    let fallback: String = file_name
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\') { c } else { '_' })
+        .collect();
+    let mut encoded = String::with_capacity(file_name.len() * 3);
+    for byte in file_name.bytes() {
+        // RFC 8187 attr-char: letters, digits and `!#$&+-.^_`|~`.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::try_from(format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

@@ -9,6 +9,7 @@
 //!
 //! Architecture invariant: only this crate knows about HTTP.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod error;

@@ -411,7 +411,7 @@ pub async fn live(
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(claims.expires_at).unwrap_or(0));
         tokio::time::Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
     });
-    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    let ip = crate::extract::client_ip(&state, &headers, peer);
     subscribe(state, &caller, ip, query.after.as_deref(), expires_at, upgrade).await
 }
 

@@ -267,3 +267,76 @@ pub fn settle<T>(result: Result<T, AppError>, to: &str, success: impl Into<Strin
         Err(error) => Ok(view::redirect_with(to, Flash::error(view::describe(&error)))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// The Rust files under `dir`, and `dir.rs` beside it (the module's own
+    /// file).
+    fn module_files(dir: &Path) -> Vec<PathBuf> {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("a source directory").filter_map(|entry| entry.ok()) {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = vec![dir.with_extension("rs")];
+        walk(dir, &mut found);
+        found.sort();
+        found
+    }
+
+    /// Each line of `files`, comments aside (a doc may name the module it
+    /// is about), that contains one of `needles`.
+    fn offending_lines(files: &[PathBuf], needles: &[&str]) -> Vec<String> {
+        let mut offenders = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(file).expect("a source file");
+            for (number, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                if needles.iter().any(|needle| line.contains(needle)) {
+                    offenders.push(format!("{}:{}: {}", file.display(), number + 1, line.trim()));
+                }
+            }
+        }
+        offenders
+    }
+
+    /// The pages and the API are two front ends over the same use cases
+    /// (`crate::actions`, `crate::files`, `crate::extract`): a page that
+    /// calls into an API handler module ties the pages to the JSON API's
+    /// shape and hides the shared logic where the next change misses it.
+    #[test]
+    fn pages_do_not_import_api_handlers() {
+        let pages = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/pages"));
+        // Spelled in two halves so that this file, which is checked too,
+        // does not match itself.
+        let needles = [concat!("crate::", "api::"), concat!("use crate::", "api")];
+        let offenders = offending_lines(&module_files(pages), &needles);
+        assert!(
+            offenders.is_empty(),
+            "pages must not import the API handlers; move the shared logic to crate::actions (or crate::files, \
+             crate::extract, crate::error):\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    /// The other way round: an API handler never reaches into a page module.
+    #[test]
+    fn api_handlers_do_not_import_pages() {
+        let api = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api"));
+        let offenders = offending_lines(&module_files(api), &["crate::pages", "super::pages"]);
+        assert!(
+            offenders.is_empty(),
+            "the API handlers must not import the pages; move the shared logic to crate::actions:\n{}",
+            offenders.join("\n")
+        );
+    }
+}

@@ -3,8 +3,8 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use consign_db::messages::{self, attachments::Attachment, attachments::NewAttachment};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, OrderId};
@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
-use crate::files::FileWriter;
+use crate::files::{FileWriter, file_response};
 
 /// Media types accepted, with the leading bytes each must start with (an
 /// empty list: text, checked for UTF-8 instead).
@@ -230,46 +230,4 @@ async fn download(
     AppPath(id): AppPath<AttachmentId>,
 ) -> AppResult<impl IntoResponse> {
     file_response(&state, &caller, id).await
-}
-
-/// The file as a download, if the caller may see it; shared with the
-/// staff and customer pages, whose credentials are not bearer tokens.
-pub(crate) async fn file_response(state: &AppState, caller: &Caller, id: AttachmentId) -> AppResult<Response> {
-    let attachment = messages::attachments::get(&state.db, caller.scope(), id).await?;
-    if caller.scope().customer_order().is_none() {
-        caller.authorize_brand(Action::ViewCommerce, attachment.brand_id)?;
-    }
-    let bytes = state.files.get(&attachment.storage_key).await?;
-    let mut response = bytes.into_response();
-    let headers = response.headers_mut();
-    let content_type = HeaderValue::try_from(attachment.content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(&attachment.file_name));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
-}
-
-/// `Content-Disposition` for a download (RFC 6266): an ASCII `filename` for
-/// old clients, with anything outside printable ASCII replaced, and the
-/// exact name as a percent-encoded UTF-8 `filename*` (RFC 8187). Every byte
-/// is then visible ASCII, so any stored name (even one with control
-/// characters, from before uploads refused them) makes a valid header.
-fn content_disposition(file_name: &str) -> HeaderValue {
-    let fallback: String = file_name
-        .chars()
-        .map(|c| if (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\') { c } else { '_' })
-        .collect();
-    let mut encoded = String::with_capacity(file_name.len() * 3);
-    for byte in file_name.bytes() {
-        // RFC 8187 attr-char: letters, digits and `!#$&+-.^_`|~`.
-        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    HeaderValue::try_from(format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

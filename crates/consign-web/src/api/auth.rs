@@ -1,6 +1,6 @@
 //! Signup, login, token refresh and logout (SPEC §4 "Auth and tenancy").
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::auth::rate_limit::{Bucket, ip_key};
 use crate::auth::{password, tokens};
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::{AppJson, Caller};
+use crate::extract::{AppJson, Caller, client_ip};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(signup)).routes(routes!(login)).routes(routes!(refresh)).routes(routes!(logout))
@@ -249,27 +249,4 @@ async fn start_session(state: &AppState, user_id: UserId) -> AppResult<TokenResp
         expires_in: state.access_tokens.ttl_seconds(),
         token_type: "Bearer",
     })
-}
-
-/// The client's address: the socket peer, or, behind trusted proxies, the
-/// `X-Forwarded-For` entry that the outermost of them appended. Each proxy
-/// appends the address it received from, so with N proxies of ours the
-/// client is the N-th entry from the right; anything left of it is whatever
-/// the client chose to send and is never believed. With fewer entries than
-/// proxies (a request that skipped the outer ones) the left-most is taken.
-pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if !state.config.trust_forwarded_for {
-        return peer.ip();
-    }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|hop| !hop.is_empty())
-        .collect();
-    let from_right = state.config.trusted_proxies.max(1);
-    let index = hops.len().saturating_sub(from_right);
-    hops.get(index).and_then(|hop| hop.parse().ok()).unwrap_or_else(|| peer.ip())
 }

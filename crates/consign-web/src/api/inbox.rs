@@ -14,7 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::actions;
+use crate::error::{AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -70,18 +71,7 @@ async fn link_item(
 ) -> AppResult<AppJson<Message>> {
     let brand_id = messages::order_brand(&state.db, caller.scope(), request.order_id).await?;
     caller.authorize_brand(Action::EditCommerce, brand_id)?;
-    Ok(AppJson(inbox::link(&state.db, caller.scope(), item_id, request.order_id).await.map_err(link_error)?))
-}
-
-/// A second link of one item is a conflict, said in the reader's words
-/// (storage conflicts are otherwise shown without their engine's words).
-pub(crate) fn link_error(error: consign_db::DbError) -> AppError {
-    match error {
-        consign_db::DbError::Conflict { .. } => {
-            AppError::Conflict("This message is already linked to an order.".into())
-        }
-        other => other.into(),
-    }
+    Ok(AppJson(actions::inbox::link(&state, caller.scope(), item_id, request.order_id).await?))
 }
 
 /// Where a reply sent on email, WhatsApp or SMS is: `queued`, `sent`,

@@ -4,9 +4,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consign_db::Page;
 use consign_db::invitations::{self, Invitation, InvitedRole};
-use consign_db::users::{self, LAST_ORG_ADMIN, OrgMember};
-use consign_db::{DbError, Page};
+use consign_db::users::{self, OrgMember};
 use consign_domain::policy::Action;
 use consign_domain::roles::OrgRole;
 use consign_domain::{InvitationId, OrganizationId, UserId};
@@ -15,8 +15,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::invitations::{CreatedInvitation, invite};
 use crate::AppState;
+use crate::actions::invitations::{CreatedInvitation, invite};
+use crate::actions::organizations;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
@@ -26,16 +27,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_member, remove_member))
         .routes(routes!(list_invitations))
         .routes(routes!(revoke_invitation))
-}
-
-/// What a refused change to the last org admin answers.
-pub fn last_admin_refusal(error: DbError) -> AppError {
-    match error {
-        DbError::Conflict { constraint } if constraint == LAST_ORG_ADMIN => AppError::Conflict(
-            "An organization keeps at least one org admin: make someone else org admin first.".into(),
-        ),
-        other => other.into(),
-    }
 }
 
 /// The organization's members, by user id.
@@ -118,9 +109,8 @@ async fn change_member(
     AppJson(request): AppJson<ChangeOrgMember>,
 ) -> AppResult<AppJson<OrgMember>> {
     caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
-    let member = users::set_org_role(&state.db, caller.scope(), organization_id, user_id, request.role)
-        .await
-        .map_err(last_admin_refusal)?;
+    let member =
+        organizations::change_member_role(&state, caller.scope(), organization_id, user_id, request.role).await?;
     Ok(AppJson(member))
 }
 
@@ -142,7 +132,7 @@ async fn remove_member(
     AppPath((organization_id, user_id)): AppPath<(OrganizationId, UserId)>,
 ) -> AppResult<StatusCode> {
     caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
-    users::remove_org_member(&state.db, caller.scope(), organization_id, user_id).await.map_err(last_admin_refusal)?;
+    organizations::remove_member(&state, caller.scope(), organization_id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

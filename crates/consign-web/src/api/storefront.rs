@@ -209,7 +209,7 @@ async fn checkout(
         return Err(AppError::Validation(problems));
     }
     let provider = provider.unwrap_or(ProviderKind::Manual);
-    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    let ip = crate::extract::client_ip(&state, &headers, peer);
     state.limiter.check(Bucket::CheckoutFromIp, &ip_key(ip)).await?;
     let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
     let email = request.customer.email.trim().to_lowercase();

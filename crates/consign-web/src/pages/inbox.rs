@@ -29,6 +29,7 @@ use super::thread::channel_words;
 use super::view::{self, filled};
 use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
+use crate::actions;
 use crate::error::AppError;
 
 /// The inbox routes.
@@ -278,7 +279,7 @@ pub async fn link(
             .into_iter()
             .next()
             .ok_or_else(|| AppError::field("order_number", format!("no order #{number} in this brand")))?;
-        inbox::link(&state.db, staff.caller.scope(), item_id, order.id).await.map_err(crate::api::inbox::link_error)?;
+        actions::inbox::link(&state, staff.caller.scope(), item_id, order.id).await?;
         Ok(order.number)
     }
     .await;

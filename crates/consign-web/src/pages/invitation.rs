@@ -1,9 +1,10 @@
 //! The page an invitation link opens: `/admin/invitations/{token}`. A new
 //! user chooses a name and a password; someone with an account enters its
-//! password. Accepting is the API's (`api::invitations::accept_invitation`)
-//! and then the login page opens. The page is public: the token in its
-//! path is the credential and, as on the customer's message form, also the
-//! form's CSRF defence, since another site cannot know it.
+//! password. Accepting is the use case the API shares
+//! (`actions::invitations::accept_invitation`), and then the login page
+//! opens. The page is public: the token in its path is the credential and,
+//! as on the customer's message form, also the form's CSRF defence, since
+//! another site cannot know it.
 
 use askama::Template;
 use axum::Form;
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use super::view::{self, Flash};
 use super::{PageError, render};
 use crate::AppState;
-use crate::api::invitations::{accept_invitation, invitee_has_account};
+use crate::actions::invitations::{accept_invitation, invitee_has_account};
 use crate::auth::tokens;
 use crate::error::AppError;
 

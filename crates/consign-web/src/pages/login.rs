@@ -117,7 +117,7 @@ pub async fn submit(
         return Ok(response);
     }
     let email = form.email.trim().to_lowercase();
-    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    let ip = crate::extract::client_ip(&state, &headers, peer);
     if let Err(error) = state.limiter.check_login(ip, &email).await {
         let AppError::RateLimited { retry_after_seconds } = error else { return Err(error.into()) };
         let text = format!("Too many attempts. Try again in {retry_after_seconds} seconds.");

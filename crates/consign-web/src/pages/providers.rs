@@ -1,9 +1,9 @@
 //! A brand's payment providers on its settings page, write-only: the page
 //! shows which providers are configured (and their public id), never a
 //! secret; a form per provider takes new credentials, which are checked,
-//! sealed under the master key and stored by the same code as
+//! sealed under the master key and stored by the same use case as
 //! `PUT /api/v1/brands/{id}/payment-providers/{provider}`
-//! (`api::payment_providers::store`, `ManageBrand`).
+//! (`actions::payment_providers::store`, `ManageBrand`).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -18,7 +18,7 @@ use super::orders::parse_id;
 use super::view;
 use super::{PageError, Staff, settle};
 use crate::AppState;
-use crate::api::payment_providers::{required_fields, store};
+use crate::actions::payment_providers::{required_fields, store};
 
 /// The provider routes.
 pub fn router() -> axum::Router<AppState> {

@@ -28,8 +28,8 @@ use serde::Deserialize;
 use super::view::{self, filled};
 use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
-use crate::api::invitations::{CreatedInvitation, invite};
-use crate::api::organizations::last_admin_refusal;
+use crate::actions::invitations::{CreatedInvitation, invite};
+use crate::actions::organizations;
 use crate::auth::tokens;
 use crate::error::AppError;
 
@@ -752,9 +752,7 @@ pub async fn change_org_member(
     let result = async {
         staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
         let role: OrgRole = form.role.parse().map_err(|_| AppError::field("role", "is not a role"))?;
-        users::set_org_role(&state.db, staff.caller.scope(), organization_id, user_id, role)
-            .await
-            .map_err(last_admin_refusal)
+        organizations::change_member_role(&state, staff.caller.scope(), organization_id, user_id, role).await
     }
     .await;
     let message = match &result {
@@ -773,9 +771,7 @@ pub async fn remove_org_member(
     let (organization_id, user_id) = (organization_id_of(&id)?, user_id_of(&user_id)?);
     let result = async {
         staff.caller.authorize_organization(Action::ManageOrganizationMembers, Some(organization_id))?;
-        users::remove_org_member(&state.db, staff.caller.scope(), organization_id, user_id)
-            .await
-            .map_err(last_admin_refusal)
+        organizations::remove_member(&state, staff.caller.scope(), organization_id, user_id).await
     }
     .await;
     settle(result, &format!("/admin/settings/organizations/{organization_id}"), "Member removed. Their access ended.")

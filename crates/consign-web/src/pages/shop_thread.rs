@@ -148,5 +148,5 @@ pub async fn attachment(
         return Err(PageError::NotFound);
     }
     let caller = crate::extract::Caller(std::sync::Arc::new(scope));
-    Ok(crate::api::attachments::file_response(&state, &caller, attachment_id).await?)
+    Ok(crate::files::file_response(&state, &caller, attachment_id).await?)
 }

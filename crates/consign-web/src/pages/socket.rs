@@ -51,7 +51,7 @@ pub async fn live(
     }
     // The page session's socket ends when the session is revoked (logout,
     // password reset; see `consign_db::access`).
-    let ip = crate::api::auth::client_ip(&state, &headers, peer);
+    let ip = crate::extract::client_ip(&state, &headers, peer);
     match crate::live::subscribe(state, &staff.caller, ip, query.after.as_deref(), None, upgrade).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -373,5 +373,5 @@ pub async fn attachment(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id: AttachmentId = parse_id(&id)?;
-    Ok(crate::api::attachments::file_response(&state, &staff.caller, id).await?)
+    Ok(crate::files::file_response(&state, &staff.caller, id).await?)
 }
