@@ -6,7 +6,7 @@
 
 use consign_db::DbError;
 use consign_db::Scope;
-use consign_db::channels::inbox;
+use consign_db::inbound::inbox;
 use consign_db::messages::Message;
 use consign_domain::{InboxItemId, OrderId};
 
