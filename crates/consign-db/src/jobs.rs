@@ -331,9 +331,9 @@ pub async fn fail(db: &Db, job: &ClaimedJob, error: &str, retry_at: Timestamp) -
 /// (see [`heartbeat`]).
 pub async fn give_up(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<bool> {
     let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-    let mut tx = db.begin().await?;
-    let updated = tx
-        .query(
+    // One statement, atomic by itself: no transaction needed.
+    let updated = db
+        .write_one(
             "UPDATE jobs SET status = 'dead', locked_until = NULL, last_error = $1, updated_at = $2
               WHERE id = $3 AND status = 'running' AND attempts = $4",
         )
@@ -343,7 +343,6 @@ pub async fn give_up(db: &Db, job: &ClaimedJob, error: &str) -> DbResult<bool> {
         .bind(job.attempts)
         .execute()
         .await?;
-    tx.commit().await?;
     Ok(updated == 1)
 }
 
