@@ -14,6 +14,9 @@
 //! - On SQLite every write runs on the single writer connection inside
 //!   `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with
 //!   "database is locked"; reads use a separate pool.
+//! - Concurrent write transactions share one database transaction and one
+//!   commit, each in its own savepoint (`group_commit`); a `commit()`
+//!   returns only once the shared commit is durable.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ mod engine;
 mod error;
 pub mod events;
 pub mod fulfillment;
+mod group_commit;
 pub mod idempotency;
 pub mod inbound;
 pub mod invitations;
@@ -83,11 +87,15 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a caller waits for a free connection.
     pub acquire_timeout: Duration,
+    /// Most write transactions that share one commit (see `group_commit`);
+    /// 1 turns group commit off, and then on PostgreSQL every transaction
+    /// has a connection of its own, as many at once as the pool allows.
+    pub group_commit: u32,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(10), group_commit: 32 }
     }
 }
 
@@ -103,6 +111,8 @@ pub struct Db {
     pool: Arc<Pool>,
     /// Signalled after each SQLite write commits (see `events::EventWaker`).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Where write transactions share commits.
+    lanes: Arc<group_commit::Lanes>,
 }
 
 impl Db {
@@ -156,7 +166,8 @@ impl Db {
         } else {
             anyhow::bail!("unsupported database URL scheme: use sqlite://… or postgres://…");
         };
-        Ok(Self { pool: Arc::new(pool), commits: Arc::new(tokio::sync::watch::Sender::new(0)) })
+        let lanes = group_commit::Lanes::new(&pool, settings);
+        Ok(Self { pool: Arc::new(pool), commits: Arc::new(tokio::sync::watch::Sender::new(0)), lanes: Arc::new(lanes) })
     }
 
     /// Wakes this process's event followers after a SQLite commit.
@@ -197,13 +208,18 @@ impl Db {
         Ok(())
     }
 
-    /// Connections in use and idle, summed over pools (for `/metrics`).
+    /// Connections in use and idle, summed over pools, and how many write
+    /// transactions shared how many commits (for `/metrics`).
     pub fn pool_stats(&self) -> PoolStats {
-        match self.pool() {
-            Pool::Sqlite { writer, reader } => {
-                PoolStats { size: writer.size() + reader.size(), idle: (writer.num_idle() + reader.num_idle()) as u32 }
-            }
-            Pool::Postgres(pool) => PoolStats { size: pool.size(), idle: pool.num_idle() as u32 },
+        let (size, idle) = match self.pool() {
+            Pool::Sqlite { writer, reader } => (writer.size() + reader.size(), writer.num_idle() + reader.num_idle()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
+        };
+        PoolStats {
+            size,
+            idle: idle as u32,
+            commits: self.lanes.commits.load(std::sync::atomic::Ordering::Relaxed),
+            transactions: self.lanes.transactions.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -232,6 +248,10 @@ pub struct PoolStats {
     pub size: u32,
     /// Of which idle.
     pub idle: u32,
+    /// Batches of write transactions committed since start.
+    pub commits: u64,
+    /// Write transactions those batches committed.
+    pub transactions: u64,
 }
 
 /// The database file of a `sqlite://` URL (none in memory).

@@ -21,7 +21,8 @@ use sqlx::{
     SqliteConnection, Type,
 };
 
-use crate::{Db, DbResult, Engine, Pool};
+use crate::group_commit::{self, Held, Leave, Open};
+use crate::{Db, DbError, DbResult, Engine, Pool};
 
 /// A value a statement can bind on both engines. It is copied into the
 /// statement's arguments, so a borrowed value need only live for the call.
@@ -43,27 +44,43 @@ impl<T> Column for T where
 {
 }
 
-/// One open write transaction. On SQLite it holds the single writer
-/// connection (`BEGIN IMMEDIATE`, so writers queue instead of failing); on
-/// PostgreSQL a pooled connection.
+/// One write transaction, as its caller sees it. Under the hood it is a
+/// savepoint in a batch that concurrent writers share (see
+/// [`crate::group_commit`]): on SQLite the batch holds the single writer
+/// connection (`BEGIN IMMEDIATE`, so writers queue instead of failing), on
+/// PostgreSQL a pooled connection of one of the write lanes.
 pub struct Tx {
-    inner: TxInner,
+    /// The lane while this transaction runs in it; `None` once it left.
+    held: Option<Held>,
+    lane: usize,
+    /// Whether the savepoint was set (a failed `SAVEPOINT` leaves none).
+    savepoint: bool,
     db: Db,
-}
-
-enum TxInner {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Db {
     /// Opens a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
-        let inner = match self.pool() {
-            Pool::Sqlite { writer, .. } => TxInner::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
-        };
-        Ok(Tx { inner, db: self.clone() })
+        self.join(true).await
+    }
+
+    /// Joins a batch: with a savepoint of its own for a transaction, without
+    /// one for a lone SQLite statement (SQLite undoes a failed statement by
+    /// itself, and a lone statement has nothing else to undo).
+    async fn join(&self, with_savepoint: bool) -> DbResult<Tx> {
+        // On a task of its own: a caller cancelled while waiting drops the
+        // `Tx` the task made, which leaves the lane cleanly.
+        let db = self.clone();
+        let joined = tokio::spawn(async move {
+            let (lane, held) = db.join_batch().await?;
+            let mut tx = Tx { held: Some(held), lane, savepoint: false, db };
+            if with_savepoint {
+                group_commit::savepoint(tx.held.as_mut().expect("just joined"), "SAVEPOINT member").await?;
+                tx.savepoint = true;
+            }
+            Ok(tx)
+        });
+        joined.await.map_err(|error| DbError::Other(anyhow::anyhow!("beginning a transaction: {error}")))?
     }
 
     /// A read on the reader pool (outside any transaction).
@@ -77,12 +94,15 @@ impl Db {
         Statement::new(Sql::Built(sql), self.on_reader())
     }
 
-    /// One writing statement outside a transaction: it is atomic by itself,
-    /// and saves the `BEGIN`/`COMMIT` round trips. (SQLite event followers
-    /// are not woken: use a [`Tx`] for anything that records an event.)
+    /// One writing statement, atomic by itself, for a write that is nothing
+    /// more. On SQLite it joins the writers' batch as a transaction of its
+    /// own (the one writer is shared anyway); on PostgreSQL it commits
+    /// alone, so a hot row it touches (a rate-limit counter) is never held
+    /// for a batch. (SQLite event followers are not woken: use a [`Tx`] for
+    /// anything that records an event.)
     pub fn write_one(&self, sql: &'static str) -> Statement<'_> {
         let on = match self.pool() {
-            Pool::Sqlite { writer, .. } => On::SqlitePool(writer),
+            Pool::Sqlite { .. } => On::Batched(self),
             Pool::Postgres(pool) => On::PgPool(pool),
         };
         Statement::new(Sql::Static(sql), on)
@@ -108,18 +128,16 @@ impl Tx {
     }
 
     fn on(&mut self) -> On<'_> {
-        match &mut self.inner {
-            TxInner::Sqlite(tx) => On::SqliteConn(tx),
-            TxInner::Postgres(tx) => On::PgConn(tx),
+        let batch = self.held.as_mut().and_then(|held| held.as_mut()).expect("an open transaction has its batch");
+        match &mut batch.tx {
+            Open::Sqlite(tx) => On::SqliteConn(tx),
+            Open::Postgres(tx) => On::PgConn(tx),
         }
     }
 
     /// The engine, for the few statements whose SQL differs.
     pub fn engine(&self) -> Engine {
-        match self.inner {
-            TxInner::Sqlite(_) => Engine::Sqlite,
-            TxInner::Postgres(_) => Engine::Postgres,
-        }
+        self.db.engine()
     }
 
     /// `" FOR UPDATE"` on PostgreSQL, where rows read before a write must be
@@ -136,14 +154,33 @@ impl Tx {
         &self.db
     }
 
-    /// Commits, then wakes this process's event followers (SQLite).
-    pub async fn commit(self) -> DbResult<()> {
-        match self.inner {
-            TxInner::Sqlite(tx) => tx.commit().await?,
-            TxInner::Postgres(tx) => tx.commit().await?,
+    /// Commits: returns once the batch holding this transaction committed
+    /// (and, on SQLite, this process's event followers were woken).
+    pub async fn commit(mut self) -> DbResult<()> {
+        let held = self.held.take().expect("an open transaction holds its lane");
+        let (db, lane) = (self.db.clone(), self.lane);
+        // On a task of its own, so a caller cancelled here cannot drop the
+        // lane half-way; the wait for the batch is then safe to cancel.
+        let leave = Leave::Commit { savepoint: self.savepoint };
+        let left = tokio::spawn(async move { db.leave_batch(lane, held, leave).await });
+        let outcome = left.await.map_err(|error| DbError::Other(anyhow::anyhow!("committing: {error}")))??;
+        group_commit::outcome(outcome).await
+    }
+}
+
+impl Drop for Tx {
+    /// Not committed: rolls back to the savepoint, on a task, since a drop
+    /// cannot wait.
+    fn drop(&mut self) {
+        let Some(mut held) = self.held.take() else { return };
+        let leave = Leave::RollBack { savepoint: self.savepoint };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (db, lane) = (self.db.clone(), self.lane);
+                runtime.spawn(async move { db.leave_batch(lane, held, leave).await });
+            }
+            Err(_) => group_commit::fail_batch(&mut held, "a transaction was dropped outside the runtime"),
         }
-        self.db.committed();
-        Ok(())
     }
 }
 
@@ -153,6 +190,8 @@ enum Sql {
 }
 
 enum On<'c> {
+    /// In a transaction of its own (SQLite's `write_one`).
+    Batched(&'c Db),
     SqlitePool(&'c sqlx::SqlitePool),
     PgPool(&'c sqlx::PgPool),
     SqliteConn(&'c mut SqliteConnection),
@@ -175,7 +214,8 @@ pub struct Statement<'c> {
 }
 
 /// Runs one sqlx call on whichever engine the statement is for. `$args` is
-/// bound to the engine's arguments and `$executor` to its connection.
+/// bound to the engine's arguments and `$executor` to its connection. A
+/// statement of its own (`On::Batched`) runs in a [`Tx`] made for it.
 macro_rules! run {
     ($statement:expr, |$sql:ident, $args:ident, $executor:ident| $call:expr) => {{
         let Statement { sql, args, on } = $statement;
@@ -185,6 +225,16 @@ macro_rules! run {
             Sql::Built(text) => AssertSqlSafe(text).into_sql_str(),
         };
         match (on, args) {
+            (On::Batched(db), args) => {
+                let mut tx = db.join(false).await?;
+                let value = match (tx.on(), args) {
+                    (On::SqliteConn($executor), Args::Sqlite($args)) => $call,
+                    (On::PgConn($executor), Args::Postgres($args)) => $call,
+                    _ => unreachable!("a statement's arguments are made for its own engine"),
+                };
+                tx.commit().await?;
+                value
+            }
             (On::SqlitePool($executor), Args::Sqlite($args)) => $call,
             (On::SqliteConn($executor), Args::Sqlite($args)) => $call,
             (On::PgPool($executor), Args::Postgres($args)) => $call,
@@ -196,7 +246,11 @@ macro_rules! run {
 
 impl<'c> Statement<'c> {
     fn new(sql: Sql, on: On<'c>) -> Self {
-        let args = match on {
+        let args = match &on {
+            On::Batched(db) => match db.engine() {
+                Engine::Sqlite => Args::Sqlite(SqliteArguments::default()),
+                Engine::Postgres => Args::Postgres(PgArguments::default()),
+            },
             On::SqlitePool(_) | On::SqliteConn(_) => Args::Sqlite(SqliteArguments::default()),
             On::PgPool(_) | On::PgConn(_) => Args::Postgres(PgArguments::default()),
         };

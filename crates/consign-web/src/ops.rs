@@ -97,5 +97,8 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> AppResult
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(stats.size));
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(stats.idle));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(stats.size.saturating_sub(stats.idle)));
+    // Group commit: write transactions per commit is their ratio.
+    metrics::counter!("db_commits_total").absolute(stats.commits);
+    metrics::counter!("db_transactions_committed_total").absolute(stats.transactions);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()))
 }

@@ -144,6 +144,10 @@ pub struct DatabaseArgs {
     /// Most database connections (SQLite: readers; it always has one writer).
     #[arg(long, env = "CONSIGN_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// Most concurrent write transactions that share one commit (1: none
+    /// share; every transaction commits alone).
+    #[arg(long, env = "CONSIGN_DB_GROUP_COMMIT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_group_commit: u32,
 }
 
 /// Where the master keys that seal provider credentials come from.

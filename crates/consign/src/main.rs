@@ -65,7 +65,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn connect(args: &DatabaseArgs) -> anyhow::Result<Db> {
-    let settings = PoolSettings { max_connections: args.db_max_connections, ..PoolSettings::default() };
+    let settings = PoolSettings {
+        max_connections: args.db_max_connections,
+        group_commit: args.db_group_commit,
+        ..PoolSettings::default()
+    };
     Db::connect(&args.database_url, &settings).await
 }
 

@@ -251,3 +251,36 @@ async fn a_scheduled_drop_sells_only_to_early_access_customers_before_its_time()
     assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(gone.body["errors"][0]["message"].as_str().unwrap().contains("not for sale"));
 }
+
+/// A counter from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let metrics = app.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let line = metrics.text.lines().find(|line| line.split_whitespace().next() == Some(name));
+    line.and_then(|line| line.split_whitespace().nth(1)).map_or(0, |value| value.parse().unwrap())
+}
+
+/// Group commit: concurrent checkouts share commits, and each is answered
+/// only once its order is durable, so every answered order reads back.
+#[tokio::test]
+async fn concurrent_checkouts_share_commits_and_each_reads_back_once_answered() {
+    let app = TestApp::spawn_with(without_checkout_limits()).await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "TEE", price: 900, stock: &[1000] }]).await;
+    let commits_before = metric(&app, "db_commits_total").await;
+    let transactions_before = metric(&app, "db_transactions_committed_total").await;
+    let emails: Vec<String> = (0..64).map(|i| format!("buyer{i}@example.com")).collect();
+    let responses =
+        futures_util::future::join_all(emails.iter().map(|email| app.checkout(&shop.slug, &[("TEE", 1)], email))).await;
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        let id = response.body["order"]["id"].as_str().unwrap();
+        let order = app.get(&format!("/api/v1/orders/{id}"), &owner.token).await;
+        assert_eq!(order.status, StatusCode::OK, "an answered checkout's order is committed");
+    }
+    let commits = metric(&app, "db_commits_total").await - commits_before;
+    let transactions = metric(&app, "db_transactions_committed_total").await - transactions_before;
+    assert!(transactions >= 64, "every checkout committed a transaction ({transactions})");
+    assert!(commits < transactions, "{transactions} transactions took {commits} commits: none were shared");
+    app.assert_stock_invariants().await;
+}
