@@ -12,7 +12,7 @@
 
 use consign_domain::Timestamp;
 
-use crate::{Db, DbResult};
+use crate::{Db, DbResult, Statement, Tx};
 
 /// How long a key is remembered.
 pub const RETENTION_SECONDS: i64 = 24 * 60 * 60;
@@ -146,23 +146,97 @@ pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_s
     Ok(claim)
 }
 
-/// Stores the response of a claimed key for replay.
-pub async fn complete(db: &Db, caller: &str, key: &str, response: &StoredResponse) -> DbResult<()> {
-    db.write_one(
-        "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_content_type = $2, response_body = $3,
-                response_key_id = $6, response_nonce = $7
-          WHERE scope_key = $4 AND idempotency_key = $5",
-    )
-    .bind(response.response_status)
-    .bind(response.response_content_type.clone())
-    .bind(response.response_body.clone())
-    .bind(caller.to_owned())
-    .bind(key.to_owned())
-    .bind(response.response_key_id.clone())
-    .bind(response.response_nonce.clone())
-    .execute()
-    .await?;
+/// Whether no request has used `key` yet (a read, on the reader pool). A
+/// route that claims its key in its own transaction ([`claim_in`]) asks
+/// this first; a key already used goes through [`claim`].
+pub async fn is_unused(db: &Db, caller: &str, key: &str) -> DbResult<bool> {
+    let found: Option<i64> = db
+        .read("SELECT created_at FROM idempotency_keys WHERE scope_key = $1 AND idempotency_key = $2")
+        .bind(caller.to_owned())
+        .bind(key.to_owned())
+        .scalar_optional()
+        .await?;
+    Ok(found.is_none())
+}
+
+/// Claims an unused key inside the transaction of the change it guards,
+/// so the claim, the change and (with [`complete_in`]) the stored answer
+/// commit together. Answers false when another request claimed it first.
+pub async fn claim_in(
+    tx: &mut Tx,
+    caller: &str,
+    key: &str,
+    request_hash: &str,
+    lease_seconds: i64,
+    claimed_at: Timestamp,
+) -> DbResult<bool> {
+    let inserted = tx
+        .query(
+            "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
+             VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
+             ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
+        )
+        .bind(caller.to_owned())
+        .bind(key.to_owned())
+        .bind(request_hash.to_owned())
+        .bind(claimed_at.plus_seconds(lease_seconds))
+        .bind(claimed_at.plus_seconds(RETENTION_SECONDS))
+        .bind(claimed_at)
+        .execute()
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Stores the answer to a key for replay. The key is in flight (claimed by
+/// this request), or has no row yet when its request was refused before it
+/// claimed (a 422 is an answer too). A key another request finished, or
+/// holds for another body, is left as it is.
+const COMPLETE: &str = "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, response_status,
+        response_content_type, response_body, response_key_id, response_nonce, locked_until, expires_at, created_at)
+     VALUES ($1, $2, $3, 'done', $4, $5, $6, $7, $8, $9, $10, $9)
+     ON CONFLICT (scope_key, idempotency_key) DO UPDATE SET state = 'done',
+        response_status = excluded.response_status, response_content_type = excluded.response_content_type,
+        response_body = excluded.response_body, response_key_id = excluded.response_key_id,
+        response_nonce = excluded.response_nonce
+     WHERE idempotency_keys.state = 'in_flight' AND idempotency_keys.request_hash = excluded.request_hash";
+
+/// Stores the response of a key for replay (see [`COMPLETE`]).
+pub async fn complete(db: &Db, caller: &str, key: &str, request_hash: &str, response: &StoredResponse) -> DbResult<()> {
+    bind_completion(db.write_one(COMPLETE), caller, key, request_hash, response).execute().await?;
     Ok(())
+}
+
+/// [`complete`] inside the transaction of the change it answers.
+pub async fn complete_in(
+    tx: &mut Tx,
+    caller: &str,
+    key: &str,
+    request_hash: &str,
+    response: &StoredResponse,
+) -> DbResult<()> {
+    bind_completion(tx.query(COMPLETE), caller, key, request_hash, response).execute().await?;
+    Ok(())
+}
+
+fn bind_completion<'c>(
+    statement: Statement<'c>,
+    caller: &str,
+    key: &str,
+    request_hash: &str,
+    response: &StoredResponse,
+) -> Statement<'c> {
+    let now = Timestamp::now();
+    statement
+        .bind(caller.to_owned())
+        .bind(key.to_owned())
+        .bind(request_hash.to_owned())
+        .bind(response.response_status)
+        .bind(response.response_content_type.clone())
+        .bind(response.response_body.clone())
+        .bind(response.response_key_id.clone())
+        .bind(response.response_nonce.clone())
+        .bind(now)
+        .bind(now.plus_seconds(RETENTION_SECONDS))
 }
 
 /// Gives a claimed key up (the request failed on our side), so a retry with

@@ -104,25 +104,32 @@ struct Line {
 /// of the payment method ([`StorefrontBrand::hold_seconds`]). Fails with `Invalid` for an unknown or
 /// unsellable SKU and `InsufficientStock` naming every short SKU.
 pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
+    let mut tx = db.begin().await?;
+    let order = place_order_in(&mut tx, brand, checkout).await?;
+    tx.commit().await?;
+    Ok(order)
+}
+
+/// [`place_order`] inside a transaction the caller commits (the storefront
+/// commits the idempotency key's claim and answer with it).
+pub async fn place_order_in(tx: &mut Tx, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
     let quantities = sum_lines(checkout.lines.iter().map(|line| (line.sku.as_str(), line.quantity)))?;
     let now = Timestamp::now();
     let shipping_address = serde_json::to_string(&checkout.shipping_address).map_err(anyhow::Error::from)?;
-    let mut tx = db.begin().await?;
-    let lines = check_sellable(&mut tx, brand.id, &quantities, &checkout.customer.email, now).await?;
+    let lines = check_sellable(tx, brand.id, &quantities, &checkout.customer.email, now).await?;
     let subtotal = subtotal(&lines)?;
     // Stock first: a short SKU fails here, before anything is written.
-    let held = hold_stock(&mut tx, brand.id, &lines).await?;
+    let held = hold_stock(tx, brand.id, &lines).await?;
     // Gapless numbers: the counter row is locked by this transaction until
     // it commits or rolls back, so it is taken as late as possible to keep
     // concurrent checkouts of one brand moving.
-    let number = next_number(&mut tx, brand).await?;
+    let number = next_number(tx, brand).await?;
     let row = new_order_row(brand, &checkout, number, subtotal, shipping_address, now);
-    insert_order(&mut tx, &row, &checkout.access_token_hash).await?;
+    insert_order(tx, &row, &checkout.access_token_hash).await?;
     let items = order_items(row.id, &lines);
-    insert_items(&mut tx, &row, &items).await?;
-    reservations::record_holds(&mut tx, row.organization_id, row.brand_id, row.id, &held).await?;
-    record_created(&mut tx, &row).await?;
-    tx.commit().await?;
+    insert_items(tx, &row, &items).await?;
+    reservations::record_holds(tx, row.organization_id, row.brand_id, row.id, &held).await?;
+    record_created(tx, &row).await?;
     // Built from what was written, not read back: one round trip fewer.
     Ok(row.into_order(items))
 }

@@ -221,8 +221,9 @@ async fn checkout(
     // With an idempotency key, a run after a failure on our side (the order
     // committed, the payment provider then failed) makes the same order id,
     // so it conflicts with the order placed instead of placing a second.
-    let order_id = match idempotent {
-        Some(axum::Extension(request)) => request
+    let idempotent = idempotent.map(|axum::Extension(request)| request);
+    let order_id = match &idempotent {
+        Some(request) => request
             .stable_uuid("checkout")
             .to_string()
             .parse()
@@ -246,15 +247,27 @@ async fn checkout(
         payment_provider: request.payment_provider,
         access_token_hash: tokens::sha256_hex(&token),
     };
-    let order = checkout::place_order(&state.db, &brand, new_checkout).await?;
-    // The order has committed; only now is the provider asked for a payment.
-    let payment = match provider {
-        ProviderKind::Manual => PaymentInstructions::manual(&order, &brand.name),
-        kind => {
-            let scope = scope_for_access_token(&state.db, &tokens::sha256_hex(&token)).await?;
-            payments::start_attempt(&state, &scope, &order, &brand.slug, kind).await?
+    // The key's claim, the order and (for a manual payment, whose answer is
+    // known before the commit) the stored answer are one transaction.
+    let mut tx = state.db.begin().await?;
+    if let Some(idempotent) = &idempotent {
+        idempotent.claim_in(&mut tx).await?;
+    }
+    let order = checkout::place_order_in(&mut tx, &brand, new_checkout).await?;
+    if provider == ProviderKind::Manual {
+        let payment = PaymentInstructions::manual(&order, &brand.name);
+        let response = CheckoutResponse { order, payment, order_access_token: token };
+        if let Some(idempotent) = &idempotent {
+            let body = serde_json::to_vec(&response).map_err(|error| AppError::Internal(error.into()))?;
+            idempotent.store_in(&mut tx, &state, StatusCode::CREATED, &body).await?;
         }
-    };
+        tx.commit().await?;
+        return Ok((StatusCode::CREATED, AppJson(response)));
+    }
+    tx.commit().await?;
+    // The order has committed; only now is the provider asked for a payment.
+    let scope = scope_for_access_token(&state.db, &tokens::sha256_hex(&token)).await?;
+    let payment = payments::start_attempt(&state, &scope, &order, &brand.slug, provider).await?;
     Ok((StatusCode::CREATED, AppJson(CheckoutResponse { order, payment, order_access_token: token })))
 }
 

@@ -18,18 +18,27 @@
 //! - The handler runs to its end on its own task. A client that hangs up,
 //!   or the request timeout, drops the wait, not the work, and the answer
 //!   is stored for the retry; a request that committed is never run twice.
+//! - On the busiest routes ([`CLAIMED_BY_THE_HANDLER`]) a new key is not
+//!   claimed here: the handler claims it in the transaction of its change
+//!   and stores its answer there too ([`IdempotentRequest::claim_in`],
+//!   [`IdempotentRequest::store_in`]), so one commit holds all three.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::MatchedPath;
+use consign_db::Tx;
 use consign_db::idempotency::{self, Claim, StoredResponse};
 use consign_domain::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::extract::Caller;
 
 /// The request header.
@@ -40,15 +49,61 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// its request may have committed (see `consign_db::idempotency`).
 const LEASE_SECONDS: i64 = 120;
 
+/// Routes whose handler claims a new key in its own transaction and stores
+/// its answer there (`claim_in`, `store_in`). A route listed here must call
+/// `claim_in` before its change.
+const CLAIMED_BY_THE_HANDLER: &[&str] = &["/api/v1/storefront/{brand_slug}/checkout"];
+
 /// A request that holds its idempotency key, in the request's extensions.
 #[derive(Clone, Debug)]
 pub struct IdempotentRequest {
     caller: String,
     key: String,
+    request_hash: String,
     first_claimed_at: Timestamp,
+    /// The key is new and the handler claims it (`claim_in`).
+    claim_in_handler: bool,
+    /// The handler settled the key itself: it stored its answer
+    /// (`store_in`), or another request claimed the key first. Nothing is
+    /// left to store or release.
+    settled: Arc<AtomicBool>,
 }
 
 impl IdempotentRequest {
+    /// On a route that claims in its handler: claims a new key in `tx`,
+    /// before the change it guards. A key claimed by the middleware already
+    /// is left alone. Another request with the key that claimed it first
+    /// makes this one a 409, as if the middleware had seen it in flight.
+    pub async fn claim_in(&self, tx: &mut Tx) -> AppResult<()> {
+        if !self.claim_in_handler {
+            return Ok(());
+        }
+        let claimed = idempotency::claim_in(
+            tx,
+            &self.caller,
+            &self.key,
+            &self.request_hash,
+            LEASE_SECONDS,
+            self.first_claimed_at,
+        )
+        .await?;
+        if claimed {
+            Ok(())
+        } else {
+            self.settled.store(true, Ordering::SeqCst);
+            Err(AppError::IdempotencyInProgress)
+        }
+    }
+
+    /// Stores the answer in `tx`, so it commits with the change it answers;
+    /// `body` must be the exact JSON the handler then sends.
+    pub async fn store_in(&self, tx: &mut Tx, state: &AppState, status: StatusCode, body: &[u8]) -> AppResult<()> {
+        let stored = stored_response(state, &self.caller, &self.key, status, Some("application/json".to_owned()), body);
+        idempotency::complete_in(tx, &self.caller, &self.key, &self.request_hash, &stored).await?;
+        self.settled.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// A UUID v7 that every run of this request gets alike: the time of the
     /// key's first claim, then a hash of the caller, the key and `purpose`.
     /// An id made this way makes a re-run conflict with what the first run
@@ -102,16 +157,31 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
         hasher.update(&bytes);
         hex::encode(hasher.finalize())
     };
-    let claim = idempotency::claim(&state.db, &caller, &key, &fingerprint, LEASE_SECONDS)
-        .await
-        .map_err(|e| AppError::from(e).into_response())?;
-    let first_claimed_at = match claim {
-        Claim::Mismatch => return Err(AppError::IdempotencyKeyReused.into_response()),
-        Claim::InFlight => return Err(AppError::IdempotencyInProgress.into_response()),
-        Claim::Replay(stored) => return Ok(replay(state, &caller, &key, stored)),
-        Claim::Claimed { first_claimed_at } => first_claimed_at,
+    let claimed_by_the_handler =
+        parts.extensions.get::<MatchedPath>().is_some_and(|path| CLAIMED_BY_THE_HANDLER.contains(&path.as_str()));
+    let claim_in_handler = claimed_by_the_handler
+        && idempotency::is_unused(&state.db, &caller, &key).await.map_err(|e| AppError::from(e).into_response())?;
+    let first_claimed_at = if claim_in_handler {
+        Timestamp::now()
+    } else {
+        let claim = idempotency::claim(&state.db, &caller, &key, &fingerprint, LEASE_SECONDS)
+            .await
+            .map_err(|e| AppError::from(e).into_response())?;
+        match claim {
+            Claim::Mismatch => return Err(AppError::IdempotencyKeyReused.into_response()),
+            Claim::InFlight => return Err(AppError::IdempotencyInProgress.into_response()),
+            Claim::Replay(stored) => return Ok(replay(state, &caller, &key, stored)),
+            Claim::Claimed { first_claimed_at } => first_claimed_at,
+        }
     };
-    let claimed = IdempotentRequest { caller, key, first_claimed_at };
+    let claimed = IdempotentRequest {
+        caller,
+        key,
+        request_hash: fingerprint,
+        first_claimed_at,
+        claim_in_handler,
+        settled: Arc::new(AtomicBool::new(false)),
+    };
     parts.extensions.insert(claimed.clone());
     let request = Request::from_parts(parts, Body::from(bytes));
     let work = tokio::spawn(run_and_store(state.clone(), claimed.clone(), request, next));
@@ -128,6 +198,9 @@ async fn run(state: &AppState, key: HeaderValue, request: Request, next: Next) -
 /// Runs the handler and stores its answer, or gives the key up after a 5xx.
 async fn run_and_store(state: AppState, claimed: IdempotentRequest, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
+    if claimed.settled.load(Ordering::SeqCst) {
+        return response;
+    }
     let refused_before_running =
         matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS);
     if response.status().is_server_error() || refused_before_running {
@@ -145,25 +218,40 @@ async fn run_and_store(state: AppState, claimed: IdempotentRequest, request: Req
             return AppError::Internal(anyhow::anyhow!("reading response body: {error}")).into_response();
         }
     };
-    let (response_body, response_key_id, response_nonce) = match &state.gateway.keyring {
-        Some(keyring) => {
-            let sealed = keyring.seal(&bytes, &aad(&claimed.caller, &claimed.key));
-            (hex::decode(&sealed.ciphertext).unwrap_or_default(), Some(sealed.key_id), Some(sealed.nonce))
-        }
-        // Only a state built without a master key (never `consign serve`).
-        None => (bytes.to_vec(), None, None),
-    };
-    let stored = StoredResponse {
-        response_status: i64::from(parts.status.as_u16()),
-        response_content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        response_body,
-        response_key_id,
-        response_nonce,
-    };
-    if let Err(error) = idempotency::complete(&state.db, &claimed.caller, &claimed.key, &stored).await {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let stored = stored_response(&state, &claimed.caller, &claimed.key, parts.status, content_type, &bytes);
+    if let Err(error) =
+        idempotency::complete(&state.db, &claimed.caller, &claimed.key, &claimed.request_hash, &stored).await
+    {
         tracing::error!(error = %error, "could not store an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A response as it is kept: sealed with the master keyring.
+fn stored_response(
+    state: &AppState,
+    caller: &str,
+    key: &str,
+    status: StatusCode,
+    content_type: Option<String>,
+    body: &[u8],
+) -> StoredResponse {
+    let (response_body, response_key_id, response_nonce) = match &state.gateway.keyring {
+        Some(keyring) => {
+            let sealed = keyring.seal(body, &aad(caller, key));
+            (hex::decode(&sealed.ciphertext).unwrap_or_default(), Some(sealed.key_id), Some(sealed.nonce))
+        }
+        // Only a state built without a master key (never `consign serve`).
+        None => (body.to_vec(), None, None),
+    };
+    StoredResponse {
+        response_status: i64::from(status.as_u16()),
+        response_content_type: content_type,
+        response_body,
+        response_key_id,
+        response_nonce,
+    }
 }
 
 async fn release(state: &AppState, claimed: &IdempotentRequest) {

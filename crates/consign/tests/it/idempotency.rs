@@ -283,3 +283,46 @@ async fn an_unauthenticated_post_is_answered_401_whatever_key_it_reuses() {
     let signed_in = post_with_key(&app, "/api/v1/brands", &owner.token, "k-anon", &body).await;
     assert_eq!(signed_in.status, StatusCode::CREATED, "{}", signed_in.text);
 }
+
+/// Checkout claims its key inside the order's own transaction: twenty
+/// concurrent checkouts with one key, across two instances, place one order,
+/// and every other answer is that order replayed or a 409 while it ran.
+#[tokio::test]
+async fn twenty_concurrent_checkouts_with_one_key_place_one_order() {
+    let unlimited =
+        || WebConfig { rate_limits: consign_web::auth::rate_limit::RateLimits::unlimited(), ..WebConfig::default() };
+    let first = TestApp::spawn_with(unlimited()).await;
+    let second = TestApp::spawn_on(first.test_db.another_connection().await, unlimited()).await;
+    let owner = first.sign_up("owner@acme.example", "merchant").await;
+    let shop = first.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1200, stock: &[50] }]).await;
+    let body = checkout_body(&[("MUG", 1)], "casey@example.com");
+    let path = format!("/api/v1/storefront/{}/checkout", shop.slug);
+    let requests = (0..20).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        app.client.post(app.url(&path)).header("idempotency-key", "one-checkout").json(&body).send()
+    });
+    let mut order_ids = Vec::new();
+    for response in futures_util::future::join_all(requests).await {
+        let response = response.expect("the server answers");
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            StatusCode::CREATED => order_ids.push(body["order"]["id"].as_str().unwrap().to_owned()),
+            StatusCode::CONFLICT => assert_eq!(body["code"], "idempotency_request_in_progress", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(!order_ids.is_empty());
+    order_ids.dedup();
+    assert_eq!(order_ids.len(), 1, "every success is the same order");
+    let orders = first.get(&format!("/api/v1/orders?brand_id={}", shop.brand_id), &owner.token).await;
+    assert_eq!(orders.body["data"].as_array().unwrap().len(), 1, "one order was placed");
+    let replay =
+        first.client.post(first.url(&path)).header("idempotency-key", "one-checkout").json(&body).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    let replayed: Value = replay.json().await.unwrap();
+    assert_eq!(replayed["order"]["id"].as_str(), Some(order_ids[0].as_str()));
+    assert!(replayed["order_access_token"].as_str().is_some_and(|t| t.starts_with("cot_")));
+    first.assert_stock_invariants().await;
+}
