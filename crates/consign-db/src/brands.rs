@@ -1,9 +1,14 @@
-//! Brands (stores), their members and their fulfilment partners.
+//! Brands (stores), their members and their fulfilment partners, and each
+//! brand's look on its customer pages (`themes.rs`).
 
 use crate::{Db, DbError, DbResult, Page, PageRequest, Scope};
 use consign_domain::roles::{BrandRole, OrganizationKind};
 use consign_domain::{BrandId, OrganizationId, Timestamp, UserId};
 use serde::Serialize;
+
+mod themes;
+
+pub use themes::{BrandTheme, set_theme, theme};
 
 /// A brand.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
