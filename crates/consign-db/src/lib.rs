@@ -28,6 +28,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod brands;
+pub mod dashboard;
 pub mod deliveries;
 mod engine;
 mod error;
