@@ -1,40 +1,7 @@
 //! Storage behind the web pages.
 
 use crate::{Db, DbError, DbResult, Scope};
-use consign_domain::{BrandId, OrderId, Timestamp, UserId};
-use serde::Serialize;
-
-/// A payment or refund of an order.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct PaymentRecord {
-    /// `manual`, …
-    pub provider: String,
-    /// `payment` or `refund`.
-    pub kind: String,
-    /// Minor units.
-    pub amount: i64,
-    /// Currency.
-    pub currency: String,
-    /// Provider status.
-    pub status: String,
-    /// Bank reference or receipt.
-    pub reference: Option<String>,
-    /// When.
-    pub created_at: Timestamp,
-}
-
-/// The payments and refunds of an order the caller sees, oldest first.
-pub async fn payments_for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<PaymentRecord>> {
-    let order = crate::orders::get(db, scope, order_id).await?;
-    db.read(
-        "SELECT provider, kind, amount, currency, status, reference, created_at
-           FROM payments WHERE order_id = $1 AND brand_id = $2 ORDER BY created_at, id",
-    )
-    .bind(order_id)
-    .bind(order.brand_id)
-    .fetch_all()
-    .await
-}
+use consign_domain::{BrandId, UserId};
 
 /// One active product of a brand, for its public product page. Public data
 /// only: the early-access list is emptied. Another brand's product, or one
