@@ -1,23 +1,7 @@
 //! Storage behind the web pages.
 
-use crate::{Db, DbError, DbResult, Scope};
+use crate::{Db, DbResult, Scope};
 use consign_domain::{BrandId, UserId};
-
-/// One active product of a brand, for its public product page. Public data
-/// only: the early-access list is emptied. Another brand's product, or one
-/// not active, is `NotFound`.
-pub async fn storefront_product(
-    db: &Db,
-    brand_id: BrandId,
-    product_id: consign_domain::ProductId,
-) -> DbResult<crate::products::ProductWithVariants> {
-    let mut product = crate::products::get(db, &Scope::system(), product_id).await?;
-    if product.product.brand_id != brand_id || product.product.status != consign_domain::status::ProductStatus::Active {
-        return Err(DbError::NotFound);
-    }
-    product.product.early_access_emails.clear();
-    Ok(product)
-}
 
 /// A staff member a thread can be assigned to.
 #[derive(Clone, Debug, sqlx::FromRow)]

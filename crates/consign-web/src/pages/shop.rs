@@ -19,7 +19,6 @@ use axum::routing::get;
 use consign_db::brands::{self, BrandTheme};
 use consign_db::orders::checkout::{self, StorefrontBrand};
 use consign_db::orders::{self, Order};
-use consign_db::web;
 use consign_db::{DbError, PageRequest, fulfillment, products, stock};
 use consign_domain::status::OrderStatus;
 use consign_domain::{OrderId, ProductId, Timestamp};
@@ -163,7 +162,7 @@ async fn variants_of(
     product_id: &str,
 ) -> Result<(products::ProductWithVariants, Vec<VariantChoice>), PageError> {
     let product_id: ProductId = product_id.parse().map_err(|_| PageError::NotFound)?;
-    let product = web::storefront_product(&state.db, brand.id, product_id).await?;
+    let product = products::storefront_product(&state.db, brand.id, product_id).await?;
     let ids: Vec<_> = product.variants.iter().map(|v| v.id).collect();
     let available = stock::available_by_variant(&state.db, brand.id, &ids).await?;
     let choices = product
