@@ -56,7 +56,6 @@ pub mod stock;
 pub mod tx;
 pub mod users;
 pub mod warehouses;
-pub mod web;
 
 pub use error::DbError;
 pub use json_text::JsonText;
