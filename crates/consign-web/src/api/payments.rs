@@ -20,7 +20,7 @@ use super::orders::AmountInput;
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
-use crate::payments::{PaymentInstructions, start_attempt};
+use crate::provider_calls::{PaymentInstructions, start_attempt};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -202,7 +202,7 @@ async fn razorpay_callback(
         return Err(AppError::InvalidTransition("the attempt has no Razorpay order yet".into()));
     };
     let Some(Provider::Razorpay(razorpay)) =
-        crate::payments::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
+        crate::provider_calls::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
     else {
         return Err(AppError::NotFound);
     };
