@@ -1,5 +1,6 @@
-//! An order's money: its ledger of payments and refunds, refunds, and
-//! payment attempts (listed, retried, and Razorpay's checkout callback).
+//! An order's money, under `/orders/{id}/`: its ledger of payments and
+//! refunds (`payments`), refunds (`refunds`), and payment attempts
+//! (`payment-attempts`: listed, retried, and Razorpay's checkout callback).
 //! Customers holding the order access token may list and retry attempts.
 
 use axum::extract::State;
