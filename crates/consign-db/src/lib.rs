@@ -31,6 +31,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod brands;
+pub mod dashboard;
 pub mod deliveries;
 mod engine;
 mod error;
@@ -59,7 +60,6 @@ pub mod stock;
 pub mod tx;
 pub mod users;
 pub mod warehouses;
-pub mod web;
 
 pub use error::DbError;
 pub use json_text::JsonText;

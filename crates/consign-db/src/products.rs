@@ -1,5 +1,5 @@
 //! The catalog: products and their variants (the things with a SKU and a
-//! price).
+//! price), and what of them the public storefront shows.
 //!
 //! Options and the early-access list are JSON in TEXT columns; prices are
 //! BIGINT minor units with the brand's currency beside them. Every mutation
@@ -670,4 +670,16 @@ pub async fn active_for_storefront(
         product.product.early_access_emails.clear();
     }
     Ok(products)
+}
+
+/// One active product of a brand, for its public product page. Public data
+/// only: the early-access list is emptied. Another brand's product, or one
+/// not active, is `NotFound`.
+pub async fn storefront_product(db: &Db, brand_id: BrandId, product_id: ProductId) -> DbResult<ProductWithVariants> {
+    let mut product = get(db, &Scope::system(), product_id).await?;
+    if product.product.brand_id != brand_id || product.product.status != ProductStatus::Active {
+        return Err(DbError::NotFound);
+    }
+    product.product.early_access_emails.clear();
+    Ok(product)
 }

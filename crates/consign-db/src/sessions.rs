@@ -1,4 +1,5 @@
-//! Login sessions and their rotating refresh tokens.
+//! Login sessions: the API's rotating refresh tokens, and the staff pages'
+//! cookie sessions bound to the same session rows (`page_sessions.rs`).
 //!
 //! A session is a family of refresh tokens: each refresh spends one token
 //! and issues the next. Presenting a spent token again means it leaked, so
@@ -9,6 +10,10 @@ use consign_domain::{RefreshTokenId, SessionId, Timestamp, UserId};
 
 use crate::access::{self, AccessRevoked};
 use crate::{Db, DbResult};
+
+mod page_sessions;
+
+pub use page_sessions::{PageSession, end_page_session, extend_page_session, page_session, start_page_session};
 
 /// Starts a session for a user with its first refresh token.
 pub async fn start(db: &Db, user_id: UserId, token_hash: &str, expires_at: Timestamp) -> DbResult<SessionId> {

@@ -20,7 +20,7 @@ use consign_domain::Timestamp;
 use consign_payments::{Gateway, Keyring};
 use futures_util::future::BoxFuture;
 
-use crate::{JobResult, Runner, deliver, notify, payments};
+use crate::{JobResult, Runner, deliver, money_jobs, notify};
 
 /// How long finished jobs are kept, for staff to look back at.
 const DONE_JOB_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
@@ -75,11 +75,11 @@ pub fn register_every_job(runner: &mut Runner, services: Services) {
 
     // Money.
     let with = gateway.clone();
-    runner.handle(move |db, job| payments::send_refund(db, with.clone(), job));
-    runner.handle(move |db, job| payments::apply_webhook(db, gateway.clone(), job));
-    runner.handle(payments::park_stale);
+    runner.handle(move |db, job| money_jobs::send_refund(db, with.clone(), job));
+    runner.handle(move |db, job| money_jobs::apply_webhook(db, gateway.clone(), job));
+    runner.handle(money_jobs::park_stale);
     runner.every_kind(HOURLY, ParkStaleWebhooks {});
-    runner.handle(payments::sweep_stuck);
+    runner.handle(money_jobs::sweep_stuck);
     runner.every_kind(STUCK_SWEEP_INTERVAL, SweepStuckPayments {});
 
     // Messages and notifications.

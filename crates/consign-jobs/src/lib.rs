@@ -19,9 +19,9 @@
 
 pub mod deliver;
 pub mod handlers;
+pub mod money_jobs;
 pub mod notify;
 pub mod outbound;
-pub mod payments;
 mod runner;
 
 pub use runner::{Handler, JobError, JobResult, Runner, RunnerConfig, backoff};

@@ -14,10 +14,10 @@ pub mod invitations;
 pub mod me;
 pub mod messages;
 pub mod notifications;
+pub mod order_payments;
 pub mod orders;
 pub mod organizations;
 pub mod payment_providers;
-pub mod payments;
 pub mod products;
 pub mod storefront;
 pub mod warehouses;
@@ -46,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(products::router())
         .merge(warehouses::router())
         .merge(inventory::router())
-        .merge(payments::router())
+        .merge(order_payments::router())
         .merge(payment_providers::router())
         .merge(inbox::router())
         .merge(webhooks::router())

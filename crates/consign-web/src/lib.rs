@@ -20,7 +20,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
-pub mod payments;
+pub mod provider_calls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! The payments ledger as staff read it, and refunds: what the refund job
-//! sends, how its outcome settles, and what happens when the job gives up.
+//! The payments ledger as staff read it (the API's ledger entries, the
+//! order page's payment records), and refunds: what the refund job sends,
+//! how its outcome settles, and what happens when the job gives up.
 
 use consign_domain::{
     BrandId, EventType, OrderId, OrganizationId, PaymentAttemptId, PaymentId, Timestamp, WebhookEventId,
@@ -56,6 +57,38 @@ pub async fn ledger(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<L
         .bind(order_id)
         .fetch_all()
         .await
+}
+
+/// A payment or refund of an order, as the staff order page lists it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PaymentRecord {
+    /// `manual`, …
+    pub provider: String,
+    /// `payment` or `refund`.
+    pub kind: String,
+    /// Minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Provider status.
+    pub status: String,
+    /// Bank reference or receipt.
+    pub reference: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// The payments and refunds of an order the caller sees, oldest first.
+pub async fn payments_for_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<PaymentRecord>> {
+    let order = crate::orders::get(db, scope, order_id).await?;
+    db.read(
+        "SELECT provider, kind, amount, currency, status, reference, created_at
+           FROM payments WHERE order_id = $1 AND brand_id = $2 ORDER BY created_at, id",
+    )
+    .bind(order_id)
+    .bind(order.brand_id)
+    .fetch_all()
+    .await
 }
 
 /// What the refund job needs to send a refund.

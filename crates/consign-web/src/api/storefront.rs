@@ -24,7 +24,7 @@ use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 use crate::middleware::idempotency::IdempotentRequest;
-use crate::payments::{self, PaymentInstructions};
+use crate::provider_calls::{self as payments, PaymentInstructions};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(catalog)).routes(routes!(checkout)).routes(routes!(customer_order))

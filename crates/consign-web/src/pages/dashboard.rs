@@ -11,8 +11,8 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{Datelike, Duration, TimeZone, Utc};
 use consign_db::alerts;
+use consign_db::dashboard::{self, CurrencyTotal, LowStock};
 use consign_db::messages::threads;
-use consign_db::web::{self, CurrencyTotal, LowStock};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, StaffAlertId, Timestamp};
 use serde::Deserialize;
@@ -106,7 +106,7 @@ async fn figures_for(state: &AppState, staff: &Staff, brand_id: Option<BrandId>)
     let day_start = Timestamp::from_micros(midnight.timestamp_micros());
     let week_start = Timestamp::from_micros(monday.timestamp_micros());
     let (figures, unread, alerts) = tokio::try_join!(
-        web::dashboard(&state.db, staff.caller.scope(), brand_id, day_start, week_start),
+        dashboard::figures(&state.db, staff.caller.scope(), brand_id, day_start, week_start),
         threads::unread_summary_in(&state.db, staff.caller.scope(), brand_id),
         alerts::open(&state.db, staff.caller.scope(), brand_id, ALERTS_SHOWN),
     )?;

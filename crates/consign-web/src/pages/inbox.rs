@@ -17,7 +17,7 @@ use axum::{Form, Router};
 use consign_db::inbound::inbox;
 use consign_db::messages::threads::{self, ThreadFilter};
 use consign_db::orders::{self, OrderFilter};
-use consign_db::{PageRequest, web};
+use consign_db::{PageRequest, brands};
 use consign_domain::messaging::ThreadStatus;
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, InboxItemId, OrderId, UserId};
@@ -230,7 +230,7 @@ async fn assignee_names(
     brand_ids.dedup();
     let mut names = HashMap::new();
     for brand_id in brand_ids {
-        for person in web::staff_of_brand(&state.db, staff.caller.scope(), brand_id).await? {
+        for person in brands::staff_of_brand(&state.db, staff.caller.scope(), brand_id).await? {
             names.insert(person.id, person.name);
         }
     }

@@ -13,7 +13,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use consign_db::{users, web};
+use consign_db::{sessions, users};
 use consign_domain::Timestamp;
 use serde::Deserialize;
 
@@ -141,7 +141,7 @@ pub async fn submit(
     let cookie_value = tokens::random_hex(32);
     let now = Timestamp::now();
     let expires_at = state.config.session_limits().expiry(now, now);
-    web::start_page_session(
+    sessions::start_page_session(
         &state.db,
         user_id,
         &tokens::sha256_hex(&cookie_value),
@@ -163,7 +163,7 @@ pub async fn submit(
 /// `POST /admin/logout`: ends the page session and its auth session.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, _staff: Staff) -> Result<Response, PageError> {
     if let Some(cookie) = view::cookie(&headers, SESSION_COOKIE) {
-        web::end_page_session(&state.db, &tokens::sha256_hex(&cookie)).await?;
+        sessions::end_page_session(&state.db, &tokens::sha256_hex(&cookie)).await?;
     }
     let mut response = view::redirect_with("/admin/login", Flash::notice("You are signed out."));
     response.headers_mut().append(header::SET_COOKIE, session::clear_session_cookie());

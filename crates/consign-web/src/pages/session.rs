@@ -20,7 +20,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use consign_db::{DbError, Origin, users, web};
+use consign_db::{DbError, Origin, sessions, users};
 use consign_domain::Timestamp;
 
 use super::view::{self, Flash};
@@ -112,7 +112,7 @@ async fn load(state: &AppState, headers: HeaderMap, origin: Origin) -> Result<Op
         return Ok(None);
     };
     let cookie_hash = tokens::sha256_hex(&cookie);
-    let Some(session) = web::page_session(&state.db, &cookie_hash).await? else {
+    let Some(session) = sessions::page_session(&state.db, &cookie_hash).await? else {
         return Ok(None);
     };
     // Use keeps the session alive for another idle period, within its
@@ -122,7 +122,7 @@ async fn load(state: &AppState, headers: HeaderMap, origin: Origin) -> Result<Op
     let extended = limits.expiry(session.created_at, Timestamp::now());
     let step = (limits.idle_seconds / 10).clamp(0, 60) * 1_000_000;
     if extended.as_micros() - session.expires_at.as_micros() > step {
-        web::extend_page_session(&state.db, &cookie_hash, extended).await?;
+        sessions::extend_page_session(&state.db, &cookie_hash, extended).await?;
     }
     let scope = match users::scope_for_session(&state.db, session.user_id, session.session_id).await {
         Ok(scope) => scope,

@@ -15,10 +15,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use consign_db::api_keys::{self, ApiKey};
-use consign_db::brands::{self, Brand, BrandChanges, BrandMember, Fulfiller, NewBrand};
+use consign_db::brands::{self, Brand, BrandChanges, BrandMember, BrandTheme, Fulfiller, NewBrand};
 use consign_db::invitations::{self, Invitation, InvitedRole};
 use consign_db::users::{OrgMember, Organization};
-use consign_db::web::{self, BrandTheme};
 use consign_db::{DbError, PageRequest, users};
 use consign_domain::policy::Action;
 use consign_domain::roles::{BrandRole, OrgRole};
@@ -343,7 +342,7 @@ async fn brand_page_for(
     } else {
         Vec::new()
     };
-    let theme = web::theme(&state.db, brand_id).await?;
+    let theme = brands::theme(&state.db, brand_id).await?;
     let providers = super::providers::views(state, staff, brand_id).await?;
     let may_manage_members = grants.allows_on_brand(Action::ManageBrandMembers, brand_id);
     let all = PageRequest { limit: 200, after: None };
@@ -448,7 +447,7 @@ pub async fn update_brand(
             manual_reservation_ttl_seconds: None,
         };
         brands::update(&state.db, staff.caller.scope(), brand_id, changes, form.version).await?;
-        web::set_theme(&state.db, staff.caller.scope(), brand_id, &theme).await?;
+        brands::set_theme(&state.db, staff.caller.scope(), brand_id, &theme).await?;
         Ok(())
     }
     .await;

@@ -16,9 +16,9 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use consign_db::brands::{self, BrandTheme};
 use consign_db::orders::checkout::{self, StorefrontBrand};
 use consign_db::orders::{self, Order};
-use consign_db::web::{self, BrandTheme};
 use consign_db::{DbError, PageRequest, fulfillment, products, stock};
 use consign_domain::status::OrderStatus;
 use consign_domain::{OrderId, ProductId, Timestamp};
@@ -60,7 +60,7 @@ pub struct ShopChrome {
 
 pub(super) async fn brand(state: &AppState, slug: &str) -> Result<(StorefrontBrand, BrandTheme), PageError> {
     let brand = checkout::storefront_brand(&state.db, slug).await?;
-    let theme = web::theme(&state.db, brand.id).await?;
+    let theme = brands::theme(&state.db, brand.id).await?;
     Ok((brand, theme))
 }
 
@@ -162,7 +162,7 @@ async fn variants_of(
     product_id: &str,
 ) -> Result<(products::ProductWithVariants, Vec<VariantChoice>), PageError> {
     let product_id: ProductId = product_id.parse().map_err(|_| PageError::NotFound)?;
-    let product = web::storefront_product(&state.db, brand.id, product_id).await?;
+    let product = products::storefront_product(&state.db, brand.id, product_id).await?;
     let ids: Vec<_> = product.variants.iter().map(|v| v.id).collect();
     let available = stock::available_by_variant(&state.db, brand.id, &ids).await?;
     let choices = product

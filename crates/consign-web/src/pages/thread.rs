@@ -18,7 +18,7 @@ use consign_db::messages::canned;
 use consign_db::messages::threads::{self, Thread};
 use consign_db::messages::{self, Message, NewMessage};
 use consign_db::orders::Order;
-use consign_db::{DbError, PageRequest, web};
+use consign_db::{DbError, PageRequest, brands};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId, UserId};
@@ -149,7 +149,7 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
     let may_write = scope.grants().allows_on_brand(Action::EditCommerce, order.brand_id);
     // Everyone who sees the order sees who the thread is assigned to; the
     // canned responses are only for those who may reply.
-    let people = web::staff_of_brand(&state.db, scope, order.brand_id).await?;
+    let people = brands::staff_of_brand(&state.db, scope, order.brand_id).await?;
     let mut canned_replies = Vec::new();
     if may_write {
         for reply in canned::list(&state.db, scope, order.brand_id).await? {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use consign_testkit::providers::payments::Providers;
+use consign_testkit::providers::payment_apis::Providers;
 use consign_testkit::{Sku, TestApp, TestDb, TestResponse, checkout_body, test_gateway};
 use consign_web::WebConfig;
 use reqwest::StatusCode;

@@ -12,7 +12,7 @@ use consign_db::orders::expiry;
 use consign_db::{Pool, Scope};
 use consign_domain::Timestamp;
 use consign_testkit::pages::PageClient;
-use consign_testkit::providers::payments::{Providers, secrets, stripe_events};
+use consign_testkit::providers::payment_apis::{Providers, secrets, stripe_events};
 use consign_testkit::{Sku, StockedBrand, TestApp, TestDb, TestUser, checkout_body};
 use consign_web::WebConfig;
 use reqwest::{Method, StatusCode};

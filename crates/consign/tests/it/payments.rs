@@ -4,7 +4,7 @@
 //! money, credentials that never come back out, and a crash between
 //! accepting a webhook and applying it.
 
-use consign_testkit::providers::payments::{Providers, Recorded, secrets, stripe_events};
+use consign_testkit::providers::payment_apis::{Providers, Recorded, secrets, stripe_events};
 use consign_testkit::{Sku, StockedBrand, TestApp, TestDb, TestUser, checkout_body, test_gateway};
 use consign_web::WebConfig;
 use reqwest::{Method, StatusCode};

@@ -4,7 +4,7 @@
 //! up with the ledger.
 
 use consign_testkit::TestApp;
-use consign_testkit::providers::payments::{secrets, stripe_events};
+use consign_testkit::providers::payment_apis::{secrets, stripe_events};
 use proptest::prelude::*;
 use rand::SeedableRng as _;
 use rand::seq::SliceRandom as _;

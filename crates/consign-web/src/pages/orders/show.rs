@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use consign_db::fulfillment::{self};
 use consign_db::orders::Order;
-use consign_db::{events, warehouses, web};
+use consign_db::{events, warehouses};
 use consign_domain::policy::Action;
 use consign_domain::status::{
     FulfillmentOrderStatus, FulfillmentStatus, Lifecycle, OrderStatus, PaymentStatus, ShipmentStatus,
@@ -140,7 +140,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
         consign_db::brands::get(&state.db, scope, order.brand_id),
         fulfillment::for_order(&state.db, scope, order_id),
         fulfillment::shipments_for_order(&state.db, scope, order_id),
-        web::payments_for_order(&state.db, scope, order_id),
+        consign_db::payments::payments_for_order(&state.db, scope, order_id),
         events::timeline(&state.db, scope, order_id),
         warehouses::for_brand(&state.db, scope, order.brand_id),
     )?;

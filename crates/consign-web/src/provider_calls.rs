@@ -1,6 +1,7 @@
-//! Talking to payment providers from a request: opening a brand's sealed
-//! credentials, and starting a payment attempt after the order's
-//! transaction has committed (never inside it).
+//! Calls to payment providers from a request: opening a brand's sealed
+//! credentials into a provider client (to start a payment, to verify a
+//! webhook or a checkout callback), and starting a payment attempt after
+//! the order's transaction has committed (never inside it).
 
 use consign_db::orders::Order;
 use consign_db::{Scope, payments};

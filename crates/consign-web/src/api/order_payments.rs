@@ -1,5 +1,6 @@
-//! An order's money: its ledger of payments and refunds, refunds, and
-//! payment attempts (listed, retried, and Razorpay's checkout callback).
+//! An order's money, under `/orders/{id}/`: its ledger of payments and
+//! refunds (`payments`), refunds (`refunds`), and payment attempts
+//! (`payment-attempts`: listed, retried, and Razorpay's checkout callback).
 //! Customers holding the order access token may list and retry attempts.
 
 use axum::extract::State;
@@ -20,7 +21,7 @@ use super::orders::AmountInput;
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
-use crate::payments::{PaymentInstructions, start_attempt};
+use crate::provider_calls::{PaymentInstructions, start_attempt};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -202,7 +203,7 @@ async fn razorpay_callback(
         return Err(AppError::InvalidTransition("the attempt has no Razorpay order yet".into()));
     };
     let Some(Provider::Razorpay(razorpay)) =
-        crate::payments::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
+        crate::provider_calls::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
     else {
         return Err(AppError::NotFound);
     };

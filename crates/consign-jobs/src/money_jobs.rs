@@ -1,7 +1,7 @@
-//! Payment jobs: sending refunds to providers, applying stored webhook
-//! events, and the sweeps that keep money work from stalling. The first two
-//! call providers here, in the worker, never inside a request transaction,
-//! through the [`Gateway`] (master key and provider URLs) of
+//! Money jobs: sending refunds to providers, applying stored payment
+//! webhook events, and the sweeps that keep money work from stalling. The
+//! first two call providers here, in the worker, never inside a request
+//! transaction, through the [`Gateway`] (master key and provider URLs) of
 //! [`crate::handlers::Services`].
 //!
 //! A provider that is unavailable fails the job, which is retried; one
