@@ -11,6 +11,7 @@
 
 use consign_domain::messaging::{Channel, SenderRole};
 use consign_domain::policy::BrandAccess;
+use consign_domain::text::MessageBody;
 use consign_domain::{BrandId, EventType, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
 use serde_json::json;
@@ -164,7 +165,7 @@ pub async fn list(db: &Db, scope: &Scope, order_id: OrderId, page: &PageRequest)
 /// A message to post through the API.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
-    /// The text (1 to 10,000 characters).
+    /// The text, a [`MessageBody`]; blank only when files are attached.
     pub body: String,
     /// The channel: staff pick where a reply goes out; customers write in
     /// the app.
@@ -177,13 +178,11 @@ pub struct NewMessage {
 
 /// Posts a message to an order's thread as the caller.
 pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) -> DbResult<Message> {
-    let body = new.body.trim().to_owned();
-    if body.is_empty() && new.attachment_ids.is_empty() {
-        return Err(DbError::invalid("body", "must not be empty"));
-    }
-    if body.chars().count() > 10_000 {
-        return Err(DbError::invalid("body", "must be at most 10000 characters"));
-    }
+    let body = if new.body.trim().is_empty() && !new.attachment_ids.is_empty() {
+        String::new()
+    } else {
+        MessageBody::parse(&new.body).map_err(|error| DbError::invalid("body", error.to_string()))?.into_string()
+    };
     let order = order_ref(db, scope, order_id).await?;
     let author = Participant::of(scope, order.brand_id);
     if author.is_customer() && new.internal {

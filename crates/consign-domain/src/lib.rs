@@ -14,6 +14,7 @@ pub mod roles;
 #[cfg(feature = "sqlx")]
 mod sql;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use events::EventType;

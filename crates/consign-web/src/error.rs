@@ -5,9 +5,12 @@
 //! forces a decision. Internal errors are logged with the request id and
 //! answered with a generic body: their detail never reaches the client.
 
+use std::str::FromStr;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consign_db::DbError;
+use consign_domain::text;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -122,6 +125,14 @@ impl AppError {
     /// One invalid field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A field its domain type refused (`consign_domain::text`), under the
+    /// name the request or the form gives it:
+    /// `Reason::parse(&form.reason).map_err(AppError::invalid("reason"))`.
+    pub fn invalid(field: impl Into<String>) -> impl FnOnce(text::FieldError) -> AppError {
+        let field = field.into();
+        move |error| AppError::field(field, error.to_string())
     }
 
     /// Status, code, title and detail, in one place.
@@ -274,6 +285,17 @@ impl From<DbError> for AppError {
             DbError::Other(error) => AppError::Internal(error),
         }
     }
+}
+
+/// A garde rule that checks a field with its domain type's `parse`
+/// (`#[garde(custom(text_rule::<Carrier>))]`), so the API refuses what the
+/// pages refuse, in the same words. A request keeps such a field as the
+/// string it was sent, and the handler parses it once `validate()` has
+/// passed: the refusal is then reported with the request's other invalid
+/// fields, and at the point the handler validates (after it has checked
+/// the caller), as it would be with a rule written here.
+pub fn text_rule<T: FromStr<Err = text::FieldError>>(value: &str, _: &()) -> garde::Result {
+    value.parse::<T>().map(drop).map_err(|error| garde::Error::new(error.to_string()))
 }
 
 impl From<garde::Report> for AppError {

@@ -21,6 +21,7 @@
 //! even concurrently, is stored once.
 
 use consign_domain::messaging::{Channel, SenderRole, find_order_number};
+use consign_domain::text::MessageBody;
 use consign_domain::{BrandId, InboxItemId, OrderId, OrganizationId, ThreadId, Timestamp};
 
 use super::{phone_digits, phone_digits_sql};
@@ -100,7 +101,8 @@ pub async fn receive(db: &Db, inbound: Inbound) -> DbResult<Received> {
     if body.is_empty() {
         return nothing_stored(db, &inbound, Received::Unroutable).await;
     }
-    let body: String = body.chars().take(10_000).collect();
+    // Too long a text is cut, not refused: the customer has sent it already.
+    let body: String = body.chars().take(MessageBody::MAX_CHARS).collect();
     let seen: Option<i64> = db
         .read(
             "SELECT CAST(1 AS BIGINT) FROM messages WHERE channel = $1 AND external_id = $2

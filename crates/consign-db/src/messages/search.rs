@@ -5,6 +5,7 @@
 //! other read.
 
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
+use consign_domain::text::SearchText;
 use consign_domain::{BrandId, OrderId};
 
 use super::{MESSAGE_COLUMNS, Message, attach_receipts};
@@ -40,10 +41,9 @@ const WINDOW: i64 = 2000;
 
 /// Messages matching the filter, newest first.
 pub async fn search(db: &Db, scope: &Scope, filter: &SearchFilter, page: &PageRequest) -> DbResult<Page<Message>> {
-    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    if q.is_some_and(|q| q.chars().count() > 200) {
-        return Err(DbError::invalid("q", "must be at most 200 characters"));
-    }
+    let q = filter.q.as_deref().map(SearchText::parse).transpose();
+    let q = q.map_err(|error| DbError::invalid("q", error.to_string()))?;
+    let q = q.as_ref().map(SearchText::as_str).filter(|q| !q.is_empty());
     let reader = scope.principal().actor_id();
     // A text search runs on the engine's own index (FTS5 or a tsvector),
     // each with its own plan; everything else is one query.

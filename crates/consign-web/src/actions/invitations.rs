@@ -9,6 +9,7 @@ use consign_db::invitations::{self, Invitation, InvitedRole, Invitee, NewInvitat
 use consign_db::users::{self, User};
 use consign_db::{DbError, Scope};
 use consign_domain::OrganizationId;
+use consign_domain::text::DisplayName;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -77,7 +78,7 @@ pub async fn accept_invitation(
 ) -> AppResult<(User, Invitation)> {
     let token_hash = tokens::sha256_hex(token.trim());
     let invitation = invitations::pending_by_token(&state.db, &token_hash).await?.ok_or(AppError::NotFound)?;
-    let password_hash;
+    let (name_given, password_hash);
     let invitee = match users::credentials_by_email(&state.db, &invitation.email).await? {
         Some(credentials) => {
             if !password::verify(password, Some(credentials.password_hash)).await? {
@@ -88,18 +89,15 @@ pub async fn accept_invitation(
             Invitee::Existing(credentials.id)
         }
         None => {
-            let name = name.map(str::trim).filter(|n| !n.is_empty());
-            let Some(name) = name else {
+            let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
                 return Err(AppError::field("name", "is required to create your account"));
             };
-            if name.chars().count() > 200 {
-                return Err(AppError::field("name", "must be 1 to 200 characters"));
-            }
+            name_given = DisplayName::parse(name).map_err(AppError::invalid("name"))?;
             if !(8..=256).contains(&password.chars().count()) {
                 return Err(AppError::field("password", "must be 8 to 256 characters"));
             }
             password_hash = password::hash(password).await?;
-            Invitee::New { name, password_hash: &password_hash }
+            Invitee::New { name: name_given.as_str(), password_hash: &password_hash }
         }
     };
     invitations::accept(&state.db, &token_hash, invitee).await.map_err(|e| match e {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use consign_db::Page;
 use consign_db::api_keys::{self, ApiKey};
 use consign_domain::policy::Action;
+use consign_domain::text::ApiKeyName;
 use consign_domain::{ApiKeyId, BrandId};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::tokens;
-use crate::error::{AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -29,7 +30,7 @@ pub struct CreateApiKey {
     #[garde(skip)]
     pub brand_id: BrandId,
     /// A label, such as "WMS".
-    #[garde(length(chars, min = 1, max = 100))]
+    #[garde(custom(text_rule::<ApiKeyName>))]
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
@@ -59,12 +60,13 @@ async fn create_key(
 ) -> AppResult<(StatusCode, AppJson<CreatedApiKey>)> {
     request.validate()?;
     caller.authorize_brand(Action::ManageApiKeys, request.brand_id)?;
+    let name = ApiKeyName::parse(&request.name).map_err(AppError::invalid("name"))?;
     let (key, lookup) = tokens::new_api_key();
     let api_key = api_keys::create(
         &state.db,
         caller.scope(),
         request.brand_id,
-        request.name.trim(),
+        name.as_str(),
         &lookup,
         &tokens::sha256_hex(&key),
     )

@@ -8,6 +8,7 @@ use consign_db::DbError;
 use consign_db::sessions::{self, Rotation};
 use consign_db::users::{self, NewSignup, Organization, User};
 use consign_domain::roles::OrganizationKind;
+use consign_domain::text::DisplayName;
 use consign_domain::{Timestamp, UserId};
 use garde::Validate;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::rate_limit::{Bucket, ip_key};
 use crate::auth::{password, tokens};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, Caller, client_ip};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -29,7 +30,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NewOrganization {
     /// Its name.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<DisplayName>))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `threepl` or `merchant`.
@@ -49,7 +50,7 @@ pub struct SignupRequest {
     #[schema(min_length = 8, max_length = 256, format = Password)]
     pub password: String,
     /// Display name.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<DisplayName>))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The user's new organization, which it will administer.
@@ -115,12 +116,15 @@ async fn signup(
     if users::get_by_email(&state.db, &email).await?.is_some() {
         return Err(email_refused());
     }
+    let name = DisplayName::parse(&request.name).map_err(AppError::invalid("name"))?;
+    let organization_name =
+        DisplayName::parse(&request.organization.name).map_err(AppError::invalid("organization.name"))?;
     let password_hash = password::hash(request.password).await?;
     let signup = NewSignup {
         email: &email,
-        name: request.name.trim(),
+        name: name.as_str(),
         password_hash: &password_hash,
-        organization_name: request.organization.name.trim(),
+        organization_name: organization_name.as_str(),
         organization_kind: request.organization.kind,
     };
     let (user, organization) = users::sign_up(&state.db, signup).await.map_err(|e| match e {

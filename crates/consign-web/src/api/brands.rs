@@ -8,6 +8,7 @@ use consign_db::invitations::{self, Invitation, InvitedRole};
 use consign_db::{DbError, Page};
 use consign_domain::policy::Action;
 use consign_domain::roles::BrandRole;
+use consign_domain::text::{DisplayName, Slug};
 use consign_domain::{BrandId, InvitationId, OrganizationId, UserId};
 use garde::Validate;
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::actions::invitations::{CreatedInvitation, invite};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -33,32 +34,22 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 fn is_currency(code: &str, _: &()) -> garde::Result {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+    if consign_domain::money::is_currency_code(code) {
         Ok(())
     } else {
         Err(garde::Error::new("must be an ISO 4217 code such as USD"))
     }
 }
 
-/// Any case is accepted: a slug is an identifier in URLs, stored and looked
-/// up lower-case.
-fn is_slug(slug: &str, _: &()) -> garde::Result {
-    let valid = (2..=64).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-');
-    if valid { Ok(()) } else { Err(garde::Error::new("must be 2 to 64 letters, digits or inner hyphens")) }
-}
-
 /// `POST /brands`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreateBrand {
     /// Display name.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<DisplayName>))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// URL name, unique; stored lower-case (`Acme` becomes `acme`).
-    #[garde(custom(is_slug))]
+    #[garde(custom(text_rule::<Slug>))]
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$", min_length = 2, max_length = 64)]
     pub slug: String,
     /// ISO 4217 currency.
@@ -86,15 +77,12 @@ async fn create_brand(
 ) -> AppResult<impl IntoResponse> {
     request.validate()?;
     let organization_id = caller.authorize_organization(Action::CreateBrand, request.organization_id)?;
+    let name = DisplayName::parse(&request.name).map_err(AppError::invalid("name"))?;
+    let slug = Slug::parse(&request.slug).map_err(AppError::invalid("slug"))?;
     let brand = brands::create(
         &state.db,
         caller.scope(),
-        NewBrand {
-            organization_id,
-            name: request.name.trim(),
-            slug: &request.slug.to_ascii_lowercase(),
-            currency: &request.currency,
-        },
+        NewBrand { organization_id, name: name.as_str(), slug: slug.as_str(), currency: &request.currency },
     )
     .await
     .map_err(|e| match e {
@@ -136,7 +124,7 @@ async fn get_brand(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateBrand {
     /// New name.
-    #[garde(inner(length(chars, min = 1, max = 200)))]
+    #[garde(inner(custom(text_rule::<DisplayName>)))]
     pub name: Option<String>,
     /// New currency.
     #[garde(inner(custom(is_currency)))]
@@ -172,8 +160,9 @@ async fn update_brand(
 ) -> AppResult<impl IntoResponse> {
     caller.authorize_brand(Action::ManageBrand, brand_id)?;
     request.validate()?;
+    let name = request.name.as_deref().map(DisplayName::parse).transpose().map_err(AppError::invalid("name"))?;
     let changes = BrandChanges {
-        name: request.name.as_deref().map(str::trim),
+        name: name.as_ref().map(DisplayName::as_str),
         currency: request.currency.as_deref(),
         reservation_ttl_seconds: request.reservation_ttl_seconds,
         manual_reservation_ttl_seconds: request.manual_reservation_ttl_seconds,

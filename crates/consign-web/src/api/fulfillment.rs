@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use consign_db::fulfillment::{self, NewShipment, Shipment};
 use consign_domain::policy::Action;
 use consign_domain::status::ShipmentStatus;
+use consign_domain::text::{Carrier, TrackingNumber};
 use consign_domain::{FulfillmentOrderId, OrderItemId, ShipmentId};
 use garde::Validate;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, Caller};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -38,10 +39,10 @@ pub struct CreateShipment {
     #[garde(length(min = 1, max = 500), dive)]
     pub items: Vec<ShipmentLine>,
     /// `usps`, `ups`, `fedex`, `dhl`, `canada_post`, `chitchats`, or another carrier's name.
-    #[garde(length(chars, min = 1, max = 50))]
+    #[garde(custom(text_rule::<Carrier>))]
     pub carrier: String,
     /// The carrier's tracking number.
-    #[garde(length(chars, min = 1, max = 100))]
+    #[garde(custom(text_rule::<TrackingNumber>))]
     pub tracking_number: String,
 }
 
@@ -68,8 +69,10 @@ async fn create_shipment(
     }
     let shipment = NewShipment {
         items: request.items.iter().map(|l| (l.order_item_id, l.quantity)).collect(),
-        carrier: request.carrier.trim().to_lowercase().replace([' ', '-'], "_"),
-        tracking_number: request.tracking_number.trim().to_owned(),
+        carrier: Carrier::parse(&request.carrier).map_err(AppError::invalid("carrier"))?.into_string(),
+        tracking_number: TrackingNumber::parse(&request.tracking_number)
+            .map_err(AppError::invalid("tracking_number"))?
+            .into_string(),
     };
     let shipment = fulfillment::create_shipment(&state.db, caller.scope(), fulfillment_order_id, shipment).await?;
     Ok((StatusCode::CREATED, AppJson(shipment)))

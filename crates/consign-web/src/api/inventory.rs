@@ -8,6 +8,7 @@ use consign_db::stock::{
     self, AdjustError, LevelFilter, Movement, MovementFilter, NewAdjustment, StockChange, StockLevel,
 };
 use consign_domain::policy::Action;
+use consign_domain::text::{AdjustmentReason, Reference};
 use consign_domain::{BrandId, VariantId, WarehouseId};
 use garde::Validate;
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -46,10 +47,10 @@ pub struct CreateAdjustment {
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub set_on_hand: Option<i64>,
     /// Why, for the ledger: 1 to 200 characters.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<AdjustmentReason>))]
     pub reason: String,
     /// An outside reference, such as a receipt or count sheet number.
-    #[garde(inner(length(chars, max = 200)))]
+    #[garde(inner(custom(text_rule::<Reference>)))]
     pub reference: Option<String>,
 }
 
@@ -79,16 +80,15 @@ async fn create_adjustment(
         (None, Some(target)) => StockChange::SetOnHand(target),
         _ => return Err(AppError::field("delta", "send exactly one of delta and set_on_hand")),
     };
-    let reason = request.reason.trim();
-    if reason.is_empty() {
-        return Err(AppError::field("reason", "must not be blank"));
-    }
+    let reason = AdjustmentReason::parse(&request.reason).map_err(AppError::invalid("reason"))?;
+    let reference =
+        request.reference.as_deref().map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
     let adjustment = NewAdjustment {
         variant_id: request.variant_id,
         warehouse_id: request.warehouse_id,
         change,
-        reason,
-        reference: request.reference.as_deref().map(str::trim).filter(|r| !r.is_empty()),
+        reason: reason.as_str(),
+        reference: reference.as_ref().map(Reference::as_str).filter(|r| !r.is_empty()),
     };
     let level = stock::adjust(&state.db, caller.scope(), adjustment).await.map_err(|error| match error {
         AdjustError::InsufficientStock { sku, on_hand, reserved, requested } => AppError::InsufficientStock {

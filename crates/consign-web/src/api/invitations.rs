@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use consign_db::invitations::Invitation;
 use consign_db::users::User;
+use consign_domain::text::DisplayName;
 use garde::Validate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +22,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::actions::invitations::accept_invitation;
-use crate::error::{AppResult, Problem};
+use crate::error::{AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -32,7 +33,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct AcceptInvitation {
     /// For a new account: its display name. Ignored for an existing one.
-    #[garde(inner(length(chars, min = 1, max = 200)))]
+    #[garde(inner(custom(text_rule::<DisplayName>)))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// For a new account: its password (8 to 256 characters). For an

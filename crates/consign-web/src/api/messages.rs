@@ -11,6 +11,7 @@ use consign_db::messages::threads::{self, ResponseTimes, Thread, ThreadFilter, U
 use consign_db::messages::{self, Message, NewMessage};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
+use consign_domain::text::MessageBody;
 use consign_domain::{AttachmentId, BrandId, CannedResponseId, MessageId, OrderId, Timestamp, UserId};
 use garde::Validate;
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::rate_limit::{Bucket, caller_key};
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -63,12 +64,19 @@ async fn list_messages(
     Ok(AppJson(messages::list(&state.db, caller.scope(), order_id, &page.to_request()?).await?))
 }
 
+/// A message's text may be blank: a canned response or attachments stand
+/// in for it. Written, it is a [`MessageBody`]; storage checks the text as
+/// sent, the canned response's included.
+fn is_body(body: &str, _: &()) -> garde::Result {
+    if body.trim().is_empty() { Ok(()) } else { text_rule::<MessageBody>(body, &()) }
+}
+
 /// `POST /orders/{id}/messages`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessageRequest {
     /// The text. Optional when a canned response or attachments are given.
-    #[garde(length(chars, max = 10000))]
+    #[garde(custom(is_body))]
     #[serde(default)]
     pub body: String,
     /// Staff: where the reply goes out (default: the channel the customer

@@ -9,6 +9,7 @@ use consign_db::Page;
 use consign_db::orders::{self, Order, changes};
 use consign_db::payments::{self, LedgerEntry, PaymentAttempt};
 use consign_domain::policy::Action;
+use consign_domain::text::Reason;
 use consign_domain::{OrderId, PaymentAttemptId, PaymentId};
 use consign_payments::{Provider, ProviderKind};
 use garde::Validate;
@@ -19,7 +20,7 @@ use utoipa_axum::routes;
 
 use super::orders::AmountInput;
 use crate::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 use crate::provider_calls::{PaymentInstructions, start_attempt};
 
@@ -48,7 +49,7 @@ pub struct RefundRequest {
     #[garde(skip)]
     pub amount: AmountInput,
     /// Why.
-    #[garde(length(chars, min = 1, max = 500))]
+    #[garde(custom(text_rule::<Reason>))]
     pub reason: String,
 }
 
@@ -90,7 +91,8 @@ async fn refund(
             money.amount
         }
     };
-    let (order, refunds) = changes::refund(&state.db, caller.scope(), order_id, amount, request.reason.trim()).await?;
+    let reason = Reason::parse(&request.reason).map_err(AppError::invalid("reason"))?;
+    let (order, refunds) = changes::refund(&state.db, caller.scope(), order_id, amount, reason.as_str()).await?;
     Ok((StatusCode::CREATED, AppJson(RefundResponse { order, refunds })))
 }
 

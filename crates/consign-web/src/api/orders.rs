@@ -11,6 +11,7 @@ use consign_db::{Page, events};
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+use consign_domain::text::{NoteBody, Reason, Reference, Sku};
 use consign_domain::{BrandId, OrderId, Timestamp};
 use garde::Validate;
 use serde::Deserialize;
@@ -19,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::error::{AppError, AppResult, FieldError, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -116,7 +117,7 @@ async fn get_order(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CancelRequest {
     /// Why.
-    #[garde(length(chars, min = 1, max = 500))]
+    #[garde(custom(text_rule::<Reason>))]
     pub reason: String,
 }
 
@@ -133,7 +134,8 @@ async fn cancel_order(
 ) -> AppResult<AppJson<Order>> {
     authorize(&state, &caller, order_id, Action::EditCommerce).await?;
     request.validate()?;
-    Ok(AppJson(changes::cancel(&state.db, caller.scope(), order_id, request.reason.trim()).await?))
+    let reason = Reason::parse(&request.reason).map_err(AppError::invalid("reason"))?;
+    Ok(AppJson(changes::cancel(&state.db, caller.scope(), order_id, reason.as_str()).await?))
 }
 
 /// An amount: minor units, or `{amount, currency}`.
@@ -173,16 +175,14 @@ async fn record_payment(
     if request.method != "manual" {
         return Err(AppError::field("method", "must be `manual`"));
     }
-    if request.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(AppError::field("reference", "must be at most 200 characters"));
-    }
+    let reference =
+        request.reference.as_deref().map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
     let (amount, currency) = match &request.amount {
         AmountInput::Minor(amount) => (*amount, None),
         AmountInput::Money(money) => (money.amount, Some(money.currency.as_str())),
     };
-    let order =
-        changes::record_payment(&state.db, caller.scope(), order_id, amount, currency, request.reference.as_deref())
-            .await?;
+    let reference = reference.as_ref().map(Reference::as_str);
+    let order = changes::record_payment(&state.db, caller.scope(), order_id, amount, currency, reference).await?;
     Ok((StatusCode::CREATED, AppJson(order)))
 }
 
@@ -217,7 +217,7 @@ async fn update_shipping_address(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct ItemLine {
     /// SKU.
-    #[garde(length(chars, min = 1, max = 100))]
+    #[garde(custom(text_rule::<Sku>))]
     pub sku: String,
     /// Units.
     #[garde(range(min = 1, max = 1000))]
@@ -247,10 +247,11 @@ async fn replace_items(
     authorize(&state, &caller, order_id, Action::EditCommerce).await?;
     request.validate()?;
     let mut lines: Vec<(String, i64)> = Vec::new();
-    for line in &request.items {
-        match lines.iter_mut().find(|(sku, _)| *sku == line.sku.trim()) {
+    for (index, line) in request.items.iter().enumerate() {
+        let sku = Sku::parse(&line.sku).map_err(AppError::invalid(format!("items[{index}].sku")))?;
+        match lines.iter_mut().find(|(known, _)| known == sku.as_str()) {
             Some((_, quantity)) => *quantity += line.quantity,
-            None => lines.push((line.sku.trim().to_owned(), line.quantity)),
+            None => lines.push((sku.into_string(), line.quantity)),
         }
     }
     Ok(AppJson(changes::replace_items(&state.db, caller.scope(), order_id, &lines).await?))
@@ -260,7 +261,7 @@ async fn replace_items(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NoteRequest {
     /// Text.
-    #[garde(length(chars, min = 1, max = 5000))]
+    #[garde(custom(text_rule::<NoteBody>))]
     pub body: String,
 }
 
@@ -277,10 +278,8 @@ async fn add_note(
 ) -> AppResult<(StatusCode, AppJson<Note>)> {
     authorize(&state, &caller, order_id, Action::EditCommerce).await?;
     request.validate()?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(orders::add_note(&state.db, caller.scope(), order_id, request.body.trim()).await?),
-    ))
+    let body = NoteBody::parse(&request.body).map_err(AppError::invalid("body"))?;
+    Ok((StatusCode::CREATED, AppJson(orders::add_note(&state.db, caller.scope(), order_id, body.as_str()).await?)))
 }
 
 /// A new order access token.

@@ -15,6 +15,7 @@ use consign_db::products::{
 use consign_domain::money::Money;
 use consign_domain::policy::Action;
 use consign_domain::status::ProductStatus;
+use consign_domain::text::{SearchText, Sku, Title, VariantOptions};
 use consign_domain::{BrandId, ProductId, Timestamp, VariantId};
 use garde::Validate;
 use serde::{Deserialize, Deserializer};
@@ -23,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::error::{AppError, AppResult, FieldError, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -42,24 +43,9 @@ fn is_currency(code: &str, _: &()) -> garde::Result {
     }
 }
 
-fn is_sku(sku: &str, _: &()) -> garde::Result {
-    let sku = sku.trim();
-    if sku.is_empty() || sku.chars().count() > 100 || sku.chars().any(char::is_control) {
-        return Err(garde::Error::new("must be 1 to 100 characters without control characters"));
-    }
-    Ok(())
-}
-
+/// [`text_rule`] for a variant's options.
 fn are_options(options: &BTreeMap<String, String>, _: &()) -> garde::Result {
-    if options.len() > 20 {
-        return Err(garde::Error::new("at most 20 options"));
-    }
-    for (name, value) in options {
-        if name.trim().is_empty() || name.chars().count() > 100 || value.chars().count() > 200 {
-            return Err(garde::Error::new("option names must be 1 to 100 characters, values at most 200"));
-        }
-    }
-    Ok(())
+    VariantOptions::parse(options.clone()).map(drop).map_err(|error| garde::Error::new(error.to_string()))
 }
 
 /// Reads a field that may be absent (outer `None`), `null` (`Some(None)`)
@@ -100,11 +86,11 @@ pub struct PriceInput {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct VariantInput {
     /// Unique within the brand; surrounding spaces are dropped.
-    #[garde(custom(is_sku))]
+    #[garde(custom(text_rule::<Sku>))]
     #[schema(min_length = 1, max_length = 100, example = "TENT-2P-GRN")]
     pub sku: String,
     /// Title, such as "2-person / Green".
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<Title>))]
     pub title: String,
     /// Option values by option name, such as `{"size": "L"}`.
     #[serde(default)]
@@ -122,7 +108,7 @@ pub struct CreateProduct {
     #[garde(skip)]
     pub brand_id: BrandId,
     /// Title.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<Title>))]
     pub title: String,
     /// Description.
     #[serde(default)]
@@ -143,21 +129,27 @@ pub struct CreateProduct {
     pub variants: Vec<VariantInput>,
 }
 
+/// The field path of a request's variant, before its own fields: `prefix`
+/// is the path of the variants' list, empty for a lone variant.
+fn variant_path(prefix: &str, index: usize) -> String {
+    if prefix.is_empty() { String::new() } else { format!("{prefix}[{index}].") }
+}
+
 /// Checks what garde cannot: the brand's currency and SKUs unique within
 /// the request. `prefix` is the field path of the variants' list.
 fn check_variants(brand: &Brand, variants: &[VariantInput], prefix: &str) -> AppResult<()> {
     let mut errors = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut seen: HashMap<Sku, usize> = HashMap::new();
     for (index, variant) in variants.iter().enumerate() {
-        let path = if prefix.is_empty() { String::new() } else { format!("{prefix}[{index}].") };
+        let path = variant_path(prefix, index);
         if variant.price.currency != brand.currency {
             errors.push(FieldError::new(
                 format!("{path}price.currency"),
                 format!("must be the brand's currency, {}", brand.currency),
             ));
         }
-        let sku = variant.sku.trim();
-        if let Some(first) = seen.insert(sku, index) {
+        let sku = Sku::parse(&variant.sku).map_err(AppError::invalid(format!("{path}sku")))?;
+        if let Some(first) = seen.insert(sku.clone(), index) {
             errors.push(FieldError::new(
                 format!("{path}sku"),
                 format!("SKU {sku} is already used by {prefix}[{first}] of this request"),
@@ -167,13 +159,14 @@ fn check_variants(brand: &Brand, variants: &[VariantInput], prefix: &str) -> App
     if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
 }
 
-fn new_variant(input: VariantInput) -> NewVariant {
-    NewVariant {
-        sku: input.sku.trim().to_owned(),
-        title: input.title.trim().to_owned(),
-        options: input.options.into_iter().map(|(name, value)| (name.trim().to_owned(), value)).collect(),
+/// A validated variant for storage; `path` is [`variant_path`].
+fn new_variant(input: VariantInput, path: &str) -> AppResult<NewVariant> {
+    Ok(NewVariant {
+        sku: Sku::parse(&input.sku).map_err(AppError::invalid(format!("{path}sku")))?.into_string(),
+        title: Title::parse(&input.title).map_err(AppError::invalid(format!("{path}title")))?.into_string(),
+        options: VariantOptions::parse(input.options).map_err(AppError::invalid(format!("{path}options")))?.into_map(),
         price: Money::new(input.price.amount, input.price.currency),
-    }
+    })
 }
 
 fn catalog_error(error: CatalogError) -> AppError {
@@ -202,13 +195,15 @@ async fn create_product(
     request.validate()?;
     let brand = brands::get(&state.db, caller.scope(), request.brand_id).await?;
     check_variants(&brand, &request.variants, "variants")?;
+    let variants = request.variants.into_iter().enumerate();
+    let variants = variants.map(|(index, variant)| new_variant(variant, &variant_path("variants", index)));
     let new = NewProduct {
-        title: request.title.trim().to_owned(),
+        title: Title::parse(&request.title).map_err(AppError::invalid("title"))?.into_string(),
         description: request.description,
         status: request.status.unwrap_or(ProductStatus::Draft),
         available_at: request.available_at.map(timestamp),
         early_access_emails: normalize_emails(request.early_access_emails),
-        variants: request.variants.into_iter().map(new_variant).collect(),
+        variants: variants.collect::<AppResult<_>>()?,
     };
     let product = products::create(&state.db, caller.scope(), &brand, new).await.map_err(catalog_error)?;
     Ok((StatusCode::CREATED, etag(product.product.version), AppJson(product)))
@@ -246,10 +241,8 @@ async fn list_products(
         caller.authorize_brand(Action::ViewCommerce, brand_id)?;
     }
     let page = PageQuery { limit: query.limit, cursor: query.cursor }.to_request()?;
-    let q = query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
-    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(AppError::field("q", "must be at most 200 characters"));
-    }
+    let q = query.q.as_deref().map(SearchText::parse).transpose().map_err(AppError::invalid("q"))?;
+    let q = q.map(SearchText::into_string).filter(|q| !q.is_empty());
     let filter = ProductFilter { brand_id: query.brand_id, q, status: query.status };
     Ok(AppJson(products::list(&state.db, caller.scope(), &filter, &page).await?))
 }
@@ -275,7 +268,7 @@ async fn get_product(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateProduct {
     /// New title.
-    #[garde(inner(length(chars, min = 1, max = 200)))]
+    #[garde(inner(custom(text_rule::<Title>)))]
     pub title: Option<String>,
     /// New description.
     #[garde(inner(length(chars, max = 20000)))]
@@ -315,8 +308,9 @@ async fn update_product(
     let current = products::get(&state.db, caller.scope(), product_id).await?;
     caller.authorize_brand(Action::EditCommerce, current.product.brand_id)?;
     request.validate()?;
+    let title = request.title.as_deref().map(Title::parse).transpose().map_err(AppError::invalid("title"))?;
     let changes = ProductChanges {
-        title: request.title.map(|t| t.trim().to_owned()),
+        title: title.map(Title::into_string),
         description: request.description,
         status: request.status,
         available_at: request.available_at.map(|at| at.map(timestamp)),
@@ -348,7 +342,7 @@ async fn add_variant(
     request.validate()?;
     let brand = brands::get(&state.db, caller.scope(), product.product.brand_id).await?;
     check_variants(&brand, std::slice::from_ref(&request), "")?;
-    let variant = products::add_variant(&state.db, caller.scope(), product_id, new_variant(request))
+    let variant = products::add_variant(&state.db, caller.scope(), product_id, new_variant(request, "")?)
         .await
         .map_err(catalog_error)?;
     Ok((StatusCode::CREATED, AppJson(variant)))
@@ -358,7 +352,7 @@ async fn add_variant(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct UpdateVariant {
     /// New title.
-    #[garde(inner(length(chars, min = 1, max = 200)))]
+    #[garde(inner(custom(text_rule::<Title>)))]
     pub title: Option<String>,
     /// New option values (replace the old ones).
     #[garde(inner(custom(are_options)))]
@@ -393,9 +387,11 @@ async fn update_variant(
             return Err(AppError::field("price.currency", format!("must be the brand's currency, {}", brand.currency)));
         }
     }
+    let title = request.title.as_deref().map(Title::parse).transpose().map_err(AppError::invalid("title"))?;
+    let options = request.options.map(VariantOptions::parse).transpose().map_err(AppError::invalid("options"))?;
     let changes = VariantChanges {
-        title: request.title.map(|t| t.trim().to_owned()),
-        options: request.options.map(|o| o.into_iter().map(|(name, value)| (name.trim().to_owned(), value)).collect()),
+        title: title.map(Title::into_string),
+        options: options.map(VariantOptions::into_map),
         price: request.price.map(|p| Money::new(p.amount, p.currency)),
     };
     Ok(AppJson(products::update_variant(&state.db, caller.scope(), variant_id, changes).await?))

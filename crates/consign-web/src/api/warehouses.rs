@@ -9,6 +9,7 @@ use consign_db::warehouses::{
 };
 use consign_db::{DbError, Page};
 use consign_domain::policy::Action;
+use consign_domain::text::{DisplayName, WarehouseCode};
 use consign_domain::{BrandId, OrganizationId, WarehouseId};
 use garde::Validate;
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::error::{AppError, AppResult, FieldError, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -26,22 +27,15 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_brand_warehouses, list_brand_warehouses))
 }
 
-/// Any case is accepted: the code is stored upper-case (`canonical_code`).
-fn is_code(code: &str, _: &()) -> garde::Result {
-    let valid =
-        (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid { Ok(()) } else { Err(garde::Error::new("must be 1 to 32 letters, digits, - or _")) }
-}
-
 /// `POST /warehouses`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct CreateWarehouse {
     /// Display name.
-    #[garde(length(chars, min = 1, max = 200))]
+    #[garde(custom(text_rule::<DisplayName>))]
     pub name: String,
     /// Short code, unique within the organization. Case-insensitive: it is
     /// stored upper-case (`wh-main` becomes `WH-MAIN`).
-    #[garde(custom(is_code))]
+    #[garde(custom(text_rule::<WarehouseCode>))]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "EWR")]
     pub code: String,
     /// The organization that runs it; may be left out by a member of exactly one.
@@ -66,12 +60,13 @@ async fn create_warehouse(
 ) -> AppResult<(StatusCode, AppJson<Warehouse>)> {
     request.validate()?;
     let organization_id = caller.authorize_organization(Action::ManageWarehouses, request.organization_id)?;
-    let new = NewWarehouse { organization_id, name: request.name.trim(), code: &request.code };
+    let name = DisplayName::parse(&request.name).map_err(AppError::invalid("name"))?;
+    let code = WarehouseCode::parse(&request.code).map_err(AppError::invalid("code"))?;
+    let new = NewWarehouse { organization_id, name: name.as_str(), code: code.as_str() };
     let warehouse = warehouses::create(&state.db, caller.scope(), new).await.map_err(|e| match e {
-        DbError::Conflict { .. } => AppError::Conflict(format!(
-            "The organization already has a warehouse with code {}.",
-            warehouses::canonical_code(&request.code)
-        )),
+        DbError::Conflict { .. } => {
+            AppError::Conflict(format!("The organization already has a warehouse with code {code}."))
+        }
         other => other.into(),
     })?;
     Ok((StatusCode::CREATED, AppJson(warehouse)))

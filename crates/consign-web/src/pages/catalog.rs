@@ -16,6 +16,7 @@ use consign_db::products::{
 };
 use consign_domain::policy::Action;
 use consign_domain::status::ProductStatus;
+use consign_domain::text::{Sku, Title, VariantOptions};
 use consign_domain::{BrandId, Money, ProductId, VariantId};
 use serde::Deserialize;
 
@@ -148,16 +149,9 @@ fn parse_options(text: &str) -> Result<BTreeMap<String, String>, AppError> {
         let Some((name, value)) = part.split_once('=') else {
             return Err(AppError::field("options", "write them as name=value, separated by ;"));
         };
-        let (name, value) = (name.trim(), value.trim());
-        if name.is_empty() || name.chars().count() > 100 || value.chars().count() > 200 {
-            return Err(AppError::field("options", "names are 1 to 100 characters, values at most 200"));
-        }
-        options.insert(name.to_owned(), value.to_owned());
+        options.insert(name.trim().to_owned(), value.trim().to_owned());
     }
-    if options.len() > 20 {
-        return Err(AppError::field("options", "at most 20 options"));
-    }
-    Ok(options)
+    Ok(VariantOptions::parse(options).map_err(AppError::invalid("options"))?.into_map())
 }
 
 fn options_text(options: &BTreeMap<String, String>) -> String {
@@ -210,8 +204,8 @@ pub async fn create(
     let back = format!("/admin/products?brand_id={brand_id}");
     let result = async {
         staff.caller.authorize_brand(Action::EditCommerce, brand_id)?;
-        let title = check_text("title", &form.title, 1, 200)?;
-        let sku = check_text("sku", &form.sku, 1, 100)?;
+        let title = Title::parse(&form.title).map_err(AppError::invalid("title"))?.into_string();
+        let sku = Sku::parse(&form.sku).map_err(AppError::invalid("sku"))?.into_string();
         let status: ProductStatus = form.status.parse().map_err(|_| AppError::field("status", "is not a status"))?;
         let new = NewProduct {
             title: title.clone(),
@@ -314,7 +308,7 @@ pub async fn update(
     let result = async {
         let product = load(&state, &staff, &id, Action::EditCommerce).await?;
         let changes = ProductChanges {
-            title: Some(check_text("title", &form.title, 1, 200)?),
+            title: Some(Title::parse(&form.title).map_err(AppError::invalid("title"))?.into_string()),
             description: Some(check_text("description", form.description.as_deref().unwrap_or_default(), 0, 10_000)?),
             status: Some(form.status.parse().map_err(|_| AppError::field("status", "is not a status"))?),
             ..ProductChanges::default()
@@ -362,8 +356,8 @@ pub async fn add_variant(
         let product = load(&state, &staff, &id, Action::EditCommerce).await?;
         let brand = consign_db::brands::get(&state.db, staff.caller.scope(), product.product.brand_id).await?;
         let new = NewVariant {
-            sku: check_text("sku", form.sku.as_deref().unwrap_or_default(), 1, 100)?,
-            title: check_text("title", &form.title, 1, 200)?,
+            sku: Sku::parse(form.sku.as_deref().unwrap_or_default()).map_err(AppError::invalid("sku"))?.into_string(),
+            title: Title::parse(&form.title).map_err(AppError::invalid("title"))?.into_string(),
             options: parse_options(form.options.as_deref().unwrap_or_default())?,
             price: parse_price(&form.price, &brand.currency)?,
         };
@@ -386,7 +380,7 @@ pub async fn update_variant(
     let result = async {
         staff.caller.authorize_brand(Action::EditCommerce, variant.brand_id)?;
         let changes = VariantChanges {
-            title: Some(check_text("title", &form.title, 1, 200)?),
+            title: Some(Title::parse(&form.title).map_err(AppError::invalid("title"))?.into_string()),
             options: Some(parse_options(form.options.as_deref().unwrap_or_default())?),
             price: Some(parse_price(&form.price, &variant.price.currency)?),
         };

@@ -21,6 +21,7 @@ use consign_db::users::{OrgMember, Organization};
 use consign_db::{DbError, PageRequest, users};
 use consign_domain::policy::Action;
 use consign_domain::roles::{BrandRole, OrgRole};
+use consign_domain::text::{ApiKeyName, DisplayName, Slug};
 use consign_domain::{ApiKeyId, BrandId, InvitationId, OrganizationId, UserId};
 use serde::Deserialize;
 
@@ -122,18 +123,6 @@ pub struct NewBrandForm {
     organization_id: Option<String>,
 }
 
-fn check_slug(slug: &str) -> Result<(), AppError> {
-    let valid = (2..=64).contains(&slug.len())
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-');
-    if valid {
-        Ok(())
-    } else {
-        Err(AppError::field("slug", "must be 2 to 64 lowercase letters, digits or inner hyphens"))
-    }
-}
-
 /// `POST /admin/settings/brands`.
 pub async fn create_brand(
     State(state): State<AppState>,
@@ -144,12 +133,8 @@ pub async fn create_brand(
         let named: Option<OrganizationId> =
             filled(&form.organization_id).map(|v| v.parse().map_err(|_| AppError::NotFound)).transpose()?;
         let organization_id = staff.caller.authorize_organization(Action::CreateBrand, named)?;
-        let name = form.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::field("name", "must be 1 to 200 characters"));
-        }
-        let slug = form.slug.trim().to_lowercase();
-        check_slug(&slug)?;
+        let name = DisplayName::parse(&form.name).map_err(AppError::invalid("name"))?;
+        let slug = Slug::parse(&form.slug).map_err(AppError::invalid("slug"))?;
         let currency = form.currency.trim().to_uppercase();
         if !consign_domain::money::is_currency_code(&currency) {
             return Err(AppError::field("currency", "must be an ISO 4217 code such as USD"));
@@ -157,7 +142,7 @@ pub async fn create_brand(
         brands::create(
             &state.db,
             staff.caller.scope(),
-            NewBrand { organization_id, name, slug: &slug, currency: &currency },
+            NewBrand { organization_id, name: name.as_str(), slug: slug.as_str(), currency: &currency },
         )
         .await
         .map_err(|e| match e {
@@ -418,10 +403,7 @@ pub async fn update_brand(
     let result = async {
         brands::get(&state.db, staff.caller.scope(), brand_id).await?;
         staff.caller.authorize_brand(Action::ManageBrand, brand_id)?;
-        let name = form.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::field("name", "must be 1 to 200 characters"));
-        }
+        let name = DisplayName::parse(&form.name).map_err(AppError::invalid("name"))?;
         let ttl: i64 = form
             .reservation_ttl_seconds
             .trim()
@@ -441,7 +423,7 @@ pub async fn update_brand(
             ));
         }
         let changes = BrandChanges {
-            name: Some(name),
+            name: Some(name.as_str()),
             currency: None,
             reservation_ttl_seconds: Some(ttl),
             manual_reservation_ttl_seconds: None,
@@ -617,12 +599,10 @@ pub async fn create_key(
     let result = async {
         brands::get(&state.db, staff.caller.scope(), brand_id).await?;
         staff.caller.authorize_brand(Action::ManageApiKeys, brand_id)?;
-        let name = form.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AppError::field("name", "must be 1 to 100 characters"));
-        }
+        let name = ApiKeyName::parse(&form.name).map_err(AppError::invalid("name"))?;
         let (key, lookup) = tokens::new_api_key();
-        api_keys::create(&state.db, staff.caller.scope(), brand_id, name, &lookup, &tokens::sha256_hex(&key)).await?;
+        let key_hash = tokens::sha256_hex(&key);
+        api_keys::create(&state.db, staff.caller.scope(), brand_id, name.as_str(), &lookup, &key_hash).await?;
         Ok(key)
     }
     .await;

@@ -16,6 +16,7 @@ use consign_db::orders::Order;
 use consign_db::{DbError, PageRequest, Scope};
 use consign_domain::AttachmentId;
 use consign_domain::messaging::{Channel, SenderRole};
+use consign_domain::text::MessageBody;
 use serde::Deserialize;
 
 use super::PageError;
@@ -121,13 +122,10 @@ pub async fn write(
     let (brand, _) = brand(&state, &slug).await?;
     let token = form.token.trim();
     let (order, scope) = customer_order(&state, &brand, &id, Some(token)).await?;
-    let body = form.body.trim();
-    if body.is_empty() || body.chars().count() > 10_000 {
-        return Err(PageError::Refused("Please write a message of 1 to 10,000 characters.".into()));
-    }
+    let body = MessageBody::parse(&form.body).map_err(|error| PageError::Refused(format!("Your message {error}.")))?;
     state.limiter.check(Bucket::MessagePost, &format!("order:{}", order.id)).await?;
     let new =
-        NewMessage { body: body.to_owned(), channel: Channel::InApp, internal: false, attachment_ids: Vec::new() };
+        NewMessage { body: body.into_string(), channel: Channel::InApp, internal: false, attachment_ids: Vec::new() };
     messages::post(&state.db, &scope, order.id, new).await?;
     let to = format!("{}&sent=1#messages-h", tracking_path(&brand.slug, order.id, token));
     Ok(Redirect::to(&to).into_response())

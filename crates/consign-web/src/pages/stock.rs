@@ -12,6 +12,7 @@ use consign_db::stock::{self, AdjustError, LevelFilter, MovementFilter, NewAdjus
 use consign_db::warehouses::{self, NewWarehouse};
 use consign_db::{DbError, PageRequest, products};
 use consign_domain::policy::Action;
+use consign_domain::text::{AdjustmentReason, DisplayName, Reference, WarehouseCode};
 use consign_domain::{BrandId, OrganizationId, VariantId, WarehouseId};
 use serde::Deserialize;
 
@@ -195,11 +196,16 @@ pub async fn adjust(
             (None, Some(target)) => StockChange::SetOnHand(number("set_on_hand", target)?),
             _ => return Err(AppError::field("delta", "give either a change or a new on-hand count")),
         };
-        let reason = form.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(AppError::field("reason", "must be 1 to 200 characters"));
-        }
-        let adjustment = NewAdjustment { variant_id, warehouse_id, change, reason, reference: filled(&form.reference) };
+        let reason = AdjustmentReason::parse(&form.reason).map_err(AppError::invalid("reason"))?;
+        let reference =
+            filled(&form.reference).map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
+        let adjustment = NewAdjustment {
+            variant_id,
+            warehouse_id,
+            change,
+            reason: reason.as_str(),
+            reference: reference.as_ref().map(Reference::as_str),
+        };
         stock::adjust(&state.db, staff.caller.scope(), adjustment).await.map_err(|error| match error {
             AdjustError::InsufficientStock { sku, on_hand, reserved, requested } => AppError::InsufficientStock {
                 detail: format!(
@@ -375,24 +381,15 @@ pub async fn create_warehouse(
         let named: Option<OrganizationId> =
             filled(&form.organization_id).map(|v| v.parse().map_err(|_| AppError::NotFound)).transpose()?;
         let organization_id = staff.caller.authorize_organization(Action::ManageWarehouses, named)?;
-        let name = form.name.trim();
-        let code = form.code.trim().to_uppercase();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::field("name", "must be 1 to 200 characters"));
-        }
-        let code_ok = (1..=32).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !code_ok {
-            return Err(AppError::field("code", "must be 1 to 32 letters, digits, - or _"));
-        }
-        warehouses::create(&state.db, staff.caller.scope(), NewWarehouse { organization_id, name, code: &code })
-            .await
-            .map_err(|error| match error {
-                DbError::Conflict { .. } => {
-                    AppError::Conflict(format!("Your organization already has a warehouse with code {code}."))
-                }
-                other => other.into(),
-            })
+        let name = DisplayName::parse(&form.name).map_err(AppError::invalid("name"))?;
+        let code = WarehouseCode::parse(&form.code).map_err(AppError::invalid("code"))?;
+        let new = NewWarehouse { organization_id, name: name.as_str(), code: code.as_str() };
+        warehouses::create(&state.db, staff.caller.scope(), new).await.map_err(|error| match error {
+            DbError::Conflict { .. } => {
+                AppError::Conflict(format!("Your organization already has a warehouse with code {code}."))
+            }
+            other => other.into(),
+        })
     }
     .await;
     settle(result, "/admin/warehouses", "Warehouse created.")

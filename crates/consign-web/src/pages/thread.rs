@@ -21,6 +21,7 @@ use consign_db::orders::Order;
 use consign_db::{DbError, PageRequest, brands};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
+use consign_domain::text::MessageBody;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId, UserId};
 use serde::Deserialize;
 use serde_json::Value;
@@ -282,9 +283,7 @@ pub async fn post_message(
             })?;
             body = if body.is_empty() { text } else { format!("{text}\n\n{body}") };
         }
-        if body.is_empty() || body.chars().count() > 10_000 {
-            return Err(AppError::field("message", "must be 1 to 10000 characters"));
-        }
+        let body = MessageBody::parse(&body).map_err(AppError::invalid("message"))?.into_string();
         let channel = if internal {
             Channel::InApp
         } else {

@@ -1,6 +1,7 @@
 //! Fulfillment: shipments take quantities of fulfillment-order items, never
 //! more than remains, consume stock, and move the order along.
 
+use consign_testkit::pages::PageClient;
 use consign_testkit::{Sku, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -145,4 +146,63 @@ async fn a_3pl_ships_orders_of_the_brand_it_fulfils_for() {
         .await;
     assert_eq!(shipped.status, StatusCode::CREATED, "{}", shipped.text);
     assert!(shipped.body["tracking_url"].as_str().unwrap().contains("JD0001"));
+}
+
+#[tokio::test]
+async fn shipment_fields_out_of_their_limits_are_422s_naming_each_field_in_the_words_the_pages_use() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "TENT", price: 10000, stock: &[5] }]).await;
+    let placed = app.checkout(&shop.slug, &[("TENT", 2)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    let item_id = placed.body["order"]["items"][0]["id"].as_str().unwrap().to_owned();
+    let payment = json!({"amount": 20000, "method": "manual"});
+    app.post(&format!("/api/v1/orders/{order_id}/payments"), &owner.token, payment).await;
+    app.run_jobs().await;
+    let fulfillment = app.get(&format!("/api/v1/orders/{order_id}/fulfillment-orders"), &owner.token).await;
+    let fo_id = fulfillment.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/fulfillment-orders/{fo_id}/shipments");
+    let parcel = |carrier: String, tracking: String| json!({"items": [{"order_item_id": item_id, "quantity": 1}], "carrier": carrier, "tracking_number": tracking});
+    let fields = |errors: &Value| -> Vec<(String, String)> {
+        let errors = errors.as_array().cloned().unwrap_or_default();
+        errors
+            .iter()
+            .map(|e| (e["field"].as_str().unwrap().to_owned(), e["message"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+
+    // A too-long carrier in the JSON is a 422 naming it, not a 400 or a 500.
+    let long = app.post(&path, &owner.token, parcel("x".repeat(51), "1Z1".into())).await;
+    assert_eq!(long.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", long.text);
+    assert_eq!(long.code(), "validation_failed");
+    assert_eq!(fields(&long.body["errors"]), [("carrier".to_owned(), "must be 1 to 50 characters".to_owned())]);
+    // Every invalid field is listed, a blank one too.
+    let both = app.post(&path, &owner.token, parcel("   ".into(), "9".repeat(101))).await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.text);
+    let mut listed = fields(&both.body["errors"]);
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("carrier".to_owned(), "must be 1 to 50 characters".to_owned()),
+            ("tracking_number".to_owned(), "must be 1 to 100 characters".to_owned()),
+        ]
+    );
+    // The limit counts characters, after trimming: 50 two-byte ones ship.
+    let longest = app.post(&path, &owner.token, parcel(format!("  {}  ", "É".repeat(50)), " 1Z2 ".into())).await;
+    assert_eq!(longest.status, StatusCode::CREATED, "{}", longest.text);
+    assert_eq!(longest.body["carrier"], "é".repeat(50));
+    assert_eq!(longest.body["tracking_number"], "1Z2");
+
+    // The order page refuses the same carrier in the same words.
+    let mut client = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let quantity = format!("qty_{item_id}");
+    let carrier = "x".repeat(51);
+    let refused = client
+        .post_and_follow(
+            &format!("/admin/orders/{order_id}/shipments"),
+            &[("fulfillment_order_id", &fo_id), (&quantity, "1"), ("carrier", &carrier), ("tracking_number", "1Z3")],
+        )
+        .await;
+    assert!(refused.text.contains("carrier: must be 1 to 50 characters"), "{}", refused.text);
 }

@@ -10,6 +10,7 @@ use consign_db::orders::{self, changes};
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{PaymentStatus, ShipmentStatus};
+use consign_domain::text::{Carrier, NoteBody, Reason, Reference, Sku, TrackingNumber};
 use consign_domain::{FulfillmentOrderId, OrderId, ShipmentId};
 use serde::Deserialize;
 
@@ -54,10 +55,9 @@ pub async fn record_payment(
     let result = async {
         authorized(&state, &staff, order_id, Action::EditCommerce).await?;
         let amount = parse_amount(&form.amount)?;
-        let reference = filled(&form.reference);
-        if reference.is_some_and(|r| r.chars().count() > 200) {
-            return Err(AppError::field("reference", "must be at most 200 characters"));
-        }
+        let reference =
+            filled(&form.reference).map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
+        let reference = reference.as_ref().map(Reference::as_str);
         Ok(changes::record_payment(&state.db, staff.caller.scope(), order_id, amount, None, reference).await?)
     }
     .await;
@@ -87,11 +87,8 @@ pub async fn cancel(
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
         authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let reason = form.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(AppError::field("reason", "must be 1 to 500 characters"));
-        }
-        Ok(changes::cancel(&state.db, staff.caller.scope(), order_id, reason).await?)
+        let reason = Reason::parse(&form.reason).map_err(AppError::invalid("reason"))?;
+        Ok(changes::cancel(&state.db, staff.caller.scope(), order_id, reason.as_str()).await?)
     }
     .await;
     settle(result, &order_path(order_id), "Order cancelled; its stock is released.")
@@ -152,15 +149,17 @@ fn parse_items(text: &str) -> Result<Vec<(String, i64)>, AppError> {
         let (Some(sku), quantity, None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(AppError::field("items", format!("line {} must be a SKU and a quantity", number + 1)));
         };
+        let sku = Sku::parse(sku)
+            .map_err(|error| AppError::field("items", format!("line {}: the SKU {error}", number + 1)))?;
         let quantity: i64 = match quantity {
             None => 1,
             Some(q) => q.parse().ok().filter(|q| (1..=1000).contains(q)).ok_or_else(|| {
                 AppError::field("items", format!("line {}: the quantity must be 1 to 1000", number + 1))
             })?,
         };
-        match lines.iter_mut().find(|(s, _)| s == sku) {
+        match lines.iter_mut().find(|(s, _)| s == sku.as_str()) {
             Some((_, total)) => *total += quantity,
-            None => lines.push((sku.to_owned(), quantity)),
+            None => lines.push((sku.into_string(), quantity)),
         }
     }
     if lines.is_empty() || lines.len() > 100 {
@@ -202,11 +201,8 @@ pub async fn add_note(
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
         authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let body = form.body.trim();
-        if body.is_empty() || body.chars().count() > 5000 {
-            return Err(AppError::field("note", "must be 1 to 5000 characters"));
-        }
-        Ok(orders::add_note(&state.db, staff.caller.scope(), order_id, body).await?)
+        let body = NoteBody::parse(&form.body).map_err(AppError::invalid("note"))?;
+        Ok(orders::add_note(&state.db, staff.caller.scope(), order_id, body.as_str()).await?)
     }
     .await;
     settle(result, &order_path(order_id), "Note added.")
@@ -247,15 +243,11 @@ pub async fn create_shipment(
         if items.is_empty() {
             return Err(AppError::field("quantity", "pick at least one unit to ship"));
         }
-        let carrier = field("carrier").to_lowercase().replace([' ', '-'], "_");
-        let tracking_number = field("tracking_number");
-        if carrier.is_empty() || carrier.chars().count() > 50 {
-            return Err(AppError::field("carrier", "must be 1 to 50 characters"));
-        }
-        if tracking_number.is_empty() || tracking_number.chars().count() > 100 {
-            return Err(AppError::field("tracking_number", "must be 1 to 100 characters"));
-        }
-        let shipment = NewShipment { items, carrier, tracking_number };
+        let carrier = Carrier::parse(&field("carrier")).map_err(AppError::invalid("carrier"))?;
+        let tracking_number =
+            TrackingNumber::parse(&field("tracking_number")).map_err(AppError::invalid("tracking_number"))?;
+        let shipment =
+            NewShipment { items, carrier: carrier.into_string(), tracking_number: tracking_number.into_string() };
         Ok(fulfillment::create_shipment(&state.db, staff.caller.scope(), fulfillment_order_id, shipment).await?)
     }
     .await;
@@ -313,6 +305,7 @@ mod tests {
     fn item_lines_read_sku_and_quantity() {
         assert_eq!(parse_items("TENT 2\nMUG\n\nTENT 1").unwrap(), vec![("TENT".to_owned(), 3), ("MUG".to_owned(), 1)]);
         assert!(parse_items("TENT two").is_err());
+        assert!(parse_items(&format!("{} 1", "S".repeat(101))).is_err());
         assert!(parse_items("").is_err());
     }
 }
