@@ -1,8 +1,11 @@
 //! Money jobs: sending refunds to providers, applying stored payment
 //! webhook events, and the sweeps that keep money work from stalling. The
-//! first two call providers here, in the worker, never inside a request
+//! first two call providers in the worker, never inside a request
 //! transaction, through the [`Gateway`] (master key and provider URLs) of
-//! [`crate::handlers::Services`].
+//! [`crate::handlers::Services`]. Sending a refund is a use case of
+//! `consign_app::refund_sending`, and brand credentials are opened by
+//! `consign_app::provider_accounts`; the jobs here turn their outcomes into
+//! a retry or done.
 //!
 //! A provider that is unavailable fails the job, which is retried; one
 //! that refuses is the work's outcome (the refund is settled failed, the
@@ -15,14 +18,12 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use consign_app::{provider_accounts, refund_sending};
 use consign_db::Db;
 use consign_db::jobs::kinds::{ApplyWebhook, ParkStaleWebhooks, SendRefund, SweepStuckPayments};
-use consign_db::payments::{self, LedgerEvent, Outcome, RefundResult};
-use consign_domain::{BrandId, Timestamp};
-use consign_payments::{
-    Credentials, EventAction, Gateway, PaymentError, PaymentProvider as _, Provider, ProviderKind, RefundRequest,
-    RefundState, Sealed,
-};
+use consign_db::payments::{self, LedgerEvent, Outcome};
+use consign_domain::Timestamp;
+use consign_payments::{EventAction, Gateway, PaymentError, PaymentProvider as _, ProviderKind, RefundState};
 
 use crate::{JobError, JobResult};
 
@@ -46,72 +47,12 @@ pub async fn sweep_stuck(db: Db, _job: SweepStuckPayments) -> JobResult {
     Ok(())
 }
 
-/// Opens the brand's credentials for a provider. `Ok(None)` when it has none.
-async fn provider(db: &Db, gateway: &Gateway, brand_id: BrandId, kind: &str) -> anyhow::Result<Option<Provider>> {
-    let Some(row) = payments::sealed_credentials(db, brand_id, kind).await? else {
-        return Ok(None);
-    };
-    let keyring = gateway.keyring()?;
-    let sealed = Sealed { key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext };
-    let plaintext = keyring
-        .open(&sealed, &payments::credentials_aad(row.organization_id, row.brand_id, &row.provider))
-        .context("cannot open the brand's provider credentials")?;
-    Ok(Some(gateway.provider(Credentials::from_sealable(&plaintext)?)))
-}
-
-/// Sends a pending refund. A provider that is unavailable makes the job fail
-/// and retry (the refund id is the idempotency key, so a retry never
-/// refunds twice); one that refuses settles the refund as failed.
+/// Sends a pending refund (`consign_app::refund_sending::send_refund`). A
+/// provider that is unavailable makes the job fail and retry (the refund id
+/// is the idempotency key, so a retry never refunds twice); one that refuses
+/// settles the refund as failed, and the job is done.
 pub async fn send_refund(db: Db, gateway: Arc<Gateway>, SendRefund { refund_id }: SendRefund) -> JobResult {
-    let refund = payments::refund_to_send(&db, refund_id).await.context("cannot load the refund")?;
-    if refund.status != "pending" || refund.provider_reference.is_some() {
-        return Ok(());
-    }
-    let Some(payment_reference) = refund.payment_reference.clone() else {
-        payments::settle_refund(
-            &db,
-            refund_id,
-            None,
-            RefundResult::Failed,
-            Some("the captured payment has no provider id"),
-        )
-        .await?;
-        return Ok(());
-    };
-    let Some(client) = provider(&db, &gateway, refund.brand_id, &refund.provider).await? else {
-        payments::settle_refund(&db, refund_id, None, RefundResult::Failed, Some("the provider is no longer set up"))
-            .await?;
-        return Ok(());
-    };
-    let request = RefundRequest {
-        refund_id: refund_id.to_string(),
-        payment_reference,
-        order_id: refund.order_id.to_string(),
-        brand_id: refund.brand_id.to_string(),
-        amount: refund.amount,
-        currency: refund.currency.clone(),
-    };
-    match client.refund(&request).await {
-        Ok(outcome) => {
-            let result = match outcome.state {
-                RefundState::Succeeded => RefundResult::Succeeded,
-                RefundState::Pending => RefundResult::Pending,
-                RefundState::Failed => RefundResult::Failed,
-            };
-            let failure = (result == RefundResult::Failed).then_some("the provider refused the refund");
-            payments::settle_refund(&db, refund_id, Some(&outcome.reference), result, failure).await?;
-            tracing::info!(%refund_id, provider = %refund.provider, ?result, "refund sent");
-            Ok(())
-        }
-        Err(error) if error.is_transient() => {
-            Err(JobError::Retry(anyhow::anyhow!("refund {refund_id} not sent yet: {error}")))
-        }
-        Err(error) => {
-            payments::settle_refund(&db, refund_id, None, RefundResult::Failed, Some(&error.to_string())).await?;
-            tracing::warn!(%refund_id, provider = %refund.provider, %error, "refund refused");
-            Ok(())
-        }
-    }
+    refund_sending::send_refund(&db, &gateway, refund_id).await.map_err(|error| JobError::Retry(error.into()))
 }
 
 fn ledger_event(action: EventAction) -> LedgerEvent {
@@ -175,7 +116,10 @@ pub async fn apply_webhook(
         EventAction::Approved { attempt_reference } => {
             // PayPal: the buyer approved; Consign captures, and the capture
             // is applied as this event's effect.
-            let Some(client) = provider(&db, &gateway, stored.brand_id, kind.as_str()).await? else {
+            let client = provider_accounts::provider(&db, &gateway, stored.brand_id, kind)
+                .await
+                .context("cannot open the brand's provider credentials")?;
+            let Some(client) = client else {
                 payments::park_webhook(&db, id, "the provider is no longer set up").await?;
                 return Ok(());
             };

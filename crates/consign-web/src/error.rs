@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use consign_app::payment_start::StartError;
+use consign_app::provider_accounts::AccountError;
 use consign_db::DbError;
 use consign_domain::text;
 use serde::Serialize;
@@ -283,6 +285,29 @@ impl From<DbError> for AppError {
             DbError::InvalidTransition { detail } => AppError::InvalidTransition(detail),
             DbError::Invalid { field, message } => AppError::field(field, message),
             DbError::Other(error) => AppError::Internal(error),
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            // Without a master key no provider works; the operator can mend it.
+            AccountError::NoKeyring(error) => AppError::Unavailable(error.to_string()),
+            // The message names the key id at most, never key material.
+            AccountError::Unreadable(_) => AppError::Internal(error.into()),
+            AccountError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<StartError> for AppError {
+    fn from(error: StartError) -> Self {
+        match error {
+            // The checkout's field name; a payment retry answers the same.
+            StartError::NotSetUp => AppError::field("payment_provider", "is not set up for this brand"),
+            StartError::Account(error) => error.into(),
+            StartError::Db(error) => error.into(),
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
-pub mod provider_calls;
+pub mod payment_instructions;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ use super::orders::AmountInput;
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
-use crate::provider_calls::{PaymentInstructions, start_attempt};
+use crate::payment_instructions::PaymentInstructions;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -157,8 +157,10 @@ async fn retry(
         AppError::field("provider", "must be stripe, razorpay or paypal (manual payments are recorded by staff)")
     })?;
     let brand_slug = payments::brand_slug(&state.db, order.brand_id).await?;
-    let payment = start_attempt(&state, caller.scope(), &order, &brand_slug, kind).await?;
-    Ok((StatusCode::CREATED, AppJson(payment)))
+    let attempt =
+        consign_app::payment_start::start_attempt(&state.db, &state.gateway, caller.scope(), &order, &brand_slug, kind)
+            .await?;
+    Ok((StatusCode::CREATED, AppJson(PaymentInstructions::of_attempt(&attempt))))
 }
 
 /// What Razorpay Checkout hands the page after a payment.
@@ -205,7 +207,8 @@ async fn razorpay_callback(
         return Err(AppError::InvalidTransition("the attempt has no Razorpay order yet".into()));
     };
     let Some(Provider::Razorpay(razorpay)) =
-        crate::provider_calls::provider(&state, order.brand_id, ProviderKind::Razorpay).await?
+        consign_app::provider_accounts::provider(&state.db, &state.gateway, order.brand_id, ProviderKind::Razorpay)
+            .await?
     else {
         return Err(AppError::NotFound);
     };

@@ -24,7 +24,7 @@ use crate::auth::tokens;
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
 use crate::middleware::idempotency::IdempotentRequest;
-use crate::provider_calls::{self, PaymentInstructions};
+use crate::payment_instructions::PaymentInstructions;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(catalog)).routes(routes!(checkout)).routes(routes!(customer_order))
@@ -215,7 +215,7 @@ async fn checkout(
     let email = request.customer.email.trim().to_lowercase();
     state.limiter.check(Bucket::CheckoutForEmail, &format!("{}|{email}", brand.id)).await?;
     check_unpaid_holds(&state, brand.id, &email).await?;
-    if !provider_calls::is_configured(&state, brand.id, provider).await? {
+    if !consign_app::provider_accounts::is_configured(&state.db, &state.gateway, brand.id, provider).await? {
         return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
     }
     // With an idempotency key, a run after a failure on our side (the order
@@ -267,7 +267,10 @@ async fn checkout(
     tx.commit().await?;
     // The order has committed; only now is the provider asked for a payment.
     let scope = scope_for_access_token(&state.db, &tokens::sha256_hex(&token)).await?;
-    let payment = provider_calls::start_attempt(&state, &scope, &order, &brand.slug, provider).await?;
+    let attempt =
+        consign_app::payment_start::start_attempt(&state.db, &state.gateway, &scope, &order, &brand.slug, provider)
+            .await?;
+    let payment = PaymentInstructions::of_attempt(&attempt);
     Ok((StatusCode::CREATED, AppJson(CheckoutResponse { order, payment, order_access_token: token })))
 }
 

@@ -55,7 +55,9 @@ async fn receive(
 ) -> AppResult<AppJson<Received>> {
     let kind = ProviderKind::parse(&provider).filter(|k| k.needs_credentials()).ok_or(AppError::NotFound)?;
     let brand = checkout::storefront_brand(&state.db, &brand_slug).await?;
-    let client = crate::provider_calls::provider(&state, brand.id, kind).await?.ok_or(AppError::NotFound)?;
+    let client = consign_app::provider_accounts::provider(&state.db, &state.gateway, brand.id, kind)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let now = consign_domain::Timestamp::now().as_micros() / 1_000_000;
     match client.verify_webhook(&headers, &body, now).await {
         Ok(()) => {}

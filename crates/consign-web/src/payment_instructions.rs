@@ -1,47 +1,15 @@
-//! Calls to payment providers from a request: opening a brand's sealed
-//! credentials into a provider client (to start a payment, to verify a
-//! webhook or a checkout callback), and starting a payment attempt after
-//! the order's transaction has committed (never inside it).
+//! How the customer pays, as the API answers it: the checkout's and a
+//! payment retry's `payment` object. The attempt itself is started by
+//! `consign_app::payment_start::start_attempt`, and a brand's provider
+//! client is opened by `consign_app::provider_accounts`; this module only
+//! shapes a stored attempt (or a manual payment) for the page.
 
 use consign_db::orders::Order;
-use consign_db::{Scope, payments};
-use consign_domain::{BrandId, Money, PaymentAttemptId};
-use consign_payments::{Credentials, PaymentProvider as _, PaymentRequest, Provider, ProviderKind, Sealed};
+use consign_db::payments;
+use consign_domain::{Money, PaymentAttemptId};
+use consign_payments::ProviderKind;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::AppState;
-use crate::error::{AppError, AppResult};
-
-/// Whether the brand can take payments through `kind` now.
-pub async fn is_configured(state: &AppState, brand_id: BrandId, kind: ProviderKind) -> AppResult<bool> {
-    if !kind.needs_credentials() {
-        return Ok(true);
-    }
-    if state.gateway.keyring.is_none() {
-        return Ok(false);
-    }
-    Ok(payments::sealed_credentials(&state.db, brand_id, kind.as_str()).await?.is_some())
-}
-
-/// The brand's credentials for `kind`, opened. `None` when it has none.
-pub async fn credentials(state: &AppState, brand_id: BrandId, kind: ProviderKind) -> AppResult<Option<Credentials>> {
-    let Some(row) = payments::sealed_credentials(&state.db, brand_id, kind.as_str()).await? else {
-        return Ok(None);
-    };
-    let keyring = state.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()))?;
-    let sealed = Sealed { key_id: row.key_id, nonce: row.nonce, ciphertext: row.ciphertext };
-    let aad = payments::credentials_aad(row.organization_id, row.brand_id, &row.provider);
-    // The error names the key id at most, never key material or plaintext.
-    let plaintext = keyring.open(&sealed, &aad).map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    let credentials = Credentials::from_sealable(&plaintext).map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(Some(credentials))
-}
-
-/// A provider client for the brand, or `None` when it has no credentials.
-pub async fn provider(state: &AppState, brand_id: BrandId, kind: ProviderKind) -> AppResult<Option<Provider>> {
-    Ok(credentials(state, brand_id, kind).await?.map(|c| state.gateway.provider(c)))
-}
 
 /// How the customer pays: what the checkout page needs for the provider.
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,37 +113,4 @@ impl PaymentInstructions {
         shown.error = attempt.failure.clone();
         shown
     }
-}
-
-/// Starts a payment attempt for what the order owes and asks the provider
-/// for the payment (after every transaction has committed). A provider
-/// that fails leaves a `failed` attempt; the customer may retry.
-pub async fn start_attempt(
-    state: &AppState,
-    scope: &Scope,
-    order: &Order,
-    brand_slug: &str,
-    kind: ProviderKind,
-) -> AppResult<PaymentInstructions> {
-    let provider = provider(state, order.brand_id, kind)
-        .await?
-        .ok_or_else(|| AppError::field("payment_provider", "is not set up for this brand"))?;
-    let attempt = payments::create_attempt(&state.db, scope, order.id, kind.as_str()).await?;
-    let request = PaymentRequest {
-        attempt_id: attempt.id.to_string(),
-        order_id: order.id.to_string(),
-        order_number: order.number.clone(),
-        brand_id: order.brand_id.to_string(),
-        brand_slug: brand_slug.to_owned(),
-        amount: attempt.amount,
-        currency: attempt.currency.clone(),
-    };
-    let attempt = match provider.create_payment(&request).await {
-        Ok(created) => payments::attempt_started(&state.db, attempt.id, &created.reference, &created.client).await?,
-        Err(error) => {
-            tracing::warn!(order_id = %order.id, attempt_id = %attempt.id, provider = %kind, %error, "payment attempt could not start");
-            payments::attempt_failed_to_start(&state.db, attempt.id, &error.to_string()).await?
-        }
-    };
-    Ok(PaymentInstructions::of_attempt(&attempt))
 }
