@@ -49,6 +49,11 @@ pub enum Claim {
     InFlight,
 }
 
+/// A new key's claim: the first request to insert it holds it.
+const CLAIM: &str = "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
+     VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
+     ON CONFLICT (scope_key, idempotency_key) DO NOTHING";
+
 /// Tries to claim `key` for a request whose fingerprint is `request_hash`.
 pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_seconds: i64) -> DbResult<Claim> {
     #[derive(sqlx::FromRow)]
@@ -68,11 +73,7 @@ pub async fn claim(db: &Db, caller: &str, key: &str, request_hash: &str, lease_s
     let expires_at = now.plus_seconds(RETENTION_SECONDS);
     // The common case, a new key, is one statement and no transaction.
     let inserted = db
-        .write_one(
-            "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
-             VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
-             ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
-        )
+        .write_one(CLAIM)
         .bind(caller.to_owned())
         .bind(key.to_owned())
         .bind(request_hash.to_owned())
@@ -171,11 +172,7 @@ pub async fn claim_in(
     claimed_at: Timestamp,
 ) -> DbResult<bool> {
     let inserted = tx
-        .query(
-            "INSERT INTO idempotency_keys (scope_key, idempotency_key, request_hash, state, locked_until, expires_at, created_at)
-             VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
-             ON CONFLICT (scope_key, idempotency_key) DO NOTHING",
-        )
+        .query(CLAIM)
         .bind(caller.to_owned())
         .bind(key.to_owned())
         .bind(request_hash.to_owned())
