@@ -6,7 +6,7 @@
 use consign_db::orders::Order;
 use consign_db::payments::{self, PaymentAttempt};
 use consign_db::{Db, DbError, Scope};
-use consign_payments::{Gateway, PaymentProvider as _, PaymentRequest, ProviderKind};
+use consign_payments::{Gateway, PaymentProvider as _, PaymentRequest, Provider, ProviderKind};
 
 use crate::provider_accounts::{self, AccountError};
 
@@ -38,6 +38,20 @@ pub async fn start_attempt(
     kind: ProviderKind,
 ) -> Result<PaymentAttempt, StartError> {
     let provider = provider_accounts::provider(db, gateway, order.brand_id, kind).await?.ok_or(StartError::NotSetUp)?;
+    start_attempt_with(db, &provider, scope, order, brand_slug, kind).await
+}
+
+/// [`start_attempt`] with the brand's provider client already opened (a
+/// checkout opens it before placing the order, to refuse a provider that
+/// is not set up before any stock is held).
+pub async fn start_attempt_with(
+    db: &Db,
+    provider: &Provider,
+    scope: &Scope,
+    order: &Order,
+    brand_slug: &str,
+    kind: ProviderKind,
+) -> Result<PaymentAttempt, StartError> {
     let attempt = payments::create_attempt(db, scope, order.id, kind.as_str()).await?;
     let request = PaymentRequest {
         attempt_id: attempt.id.to_string(),

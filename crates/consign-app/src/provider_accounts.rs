@@ -1,7 +1,7 @@
-//! A brand's payment provider accounts: whether one is set up, its sealed
-//! credentials opened, and a provider client built from them. The API, the
-//! pages (checkout, callbacks, webhooks) and the money jobs all open
-//! credentials here, so the keyring and its additional data are used one way.
+//! A brand's payment provider accounts: its sealed credentials opened, and
+//! a provider client built from them. Checkout, the callbacks and webhooks
+//! and the money jobs all open credentials here, so the keyring and its
+//! additional data are used one way.
 
 use consign_db::{Db, DbError, payments};
 use consign_domain::BrandId;
@@ -21,19 +21,6 @@ pub enum AccountError {
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-/// Whether the brand can take payments through `kind` now: a kind that needs
-/// no credentials always can; the others need a master key and stored
-/// credentials.
-pub async fn is_configured(db: &Db, gateway: &Gateway, brand_id: BrandId, kind: ProviderKind) -> Result<bool, DbError> {
-    if !kind.needs_credentials() {
-        return Ok(true);
-    }
-    if gateway.keyring.is_none() {
-        return Ok(false);
-    }
-    Ok(payments::sealed_credentials(db, brand_id, kind.as_str()).await?.is_some())
 }
 
 /// The brand's credentials for `kind`, opened. `None` when it has none.

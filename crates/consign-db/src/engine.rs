@@ -49,10 +49,21 @@ impl Primitives for Postgres {
 
     // Transaction ids and sequence numbers are handed out before commit, so
     // a later commit can hold a smaller position. Rows of transactions older
-    // than the oldest still running (the snapshot's `xmin`) are final:
-    // reading only those, in `(txid, seq)` order, never skips an event.
+    // than the oldest one of ours still running in the statement's snapshot
+    // are final: reading only those, in `(txid, seq)` order, never skips an
+    // event. The snapshot's running list covers the whole cluster, so a
+    // transaction is passed over only when `pg_stat_activity` shows it
+    // belongs to another database (it never writes our events): another
+    // application's long transaction on a shared cluster does not hold back
+    // our feed. The activity view is read later than the snapshot; a
+    // transaction it no longer shows is kept as running, which only delays.
     fn final_events(&self) -> &'static str {
-        " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        " AND txid < (SELECT coalesce(
+             (SELECT min(running::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+              WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS other
+                  WHERE other.datname <> current_database()
+                    AND other.backend_xid::text::bigint = running::text::bigint % 4294967296)),
+             pg_snapshot_xmax(pg_current_snapshot())::text::bigint))"
     }
 }
 

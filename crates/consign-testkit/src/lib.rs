@@ -430,8 +430,8 @@ impl TestApp {
 
     /// `GET` an event feed page (`/api/v1/events?…`) until it holds at
     /// least `count` events, or 10 s passed. On PostgreSQL the feed shows
-    /// an event once every older transaction of the cluster has ended
-    /// (see `consign_db::events`), which other tests' transactions delay.
+    /// an event once every older transaction on its database has ended
+    /// (see `consign_db::events`).
     pub async fn events_until(&self, path: &str, token: &str, count: usize) -> TestResponse {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -514,4 +514,27 @@ pub fn checkout_body(lines: &[(&str, i64)], email: &str) -> Value {
                              "postal_code": "62701", "country": "US"},
         "payment_provider": "manual"
     })
+}
+
+/// Runs `attempt` until one run starts and ends in the same fixed window of
+/// `window_seconds` (how Consign's rate limits count), and returns that run's
+/// result. A limit test spends a budget inside one window; a run that
+/// crossed into the next window saw a fresh budget, so it proves nothing and
+/// is repeated (on whatever fresh app `attempt` spawns). Never waits.
+pub async fn in_one_window<T, F, Fut>(window_seconds: u64, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let window = || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock is after 1970");
+        now.as_secs() / window_seconds
+    };
+    loop {
+        let started = window();
+        let result = attempt().await;
+        if window() == started {
+            return result;
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use consign_app::checkout::CheckoutError;
 use consign_app::payment_start::StartError;
 use consign_app::provider_accounts::AccountError;
 use consign_db::DbError;
@@ -297,6 +298,19 @@ impl From<AccountError> for AppError {
             // The message names the key id at most, never key material.
             AccountError::Unreadable(_) => AppError::Internal(error.into()),
             AccountError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<CheckoutError> for AppError {
+    fn from(error: CheckoutError) -> Self {
+        match error {
+            CheckoutError::TooManyUnpaid { retry_after_seconds } => AppError::RateLimited { retry_after_seconds },
+            CheckoutError::ProviderNotSetUp(kind) => {
+                AppError::field("payment_provider", format!("{kind} is not set up for this brand"))
+            }
+            CheckoutError::Account(error) => error.into(),
+            CheckoutError::Db(error) => error.into(),
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::reservations::{self, Held, Hold};
 use super::{Order, OrderItem, OrderRow};
-use crate::{Db, DbError, DbResult, NewEvent, Tx};
+use crate::{Db, DbError, DbResult, NewEvent, Scope, Tx};
 
 /// A line as the customer asks for it.
 #[derive(Clone, Debug)]
@@ -105,14 +105,22 @@ struct Line {
 /// unsellable SKU and `InsufficientStock` naming every short SKU.
 pub async fn place_order(db: &Db, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
     let mut tx = db.begin().await?;
-    let order = place_order_in(&mut tx, brand, checkout).await?;
+    let order = place(&mut tx, brand, checkout).await?;
     tx.commit().await?;
     Ok(order)
 }
 
 /// [`place_order`] inside a transaction the caller commits (the storefront
-/// commits the idempotency key's claim and answer with it).
-pub async fn place_order_in(tx: &mut Tx, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
+/// commits the idempotency key's claim and answer with it), with the scope
+/// of the new order's customer: what its access token will open, handed to
+/// the placer so the payment that follows needs no lookup by token.
+pub async fn place_order_in(tx: &mut Tx, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<(Order, Scope)> {
+    let order = place(tx, brand, checkout).await?;
+    let customer = Scope::for_customer(order.id);
+    Ok((order, customer))
+}
+
+async fn place(tx: &mut Tx, brand: &StorefrontBrand, checkout: NewCheckout) -> DbResult<Order> {
     let quantities = sum_lines(checkout.lines.iter().map(|line| (line.sku.as_str(), line.quantity)))?;
     let now = Timestamp::now();
     let shipping_address = serde_json::to_string(&checkout.shipping_address).map_err(anyhow::Error::from)?;

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use consign_db::orders::checkout::{self, NewCheckout, RequestedLine};
+use consign_app::checkout::Checkout;
+use consign_db::orders::checkout::{self, RequestedLine};
 use consign_db::orders::{self, Order};
 use consign_db::{DbError, Page, Scope, orders::scope_for_access_token, products, stock};
 use consign_domain::OrderId;
@@ -189,35 +190,27 @@ async fn checkout(
             _ => Vec::new(),
         },
     };
-    problems.extend(
-        request
-            .shipping_address
-            .problems()
-            .into_iter()
-            .map(|(field, message)| FieldError::new(format!("shipping_address.{field}"), message)),
-    );
-    let provider = ProviderKind::parse(&request.payment_provider);
-    if provider.is_none() {
-        problems.push(FieldError::new("payment_provider", "must be one of manual, stripe, razorpay, paypal"));
-    }
     let limits = state.limiter.limits();
-    let units = request.items.iter().fold(0_i64, |sum, line| sum.saturating_add(line.quantity));
-    if units > limits.max_units_per_order {
-        problems.push(FieldError::new("items", format!("an order holds at most {} units", limits.max_units_per_order)));
+    let checkout = Checkout {
+        lines: request.items.into_iter().map(|l| RequestedLine { sku: l.sku, quantity: l.quantity }).collect(),
+        customer: Customer { name: request.customer.name, email: request.customer.email, phone: request.customer.phone },
+        shipping_address: request.shipping_address,
+        payment_provider: request.payment_provider,
     }
+    .normalized();
+    let more = consign_app::checkout::problems(&checkout, limits.max_units_per_order);
+    problems.extend(more.into_iter().map(|(field, message)| FieldError::new(field, message)));
     if !problems.is_empty() {
         return Err(AppError::Validation(problems));
     }
-    let provider = provider.unwrap_or(ProviderKind::Manual);
     let ip = crate::extract::client_ip(&state, &headers, peer);
     state.limiter.check(Bucket::CheckoutFromIp, &ip_key(ip)).await?;
     let brand = checkout::storefront_brand(&state.db, &brand_slug.to_ascii_lowercase()).await?;
-    let email = request.customer.email.trim().to_lowercase();
-    state.limiter.check(Bucket::CheckoutForEmail, &format!("{}|{email}", brand.id)).await?;
-    check_unpaid_holds(&state, brand.id, &email).await?;
-    if !consign_app::provider_accounts::is_configured(&state.db, &state.gateway, brand.id, provider).await? {
-        return Err(AppError::field("payment_provider", format!("{provider} is not set up for this brand")));
-    }
+    let email_key = format!("{}|{}", brand.id, checkout.customer.email);
+    state.limiter.check(Bucket::CheckoutForEmail, &email_key).await?;
+    let admitted =
+        consign_app::checkout::admit(&state.db, &state.gateway, brand, checkout, limits.unpaid_orders_per_email)
+            .await?;
     // With an idempotency key, a run after a failure on our side (the order
     // committed, the payment provider then failed) makes the same order id,
     // so it conflicts with the order placed instead of placing a second.
@@ -231,31 +224,16 @@ async fn checkout(
         None => OrderId::new(),
     };
     let token = consign_app::tokens::order_access_token(&state.order_token_key, &order_id.to_string());
-    let new_checkout = NewCheckout {
-        order_id,
-        lines: request
-            .items
-            .iter()
-            .map(|l| RequestedLine { sku: l.sku.trim().to_owned(), quantity: l.quantity })
-            .collect(),
-        customer: Customer {
-            name: request.customer.name.trim().to_owned(),
-            email,
-            phone: request.customer.phone.map(|p| p.trim().to_owned()),
-        },
-        shipping_address: request.shipping_address,
-        payment_provider: request.payment_provider,
-        access_token_hash: tokens::sha256_hex(&token),
-    };
     // The key's claim, the order and (for a manual payment, whose answer is
     // known before the commit) the stored answer are one transaction.
     let mut tx = state.db.begin().await?;
     if let Some(idempotent) = &idempotent {
         idempotent.claim_in(&mut tx).await?;
     }
-    let order = checkout::place_order_in(&mut tx, &brand, new_checkout).await?;
-    if provider == ProviderKind::Manual {
-        let payment = PaymentInstructions::manual(&order, &brand.name);
+    let (order, customer) =
+        consign_app::checkout::place_in(&mut tx, &admitted, order_id, tokens::sha256_hex(&token)).await?;
+    if admitted.provider_kind() == ProviderKind::Manual {
+        let payment = PaymentInstructions::manual(&order, &admitted.brand().name);
         let response = CheckoutResponse { order, payment, order_access_token: token };
         if let Some(idempotent) = &idempotent {
             let body = serde_json::to_vec(&response).map_err(|error| AppError::Internal(error.into()))?;
@@ -266,31 +244,11 @@ async fn checkout(
     }
     tx.commit().await?;
     // The order has committed; only now is the provider asked for a payment.
-    let scope = scope_for_access_token(&state.db, &tokens::sha256_hex(&token)).await?;
-    let attempt =
-        consign_app::payment_start::start_attempt(&state.db, &state.gateway, &scope, &order, &brand.slug, provider)
-            .await?;
+    let attempt = consign_app::checkout::start_payment(&state.db, &admitted, &order, &customer)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a card provider started no payment")))?;
     let payment = PaymentInstructions::of_attempt(&attempt);
     Ok((StatusCode::CREATED, AppJson(CheckoutResponse { order, payment, order_access_token: token })))
-}
-
-/// 429 when `email` already holds as many unpaid orders at the brand as
-/// allowed; it may check out again once the first of them expires (or is
-/// paid). Concurrent checkouts for one email can pass this check together,
-/// which the per-email rate limit keeps to a handful.
-async fn check_unpaid_holds(state: &AppState, brand_id: consign_domain::BrandId, email: &str) -> AppResult<()> {
-    let allowed = state.limiter.limits().unpaid_orders_per_email;
-    if allowed == u32::MAX {
-        return Ok(());
-    }
-    let holds = consign_db::rate_limits::unpaid_holds(&state.db, brand_id, email).await?;
-    if holds.orders < i64::from(allowed) {
-        return Ok(());
-    }
-    let now = consign_domain::Timestamp::now().as_micros();
-    let wait_micros = holds.first_expiry.map_or(60_000_000, |expiry| (expiry.as_micros() - now).max(0));
-    let retry_after_seconds = u64::try_from((wait_micros + 999_999) / 1_000_000).unwrap_or(1).max(1);
-    Err(AppError::RateLimited { retry_after_seconds })
 }
 
 /// `?token=` for the customer's order page.

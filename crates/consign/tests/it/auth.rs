@@ -1,6 +1,6 @@
 //! Signup, login, refresh rotation, logout, API keys, rate limits.
 
-use consign_testkit::TestApp;
+use consign_testkit::{TestApp, in_one_window};
 use consign_web::WebConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -191,14 +191,19 @@ async fn api_keys_act_for_their_brand_and_stop_when_revoked() {
 #[tokio::test]
 async fn login_is_rate_limited_per_account_with_retry_after() {
     let config = WebConfig { login_attempts_per_account_per_minute: 3, ..WebConfig::default() };
-    let app = TestApp::spawn_with(config).await;
-    app.sign_up("ada@example.com", "merchant").await;
-    let attempt =
-        || app.post_anonymous("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess-guess"}));
-    for _ in 0..3 {
-        assert_eq!(attempt().await.status, StatusCode::UNAUTHORIZED);
-    }
-    let limited = attempt().await;
+    let (attempts, limited) = in_one_window(60, || async {
+        let app = TestApp::spawn_with(config.clone()).await;
+        app.sign_up("ada@example.com", "merchant").await;
+        let attempt =
+            || app.post_anonymous("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess-guess"}));
+        let mut attempts = Vec::new();
+        for _ in 0..3 {
+            attempts.push(attempt().await.status);
+        }
+        (attempts, attempt().await)
+    })
+    .await;
+    assert_eq!(attempts, [StatusCode::UNAUTHORIZED; 3]);
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.code(), "rate_limited");
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
@@ -208,17 +213,17 @@ async fn login_is_rate_limited_per_account_with_retry_after() {
 #[tokio::test]
 async fn login_is_rate_limited_per_ip_across_accounts() {
     let config = WebConfig { login_attempts_per_ip_per_minute: 4, ..WebConfig::default() };
-    let app = TestApp::spawn_with(config).await;
-    for i in 0..4 {
-        let response = app
-            .post_anonymous(
-                "/api/v1/auth/login",
-                json!({"email": format!("user{i}@example.com"), "password": "whatever1"}),
-            )
-            .await;
-        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
-    }
-    let limited =
-        app.post_anonymous("/api/v1/auth/login", json!({"email": "fresh@example.com", "password": "whatever1"})).await;
-    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let (attempts, limited) = in_one_window(60, || async {
+        let app = TestApp::spawn_with(config.clone()).await;
+        let mut attempts = Vec::new();
+        for i in 0..4 {
+            let login = json!({"email": format!("user{i}@example.com"), "password": "whatever1"});
+            attempts.push(app.post_anonymous("/api/v1/auth/login", login).await.status);
+        }
+        let fresh = json!({"email": "fresh@example.com", "password": "whatever1"});
+        (attempts, app.post_anonymous("/api/v1/auth/login", fresh).await.status)
+    })
+    .await;
+    assert_eq!(attempts, [StatusCode::UNAUTHORIZED; 4]);
+    assert_eq!(limited, StatusCode::TOO_MANY_REQUESTS);
 }

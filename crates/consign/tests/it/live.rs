@@ -136,6 +136,28 @@ async fn each_socket_gets_what_its_caller_may_see_and_no_internal_note_reaches_t
     }
 }
 
+#[tokio::test]
+async fn a_transaction_left_open_in_another_database_of_the_cluster_does_not_hold_back_the_feed() {
+    let app = TestApp::spawn().await;
+    let cluster = std::env::var("CONSIGN_TEST_DATABASE_URL").unwrap_or_default();
+    if !cluster.starts_with("postgres") {
+        return; // SQLite: one file, no cluster to share.
+    }
+    // Another application on the same PostgreSQL cluster: a transaction
+    // with an id, left open in its own database for the whole test.
+    use sqlx::Connection;
+    let mut neighbour = sqlx::PgConnection::connect(&cluster).await.expect("connect to the cluster's own database");
+    let mut open = neighbour.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *open).await.expect("take a transaction id");
+
+    let s = shop(&app).await;
+    let mut staff = connect(&app, &s.owner.token, false, None).await;
+    say(&app, &s.customer, &s.order_id, json!({"body": "Still there?"})).await;
+    let seen = events_until_message(&mut staff, "Still there?").await;
+    assert_eq!(message_bodies(&seen), ["Still there?"]);
+    open.rollback().await.expect("roll back");
+}
+
 async fn shop_of(app: &TestApp, owner: &TestUser) -> String {
     let shop = app.stocked_brand(owner, "elsewhere", 1, &[Sku { sku: "CUP", price: 900, stock: &[3] }]).await;
     let placed = app.checkout(&shop.slug, &[("CUP", 1)], "pat@example.com").await;

@@ -4,7 +4,7 @@
 //! per-caller limits of search, message posts and uploads.
 
 use consign_db::Engine;
-use consign_testkit::{Sku, TestApp, TestResponse};
+use consign_testkit::{Sku, TestApp, TestResponse, in_one_window};
 use consign_web::WebConfig;
 use consign_web::auth::rate_limit::{Limit, RateLimits};
 use reqwest::StatusCode;
@@ -43,64 +43,73 @@ async fn signup_and_login_limits_are_shared_by_every_instance_on_the_database() 
         rate_limits: RateLimits { signup_per_ip: Limit::per(3, 3_600), ..RateLimits::default() },
         ..WebConfig::default()
     };
-    let first = TestApp::spawn_with(config.clone()).await;
-    let second = second_instance(&first, config).await;
-    let instances: Vec<&TestApp> = match &second {
-        Some(second) => vec![&first, second],
-        None => vec![&first],
-    };
-
-    // Three signups from one address, spread over the instances, spend the
-    // budget; the fourth is refused wherever it lands.
-    for i in 0..3 {
-        let app = instances[i % instances.len()];
-        let response = app.post_anonymous("/api/v1/auth/signup", signup_body(&format!("user{i}@example.com"))).await;
+    // One clock minute lies inside one clock hour, so the signup budget (per
+    // hour) and the login budget (per minute) are both spent in one window.
+    let (signups, late_signups, logins, late_logins) = in_one_window(60, || async {
+        let first = TestApp::spawn_with(config.clone()).await;
+        let second = second_instance(&first, config.clone()).await;
+        let instances: Vec<&TestApp> = match &second {
+            Some(second) => vec![&first, second],
+            None => vec![&first],
+        };
+        // Three signups from one address, spread over the instances, spend
+        // the budget; the fourth is refused wherever it lands.
+        let mut signups = Vec::new();
+        for i in 0..3 {
+            let app = instances[i % instances.len()];
+            signups.push(app.post_anonymous("/api/v1/auth/signup", signup_body(&format!("user{i}@example.com"))).await);
+        }
+        let mut late_signups = Vec::new();
+        for app in &instances {
+            late_signups.push(app.post_anonymous("/api/v1/auth/signup", signup_body("late@example.com")).await);
+        }
+        // Logins from one address: four spread over the instances, then 429.
+        let mut logins = Vec::new();
+        for i in 0..4 {
+            let app = instances[i % instances.len()];
+            let login = json!({"email": format!("nobody{i}@example.com"), "password": "wrong-password"});
+            logins.push(app.post_anonymous("/api/v1/auth/login", login).await);
+        }
+        let mut late_logins = Vec::new();
+        for app in &instances {
+            let login = json!({"email": "user0@example.com", "password": "correct horse battery"});
+            late_logins.push(app.post_anonymous("/api/v1/auth/login", login).await);
+        }
+        (signups, late_signups, logins, late_logins)
+    })
+    .await;
+    for response in &signups {
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
     }
-    for app in &instances {
-        assert_rate_limited(&app.post_anonymous("/api/v1/auth/signup", signup_body("late@example.com")).await);
+    late_signups.iter().for_each(assert_rate_limited);
+    for response in &logins {
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{}", response.text);
     }
-
-    // Logins from one address: four spread over the instances, then 429.
-    for i in 0..4 {
-        let app = instances[i % instances.len()];
-        let login = json!({"email": format!("nobody{i}@example.com"), "password": "wrong-password"});
-        assert_eq!(app.post_anonymous("/api/v1/auth/login", login).await.status, StatusCode::UNAUTHORIZED);
-    }
-    for app in &instances {
-        let login = json!({"email": "user0@example.com", "password": "correct horse battery"});
-        assert_rate_limited(&app.post_anonymous("/api/v1/auth/login", login).await);
-    }
+    late_logins.iter().for_each(assert_rate_limited);
 }
 
 #[tokio::test]
 async fn the_client_address_is_the_hop_the_trusted_proxy_appended_not_the_one_the_client_sent() {
     let config = WebConfig { trust_forwarded_for: true, login_attempts_per_ip_per_minute: 5, ..WebConfig::default() };
     // One client behind one proxy, rotating the header it sends itself: the
-    // proxy appends the real address on the right. Limits count in fixed
-    // minutes, so a burst that straddles a minute's end is sent again.
-    let (app, answers) = loop {
+    // proxy appends the real address on the right.
+    let (answers, other) = in_one_window(60, || async {
         let app = TestApp::spawn_with(config.clone()).await;
-        let minute = || consign_domain::Timestamp::now().as_micros() / 60_000_000;
-        let started = minute();
         let mut answers = Vec::new();
         for n in 0..8 {
             let login = json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"});
             answers.push(post_from(&app, "/api/v1/auth/login", &format!("1.2.3.{n}, 203.0.113.7"), &login).await);
         }
-        if minute() == started {
-            break (app, answers);
-        }
-    };
+        // Another real client behind the same proxy is not affected.
+        let login = json!({"email": "someone@example.com", "password": "guess-guess"});
+        let other = post_from(&app, "/api/v1/auth/login", "1.2.3.4, 203.0.113.8", &login).await;
+        (answers, other)
+    })
+    .await;
     for answer in &answers[..5] {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
     }
-    for answer in &answers[5..] {
-        assert_rate_limited(answer);
-    }
-    // Another real client behind the same proxy is not affected.
-    let login = json!({"email": "someone@example.com", "password": "guess-guess"});
-    let other = post_from(&app, "/api/v1/auth/login", "1.2.3.4, 203.0.113.8", &login).await;
+    answers[5..].iter().for_each(assert_rate_limited);
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
 
     // Two proxies: the client is the second entry from the right.
@@ -110,13 +119,17 @@ async fn the_client_address_is_the_hop_the_trusted_proxy_appended_not_the_one_th
         login_attempts_per_ip_per_minute: 2,
         ..WebConfig::default()
     };
-    let app = TestApp::spawn_with(config).await;
-    let mut statuses = Vec::new();
-    for n in 0..3 {
-        let login = json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"});
-        let hops = format!("9.9.9.{n}, 198.51.100.7, 10.0.0.{n}");
-        statuses.push(post_from(&app, "/api/v1/auth/login", &hops, &login).await.status);
-    }
+    let statuses = in_one_window(60, || async {
+        let app = TestApp::spawn_with(config.clone()).await;
+        let mut statuses = Vec::new();
+        for n in 0..3 {
+            let login = json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"});
+            let hops = format!("9.9.9.{n}, 198.51.100.7, 10.0.0.{n}");
+            statuses.push(post_from(&app, "/api/v1/auth/login", &hops, &login).await.status);
+        }
+        statuses
+    })
+    .await;
     assert_eq!(statuses, [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]);
 }
 
@@ -128,27 +141,38 @@ async fn the_owner_still_logs_in_from_another_address_while_an_attacker_is_locke
         login_attempts_per_ip_per_minute: 100,
         ..WebConfig::default()
     };
-    let app = TestApp::spawn_with(config).await;
-    let victim = app.sign_up("victim@example.com", "merchant").await;
-    let wrong = json!({"email": "victim@example.com", "password": "not-the-password"});
-    for _ in 0..10 {
-        let attempt = post_from(&app, "/api/v1/auth/login", "192.0.2.66", &wrong).await;
-        assert_eq!(attempt.status, StatusCode::UNAUTHORIZED);
+    let (attempts, attacker, owner, guesses) = in_one_window(60, || async {
+        let app = TestApp::spawn_with(config.clone()).await;
+        let victim = app.sign_up("victim@example.com", "merchant").await;
+        let wrong = json!({"email": "victim@example.com", "password": "not-the-password"});
+        let right = json!({"email": "victim@example.com", "password": victim.password});
+        let mut attempts = Vec::new();
+        for _ in 0..10 {
+            attempts.push(post_from(&app, "/api/v1/auth/login", "192.0.2.66", &wrong).await);
+        }
+        // The attacker's address is then refused, even with the right password.
+        let attacker = [
+            post_from(&app, "/api/v1/auth/login", "192.0.2.66", &wrong).await,
+            post_from(&app, "/api/v1/auth/login", "192.0.2.66", &right).await,
+        ];
+        // The owner, from an address without failures, logs in.
+        let owner = post_from(&app, "/api/v1/auth/login", "198.51.100.20", &right).await;
+        // Another address that guesses wrong once is stopped after that guess.
+        let guesses = [
+            post_from(&app, "/api/v1/auth/login", "198.51.100.99", &wrong).await,
+            post_from(&app, "/api/v1/auth/login", "198.51.100.99", &wrong).await,
+        ];
+        (attempts, attacker, owner, guesses)
+    })
+    .await;
+    for attempt in &attempts {
+        assert_eq!(attempt.status, StatusCode::UNAUTHORIZED, "{}", attempt.text);
     }
-    // The attacker's address is now refused, even with the right password.
-    assert_rate_limited(&post_from(&app, "/api/v1/auth/login", "192.0.2.66", &wrong).await);
-    let right = json!({"email": "victim@example.com", "password": victim.password});
-    assert_rate_limited(&post_from(&app, "/api/v1/auth/login", "192.0.2.66", &right).await);
-
-    // The owner, from an address without failures, logs in.
-    let owner = post_from(&app, "/api/v1/auth/login", "198.51.100.20", &right).await;
+    attacker.iter().for_each(assert_rate_limited);
     assert_eq!(owner.status, StatusCode::OK, "{}", owner.text);
     assert!(owner.body["access_token"].is_string());
-
-    // Another address that guesses wrong once is stopped after that guess.
-    let guess = post_from(&app, "/api/v1/auth/login", "198.51.100.99", &wrong).await;
-    assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
-    assert_rate_limited(&post_from(&app, "/api/v1/auth/login", "198.51.100.99", &wrong).await);
+    assert_eq!(guesses[0].status, StatusCode::UNAUTHORIZED);
+    assert_rate_limited(&guesses[1]);
 }
 
 #[tokio::test]
@@ -172,36 +196,49 @@ async fn searches_message_posts_and_uploads_are_limited_per_caller() {
         },
         ..WebConfig::default()
     };
-    let app = TestApp::spawn_with(config).await;
-    let owner = app.sign_up("owner@acme.example", "merchant").await;
-    let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
-    let placed = app.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
-    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
-    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
-    let customer = placed.body["order_access_token"].as_str().unwrap().to_owned();
-
-    for _ in 0..2 {
-        assert_eq!(app.get("/api/v1/messages/search?q=hello", &owner.token).await.status, StatusCode::OK);
+    // Budgets count in fixed windows (one minute lies inside one of the
+    // uploads' ten), so every budget here is spent inside one window.
+    let answers = in_one_window(60, || async {
+        let app = TestApp::spawn_with(config.clone()).await;
+        let owner = app.sign_up("owner@acme.example", "merchant").await;
+        let shop = app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+        let placed = app.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+        let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+        let customer = placed.body["order_access_token"].as_str().unwrap().to_owned();
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(app.get("/api/v1/messages/search?q=hello", &owner.token).await);
+        }
+        let messages = format!("/api/v1/orders/{order_id}/messages");
+        for _ in 0..3 {
+            answers.push(app.post(&messages, &customer, json!({"body": "hello"})).await);
+        }
+        // Staff have their own budget.
+        answers.push(app.post(&messages, &owner.token, json!({"body": "hi there"})).await);
+        let upload = |token: &str| {
+            app.client
+                .post(app.url(&format!("/api/v1/orders/{order_id}/attachments?file_name=note.txt")))
+                .bearer_auth(token)
+                .header("content-type", "text/plain")
+                .body("a note")
+        };
+        answers.push(app.send(upload(&customer)).await);
+        answers.push(app.send(upload(&customer)).await);
+        answers
+    })
+    .await;
+    let [search_1, search_2, search_3, post_1, post_2, post_3, reply, upload_1, upload_2] = &answers[..] else {
+        panic!("nine answers");
+    };
+    for search in [search_1, search_2] {
+        assert_eq!(search.status, StatusCode::OK, "{}", search.text);
     }
-    assert_rate_limited(&app.get("/api/v1/messages/search?q=hello", &owner.token).await);
-
-    let messages = format!("/api/v1/orders/{order_id}/messages");
-    for _ in 0..2 {
-        let posted = app.post(&messages, &customer, json!({"body": "hello"})).await;
+    assert_rate_limited(search_3);
+    for posted in [post_1, post_2, reply] {
         assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
     }
-    assert_rate_limited(&app.post(&messages, &customer, json!({"body": "hello"})).await);
-    // Staff have their own budget.
-    let reply = app.post(&messages, &owner.token, json!({"body": "hi there"})).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-
-    let upload = |token: &str| {
-        app.client
-            .post(app.url(&format!("/api/v1/orders/{order_id}/attachments?file_name=note.txt")))
-            .bearer_auth(token)
-            .header("content-type", "text/plain")
-            .body("a note")
-    };
-    assert_eq!(app.send(upload(&customer)).await.status, StatusCode::CREATED);
-    assert_rate_limited(&app.send(upload(&customer)).await);
+    assert_rate_limited(post_3);
+    assert_eq!(upload_1.status, StatusCode::CREATED, "{}", upload_1.text);
+    assert_rate_limited(upload_2);
 }
