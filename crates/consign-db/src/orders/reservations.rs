@@ -46,10 +46,62 @@ struct Level {
 /// `InsufficientStock` naming every short SKU. The caller records the
 /// returned holds with [`record_holds`] once the order's rows exist; until
 /// the transaction commits, nothing is visible.
+///
+/// A one-line order whose first warehouse can serve it all, the common
+/// case, takes one statement ([`hold_whole_line`]); anything else reads the
+/// stock rows under lock, plans the split and reserves it in one statement.
 pub(crate) async fn hold(tx: &mut Tx, brand_id: BrandId, lines: &[Hold]) -> DbResult<Vec<Held>> {
-    if lines.is_empty() {
-        return Ok(Vec::new());
+    if let [line] = lines
+        && let Some(held) = hold_whole_line(tx, brand_id, line).await?
+    {
+        return Ok(vec![held]);
     }
+    let levels = locked_levels(tx, brand_id, lines).await?;
+    let plan = plan(levels, lines)?;
+    reserve(tx, &plan, lines).await?;
+    Ok(plan)
+}
+
+/// Reserves a whole line in the brand's first warehouse (by priority) that
+/// has any of it, when that warehouse has enough: the same choice the
+/// planner makes, in one statement. `None` when it has too little (or none
+/// has any), and the caller plans a split instead. The availability is
+/// checked again on the updated row itself, so a concurrent checkout that
+/// took the stock first makes this `None` rather than oversell.
+async fn hold_whole_line(tx: &mut Tx, brand_id: BrandId, line: &Hold) -> DbResult<Option<Held>> {
+    let warehouse_id: Option<WarehouseId> = tx
+        .query(
+            "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2
+              WHERE variant_id = $3
+                AND on_hand - reserved - unsellable - safety_stock >= $1
+                AND warehouse_id = (
+                    SELECT sl.warehouse_id FROM stock_levels sl
+                      LEFT JOIN brand_warehouses bw ON bw.brand_id = $4 AND bw.warehouse_id = sl.warehouse_id
+                     WHERE sl.variant_id = $3 AND sl.on_hand - sl.reserved - sl.unsellable - sl.safety_stock > 0
+                       AND (bw.warehouse_id IS NOT NULL
+                            OR NOT EXISTS (SELECT 1 FROM brand_warehouses linked WHERE linked.brand_id = $4))
+                     ORDER BY coalesce(bw.priority, 0), sl.warehouse_id
+                     LIMIT 1)
+              RETURNING warehouse_id",
+        )
+        .bind(line.quantity)
+        .bind(Timestamp::now())
+        .bind(line.variant_id)
+        .bind(brand_id)
+        .scalar_optional()
+        .await?;
+    Ok(warehouse_id.map(|warehouse_id| Held {
+        order_item_id: line.order_item_id,
+        variant_id: line.variant_id,
+        warehouse_id,
+        quantity: line.quantity,
+    }))
+}
+
+/// The stock rows of the lines' variants in the brand's warehouses (every
+/// warehouse when the brand links none), locked on PostgreSQL in variant,
+/// warehouse order, then sorted by the brand's priority.
+async fn locked_levels(tx: &mut Tx, brand_id: BrandId, lines: &[Hold]) -> DbResult<Vec<Level>> {
     let lock_clause = tx.lock_clause();
     let mut query = tx.query(
         "SELECT sl.variant_id, sl.warehouse_id,
@@ -70,11 +122,16 @@ pub(crate) async fn hold(tx: &mut Tx, brand_id: BrandId, lines: &[Hold]) -> DbRe
     query.push(lock_clause);
     let mut levels: Vec<Level> = query.fetch_all().await?;
     levels.sort_by_key(|l| (l.priority.unwrap_or(0), l.warehouse_id));
+    Ok(levels)
+}
+
+/// Takes each line greedily from the warehouses in priority order, or
+/// fails naming every SKU that cannot be served in full.
+fn plan(levels: Vec<Level>, lines: &[Hold]) -> DbResult<Vec<Held>> {
     let mut by_variant: HashMap<VariantId, Vec<(WarehouseId, i64)>> = HashMap::new();
     for level in levels {
         by_variant.entry(level.variant_id).or_default().push((level.warehouse_id, level.available.max(0)));
     }
-
     let mut plan = Vec::new();
     let mut short = Vec::new();
     for line in lines {
@@ -99,30 +156,37 @@ pub(crate) async fn hold(tx: &mut Tx, brand_id: BrandId, lines: &[Hold]) -> DbRe
             short.push(line.sku.clone());
         }
     }
-    if !short.is_empty() {
-        return Err(DbError::InsufficientStock { skus: short });
-    }
+    if short.is_empty() { Ok(plan) } else { Err(DbError::InsufficientStock { skus: short }) }
+}
 
-    let now = Timestamp::now();
-    for held in &plan {
-        let changed = tx
-            .query(
-                "UPDATE stock_levels SET reserved = reserved + $1, updated_at = $2
-                  WHERE variant_id = $3 AND warehouse_id = $4
-                    AND on_hand - reserved - unsellable - safety_stock >= $1",
-            )
-            .bind(held.quantity)
-            .bind(now)
-            .bind(held.variant_id)
-            .bind(held.warehouse_id)
-            .execute()
-            .await?;
-        if changed != 1 {
-            let sku = lines.iter().find(|l| l.order_item_id == held.order_item_id).map(|l| l.sku.clone());
-            return Err(DbError::InsufficientStock { skus: sku.into_iter().collect() });
-        }
+/// Reserves every planned hold in one statement, each re-checking the
+/// row's availability; a hold the row can no longer serve fails the lot,
+/// naming its SKU.
+async fn reserve(tx: &mut Tx, plan: &[Held], lines: &[Hold]) -> DbResult<()> {
+    if plan.is_empty() {
+        return Ok(());
     }
-    Ok(plan)
+    let mut update = tx.query("WITH planned (variant_id, warehouse_id, quantity) AS (");
+    update.push_values(plan, |row, held| {
+        row.bind(held.variant_id).bind(held.warehouse_id).bind(held.quantity);
+    });
+    update.push(") UPDATE stock_levels SET reserved = stock_levels.reserved + planned.quantity, updated_at = ");
+    update.push_bind(Timestamp::now());
+    update.push(
+        " FROM planned
+         WHERE stock_levels.variant_id = planned.variant_id AND stock_levels.warehouse_id = planned.warehouse_id
+           AND stock_levels.on_hand - stock_levels.reserved - stock_levels.unsellable - stock_levels.safety_stock
+               >= planned.quantity
+         RETURNING stock_levels.variant_id, stock_levels.warehouse_id",
+    );
+    let reserved: Vec<(VariantId, WarehouseId)> = update.fetch_all().await?;
+    let short: Vec<String> = plan
+        .iter()
+        .filter(|held| !reserved.contains(&(held.variant_id, held.warehouse_id)))
+        .filter_map(|held| lines.iter().find(|line| line.order_item_id == held.order_item_id))
+        .map(|line| line.sku.clone())
+        .collect();
+    if short.is_empty() { Ok(()) } else { Err(DbError::InsufficientStock { skus: short }) }
 }
 
 /// Writes the reservation rows of holds made by [`hold`], in one statement.
