@@ -230,3 +230,23 @@ async fn refusal(
 fn is_final(error: &SendError, attempts: i64, config: &ChannelsConfig) -> bool {
     !matches!(error, SendError::Temporary(_)) || attempts + 1 >= config.max_attempts()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_final_at_once_and_a_temporary_failure_on_the_last_try() {
+        let config = ChannelsConfig { max_delivery_attempts: 3, ..ChannelsConfig::default() };
+        assert!(is_final(&SendError::Rejected("bad number".into()), 0, &config));
+        assert!(is_final(&SendError::NotConfigured("email"), 0, &config));
+        assert!(!is_final(&SendError::Temporary("timeout".into()), 1, &config));
+        assert!(is_final(&SendError::Temporary("timeout".into()), 2, &config));
+    }
+
+    #[test]
+    fn a_reply_message_id_is_the_message_id_without_dashes() {
+        let id: MessageId = "0190c5d2-7a3b-7c00-8000-000000000001".parse().unwrap();
+        assert_eq!(reply_message_id(id, "in.example"), "<0190c5d27a3b7c008000000000000001@in.example>");
+    }
+}

@@ -10,10 +10,11 @@
 //! retries with backoff) until `max_delivery_attempts`; a refusal is final.
 //! A channel this installation has not configured is skipped without a row.
 //! Before its first try each customer notification passes the outbound
-//! limits; one refused is logged `failed` with the reason. A brand's customized wording is used only once it has a paid
-//! order or an operator's approval: before that its customers get the
-//! built-in texts, so a brand created a minute ago cannot mail (or text)
-//! words of its choosing to whatever addresses it types into checkout.
+//! limits; one refused is logged `failed` with the reason. A brand's
+//! customized wording is used only once it has a paid order or an
+//! operator's approval: before that its customers get the built-in texts,
+//! so a brand created a minute ago cannot mail (or text) words of its
+//! choosing to whatever addresses it types into checkout.
 
 use std::sync::Arc;
 
