@@ -5,6 +5,10 @@
 //!   payment started.
 //! - [`links`]: the addresses Consign sends people to, and [`tokens`], the
 //!   order access tokens those addresses carry.
+//! - [`instance_secrets`]: the keys every instance sharing the database
+//!   agrees on (JWT signing, order tokens, reply addresses), kept sealed.
+//! - [`outbound`]: the one send pipeline of staff replies and
+//!   notifications: the outbound limits, the send by channel, the retry rule.
 //! - [`provider_accounts`]: a brand's sealed provider credentials opened
 //!   into a provider client.
 //! - [`payment_start`]: a payment attempt started at the provider after
@@ -18,7 +22,9 @@
 //! that know Consign's URL paths (checked by the `architecture` test).
 
 pub mod checkout;
+pub mod instance_secrets;
 pub mod links;
+pub mod outbound;
 pub mod payment_start;
 pub mod provider_accounts;
 pub mod refund_sending;

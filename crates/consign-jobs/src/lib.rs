@@ -21,7 +21,6 @@ pub mod deliver;
 pub mod handlers;
 pub mod money_jobs;
 pub mod notify;
-pub mod outbound;
 mod runner;
 
 pub use runner::{Handler, JobError, JobResult, Runner, RunnerConfig, backoff};

@@ -5,33 +5,34 @@
 //!
 //! Each recipient and channel is one row of the delivery log, found again
 //! by its dedupe key when the job is retried, so a retry sends only what
-//! has not gone out. A temporary failure fails the job with
-//! [`JobError::Retry`] (the queue retries with backoff) until
-//! `max_delivery_attempts`; a refusal is final ([`outbound::is_final`]). A
-//! channel this installation has not configured is skipped without a row.
+//! has not gone out. Each is sent by `consign_app::outbound::send`: a
+//! temporary failure fails the job with [`JobError::Retry`] (the queue
+//! retries with backoff) until `max_delivery_attempts`; a refusal is final.
+//! A channel this installation has not configured is skipped without a row.
 //! Before its first try each customer notification passes the outbound
-//! limits of [`crate::outbound`]; one refused is logged `failed` with the
-//! reason. A brand's customized wording is used only once it has a paid
-//! order or an operator's approval: before that its customers get the
-//! built-in texts, so a brand created a minute ago cannot mail (or text)
-//! words of its choosing to whatever addresses it types into checkout.
+//! limits; one refused is logged `failed` with the reason. A brand's
+//! customized wording is used only once it has a paid order or an
+//! operator's approval: before that its customers get the built-in texts,
+//! so a brand created a minute ago cannot mail (or text) words of its
+//! choosing to whatever addresses it types into checkout.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use consign_app::outbound::{self, Outbound, Outcome, Source};
+use consign_channels::Channels;
 use consign_channels::email::OutboundEmail;
-use consign_channels::{Channels, SendError, twilio, whatsapp};
 use consign_db::Db;
 use consign_db::jobs::kinds::{AnnounceAlert, NotifyCustomer, StaffDigest};
 use consign_db::notifications::plan::customer_kind;
 use consign_db::notifications::work::{self, NewNotification};
 use consign_db::notifications::{Notification, default_template};
 use consign_domain::messaging::{Channel, TemplateValues, render_template};
-use consign_domain::{ThreadId, Timestamp};
+use consign_domain::{BrandId, ThreadId, Timestamp};
 use consign_payments::Keyring;
 use serde_json::Value;
 
-use crate::{JobError, JobResult, outbound};
+use crate::{JobError, JobResult};
 
 /// Runs one [`NotifyCustomer`] job.
 pub async fn notify_customer(
@@ -55,7 +56,8 @@ pub async fn notify_customer(
     }
     let order_url = match &channels.config.public_base_url {
         Some(base) => {
-            let key = crate::deliver::secret(&db, &keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
+            let key =
+                consign_app::instance_secrets::get(&db, &keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
             let order_id = notice.order_id.to_string();
             let token = consign_app::tokens::order_access_token_version(&key, &order_id, notice.access_token_version);
             Some(consign_app::links::order_page(base, &notice.brand_slug, &order_id, &token))
@@ -93,16 +95,7 @@ pub async fn notify_customer(
         )
         .await
         .context("cannot log the notification")?;
-        if work::is_pending(&row)
-            && row.attempts == 0
-            && let Some(reason) =
-                outbound::refusal(&channels.config, &db, notice.brand_id, row.channel, &row.recipient).await?
-        {
-            work::record_failure(&db, row.id, &reason, true).await.context("cannot record the refusal")?;
-            tracing::warn!(notification_id = %row.id, %reason, "notification not sent");
-            continue;
-        }
-        let sender = Sender { name: &notice.brand_name, thread: notice.thread_id };
+        let sender = Sender { brand_id: notice.brand_id, name: &notice.brand_name, thread: notice.thread_id };
         if let Err(error) = deliver(&channels, &keyring, &db, &row, &sender).await {
             outcome = Err(error);
         }
@@ -153,7 +146,7 @@ pub async fn staff_digest(channels: Arc<Channels>, keyring: Keyring, db: Db, job
         )
         .await
         .context("cannot log the notification")?;
-        let sender = Sender { name: &digest.brand_name, thread: None };
+        let sender = Sender { brand_id: digest.brand_id, name: &digest.brand_name, thread: None };
         if let Err(error) = deliver(&channels, &keyring, &db, &row, &sender).await {
             outcome = Err(error);
         }
@@ -213,8 +206,10 @@ fn configured(channels: &Channels, channel: Channel) -> bool {
     }
 }
 
-/// Who an email notification is from.
+/// Who a notification is from.
 struct Sender<'a> {
+    /// The brand: its outbound limits apply to its customer notifications.
+    brand_id: BrandId,
     /// The brand's name, shown as the sender.
     name: &'a str,
     /// The order's thread: the customer's answer lands there.
@@ -222,7 +217,9 @@ struct Sender<'a> {
 }
 
 /// Sends one logged notification if it is still queued and records the
-/// outcome. Errs only for a temporary failure worth a retry.
+/// outcome. A customer notification passes the outbound limits on its
+/// first try; a staff one goes to the brand's own people and passes none.
+/// Errs for a temporary failure worth a retry, or storage failing.
 async fn deliver(
     channels: &Channels,
     keyring: &Keyring,
@@ -233,61 +230,37 @@ async fn deliver(
     if !work::is_pending(row) {
         return Ok(());
     }
-    match send(channels, keyring, db, row, sender).await {
-        Ok(provider_id) => {
+    let message = Outbound {
+        source: Source::Notification(row.id),
+        channel: row.channel,
+        recipient: &row.recipient,
+        subject: &row.subject,
+        body: &row.body,
+        brand_id: sender.brand_id,
+        sender_name: sender.name,
+        reply_thread: sender.thread,
+        to_customer: row.audience == "customer",
+        attempts: row.attempts,
+    };
+    match outbound::send(channels, db, keyring, &message).await? {
+        Outcome::Refused(reason) => {
+            work::record_failure(db, row.id, &reason, true).await.context("cannot record the refusal")?;
+            tracing::warn!(notification_id = %row.id, %reason, "notification not sent");
+            Ok(())
+        }
+        Outcome::Sent { provider_id } => {
             work::mark_sent(db, row.id, &provider_id).await.context("cannot record the send")?;
             tracing::info!(notification_id = %row.id, kind = %row.kind, channel = %row.channel, "notification sent");
             Ok(())
         }
-        Err(error) => {
-            let is_final = outbound::is_final(&error, row.attempts, &channels.config);
-            work::record_failure(db, row.id, &error.to_string(), is_final)
-                .await
-                .context("cannot record the failure")?;
+        Outcome::Failed { reason, is_final } => {
+            work::record_failure(db, row.id, &reason, is_final).await.context("cannot record the failure")?;
             if is_final {
-                tracing::warn!(notification_id = %row.id, %error, "notification failed for good");
+                tracing::warn!(notification_id = %row.id, error = %reason, "notification failed for good");
                 Ok(())
             } else {
-                Err(JobError::Retry(anyhow::anyhow!("{error}")))
+                Err(JobError::Retry(anyhow::anyhow!("{reason}")))
             }
         }
-    }
-}
-
-async fn send(
-    channels: &Channels,
-    keyring: &Keyring,
-    db: &Db,
-    row: &Notification,
-    sender: &Sender<'_>,
-) -> Result<String, SendError> {
-    match row.channel {
-        Channel::Email => {
-            let config = channels.config.email.as_ref().ok_or(SendError::NotConfigured("email"))?;
-            let domain = &config.inbound_domain;
-            let reply_to = match sender.thread {
-                Some(thread) => {
-                    let key = crate::deliver::secret(db, keyring, crate::deliver::REPLY_KEY_SECRET)
-                        .await
-                        .map_err(|error| SendError::Temporary(format!("{error:#}")))?;
-                    format!("{}@{domain}", consign_channels::reply_local_part(&key, &thread.to_string()))
-                }
-                None => config.from.clone(),
-            };
-            let email = OutboundEmail {
-                from_name: sender.name.to_owned(),
-                from_address: config.from.clone(),
-                to: row.recipient.clone(),
-                reply_to,
-                subject: row.subject.clone(),
-                body: row.body.clone(),
-                message_id: format!("<n{}@{domain}>", row.id.to_string().replace('-', "")),
-                in_reply_to: None,
-            };
-            channels.smtp()?.send(&email).await
-        }
-        Channel::Sms => twilio::send_sms(channels, &row.recipient, &row.body, None).await,
-        Channel::Whatsapp => whatsapp::send_text(channels, &row.recipient, &row.body).await,
-        Channel::InApp => Err(SendError::Rejected("in-app notifications are not sent out".into())),
     }
 }

@@ -29,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
+use consign_app::instance_secrets;
 use consign_db::Db;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -200,9 +201,9 @@ impl AppState {
                 );
                 secret
             }
-            None => instance_secret(&db, keyring, "jwt_signing_key").await?,
+            None => instance_secrets::get(&db, keyring, "jwt_signing_key").await?,
         };
-        let order_token_key = instance_secret(&db, keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
+        let order_token_key = instance_secrets::get(&db, keyring, consign_app::tokens::ORDER_TOKEN_KEY_SECRET).await?;
         let files_url = config
             .files_url
             .clone()
@@ -233,42 +234,12 @@ impl AppState {
         self
     }
 
-    /// An instance secret (see [`instance_secret`]) opened with this state's
-    /// keyring.
+    /// An instance secret (see `consign_app::instance_secrets`) opened
+    /// with this state's keyring.
     pub(crate) async fn instance_secret(&self, name: &str) -> Result<String, AppError> {
         let keyring = self.gateway.keyring().map_err(|e| AppError::Unavailable(e.to_string()))?;
-        instance_secret(&self.db, keyring, name).await.map_err(AppError::Internal)
+        instance_secrets::get(&self.db, keyring, name).await.map_err(|error| AppError::Internal(error.into()))
     }
-}
-
-/// The instance secret called `name` (made on first use: 32 random bytes,
-/// hex), stored sealed under `keyring`.
-pub async fn instance_secret(db: &Db, keyring: &consign_payments::Keyring, name: &str) -> anyhow::Result<String> {
-    let aad = consign_payments::keyring::instance_secret_aad(name);
-    let secret = consign_db::secrets::get_or_create_sealed(
-        db,
-        name,
-        &auth::tokens::random_hex(32),
-        |plaintext| {
-            let sealed = keyring.seal(plaintext.as_bytes(), &aad);
-            consign_db::secrets::SealedSecret {
-                key_id: sealed.key_id,
-                nonce: sealed.nonce,
-                ciphertext: sealed.ciphertext,
-            }
-        },
-        |stored| {
-            let sealed = consign_payments::Sealed {
-                key_id: stored.key_id.clone(),
-                nonce: stored.nonce.clone(),
-                ciphertext: stored.ciphertext.clone(),
-            };
-            let plaintext = keyring.open(&sealed, &aad)?;
-            Ok(String::from_utf8(plaintext)?)
-        },
-    )
-    .await?;
-    Ok(secret)
 }
 
 #[derive(OpenApi)]

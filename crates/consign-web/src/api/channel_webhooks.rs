@@ -31,10 +31,6 @@ use crate::error::{AppError, AppResult};
 /// How far a Mailgun timestamp may be from now.
 const MAILGUN_TOLERANCE_SECONDS: i64 = 5 * 60;
 
-/// The instance secret that signs per-thread reply addresses (the same
-/// name the deliver job uses).
-const REPLY_KEY_SECRET: &str = "reply_address_key";
-
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         // A forwarded email carries its attachments; the API's smaller
@@ -182,7 +178,7 @@ async fn mailgun(State(state): State<AppState>, request: Request) -> AppResult<R
     // Which thread or brand the recipient names. A reply address routes
     // to its thread whatever SPF and DKIM say: its token is a secret only
     // the customer was sent, which a forger of the sender cannot know.
-    let reply_key = state.instance_secret(REPLY_KEY_SECRET).await?;
+    let reply_key = state.instance_secret(consign_app::instance_secrets::REPLY_KEY_SECRET).await?;
     let mut thread_id = None;
     let mut brand_id = None;
     for recipient in field(&fields, "recipient").unwrap_or_default().split(',') {
