@@ -10,6 +10,9 @@
 //! - [`payment_start`]: a payment attempt started at the provider after
 //!   checkout (or on a retry).
 //! - [`refund_sending`]: a pending refund sent to its provider and settled.
+//! - [`order_commands`]: the staff commands on an order (cancel, note,
+//!   payment, address, items, shipments), each checking the caller, the
+//!   fields and then storing.
 //!
 //! Functions here return their own error types (or `DbError`); each edge
 //! maps them to its own answers (an `AppError`, a job retry).
@@ -19,6 +22,7 @@
 
 pub mod checkout;
 pub mod links;
+pub mod order_commands;
 pub mod payment_start;
 pub mod provider_accounts;
 pub mod refund_sending;

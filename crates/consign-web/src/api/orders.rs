@@ -5,13 +5,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use consign_app::order_commands;
 use consign_db::fulfillment::{self, FulfillmentOrder, Shipment};
 use consign_db::orders::{self, Note, Order, OrderFilter, changes};
 use consign_db::{Page, events};
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
-use consign_domain::text::{NoteBody, Reason, Reference, Sku};
+use consign_domain::text::{Reference, Sku};
 use consign_domain::{BrandId, OrderId, Timestamp};
 use garde::Validate;
 use serde::Deserialize;
@@ -36,13 +37,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
         .routes(routes!(fulfillment_orders))
         .routes(routes!(shipments))
-}
-
-/// Loads the order (404 if invisible) and checks the staff policy.
-async fn authorize(state: &AppState, caller: &Caller, order_id: OrderId, action: Action) -> AppResult<Order> {
-    let order = orders::get(&state.db, caller.scope(), order_id).await?;
-    caller.authorize_brand(action, order.brand_id)?;
-    Ok(order)
 }
 
 /// Filters of `GET /orders`.
@@ -114,10 +108,9 @@ async fn get_order(
 }
 
 /// `POST /orders/{id}/cancel`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CancelRequest {
     /// Why.
-    #[garde(custom(text_rule::<Reason>))]
     pub reason: String,
 }
 
@@ -132,10 +125,7 @@ async fn cancel_order(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<CancelRequest>,
 ) -> AppResult<AppJson<Order>> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    request.validate()?;
-    let reason = Reason::parse(&request.reason).map_err(AppError::invalid("reason"))?;
-    Ok(AppJson(changes::cancel(&state.db, caller.scope(), order_id, reason.as_str()).await?))
+    Ok(AppJson(order_commands::cancel(&state.db, caller.scope(), order_id, &request.reason).await?))
 }
 
 /// An amount: minor units, or `{amount, currency}`.
@@ -171,7 +161,7 @@ async fn record_payment(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<PaymentRequest>,
 ) -> AppResult<(StatusCode, AppJson<Order>)> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    order_commands::authorize(&state.db, caller.scope(), order_id, Action::EditCommerce).await?;
     if request.method != "manual" {
         return Err(AppError::field("method", "must be `manual`"));
     }
@@ -207,7 +197,7 @@ async fn update_shipping_address(
     IfMatch(version): IfMatch,
     AppJson(address): AppJson<Address>,
 ) -> AppResult<impl IntoResponse> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    order_commands::authorize(&state.db, caller.scope(), order_id, Action::EditCommerce).await?;
     address_problems(&address)?;
     let order = changes::update_shipping_address(&state.db, caller.scope(), order_id, &address, version).await?;
     Ok((etag(order.version), AppJson(order)))
@@ -244,7 +234,7 @@ async fn replace_items(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<ReplaceItems>,
 ) -> AppResult<AppJson<Order>> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    order_commands::authorize(&state.db, caller.scope(), order_id, Action::EditCommerce).await?;
     request.validate()?;
     let mut lines: Vec<(String, i64)> = Vec::new();
     for (index, line) in request.items.iter().enumerate() {
@@ -258,10 +248,9 @@ async fn replace_items(
 }
 
 /// `POST /orders/{id}/notes`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteRequest {
     /// Text.
-    #[garde(custom(text_rule::<NoteBody>))]
     pub body: String,
 }
 
@@ -276,10 +265,8 @@ async fn add_note(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<NoteRequest>,
 ) -> AppResult<(StatusCode, AppJson<Note>)> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    request.validate()?;
-    let body = NoteBody::parse(&request.body).map_err(AppError::invalid("body"))?;
-    Ok((StatusCode::CREATED, AppJson(orders::add_note(&state.db, caller.scope(), order_id, body.as_str()).await?)))
+    let note = order_commands::add_note(&state.db, caller.scope(), order_id, &request.body).await?;
+    Ok((StatusCode::CREATED, AppJson(note)))
 }
 
 /// A new order access token.
@@ -304,7 +291,7 @@ async fn rotate_access_token(
     if caller.scope().customer_order().is_some() {
         return Err(AppError::Forbidden);
     }
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    order_commands::authorize(&state.db, caller.scope(), order_id, Action::EditCommerce).await?;
     let key = state.order_token_key.clone();
     let id = order_id.to_string();
     let token_of = |version| consign_app::tokens::order_access_token_version(&key, &id, version);

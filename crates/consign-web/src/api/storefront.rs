@@ -193,7 +193,11 @@ async fn checkout(
     let limits = state.limiter.limits();
     let checkout = Checkout {
         lines: request.items.into_iter().map(|l| RequestedLine { sku: l.sku, quantity: l.quantity }).collect(),
-        customer: Customer { name: request.customer.name, email: request.customer.email, phone: request.customer.phone },
+        customer: Customer {
+            name: request.customer.name,
+            email: request.customer.email,
+            phone: request.customer.phone,
+        },
         shipping_address: request.shipping_address,
         payment_provider: request.payment_provider,
     }

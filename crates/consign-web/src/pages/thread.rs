@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use consign_app::order_commands;
 use consign_db::messages::canned;
 use consign_db::messages::threads::{self, Thread};
 use consign_db::messages::{self, Message, NewMessage};
@@ -26,7 +27,7 @@ use consign_domain::{AttachmentId, CannedResponseId, OrderId, UserId};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::orders::{authorized, order_path, parse_id};
+use super::orders::{order_path, parse_id};
 use super::view::{self, filled};
 use super::{PageError, Staff, settle};
 use crate::AppState;
@@ -270,7 +271,7 @@ pub async fn post_message(
     let order_id: OrderId = parse_id(&id)?;
     let internal = form.kind == "note";
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         state.limiter.check(Bucket::MessagePost, &caller_key(&staff.caller)).await?;
         let scope = staff.caller.scope();
         let mut body = form.body.trim().to_owned();
@@ -320,7 +321,7 @@ pub async fn assign(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let assignee: Option<UserId> = filled(&form.assignee_id)
             .map(|v| v.parse().map_err(|_| AppError::field("assignee", "is not one of the choices")))
             .transpose()?;
@@ -337,7 +338,7 @@ pub async fn assign(
 async fn set_status(state: &AppState, staff: &Staff, id: &str, close: bool) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(id)?;
     let result = async {
-        authorized(state, staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let scope = staff.caller.scope();
         Ok(if close {
             threads::close(&state.db, scope, order_id).await?

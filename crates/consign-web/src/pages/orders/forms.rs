@@ -5,12 +5,13 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use consign_app::order_commands;
 use consign_db::fulfillment::{self, NewShipment};
-use consign_db::orders::{self, changes};
+use consign_db::orders::changes;
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{PaymentStatus, ShipmentStatus};
-use consign_domain::text::{Carrier, NoteBody, Reason, Reference, Sku, TrackingNumber};
+use consign_domain::text::{Carrier, Reference, Sku, TrackingNumber};
 use consign_domain::{FulfillmentOrderId, OrderId, ShipmentId};
 use serde::Deserialize;
 
@@ -19,7 +20,7 @@ use crate::error::AppError;
 use crate::pages::view::{self, filled};
 use crate::pages::{PageError, Staff, settle};
 
-use super::{authorized, order_path, parse_id};
+use super::{order_path, parse_id};
 
 /// Parses a decimal amount (`12.50`, `12`) into minor units.
 fn parse_amount(text: &str) -> Result<i64, AppError> {
@@ -53,7 +54,7 @@ pub async fn record_payment(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let amount = parse_amount(&form.amount)?;
         let reference =
             filled(&form.reference).map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
@@ -85,12 +86,8 @@ pub async fn cancel(
     Form(form): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let reason = Reason::parse(&form.reason).map_err(AppError::invalid("reason"))?;
-        Ok(changes::cancel(&state.db, staff.caller.scope(), order_id, reason.as_str()).await?)
-    }
-    .await;
+    let result = order_commands::cancel(&state.db, staff.caller.scope(), order_id, &form.reason).await;
+    let result = result.map_err(AppError::from);
     settle(result, &order_path(order_id), "Order cancelled; its stock is released.")
 }
 
@@ -115,7 +112,7 @@ pub async fn edit_address(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let address = Address {
             line1: form.line1.trim().to_owned(),
             line2: filled(&form.line2).map(str::to_owned),
@@ -177,7 +174,7 @@ pub async fn edit_items(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let lines = parse_items(&form.items)?;
         Ok(changes::replace_items(&state.db, staff.caller.scope(), order_id, &lines).await?)
     }
@@ -199,12 +196,8 @@ pub async fn add_note(
     Form(form): Form<NoteForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let body = NoteBody::parse(&form.body).map_err(AppError::invalid("note"))?;
-        Ok(orders::add_note(&state.db, staff.caller.scope(), order_id, body.as_str()).await?)
-    }
-    .await;
+    let result = order_commands::add_note(&state.db, staff.caller.scope(), order_id, &form.body).await;
+    let result = result.map_err(|error| AppError::from(error.renamed("body", "note")));
     settle(result, &order_path(order_id), "Note added.")
 }
 
@@ -220,7 +213,7 @@ pub async fn create_shipment(
     let field =
         |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let fulfillment_order_id: FulfillmentOrderId =
             field("fulfillment_order_id").parse().map_err(|_| AppError::NotFound)?;
         let fulfillment_orders = fulfillment::for_order(&state.db, staff.caller.scope(), order_id).await?;
@@ -270,7 +263,7 @@ pub async fn shipment_status(
     let order_id: OrderId = parse_id(&id)?;
     let shipment_id: ShipmentId = parse_id(&shipment_id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let shipment = fulfillment::get_shipment(&state.db, staff.caller.scope(), shipment_id).await?;
         if shipment.order_id != order_id {
             return Err(AppError::NotFound);
