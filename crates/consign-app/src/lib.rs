@@ -12,7 +12,8 @@
 //! - [`refund_sending`]: a pending refund sent to its provider and settled.
 //! - [`order_commands`]: the staff commands on an order (cancel, note,
 //!   payment, address, items, shipments), each checking the caller, the
-//!   fields and then storing.
+//!   fields and then storing; [`messaging`], a message posted to an
+//!   order's thread.
 //!
 //! Functions here return their own error types (or `DbError`); each edge
 //! maps them to its own answers (an `AppError`, a job retry).
@@ -22,6 +23,7 @@
 
 pub mod checkout;
 pub mod links;
+pub mod messaging;
 pub mod order_commands;
 pub mod payment_start;
 pub mod provider_accounts;
