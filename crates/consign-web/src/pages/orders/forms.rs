@@ -127,11 +127,17 @@ pub struct ItemsForm {
     items: String,
 }
 
-/// The form's lines, each a SKU and a quantity (1 when left out), as the
-/// use case's lines, with each one's line number in the text for the words
-/// of a refusal. Only the layout is checked here; the SKU and the limits
-/// are the use case's rules.
-fn parse_items(text: &str) -> Result<(Vec<(String, i64)>, Vec<usize>), AppError> {
+/// The items form's lines as the use case takes them, and the line number
+/// in the text of each, for the words of a refusal.
+struct FormItems {
+    lines: Vec<(String, i64)>,
+    numbers: Vec<usize>,
+}
+
+/// Reads the form's lines, each a SKU and a quantity (1 when left out).
+/// Only the layout is checked here; the SKU and the limits are the use
+/// case's rules.
+fn parse_items(text: &str) -> Result<FormItems, AppError> {
     let mut lines = Vec::new();
     let mut numbers = Vec::new();
     for (index, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -147,7 +153,7 @@ fn parse_items(text: &str) -> Result<(Vec<(String, i64)>, Vec<usize>), AppError>
         lines.push((sku.to_owned(), quantity));
         numbers.push(number);
     }
-    Ok((lines, numbers))
+    Ok(FormItems { lines, numbers })
 }
 
 fn quantity_refused(number: usize) -> AppError {
@@ -178,9 +184,9 @@ pub async fn edit_items(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        let (lines, numbers) = parse_items(&form.items)?;
-        let replaced = order_commands::replace_items(&state.db, staff.caller.scope(), order_id, &lines).await;
-        replaced.map_err(|error| items_refused(error, &numbers))
+        let items = parse_items(&form.items)?;
+        let replaced = order_commands::replace_items(&state.db, staff.caller.scope(), order_id, &items.lines).await;
+        replaced.map_err(|error| items_refused(error, &items.numbers))
     }
     .await;
     settle(result, &order_path(order_id), "Items updated; stock is held again and totals recomputed.")
@@ -294,9 +300,9 @@ mod tests {
 
     #[test]
     fn item_lines_read_sku_and_quantity_with_their_line_numbers() {
-        let (lines, numbers) = parse_items("TENT 2\nMUG\n\nTENT 1").unwrap();
-        assert_eq!(lines, vec![("TENT".to_owned(), 2), ("MUG".to_owned(), 1), ("TENT".to_owned(), 1)]);
-        assert_eq!(numbers, vec![1, 2, 4]);
+        let items = parse_items("TENT 2\nMUG\n\nTENT 1").unwrap();
+        assert_eq!(items.lines, vec![("TENT".to_owned(), 2), ("MUG".to_owned(), 1), ("TENT".to_owned(), 1)]);
+        assert_eq!(items.numbers, vec![1, 2, 4]);
         assert!(parse_items("TENT two").is_err());
         assert!(parse_items("TENT 1 2").is_err());
     }
