@@ -14,6 +14,10 @@
 //! - [`payment_start`]: a payment attempt started at the provider after
 //!   checkout (or on a retry).
 //! - [`refund_sending`]: a pending refund sent to its provider and settled.
+//! - [`order_commands`]: the staff commands on an order (cancel, note,
+//!   payment, address, items, shipments), each checking the caller, the
+//!   fields and then storing; [`messaging`], a message posted to an
+//!   order's thread.
 //!
 //! Functions here return their own error types (or `DbError`); each edge
 //! maps them to its own answers (an `AppError`, a job retry).
@@ -24,6 +28,8 @@
 pub mod checkout;
 pub mod instance_secrets;
 pub mod links;
+pub mod messaging;
+pub mod order_commands;
 pub mod outbound;
 pub mod payment_start;
 pub mod provider_accounts;

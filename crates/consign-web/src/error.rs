@@ -10,6 +10,7 @@ use std::str::FromStr;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consign_app::checkout::CheckoutError;
+use consign_app::order_commands::CommandError;
 use consign_app::payment_start::StartError;
 use consign_app::provider_accounts::AccountError;
 use consign_db::DbError;
@@ -311,6 +312,19 @@ impl From<CheckoutError> for AppError {
             }
             CheckoutError::Account(error) => error.into(),
             CheckoutError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<CommandError> for AppError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::NotFound => AppError::NotFound,
+            CommandError::Forbidden => AppError::Forbidden,
+            CommandError::Invalid(problems) => AppError::Validation(
+                problems.into_iter().map(|problem| FieldError::new(problem.field, problem.message)).collect(),
+            ),
+            CommandError::Db(error) => error.into(),
         }
     }
 }

@@ -36,6 +36,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use consign_app::order_commands::CommandError;
 use consign_db::DbError;
 use consign_db::brands::{self, Brand};
 use consign_domain::BrandId;
@@ -180,6 +181,12 @@ impl From<AppError> for PageError {
             AppError::Internal(error) => PageError::Internal(error),
             other => PageError::Refused(view::describe(&other)),
         }
+    }
+}
+
+impl From<CommandError> for PageError {
+    fn from(error: CommandError) -> Self {
+        AppError::from(error).into()
     }
 }
 

@@ -4,11 +4,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use consign_app::messaging::{self, Post};
 use consign_db::Page;
 use consign_db::messages::canned::{self, CannedResponse};
 use consign_db::messages::search::{self, SearchFilter};
 use consign_db::messages::threads::{self, ResponseTimes, Thread, ThreadFilter, UnreadSummary};
-use consign_db::messages::{self, Message, NewMessage};
+use consign_db::messages::{self, Message};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
 use consign_domain::text::MessageBody;
@@ -39,14 +40,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(response_times))
 }
 
-/// Checks the staff policy on the order's brand; a customer's scope already
-/// limits it to its own order.
+/// Checks the caller on the order's thread (`consign_app::messaging`).
 async fn authorize(state: &AppState, caller: &Caller, order_id: OrderId, action: Action) -> AppResult<()> {
-    let brand_id = messages::order_brand(&state.db, caller.scope(), order_id).await?;
-    if caller.scope().customer_order().is_none() {
-        caller.authorize_brand(action, brand_id)?;
-    }
-    Ok(())
+    Ok(messaging::authorize(&state.db, caller.scope(), order_id, action).await?)
 }
 
 /// The order's messages, oldest first. Customers never see internal notes.
@@ -110,33 +106,17 @@ async fn post_message(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<PostMessageRequest>,
 ) -> AppResult<(StatusCode, AppJson<Message>)> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    let may = messaging::may_post(&state.db, caller.scope(), order_id).await?;
     state.limiter.check(Bucket::MessagePost, &caller_key(&caller)).await?;
     request.validate()?;
-    let scope = caller.scope();
-    let mut body = request.body;
-    if let Some(canned_id) = request.canned_response_id {
-        if scope.customer_order().is_some() {
-            return Err(AppError::field("canned_response_id", "is for staff replies"));
-        }
-        let text =
-            canned::render_for_order(&state.db, scope, canned_id, order_id).await.map_err(|error| match error {
-                consign_db::DbError::NotFound => AppError::field("canned_response_id", "no such canned response"),
-                other => other.into(),
-            })?;
-        body = if body.trim().is_empty() { text } else { format!("{text}\n\n{}", body.trim()) };
-    }
-    let channel = match request.channel {
-        Some(channel) => channel,
-        None if request.internal || scope.customer_order().is_some() => Channel::InApp,
-        None => match threads::get(&state.db, scope, order_id).await {
-            Ok(thread) => thread.last_customer_channel.unwrap_or(Channel::InApp),
-            Err(consign_db::DbError::NotFound) => Channel::InApp,
-            Err(other) => return Err(other.into()),
-        },
+    let post = Post {
+        body: request.body,
+        channel: request.channel,
+        internal: request.internal,
+        attachment_ids: request.attachment_ids,
+        canned_response_id: request.canned_response_id,
     };
-    let new = NewMessage { body, channel, internal: request.internal, attachment_ids: request.attachment_ids };
-    Ok((StatusCode::CREATED, AppJson(messages::post(&state.db, scope, order_id, new).await?)))
+    Ok((StatusCode::CREATED, AppJson(messaging::post(&state.db, caller.scope(), may, post).await?)))
 }
 
 /// Marks the message, and every earlier one the caller can see, as read by

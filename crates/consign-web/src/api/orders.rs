@@ -5,22 +5,21 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use consign_app::order_commands::{self, ManualPayment};
 use consign_db::fulfillment::{self, FulfillmentOrder, Shipment};
-use consign_db::orders::{self, Note, Order, OrderFilter, changes};
+use consign_db::orders::{self, Note, Order, OrderFilter};
 use consign_db::{Page, events};
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
-use consign_domain::text::{NoteBody, Reason, Reference, Sku};
 use consign_domain::{BrandId, OrderId, Timestamp};
-use garde::Validate;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, FieldError, Problem, text_rule};
+use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -36,13 +35,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(timeline))
         .routes(routes!(fulfillment_orders))
         .routes(routes!(shipments))
-}
-
-/// Loads the order (404 if invisible) and checks the staff policy.
-async fn authorize(state: &AppState, caller: &Caller, order_id: OrderId, action: Action) -> AppResult<Order> {
-    let order = orders::get(&state.db, caller.scope(), order_id).await?;
-    caller.authorize_brand(action, order.brand_id)?;
-    Ok(order)
 }
 
 /// Filters of `GET /orders`.
@@ -114,10 +106,9 @@ async fn get_order(
 }
 
 /// `POST /orders/{id}/cancel`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CancelRequest {
     /// Why.
-    #[garde(custom(text_rule::<Reason>))]
     pub reason: String,
 }
 
@@ -132,10 +123,7 @@ async fn cancel_order(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<CancelRequest>,
 ) -> AppResult<AppJson<Order>> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    request.validate()?;
-    let reason = Reason::parse(&request.reason).map_err(AppError::invalid("reason"))?;
-    Ok(AppJson(changes::cancel(&state.db, caller.scope(), order_id, reason.as_str()).await?))
+    Ok(AppJson(order_commands::cancel(&state.db, caller.scope(), order_id, &request.reason).await?))
 }
 
 /// An amount: minor units, or `{amount, currency}`.
@@ -171,28 +159,13 @@ async fn record_payment(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<PaymentRequest>,
 ) -> AppResult<(StatusCode, AppJson<Order>)> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    if request.method != "manual" {
-        return Err(AppError::field("method", "must be `manual`"));
-    }
-    let reference =
-        request.reference.as_deref().map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
     let (amount, currency) = match &request.amount {
         AmountInput::Minor(amount) => (*amount, None),
         AmountInput::Money(money) => (money.amount, Some(money.currency.as_str())),
     };
-    let reference = reference.as_ref().map(Reference::as_str);
-    let order = changes::record_payment(&state.db, caller.scope(), order_id, amount, currency, reference).await?;
+    let payment = ManualPayment { amount, currency, method: &request.method, reference: request.reference.as_deref() };
+    let order = order_commands::record_payment(&state.db, caller.scope(), order_id, payment).await?;
     Ok((StatusCode::CREATED, AppJson(order)))
-}
-
-fn address_problems(address: &Address) -> AppResult<()> {
-    let problems = address.problems();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::Validation(problems.into_iter().map(|(f, m)| FieldError::new(f, m)).collect()))
-    }
 }
 
 /// Replaces the shipping address of an order that has not shipped.
@@ -207,28 +180,23 @@ async fn update_shipping_address(
     IfMatch(version): IfMatch,
     AppJson(address): AppJson<Address>,
 ) -> AppResult<impl IntoResponse> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    address_problems(&address)?;
-    let order = changes::update_shipping_address(&state.db, caller.scope(), order_id, &address, version).await?;
+    let order = order_commands::update_shipping_address(&state.db, caller.scope(), order_id, &address, version).await?;
     Ok((etag(order.version), AppJson(order)))
 }
 
 /// A line of an item edit.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ItemLine {
     /// SKU.
-    #[garde(custom(text_rule::<Sku>))]
     pub sku: String,
     /// Units.
-    #[garde(range(min = 1, max = 1000))]
     pub quantity: i64,
 }
 
 /// `POST /orders/{id}/items`: the order's new list of items.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplaceItems {
     /// The new lines.
-    #[garde(length(min = 1, max = 100), dive)]
     pub items: Vec<ItemLine>,
 }
 
@@ -244,24 +212,14 @@ async fn replace_items(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<ReplaceItems>,
 ) -> AppResult<AppJson<Order>> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    request.validate()?;
-    let mut lines: Vec<(String, i64)> = Vec::new();
-    for (index, line) in request.items.iter().enumerate() {
-        let sku = Sku::parse(&line.sku).map_err(AppError::invalid(format!("items[{index}].sku")))?;
-        match lines.iter_mut().find(|(known, _)| known == sku.as_str()) {
-            Some((_, quantity)) => *quantity += line.quantity,
-            None => lines.push((sku.into_string(), line.quantity)),
-        }
-    }
-    Ok(AppJson(changes::replace_items(&state.db, caller.scope(), order_id, &lines).await?))
+    let lines: Vec<(String, i64)> = request.items.into_iter().map(|line| (line.sku, line.quantity)).collect();
+    Ok(AppJson(order_commands::replace_items(&state.db, caller.scope(), order_id, &lines).await?))
 }
 
 /// `POST /orders/{id}/notes`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NoteRequest {
     /// Text.
-    #[garde(custom(text_rule::<NoteBody>))]
     pub body: String,
 }
 
@@ -276,10 +234,8 @@ async fn add_note(
     AppPath(order_id): AppPath<OrderId>,
     AppJson(request): AppJson<NoteRequest>,
 ) -> AppResult<(StatusCode, AppJson<Note>)> {
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
-    request.validate()?;
-    let body = NoteBody::parse(&request.body).map_err(AppError::invalid("body"))?;
-    Ok((StatusCode::CREATED, AppJson(orders::add_note(&state.db, caller.scope(), order_id, body.as_str()).await?)))
+    let note = order_commands::add_note(&state.db, caller.scope(), order_id, &request.body).await?;
+    Ok((StatusCode::CREATED, AppJson(note)))
 }
 
 /// A new order access token.
@@ -304,7 +260,7 @@ async fn rotate_access_token(
     if caller.scope().customer_order().is_some() {
         return Err(AppError::Forbidden);
     }
-    authorize(&state, &caller, order_id, Action::EditCommerce).await?;
+    order_commands::authorize(&state.db, caller.scope(), order_id, Action::EditCommerce).await?;
     let key = state.order_token_key.clone();
     let id = order_id.to_string();
     let token_of = |version| consign_app::tokens::order_access_token_version(&key, &id, version);

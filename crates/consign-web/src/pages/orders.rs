@@ -4,10 +4,9 @@
 //! shipment along, edit the address or the items, add a note, cancel. The
 //! order's message thread on the same page is `thread.rs`.
 //!
-//! Each action loads the order through the caller's scope (404 when
-//! invisible), asks the policy for `EditCommerce` on its brand, then calls
-//! the same storage function as the API; a refusal comes back as a flash
-//! message in words.
+//! Each action calls the same use case as the API
+//! (`consign_app::order_commands`), which checks the caller and the fields
+//! before it stores; a refusal comes back as a flash message in words.
 
 mod export;
 mod forms;
@@ -16,14 +15,11 @@ mod show;
 
 use axum::Router;
 use axum::routing::{get, post};
-use consign_db::orders::{self, Order};
 use consign_domain::OrderId;
-use consign_domain::policy::Action;
 
+use super::PageError;
 use super::view::{self, filled};
-use super::{PageError, Staff};
 use crate::AppState;
-use crate::error::AppError;
 
 use export::export_csv;
 use forms::{add_note, cancel, create_shipment, edit_address, edit_items, record_payment, shipment_status};
@@ -59,21 +55,6 @@ pub(super) fn choices(all: &[&'static str], current: &Option<String>) -> Vec<Cho
     all.iter()
         .map(|value| Choice { value, label: view::words(value), selected: filled(current) == Some(*value) })
         .collect()
-}
-
-/// Loads an order the caller sees and checks it may do `action` on it.
-pub(super) async fn authorized(
-    state: &AppState,
-    staff: &Staff,
-    order_id: OrderId,
-    action: Action,
-) -> Result<Order, AppError> {
-    let order = orders::get(&state.db, staff.caller.scope(), order_id).await?;
-    if staff.caller.scope().customer_order().is_some() {
-        return Err(AppError::NotFound);
-    }
-    staff.caller.authorize_brand(action, order.brand_id)?;
-    Ok(order)
 }
 
 pub(super) fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, PageError> {

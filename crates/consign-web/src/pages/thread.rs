@@ -5,8 +5,9 @@
 //!
 //! Authorization is the API's: the order is loaded through the caller's
 //! scope (404 when invisible), reading needs `ViewCommerce` and every form
-//! `EditCommerce` on the order's brand; the storage functions are the ones
-//! `api/messages.rs` calls. Opening the page marks the thread read for the
+//! `EditCommerce` on the order's brand (`consign_app::order_commands::
+//! authorize`); a reply or note is posted by the use case the API posts
+//! with (`consign_app::messaging`). Opening the page marks the thread read for the
 //! staff member. New messages arrive over the live socket (`live.js`),
 //! which makes htmx reload the message list.
 
@@ -14,19 +15,20 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use consign_app::messaging::{self, Post};
+use consign_app::order_commands;
 use consign_db::messages::canned;
 use consign_db::messages::threads::{self, Thread};
-use consign_db::messages::{self, Message, NewMessage};
+use consign_db::messages::{self, Message};
 use consign_db::orders::Order;
 use consign_db::{DbError, PageRequest, brands};
 use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
-use consign_domain::text::MessageBody;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId, UserId};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::orders::{authorized, order_path, parse_id};
+use super::orders::{order_path, parse_id};
 use super::view::{self, filled};
 use super::{PageError, Staff, settle};
 use crate::AppState;
@@ -270,30 +272,29 @@ pub async fn post_message(
     let order_id: OrderId = parse_id(&id)?;
     let internal = form.kind == "note";
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        state.limiter.check(Bucket::MessagePost, &caller_key(&staff.caller)).await?;
         let scope = staff.caller.scope();
-        let mut body = form.body.trim().to_owned();
-        if let Some(canned_id) = filled(&form.canned_response_id).filter(|_| !internal) {
-            let canned_id: CannedResponseId =
-                canned_id.parse().map_err(|_| AppError::field("canned_response", "no such canned response"))?;
-            let text = canned::render_for_order(&state.db, scope, canned_id, order_id).await.map_err(|e| match e {
-                DbError::NotFound => AppError::field("canned_response", "no such canned response"),
-                other => other.into(),
-            })?;
-            body = if body.is_empty() { text } else { format!("{text}\n\n{body}") };
-        }
-        let body = MessageBody::parse(&body).map_err(AppError::invalid("message"))?.into_string();
-        let channel = if internal {
-            Channel::InApp
+        let may = messaging::may_post(&state.db, scope, order_id).await?;
+        state.limiter.check(Bucket::MessagePost, &caller_key(&staff.caller)).await?;
+        let canned_response_id: Option<CannedResponseId> = filled(&form.canned_response_id)
+            .filter(|_| !internal)
+            .map(|id| id.parse().map_err(|_| AppError::field("canned_response", "no such canned response")))
+            .transpose()?;
+        let channel: Option<Channel> = if internal {
+            None
         } else {
-            filled(&form.channel)
-                .unwrap_or("in_app")
-                .parse()
-                .map_err(|_| AppError::field("channel", "is not one of the choices"))?
+            let channel = filled(&form.channel).unwrap_or("in_app");
+            Some(channel.parse().map_err(|_| AppError::field("channel", "is not one of the choices"))?)
         };
-        let new = NewMessage { body, channel, internal, attachment_ids: Vec::<AttachmentId>::new() };
-        Ok(messages::post(&state.db, scope, order_id, new).await?)
+        let post = Post {
+            body: form.body.trim().to_owned(),
+            channel,
+            internal,
+            attachment_ids: Vec::new(),
+            canned_response_id,
+        };
+        messaging::post(&state.db, scope, may, post)
+            .await
+            .map_err(|error| error.renamed("body", "message").renamed("canned_response_id", "canned_response").into())
     }
     .await;
     let done = match &result {
@@ -320,7 +321,7 @@ pub async fn assign(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let assignee: Option<UserId> = filled(&form.assignee_id)
             .map(|v| v.parse().map_err(|_| AppError::field("assignee", "is not one of the choices")))
             .transpose()?;
@@ -337,7 +338,7 @@ pub async fn assign(
 async fn set_status(state: &AppState, staff: &Staff, id: &str, close: bool) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(id)?;
     let result = async {
-        authorized(state, staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let scope = staff.caller.scope();
         Ok(if close {
             threads::close(&state.db, scope, order_id).await?

@@ -1,25 +1,25 @@
 //! The order page's actions: record a payment, cancel, edit the address
-//! or the items, add a note, ship, move a shipment along. Each calls the
-//! same storage function as the API and answers with a flash message.
+//! or the items, add a note, ship, move a shipment along. Each reads its
+//! form, calls the use case the API calls (`consign_app::order_commands`)
+//! and answers with a flash message.
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use consign_db::fulfillment::{self, NewShipment};
-use consign_db::orders::{self, changes};
+use consign_app::order_commands::{self, CommandError, ManualPayment, Parcel};
+use consign_db::fulfillment;
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{PaymentStatus, ShipmentStatus};
-use consign_domain::text::{Carrier, NoteBody, Reason, Reference, Sku, TrackingNumber};
 use consign_domain::{FulfillmentOrderId, OrderId, ShipmentId};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, FieldError};
 use crate::pages::view::{self, filled};
 use crate::pages::{PageError, Staff, settle};
 
-use super::{authorized, order_path, parse_id};
+use super::{order_path, parse_id};
 
 /// Parses a decimal amount (`12.50`, `12`) into minor units.
 fn parse_amount(text: &str) -> Result<i64, AppError> {
@@ -53,12 +53,9 @@ pub async fn record_payment(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
         let amount = parse_amount(&form.amount)?;
-        let reference =
-            filled(&form.reference).map(Reference::parse).transpose().map_err(AppError::invalid("reference"))?;
-        let reference = reference.as_ref().map(Reference::as_str);
-        Ok(changes::record_payment(&state.db, staff.caller.scope(), order_id, amount, None, reference).await?)
+        let payment = ManualPayment { amount, currency: None, method: "manual", reference: filled(&form.reference) };
+        Ok(order_commands::record_payment(&state.db, staff.caller.scope(), order_id, payment).await?)
     }
     .await;
     let message = match &result {
@@ -85,12 +82,8 @@ pub async fn cancel(
     Form(form): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let reason = Reason::parse(&form.reason).map_err(AppError::invalid("reason"))?;
-        Ok(changes::cancel(&state.db, staff.caller.scope(), order_id, reason.as_str()).await?)
-    }
-    .await;
+    let result = order_commands::cancel(&state.db, staff.caller.scope(), order_id, &form.reason).await;
+    let result = result.map_err(AppError::from);
     settle(result, &order_path(order_id), "Order cancelled; its stock is released.")
 }
 
@@ -114,25 +107,17 @@ pub async fn edit_address(
     Form(form): Form<AddressForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let address = Address {
-            line1: form.line1.trim().to_owned(),
-            line2: filled(&form.line2).map(str::to_owned),
-            city: form.city.trim().to_owned(),
-            region: filled(&form.region).map(str::to_owned),
-            postal_code: form.postal_code.trim().to_owned(),
-            country: form.country.trim().to_uppercase(),
-        };
-        let problems = address.problems();
-        if !problems.is_empty() {
-            return Err(AppError::Validation(
-                problems.into_iter().map(|(f, m)| crate::error::FieldError::new(f, m)).collect(),
-            ));
-        }
-        Ok(changes::update_shipping_address(&state.db, staff.caller.scope(), order_id, &address, form.version).await?)
-    }
-    .await;
+    let address = Address {
+        line1: form.line1.trim().to_owned(),
+        line2: filled(&form.line2).map(str::to_owned),
+        city: form.city.trim().to_owned(),
+        region: filled(&form.region).map(str::to_owned),
+        postal_code: form.postal_code.trim().to_owned(),
+        country: form.country.trim().to_uppercase(),
+    };
+    let scope = staff.caller.scope();
+    let result = order_commands::update_shipping_address(&state.db, scope, order_id, &address, form.version).await;
+    let result = result.map_err(AppError::from);
     settle(result, &order_path(order_id), "Shipping address updated.")
 }
 
@@ -142,30 +127,52 @@ pub struct ItemsForm {
     items: String,
 }
 
-fn parse_items(text: &str) -> Result<Vec<(String, i64)>, AppError> {
-    let mut lines: Vec<(String, i64)> = Vec::new();
-    for (number, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+/// The items form's lines as the use case takes them, and the line number
+/// in the text of each, for the words of a refusal.
+struct FormItems {
+    lines: Vec<(String, i64)>,
+    numbers: Vec<usize>,
+}
+
+/// Reads the form's lines, each a SKU and a quantity (1 when left out).
+/// Only the layout is checked here; the SKU and the limits are the use
+/// case's rules.
+fn parse_items(text: &str) -> Result<FormItems, AppError> {
+    let mut lines = Vec::new();
+    let mut numbers = Vec::new();
+    for (index, raw) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let number = index + 1;
         let mut parts = raw.split_whitespace();
         let (Some(sku), quantity, None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(AppError::field("items", format!("line {} must be a SKU and a quantity", number + 1)));
+            return Err(AppError::field("items", format!("line {number} must be a SKU and a quantity")));
         };
-        let sku = Sku::parse(sku)
-            .map_err(|error| AppError::field("items", format!("line {}: the SKU {error}", number + 1)))?;
         let quantity: i64 = match quantity {
             None => 1,
-            Some(q) => q.parse().ok().filter(|q| (1..=1000).contains(q)).ok_or_else(|| {
-                AppError::field("items", format!("line {}: the quantity must be 1 to 1000", number + 1))
-            })?,
+            Some(q) => q.parse().map_err(|_| quantity_refused(number))?,
         };
-        match lines.iter_mut().find(|(s, _)| s == sku.as_str()) {
-            Some((_, total)) => *total += quantity,
-            None => lines.push((sku.into_string(), quantity)),
-        }
+        lines.push((sku.to_owned(), quantity));
+        numbers.push(number);
     }
-    if lines.is_empty() || lines.len() > 100 {
-        return Err(AppError::field("items", "list 1 to 100 lines of SKU and quantity"));
-    }
-    Ok(lines)
+    Ok(FormItems { lines, numbers })
+}
+
+fn quantity_refused(number: usize) -> AppError {
+    AppError::field("items", format!("line {number}: the quantity must be 1 to 1000"))
+}
+
+/// The use case's refusal of `items[i]` in the form's words: by line number.
+fn items_refused(error: CommandError, numbers: &[usize]) -> AppError {
+    let CommandError::Invalid(problems) = error else { return error.into() };
+    let line = |path: &str| path.parse::<usize>().ok().and_then(|index| numbers.get(index)).copied().unwrap_or(0);
+    let words = problems.into_iter().map(|problem| {
+        let message = match problem.field.strip_prefix("items[").and_then(|rest| rest.split_once("].")) {
+            Some((index, "sku")) => format!("line {}: the SKU {}", line(index), problem.message),
+            Some((index, _)) => format!("line {}: the quantity must be 1 to 1000", line(index)),
+            None => "list 1 to 100 lines of SKU and quantity".to_owned(),
+        };
+        FieldError::new("items", message)
+    });
+    AppError::Validation(words.collect())
 }
 
 /// `POST /admin/orders/{id}/items`.
@@ -177,9 +184,9 @@ pub async fn edit_items(
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let lines = parse_items(&form.items)?;
-        Ok(changes::replace_items(&state.db, staff.caller.scope(), order_id, &lines).await?)
+        let items = parse_items(&form.items)?;
+        let replaced = order_commands::replace_items(&state.db, staff.caller.scope(), order_id, &items.lines).await;
+        replaced.map_err(|error| items_refused(error, &items.numbers))
     }
     .await;
     settle(result, &order_path(order_id), "Items updated; stock is held again and totals recomputed.")
@@ -199,12 +206,8 @@ pub async fn add_note(
     Form(form): Form<NoteForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let body = NoteBody::parse(&form.body).map_err(AppError::invalid("note"))?;
-        Ok(orders::add_note(&state.db, staff.caller.scope(), order_id, body.as_str()).await?)
-    }
-    .await;
+    let result = order_commands::add_note(&state.db, staff.caller.scope(), order_id, &form.body).await;
+    let result = result.map_err(|error| AppError::from(error.renamed("body", "note")));
     settle(result, &order_path(order_id), "Note added.")
 }
 
@@ -220,7 +223,7 @@ pub async fn create_shipment(
     let field =
         |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
+        order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::EditCommerce).await?;
         let fulfillment_order_id: FulfillmentOrderId =
             field("fulfillment_order_id").parse().map_err(|_| AppError::NotFound)?;
         let fulfillment_orders = fulfillment::for_order(&state.db, staff.caller.scope(), order_id).await?;
@@ -243,12 +246,10 @@ pub async fn create_shipment(
         if items.is_empty() {
             return Err(AppError::field("quantity", "pick at least one unit to ship"));
         }
-        let carrier = Carrier::parse(&field("carrier")).map_err(AppError::invalid("carrier"))?;
-        let tracking_number =
-            TrackingNumber::parse(&field("tracking_number")).map_err(AppError::invalid("tracking_number"))?;
-        let shipment =
-            NewShipment { items, carrier: carrier.into_string(), tracking_number: tracking_number.into_string() };
-        Ok(fulfillment::create_shipment(&state.db, staff.caller.scope(), fulfillment_order_id, shipment).await?)
+        let (carrier, tracking_number) = (field("carrier"), field("tracking_number"));
+        let parcel = Parcel { items: &items, carrier: &carrier, tracking_number: &tracking_number };
+        let scope = staff.caller.scope();
+        Ok(order_commands::create_shipment(&state.db, scope, fulfillment_order_id, parcel).await?)
     }
     .await;
     settle(result, &order_path(order_id), "Shipment created.")
@@ -270,14 +271,10 @@ pub async fn shipment_status(
     let order_id: OrderId = parse_id(&id)?;
     let shipment_id: ShipmentId = parse_id(&shipment_id)?;
     let result = async {
-        authorized(&state, &staff, order_id, Action::EditCommerce).await?;
-        let shipment = fulfillment::get_shipment(&state.db, staff.caller.scope(), shipment_id).await?;
-        if shipment.order_id != order_id {
-            return Err(AppError::NotFound);
-        }
         let next: ShipmentStatus =
             form.status.parse().map_err(|_| AppError::field("status", "is not a shipment status"))?;
-        Ok(fulfillment::set_shipment_status(&state.db, staff.caller.scope(), shipment_id, next).await?)
+        let scope = staff.caller.scope();
+        Ok(order_commands::set_shipment_status(&state.db, scope, shipment_id, Some(order_id), next).await?)
     }
     .await;
     let message = match &result {
@@ -302,10 +299,23 @@ mod tests {
     }
 
     #[test]
-    fn item_lines_read_sku_and_quantity() {
-        assert_eq!(parse_items("TENT 2\nMUG\n\nTENT 1").unwrap(), vec![("TENT".to_owned(), 3), ("MUG".to_owned(), 1)]);
+    fn item_lines_read_sku_and_quantity_with_their_line_numbers() {
+        let items = parse_items("TENT 2\nMUG\n\nTENT 1").unwrap();
+        assert_eq!(items.lines, vec![("TENT".to_owned(), 2), ("MUG".to_owned(), 1), ("TENT".to_owned(), 1)]);
+        assert_eq!(items.numbers, vec![1, 2, 4]);
         assert!(parse_items("TENT two").is_err());
-        assert!(parse_items(&format!("{} 1", "S".repeat(101))).is_err());
-        assert!(parse_items("").is_err());
+        assert!(parse_items("TENT 1 2").is_err());
+    }
+
+    #[test]
+    fn refused_item_lines_are_named_by_their_line_number() {
+        let refused = CommandError::Invalid(vec![
+            consign_app::order_commands::FieldProblem::new("items[1].sku", "must be 1 to 100 characters"),
+            consign_app::order_commands::FieldProblem::new("items[2].quantity", "greater than 1000"),
+        ]);
+        let AppError::Validation(errors) = items_refused(refused, &[1, 3, 4]) else { panic!("a validation error") };
+        let messages: Vec<&str> = errors.iter().map(|error| error.message.as_str()).collect();
+        assert_eq!(messages, ["line 3: the SKU must be 1 to 100 characters", "line 4: the quantity must be 1 to 1000"]);
+        assert!(errors.iter().all(|error| error.field == "items"));
     }
 }

@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use consign_app::order_commands;
 use consign_db::fulfillment::{self};
 use consign_db::orders::Order;
 use consign_db::{events, warehouses};
@@ -17,7 +18,7 @@ use crate::AppState;
 use crate::pages::view::{self};
 use crate::pages::{Chrome, PageError, Staff, render};
 
-use super::{authorized, parse_id};
+use super::parse_id;
 
 /// An order line on the order page.
 pub struct ItemView {
@@ -134,7 +135,7 @@ fn badge_for_fulfillment(status: FulfillmentStatus) -> &'static str {
 /// `GET /admin/orders/{id}`.
 pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<String>) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
-    let order = authorized(&state, &staff, order_id, Action::ViewCommerce).await?;
+    let order = order_commands::authorize(&state.db, staff.caller.scope(), order_id, Action::ViewCommerce).await?;
     let scope = staff.caller.scope();
     let (brand, fulfillment_orders, shipments, payments, timeline, brand_warehouses) = tokio::try_join!(
         consign_db::brands::get(&state.db, scope, order.brand_id),
