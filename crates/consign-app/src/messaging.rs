@@ -3,14 +3,15 @@
 //!
 //! Two steps, like checkout's, because the edge keeps its per-caller rate
 //! limit between them: [`authorize`] checks the caller on the order (and
-//! hands back a [`MayPost`] for `EditCommerce`), then [`post`] applies the
+//! hands back a [`MayPost`] for `EditCommerce`), then [`draft`] applies the
 //! message's rules (a canned response filled in before the text, the
-//! channel a reply goes out on) and stores it. Storage checks the text.
+//! channel a reply goes out on, the text) and [`post_in`] stores it in the
+//! caller's transaction; [`post`] does both in a transaction of its own.
 
 use consign_db::messages::canned;
 use consign_db::messages::threads;
-use consign_db::messages::{self, Message, NewMessage};
-use consign_db::{Db, DbError, Scope};
+use consign_db::messages::{self, Draft, Message, NewMessage};
+use consign_db::{Db, DbError, Scope, Tx};
 use consign_domain::messaging::Channel;
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId};
@@ -61,10 +62,21 @@ pub struct Post {
     pub canned_response_id: Option<CannedResponseId>,
 }
 
-/// Posts the message as the caller. Without a channel, a note or a
-/// customer's message stays in the app and a staff reply goes out where the
-/// customer wrote last (in the app before the customer wrote at all).
+/// Posts the message as the caller, in a transaction of its own: [`draft`]
+/// and then [`post_in`].
 pub async fn post(db: &Db, scope: &Scope, may: MayPost, post: Post) -> Result<Message, CommandError> {
+    let draft = draft(db, scope, may, post).await?;
+    let mut tx = db.begin().await?;
+    let message = post_in(&mut tx, draft).await?;
+    tx.commit().await?;
+    Ok(message)
+}
+
+/// The message's rules, read before anything is written. Without a
+/// channel, a note or a customer's message stays in the app and a staff
+/// reply goes out where the customer wrote last (in the app before the
+/// customer wrote at all).
+pub async fn draft(db: &Db, scope: &Scope, may: MayPost, post: Post) -> Result<Draft, CommandError> {
     let order_id = may.order_id;
     let mut body = post.body;
     if let Some(canned_id) = post.canned_response_id {
@@ -87,5 +99,12 @@ pub async fn post(db: &Db, scope: &Scope, may: MayPost, post: Post) -> Result<Me
         },
     };
     let new = NewMessage { body, channel, internal: post.internal, attachment_ids: post.attachment_ids };
-    Ok(messages::post(db, scope, order_id, new).await?)
+    Ok(messages::draft(db, scope, order_id, new).await?)
+}
+
+/// Writes a drafted message in `tx`, which the API shares with the
+/// request's idempotency key so that the key's claim, the message and the
+/// stored answer are one commit.
+pub async fn post_in(tx: &mut Tx, draft: Draft) -> Result<Message, CommandError> {
+    Ok(messages::post_in(tx, draft).await?)
 }

@@ -16,7 +16,7 @@ use consign_domain::{BrandId, EventType, MessageId, OrderId, OrganizationId, Thr
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{Db, DbError, DbResult, JsonText, NewEvent, Page, PageRequest, Principal, Scope};
+use crate::{Db, DbError, DbResult, JsonText, NewEvent, Page, PageRequest, Principal, Scope, Tx};
 
 pub mod canned;
 pub mod search;
@@ -178,6 +178,28 @@ pub struct NewMessage {
 
 /// Posts a message to an order's thread as the caller.
 pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) -> DbResult<Message> {
+    let draft = draft(db, scope, order_id, new).await?;
+    let mut tx = db.begin().await?;
+    let message = post_in(&mut tx, draft).await?;
+    tx.commit().await?;
+    Ok(message)
+}
+
+/// A message that passed its checks against the order, ready to be written
+/// by [`post_in`].
+pub struct Draft {
+    order: OrderRef,
+    author: Participant,
+    body: String,
+    channel: Channel,
+    internal: bool,
+    attachment_ids: Vec<String>,
+}
+
+/// Checks a message against its order and author, reading on the reader
+/// (before any write transaction begins): the text, who may write a note,
+/// which channel.
+pub async fn draft(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) -> DbResult<Draft> {
     let body = if new.body.trim().is_empty() && !new.attachment_ids.is_empty() {
         String::new()
     } else {
@@ -194,9 +216,15 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
     if new.internal && new.channel != Channel::InApp {
         return Err(DbError::invalid("channel", "internal notes stay in the app: use in_app"));
     }
-    let channel = new.channel;
     let attachment_ids: Vec<String> = new.attachment_ids.iter().map(ToString::to_string).collect();
-    let mut tx = db.begin().await?;
+    Ok(Draft { order, author, body, channel: new.channel, internal: new.internal, attachment_ids })
+}
+
+/// Writes a [`Draft`] in `tx` (which a caller may share with the request's
+/// idempotency key): the message, its delivery for a reply that goes out,
+/// its files claimed.
+pub async fn post_in(tx: &mut Tx, draft: Draft) -> DbResult<Message> {
+    let Draft { order, author, body, channel, internal, attachment_ids } = draft;
     // The files must have been uploaded to this order and not be sent yet.
     let mut files: Vec<(String, String, String, i64)> = Vec::new();
     if !attachment_ids.is_empty() {
@@ -217,7 +245,7 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
         })
         .collect();
     let message = post_message(
-        &mut tx,
+        tx,
         MessageInsert {
             organization_id: order.organization_id,
             brand_id: order.brand_id,
@@ -226,7 +254,7 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
             channel,
             sender_role: author.role,
             sender_id: (!author.is_customer()).then(|| author.id.clone()),
-            internal: new.internal,
+            internal,
             attachments,
             external_id: None,
             actor: author.id.clone(),
@@ -236,7 +264,7 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
     // A staff reply on email, WhatsApp or SMS goes out through the
     // deliver job; the provider is never called inside this transaction.
     if !message.internal && message.sender_role.is_staff() && message.channel != Channel::InApp {
-        queue_delivery(&mut tx, &message, order.organization_id).await?;
+        queue_delivery(tx, &message, order.organization_id).await?;
     }
     // Claimed only if still unsent: the SELECT above takes no lock on
     // PostgreSQL, so a concurrent post may have claimed a file since.
@@ -254,7 +282,6 @@ pub async fn post(db: &Db, scope: &Scope, order_id: OrderId, new: NewMessage) ->
             ));
         }
     }
-    tx.commit().await?;
     Ok(message)
 }
 

@@ -24,6 +24,7 @@ use crate::AppState;
 use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
+use crate::middleware::idempotency::IdempotentRequest;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,6 +105,7 @@ async fn post_message(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(order_id): AppPath<OrderId>,
+    idempotent: Option<axum::Extension<IdempotentRequest>>,
     AppJson(request): AppJson<PostMessageRequest>,
 ) -> AppResult<(StatusCode, AppJson<Message>)> {
     let may = messaging::may_post(&state.db, caller.scope(), order_id).await?;
@@ -116,7 +118,20 @@ async fn post_message(
         attachment_ids: request.attachment_ids,
         canned_response_id: request.canned_response_id,
     };
-    Ok((StatusCode::CREATED, AppJson(messaging::post(&state.db, caller.scope(), may, post).await?)))
+    let draft = messaging::draft(&state.db, caller.scope(), may, post).await?;
+    // The key's claim, the message and the stored answer are one commit.
+    let idempotent = idempotent.map(|axum::Extension(request)| request);
+    let mut tx = state.db.begin().await?;
+    if let Some(idempotent) = &idempotent {
+        idempotent.claim_in(&mut tx).await?;
+    }
+    let message = messaging::post_in(&mut tx, draft).await?;
+    if let Some(idempotent) = &idempotent {
+        let body = serde_json::to_vec(&message).map_err(|error| AppError::Internal(error.into()))?;
+        idempotent.store_in(&mut tx, &state, StatusCode::CREATED, &body).await?;
+    }
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, AppJson(message)))
 }
 
 /// Marks the message, and every earlier one the caller can see, as read by

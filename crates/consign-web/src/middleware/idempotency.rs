@@ -52,7 +52,7 @@ const LEASE_SECONDS: i64 = 120;
 /// Routes whose handler claims a new key in its own transaction and stores
 /// its answer there (`claim_in`, `store_in`). A route listed here must call
 /// `claim_in` before its change.
-const CLAIMED_BY_THE_HANDLER: &[&str] = &["/api/v1/storefront/{brand_slug}/checkout"];
+const CLAIMED_BY_THE_HANDLER: &[&str] = &["/api/v1/storefront/{brand_slug}/checkout", "/api/v1/orders/{id}/messages"];
 
 /// A request that holds its idempotency key, in the request's extensions.
 #[derive(Clone, Debug)]

@@ -326,3 +326,56 @@ async fn twenty_concurrent_checkouts_with_one_key_place_one_order() {
     assert!(replayed["order_access_token"].as_str().is_some_and(|t| t.starts_with("cot_")));
     first.assert_stock_invariants().await;
 }
+
+/// A message post claims its key in the message's own transaction too:
+/// twenty concurrent posts with one key, across two instances, post one
+/// message, and a replay answers that message.
+#[tokio::test]
+async fn twenty_concurrent_message_posts_with_one_key_post_one_message() {
+    let unlimited =
+        || WebConfig { rate_limits: consign_web::auth::rate_limit::RateLimits::unlimited(), ..WebConfig::default() };
+    let first = TestApp::spawn_with(unlimited()).await;
+    let second = TestApp::spawn_on(first.test_db.another_connection().await, unlimited()).await;
+    let owner = first.sign_up("owner@acme.example", "merchant").await;
+    let shop = first.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1200, stock: &[5] }]).await;
+    let placed = first.checkout(&shop.slug, &[("MUG", 1)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/orders/{order_id}/messages");
+    let body = json!({"body": "Packed and ready.", "channel": "in_app"});
+    let requests = (0..20).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&owner.token)
+            .header("idempotency-key", "one-reply")
+            .json(&body)
+            .send()
+    });
+    let mut message_ids = Vec::new();
+    for response in futures_util::future::join_all(requests).await {
+        let response = response.expect("the server answers");
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        match status {
+            StatusCode::CREATED => message_ids.push(answer["id"].as_str().unwrap().to_owned()),
+            StatusCode::CONFLICT => assert_eq!(answer["code"], "idempotency_request_in_progress", "{answer}"),
+            other => panic!("unexpected {other}: {answer}"),
+        }
+    }
+    assert!(!message_ids.is_empty());
+    message_ids.dedup();
+    assert_eq!(message_ids.len(), 1, "every success is the same message");
+    let thread = first.get(&path, &owner.token).await;
+    let bodies: Vec<&str> = thread.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|message| message["body"].as_str())
+        .filter(|text| *text == "Packed and ready.")
+        .collect();
+    assert_eq!(bodies.len(), 1, "one message was posted: {}", thread.body);
+    let replay = post_with_key(&second, &path, &owner.token, "one-reply", &body).await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body["id"].as_str(), Some(message_ids[0].as_str()));
+}
