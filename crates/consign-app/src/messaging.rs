@@ -16,7 +16,7 @@ use consign_domain::messaging::Channel;
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId};
 
-use crate::order_commands::CommandError;
+use crate::order_commands::{CommandError, staff_may};
 
 /// Checks the caller on the order's thread: it must see the order (a
 /// customer's scope already holds only its own order), and staff need
@@ -24,13 +24,7 @@ use crate::order_commands::CommandError;
 pub async fn authorize(db: &Db, scope: &Scope, order_id: OrderId, action: Action) -> Result<(), CommandError> {
     let brand_id = messages::order_brand(db, scope, order_id).await?;
     if scope.customer_order().is_none() {
-        let grants = scope.grants();
-        if !grants.sees_brand(brand_id) {
-            return Err(CommandError::NotFound);
-        }
-        if !grants.allows_on_brand(action, brand_id) {
-            return Err(CommandError::Forbidden);
-        }
+        staff_may(scope, action, brand_id)?;
     }
     Ok(())
 }

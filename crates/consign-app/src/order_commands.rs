@@ -18,7 +18,7 @@ use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::ShipmentStatus;
 use consign_domain::text::{self, Carrier, NoteBody, Reason, Reference, Sku, TrackingNumber};
-use consign_domain::{FulfillmentOrderId, OrderId, OrderItemId, ShipmentId};
+use consign_domain::{BrandId, FulfillmentOrderId, OrderId, OrderItemId, ShipmentId};
 
 /// One refused field: its path in the request (`items[0].sku`) and what is
 /// wrong with it.
@@ -102,14 +102,21 @@ pub async fn authorize(db: &Db, scope: &Scope, order_id: OrderId, action: Action
     if scope.customer_order().is_some() {
         return Err(CommandError::NotFound);
     }
+    staff_may(scope, action, order.brand_id)?;
+    Ok(order)
+}
+
+/// The staff policy on one brand: `NotFound` when the caller does not see
+/// the brand, `Forbidden` when its role does not allow `action` there.
+pub(crate) fn staff_may(scope: &Scope, action: Action, brand_id: BrandId) -> Result<(), CommandError> {
     let grants = scope.grants();
-    if !grants.sees_brand(order.brand_id) {
+    if !grants.sees_brand(brand_id) {
         return Err(CommandError::NotFound);
     }
-    if !grants.allows_on_brand(action, order.brand_id) {
+    if !grants.allows_on_brand(action, brand_id) {
         return Err(CommandError::Forbidden);
     }
-    Ok(order)
+    Ok(())
 }
 
 /// Cancels the order for `reason`: its stock is released, and a paid order
