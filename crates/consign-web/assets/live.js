@@ -5,7 +5,8 @@
 // attribute ("all", or an order id; data-live-types narrows it to event
 // types starting with one of its words) as a `consign-live` DOM event, which
 // htmx turns into a refresh of that part of the page
-// (hx-trigger="consign-live"). After a drop the socket comes back with
+// (hx-trigger="consign-live", hx-sync="this:replace", hx-swap="outerHTML
+// settle:0ms"). After a drop the socket comes back with
 // ?after=<last event id>, so nothing is missed, and every listener
 // refreshes once. <body data-live-state> says "connected" while it is up.
 (function () {
@@ -22,14 +23,31 @@
     return null;
   }
 
+  // A burst of events refreshes a part once, 200 ms after the first. The
+  // refresh goes to the element in the page when the timer fires, found by
+  // its id: htmx replaces a part it refreshes, and a refresh sent to the
+  // replaced element would be dropped with it. Because hx-sync="this:replace"
+  // aborts a refresh still on its way for a newer one, the part always ends
+  // on an answer read after the last event.
+  var timers = {};
+
+  function refresh(id) {
+    if (timers[id]) return;
+    timers[id] = window.setTimeout(function () {
+      delete timers[id];
+      var element = document.getElementById(id);
+      if (element) element.dispatchEvent(new CustomEvent("consign-live"));
+    }, 200);
+  }
+
   function notify(event) {
     var order = event ? orderOf(event) : null;
-    document.querySelectorAll("[data-live]").forEach(function (element) {
+    document.querySelectorAll("[data-live][id]").forEach(function (element) {
       var wants = element.dataset.live;
       if (event && wants !== "all" && wants !== order) return;
       var types = element.dataset.liveTypes;
       if (event && types && !types.split(" ").some(function (prefix) { return event.type.indexOf(prefix) === 0; })) return;
-      element.dispatchEvent(new CustomEvent("consign-live", { detail: event }));
+      refresh(element.id);
     });
   }
 
