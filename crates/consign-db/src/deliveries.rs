@@ -7,12 +7,13 @@
 //! [`DeliverMessage`]; the job sends and records the outcome.
 
 use consign_domain::messaging::{Channel, DeliveryStatus};
-use consign_domain::{BrandId, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
+use consign_domain::{BrandId, EventType, MessageId, OrderId, OrganizationId, ThreadId, Timestamp};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::jobs::kinds::DeliverMessage;
 use crate::messages::{Message, order_ref};
-use crate::{Db, DbError, DbResult, Scope, Tx};
+use crate::{Db, DbError, DbResult, NewEvent, Scope, Tx};
 
 /// Where a message sent on email, WhatsApp or SMS is.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -79,6 +80,16 @@ pub async fn get(db: &Db, scope: &Scope, order_id: OrderId, message_id: MessageI
           WHERE d.message_id = $1 AND m.order_id = $2 AND m.internal = FALSE"
     );
     db.read_built(sql).bind(message_id).bind(order_id).fetch_one().await
+}
+
+/// The deliveries of an order's messages the caller sees, by message.
+pub async fn of_order(db: &Db, scope: &Scope, order_id: OrderId) -> DbResult<Vec<Delivery>> {
+    order_ref(db, scope, order_id).await?;
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM message_deliveries d JOIN messages m ON m.id = d.message_id
+          WHERE m.order_id = $1 AND m.internal = FALSE"
+    );
+    db.read_built(sql).bind(order_id).fetch_all().await
 }
 
 /// What the deliver job needs to send one message.
@@ -174,6 +185,9 @@ pub async fn mark_sent(db: &Db, message_id: MessageId, provider_message_id: &str
         .bind(message_id)
         .execute()
         .await?;
+    if updated == 1 {
+        record_change(&mut tx, message_id).await?;
+    }
     tx.commit().await?;
     Ok(updated == 1)
 }
@@ -182,18 +196,57 @@ pub async fn mark_sent(db: &Db, message_id: MessageId, provider_message_id: &str
 pub async fn record_failure(db: &Db, message_id: MessageId, error: &str, give_up: bool) -> DbResult<()> {
     let error: String = error.chars().take(1000).collect();
     let mut tx = db.begin().await?;
-    tx.query(
-        "UPDATE message_deliveries SET attempts = attempts + 1, last_error = $1,
-                status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
-          WHERE message_id = $4 AND status = 'queued'",
-    )
-    .bind(error)
-    .bind(give_up)
-    .bind(Timestamp::now())
-    .bind(message_id)
-    .execute()
-    .await?;
+    let updated = tx
+        .query(
+            "UPDATE message_deliveries SET attempts = attempts + 1, last_error = $1,
+                    status = CASE WHEN $2 THEN 'failed' ELSE status END, updated_at = $3
+              WHERE message_id = $4 AND status = 'queued'",
+        )
+        .bind(error)
+        .bind(give_up)
+        .bind(Timestamp::now())
+        .bind(message_id)
+        .execute()
+        .await?;
+    if updated == 1 {
+        record_change(&mut tx, message_id).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Records `message.delivery_updated` with the delivery as it now is, so
+/// the staff thread shows the change live. Staff only: a delivery names the
+/// customer's address and the provider's error.
+async fn record_change(tx: &mut Tx, message_id: MessageId) -> DbResult<()> {
+    let (organization_id, brand_id, order_id, thread_id, channel, status, attempts, last_error): (
+        OrganizationId,
+        BrandId,
+        OrderId,
+        ThreadId,
+        Channel,
+        DeliveryStatus,
+        i64,
+        Option<String>,
+    ) = tx
+        .query(
+            "SELECT d.organization_id, m.brand_id, m.order_id, m.thread_id, d.channel, d.status, d.attempts, d.last_error
+               FROM message_deliveries d JOIN messages m ON m.id = d.message_id WHERE d.message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_one()
+        .await?;
+    tx.record_event(NewEvent {
+        organization_id,
+        brand_id: Some(brand_id),
+        event_type: EventType::MessageDeliveryUpdated,
+        aggregate_type: "message",
+        aggregate_id: message_id.to_string(),
+        payload: json!({"order_id": order_id, "thread_id": thread_id, "message_id": message_id, "channel": channel,
+                        "status": status, "attempts": attempts, "last_error": last_error}),
+        actor: "system".to_owned(),
+    })
+    .await?;
     Ok(())
 }
 
@@ -234,6 +287,9 @@ pub async fn apply_status(
                 .bind(status)
                 .execute()
                 .await?;
+            if updated == 1 {
+                record_change(&mut tx, message_id).await?;
+            }
             Some(if updated == 1 { next } else { status })
         }
     };

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{Db, DbResult, Engine, JsonText, Page, PageRequest, Scope, Statement};
 
-/// A domain event (SPEC §4 "Event").
+/// A domain event.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Event {
     /// Id; ids increase with time.

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` records (SPEC §3), kept per caller for 24 hours.
+//! `Idempotency-Key` records (docs/api.md), kept per caller for 24 hours.
 //!
 //! The primary key (caller, key) makes the first request the only one that
 //! can claim a key, on one instance or many: the claim is an

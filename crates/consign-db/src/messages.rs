@@ -1,4 +1,4 @@
-//! Customer messaging (SPEC §2 "Messaging"): one thread per order,
+//! Customer messaging: one thread per order,
 //! immutable messages, internal notes, read receipts.
 //!
 //! Who may see what is decided here, for every read path:
@@ -26,7 +26,7 @@ pub mod write;
 use crate::deliveries::queue_delivery;
 use write::{MessageInsert, post_message};
 
-/// A message (SPEC §4 "Message").
+/// A message.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {
     /// Id; ids increase with time.

@@ -96,7 +96,7 @@ pub struct OrderItemView {
     pub total: Money,
 }
 
-/// An order as the API shows it (SPEC §4 "Order").
+/// An order as the API shows it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Order {
     /// Id.

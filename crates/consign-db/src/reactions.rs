@@ -76,6 +76,7 @@ pub fn reaction(event: &NewEvent) -> Reaction {
         | E::ShipmentException
         | E::ShipmentCancelled
         | E::MessageRead
+        | E::MessageDeliveryUpdated
         | E::ThreadAssigned
         | E::ThreadClosed
         | E::ThreadReopened

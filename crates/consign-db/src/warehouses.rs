@@ -42,7 +42,7 @@ pub struct NewWarehouse<'a> {
 }
 
 /// A warehouse code as it is stored and compared. Codes are identifiers
-/// people type (`wh-main` and `WH-MAIN` name one warehouse, SPEC §5), so
+/// people type (`wh-main` and `WH-MAIN` name one warehouse), so
 /// they are kept upper-case, which also makes the `(organization_id, code)`
 /// unique key case-insensitive.
 pub fn canonical_code(code: &str) -> String {

@@ -88,6 +88,7 @@ event_types! {
     ShipmentCancelled => "shipment.cancelled", "The shipment was cancelled.";
     MessageCreated => "message.created", "A message or internal note was posted on an order's thread.";
     MessageRead => "message.read", "Someone read messages of a thread.";
+    MessageDeliveryUpdated => "message.delivery_updated", "A reply's delivery to the customer was sent, delivered, failed or will be retried.";
     ThreadAssigned => "thread.assigned", "A thread was assigned to a staff member.";
     ThreadClosed => "thread.closed", "A thread was closed.";
     ThreadReopened => "thread.reopened", "A thread was reopened.";
@@ -151,6 +152,7 @@ impl EventType {
             | Self::FulfillmentOrderCreated
             | Self::ShipmentDraft
             | Self::ThreadAssigned
+            | Self::MessageDeliveryUpdated
             | Self::ProductCreated
             | Self::ProductUpdated
             | Self::VariantCreated
@@ -209,6 +211,7 @@ impl EventType {
             | Self::ShipmentCancelled
             | Self::MessageCreated
             | Self::MessageRead
+            | Self::MessageDeliveryUpdated
             | Self::ThreadAssigned
             | Self::ThreadClosed
             | Self::ThreadReopened

@@ -1,4 +1,4 @@
-//! Messaging vocabulary (SPEC §2 "Messaging") and the pure text rules
+//! Messaging vocabulary and the pure text rules
 //! around it: canned-response placeholders, finding an order number in an
 //! inbound message, and cutting the quoted history off an email reply.
 

@@ -1,4 +1,4 @@
-//! Money: integer minor units with an ISO 4217 currency (SPEC §3).
+//! Money: integer minor units with an ISO 4217 currency (docs/api.md).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Organization kinds and staff roles (SPEC §1).
+//! Organization kinds and staff roles.
 
 /// The error for a string that names no known variant.
 #[derive(Debug, thiserror::Error)]

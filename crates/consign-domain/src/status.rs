@@ -1,4 +1,4 @@
-//! Lifecycles (SPEC §2): every status enum and, in one place, which
+//! Lifecycles: every status enum and, in one place, which
 //! transitions each allows. Storage moves a status only through
 //! [`Lifecycle::check`], so an illegal move is an `invalid_transition`
 //! error, never a silent write.

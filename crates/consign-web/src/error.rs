@@ -1,4 +1,4 @@
-//! The API's one error type and its problem+json form (RFC 9457, SPEC §3).
+//! The API's one error type and its problem+json form (RFC 9457, docs/api.md).
 //!
 //! Every failure a handler can return is an [`AppError`]; the mapping to a
 //! status and a stable `code` is one exhaustive `match`, so a new variant

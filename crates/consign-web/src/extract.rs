@@ -176,7 +176,7 @@ where
     }
 }
 
-/// `?limit=&cursor=` (SPEC §3).
+/// `?limit=&cursor=` (docs/api.md).
 #[derive(Debug, Default, serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {

@@ -244,7 +244,7 @@ impl AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Consign API", description = "Order management for brands and 3PLs. See SPEC.md §3 for conventions."),
+    info(title = "Consign API", description = "Order management for brands and 3PLs. Money is `{amount, currency}` in integer minor units; times are RFC 3339 in UTC; errors are `application/problem+json` with a stable `code`; lists take `limit` (at most 200) and `cursor` and answer `{data, next_cursor}`; every POST accepts `Idempotency-Key`; `If-Match` with a `version` refuses a stale write (412). The conventions in full are in the repository's docs/api.md."),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Signup, login, sessions"),
@@ -300,7 +300,7 @@ pub fn app(state: AppState) -> Router {
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .merge(pages::router(state.clone()))
-        .fallback(|| async { AppError::NotFound.into_response() })
+        .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async {
             let mut response = AppError::NotFound.into_response();
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;

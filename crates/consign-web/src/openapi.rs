@@ -162,7 +162,7 @@ fn idempotency_key_parameter() -> utoipa::openapi::path::Parameter {
         .build()
 }
 
-/// `?limit=` is 1 to 200 on every list (SPEC §3), whichever query struct
+/// `?limit=` is 1 to 200 on every list (docs/api.md), whichever query struct
 /// declares it.
 fn bound_limit(operation: &mut Operation) {
     for param in operation.parameters.iter_mut().flatten() {

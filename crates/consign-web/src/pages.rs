@@ -33,7 +33,7 @@ pub mod view;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use consign_app::order_commands::CommandError;
@@ -64,14 +64,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(stock::router())
         .merge(settings::router())
         .merge(providers::router())
-        .layer(axum::middleware::from_fn_with_state(state, session::require_staff));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::require_staff));
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/invitations/{token}", get(invitation::form).post(invitation::submit))
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .merge(assets::router())
-        .merge(shop::router())
-        .merge(shop_thread::router())
+        .merge(
+            shop::router()
+                .merge(shop_thread::router())
+                .layer(axum::middleware::from_fn_with_state(state.clone(), shop::branded_not_found)),
+        )
         .merge(staff)
 }
 
@@ -224,19 +227,43 @@ impl IntoResponse for PageError {
     }
 }
 
-/// A plain error page (no template, so it cannot fail).
+/// A plain staff error page (no template, so it cannot fail).
 fn error_page(status: StatusCode, heading: &str, text: &str) -> Response {
+    plain_page(status, heading, text, "<a href=\"/admin\">Dashboard</a>")
+}
+
+/// A page with a heading, a text and links, for errors (no template, so it
+/// cannot fail). `links` is trusted HTML.
+fn plain_page(status: StatusCode, heading: &str, text: &str, links: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{heading}</title><link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\
          <body><main class=\"narrow\"><h1>{heading}</h1><p role=\"alert\">{}</p>\
-         <p><a href=\"javascript:history.back()\">Go back</a> · <a href=\"/admin\">Dashboard</a></p></main></body></html>",
-        escape_html(text)
+         <p><a href=\"javascript:history.back()\">Go back</a>{}{links}</p></main></body></html>",
+        escape_html(text),
+        if links.is_empty() { "" } else { " · " }
     );
     let mut response = (status, Html(body)).into_response();
     with_page_headers(&mut response);
     response
+}
+
+/// What a path no route serves answers: `/` goes to the staff app; under
+/// `/admin` and `/shop/{slug}` a browser gets a page (the shop's in the
+/// brand's frame); anything else, the API's problem answer.
+pub async fn not_found(axum::extract::State(state): axum::extract::State<AppState>, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/" {
+        return Redirect::to("/admin").into_response();
+    }
+    if let Some(rest) = path.strip_prefix("/shop/") {
+        return shop::not_found(&state, rest.split('/').next().unwrap_or_default()).await;
+    }
+    if path == "/admin" || path.starts_with("/admin/") {
+        return PageError::NotFound.into_response();
+    }
+    AppError::NotFound.into_response()
 }
 
 /// Headers every page carries: no framing, no referrer beyond this site

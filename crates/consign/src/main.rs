@@ -76,18 +76,42 @@ async fn connect(args: &DatabaseArgs) -> anyhow::Result<Db> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = connect(&args.database).await?;
     db.migrate().await.context("migration failed")?;
-    if args.demo
-        && let Some(logins) = seed::demo_if_empty(&db).await?
-    {
-        seed::print_logins(&logins);
-    }
+    // In demo mode the logins are printed at every start, not only the
+    // first: the person trying it has usually lost the first screen.
+    let demo_logins = if args.demo {
+        seed::demo_if_empty(&db).await?;
+        seed::demo_logins(&db).await?
+    } else {
+        None
+    };
     let gateway = std::sync::Arc::new(args.gateway().context("cannot load the master key")?);
     let web_config = args.web_config();
     let channels = std::sync::Arc::new(consign_channels::Channels::new((*web_config.channels).clone())?);
     let state = AppState::new(db.clone(), web_config, args.jwt_secret.clone(), gateway.clone()).await?;
     let listener =
         tokio::net::TcpListener::bind(&args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
-    tracing::info!(address = %listener.local_addr()?, engine = ?db.engine(), "Consign is listening");
+    let address = listener.local_addr()?;
+    // The URLs a person opens, with an unspecified bind address shown as
+    // this machine's loopback.
+    let base = match address.ip().is_unspecified() {
+        true => format!("http://127.0.0.1:{}", address.port()),
+        false => format!("http://{address}"),
+    };
+    tracing::info!(
+        %address,
+        engine = ?db.engine(),
+        admin = %format!("{base}/admin"),
+        docs = %format!("{base}/docs"),
+        shop = demo_logins.as_ref().map(|_| format!("{base}/shop/{}", seed::DEMO_SHOP)),
+        "Consign is listening"
+    );
+    if let Some(logins) = &demo_logins {
+        println!(
+            "Consign is serving the demo. Staff app: {base}/admin · demo shop: {base}/shop/{} · API docs: {base}/docs",
+            seed::DEMO_SHOP
+        );
+        seed::print_logins(logins);
+    }
     let keyring = gateway.keyring().context("cannot load the master key")?.clone();
     let runner = args.worker.then(|| {
         let mut runner = Runner::new(db.clone(), args.runner_config());

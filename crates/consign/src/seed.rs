@@ -30,6 +30,8 @@ use consign_web::auth::{password, tokens};
 const DEMO_PASSWORD: &str = "consign-demo";
 const THREEPL_EMAIL: &str = "ops@northwind.example";
 const MERCHANT_EMAIL: &str = "owner@acme.example";
+/// The demo brand's slug: its shop is `/shop/acme`.
+pub const DEMO_SHOP: &str = "acme";
 
 /// A login printed after seeding.
 pub struct DemoLogin {
@@ -45,6 +47,18 @@ pub async fn demo_if_empty(db: &Db) -> anyhow::Result<Option<Vec<DemoLogin>>> {
         return Ok(None);
     }
     demo(db).await
+}
+
+/// The demo logins, if the demo data is there.
+pub async fn demo_logins(db: &Db) -> anyhow::Result<Option<Vec<DemoLogin>>> {
+    Ok(users::get_by_email(db, THREEPL_EMAIL).await?.map(|_| logins()))
+}
+
+fn logins() -> Vec<DemoLogin> {
+    vec![
+        DemoLogin { role: "3PL operator (Northwind Logistics)", email: THREEPL_EMAIL },
+        DemoLogin { role: "Brand owner (Acme Outdoor)", email: MERCHANT_EMAIL },
+    ]
 }
 
 /// Seeds the demo unless its users exist.
@@ -79,16 +93,13 @@ pub async fn demo(db: &Db) -> anyhow::Result<Option<Vec<DemoLogin>>> {
     let brand = brands::create(
         db,
         &system,
-        NewBrand { organization_id: merchant.id, name: "Acme Outdoor", slug: "acme", currency: "USD" },
+        NewBrand { organization_id: merchant.id, name: "Acme Outdoor", slug: DEMO_SHOP, currency: "USD" },
     )
     .await?;
     brands::add_fulfiller(db, &system, brand.id, threepl.id).await?;
     catalog(db, &system, &brand, threepl.id).await?;
     orders(db, &brand.slug).await?;
-    Ok(Some(vec![
-        DemoLogin { role: "3PL operator (Northwind Logistics)", email: THREEPL_EMAIL },
-        DemoLogin { role: "Brand owner (Acme Outdoor)", email: MERCHANT_EMAIL },
-    ]))
+    Ok(Some(logins()))
 }
 
 /// A demo product: title, description, the option its variants differ by,

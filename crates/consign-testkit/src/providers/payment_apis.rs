@@ -553,7 +553,10 @@ impl TestApp {
         let reparsed: Value = serde_json::from_str(&body).unwrap();
         let mut signed = paypal_signature(&transmission_id, time, secrets::PAYPAL_WEBHOOK_ID, &reparsed.to_string());
         if forged {
-            signed = signed.replace(&signed[..2], "00");
+            // Another first digit: always a different signature (replacing
+            // the first two with "00" left one in 256 unchanged).
+            let other = if signed.starts_with('0') { "1" } else { "0" };
+            signed.replace_range(..1, other);
         }
         self.send(
             self.client

@@ -1,4 +1,4 @@
-//! Signup, login, token refresh and logout (SPEC §4 "Auth and tenancy").
+//! Signup, login, token refresh and logout.
 
 use std::net::SocketAddr;
 
@@ -111,7 +111,7 @@ async fn signup(
     // A taken email is refused before the costly hash, so a flood of
     // signups for one address costs a lookup each, not an argon2 run. The
     // refusal cannot be fully uniform (a successful signup answers tokens at
-    // once, SPEC §4), so its words name no email and every try counts
+    // once), so its words name no email and every try counts
     // against the address's signup budget, which bounds enumeration.
     if users::get_by_email(&state.db, &email).await?.is_some() {
         return Err(email_refused());

@@ -77,7 +77,7 @@ pub(crate) async fn resolve(state: &AppState, token: &str, origin: Origin) -> Re
 /// The API routes an order access token (`cot_…`) may call: its order, that
 /// order's messages, thread, timeline, attachments and payment attempts, the
 /// customer's message search and unread count, the storefront and the live
-/// feed (SPEC §5). Every other API route is staff's and answers 403 to it, in
+/// feed. Every other API route is staff's and answers 403 to it, in
 /// this one place rather than in each handler; which order the token may see
 /// is still the storage scope's to decide (another order is a 404).
 const CUSTOMER_ROUTES: &[(Method, &str)] = &[

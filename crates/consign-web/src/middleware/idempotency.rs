@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on every POST (SPEC §3).
+//! `Idempotency-Key` on every POST (docs/api.md).
 //!
 //! The first request with a key claims it in the database and runs; its
 //! response (anything but a 5xx, 401, 403 or 429) is stored and replayed to every later

@@ -1,4 +1,4 @@
-//! Every error under `/api/` is `application/problem+json` (SPEC §3), the
+//! Every error under `/api/` is `application/problem+json` (docs/api.md), the
 //! ones our handlers return and also those answered below them in plain
 //! text or with no body: an extractor of axum's (a raw webhook body over the
 //! limit, a WebSocket handshake without its headers) or a layer (the request

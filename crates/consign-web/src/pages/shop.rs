@@ -13,8 +13,10 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use consign_db::brands::{self, BrandTheme};
 use consign_db::orders::checkout::{self, StorefrontBrand};
@@ -72,6 +74,43 @@ fn chrome(brand: &StorefrontBrand, theme: BrandTheme, title: impl Into<String>) 
         theme,
         title: title.into(),
         live_url: None,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "shop/not_found.html")]
+struct NotFoundPage {
+    shop: ShopChrome,
+}
+
+/// The 404 page of a shop: in the brand's frame when `slug` names a brand,
+/// else a plain page that links nowhere a customer cannot go.
+pub async fn not_found(state: &AppState, slug: &str) -> Response {
+    let page = match brand(state, &slug.to_lowercase()).await {
+        Ok((brand, theme)) => render(&NotFoundPage { shop: chrome(&brand, theme, "Page not found") }),
+        Err(PageError::NotFound) => Err(PageError::NotFound),
+        Err(error) => return error.into_response(),
+    };
+    let mut response = match page {
+        Ok(response) => response,
+        Err(_) => super::plain_page(
+            StatusCode::NOT_FOUND,
+            "No shop here",
+            "There is no shop at this address. Check the link you were given.",
+            "",
+        ),
+    };
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// Puts a shop route's 404 (an unknown product or order) in the brand's frame.
+pub async fn branded_not_found(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let slug = request.uri().path().strip_prefix("/shop/").and_then(|rest| rest.split('/').next()).map(str::to_owned);
+    let response = next.run(request).await;
+    match slug {
+        Some(slug) if response.status() == StatusCode::NOT_FOUND => not_found(&state, &slug).await,
+        _ => response,
     }
 }
 

@@ -17,12 +17,13 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use consign_app::messaging::{self, Post};
 use consign_app::order_commands;
+use consign_db::deliveries::{self, Delivery};
 use consign_db::messages::canned;
 use consign_db::messages::threads::{self, Thread};
 use consign_db::messages::{self, Message};
 use consign_db::orders::Order;
 use consign_db::{DbError, PageRequest, brands};
-use consign_domain::messaging::{Channel, SenderRole, ThreadStatus};
+use consign_domain::messaging::{Channel, DeliveryStatus, SenderRole, ThreadStatus};
 use consign_domain::policy::Action;
 use consign_domain::{AttachmentId, CannedResponseId, OrderId, UserId};
 use serde::Deserialize;
@@ -98,9 +99,33 @@ pub struct MessageView {
     pub(crate) internal: bool,
     pub(crate) mine: bool,
     pub(crate) seen_by_customer: bool,
+    /// How a reply sent on email, WhatsApp or SMS is getting there.
+    pub(crate) delivery: Option<DeliveryView>,
     pub(crate) body: String,
     pub(crate) at: String,
     pub(crate) attachments: Vec<AttachmentLink>,
+}
+
+/// A delivery's state in words, with the badge style that goes with it.
+pub struct DeliveryView {
+    pub(crate) words: String,
+    /// `good`, `warn` or `bad`.
+    pub(crate) tone: &'static str,
+}
+
+impl DeliveryView {
+    fn of(delivery: &Delivery) -> Self {
+        let reason = delivery.last_error.as_deref().unwrap_or("no reason given");
+        match delivery.status {
+            DeliveryStatus::Queued if delivery.attempts > 0 => {
+                Self { words: format!("Not sent yet, will retry: {reason}"), tone: "warn" }
+            }
+            DeliveryStatus::Queued => Self { words: "Queued".into(), tone: "warn" },
+            DeliveryStatus::Sent => Self { words: "Sent".into(), tone: "good" },
+            DeliveryStatus::Delivered => Self { words: "Delivered".into(), tone: "good" },
+            DeliveryStatus::Failed => Self { words: format!("Failed: {reason}"), tone: "bad" },
+        }
+    }
 }
 
 /// A choice of a select.
@@ -144,6 +169,7 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
         Err(error) => return Err(error.into()),
     };
     let mut list = all_messages(state, staff, order.id).await?;
+    let deliveries = deliveries::of_order(&state.db, scope, order.id).await?;
     if let (Some(thread), Some(last)) = (&thread, list.last())
         && thread.unread > 0
     {
@@ -170,14 +196,25 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
             .map(|p| if p.id.to_string() == me { format!("{} (you)", p.name) } else { p.name.clone() })
             .unwrap_or_else(|| "A former staff member".to_owned()),
     };
-    let default_channel = thread.as_ref().and_then(|t| t.last_customer_channel).unwrap_or(Channel::InApp);
-    let mut channels = vec![Channel::InApp, Channel::Email];
-    if order.customer.phone.is_some() {
-        channels.extend([Channel::Whatsapp, Channel::Sms]);
-    }
-    if !channels.contains(&default_channel) {
-        channels.push(default_channel);
-    }
+    // Only channels this installation can send on are offered (and the
+    // phone ones only with a phone number); a reply defaults to the channel
+    // the customer last wrote on, if it is one of them.
+    let configured = &state.config.channels;
+    let phone = order.customer.phone.is_some();
+    let channels: Vec<Channel> = [
+        (Channel::InApp, true),
+        (Channel::Email, configured.email.is_some()),
+        (Channel::Whatsapp, phone && configured.whatsapp.is_some()),
+        (Channel::Sms, phone && configured.twilio.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(channel, offered)| offered.then_some(channel))
+    .collect();
+    let default_channel = thread
+        .as_ref()
+        .and_then(|t| t.last_customer_channel)
+        .filter(|c| channels.contains(c))
+        .unwrap_or(Channel::InApp);
     // Only the customer's receipts matter here: a reply shows "seen" once
     // the customer has read it.
     list.iter_mut().for_each(|m| m.read_by.retain(|r| r.role == SenderRole::Customer));
@@ -187,7 +224,13 @@ pub async fn load(state: &AppState, staff: &Staff, order: &Order) -> Result<Thre
         open: thread.as_ref().is_none_or(|t: &Thread| t.status == ThreadStatus::Open),
         status: thread.as_ref().map(|t| view::words(t.status.as_str())).unwrap_or_else(|| "No messages yet".into()),
         assignee,
-        messages: list.iter().map(|m| message_view(m, &me)).collect(),
+        messages: list
+            .iter()
+            .map(|m| {
+                let delivery = deliveries.iter().find(|d| d.message_id == m.id).map(DeliveryView::of);
+                MessageView { delivery, ..message_view(m, &me) }
+            })
+            .collect(),
         channels: channels
             .into_iter()
             .map(|c| SelectOption {
@@ -245,6 +288,7 @@ fn message_view(message: &Message, me: &str) -> MessageView {
         internal: message.internal,
         mine: message.sender_id.as_deref() == Some(me),
         seen_by_customer: message.sender_role.is_staff() && !message.read_by.is_empty(),
+        delivery: None,
         body: message.body.clone(),
         at: view::time(message.created_at),
         attachments: attachment_links(message, "/admin/attachments/", ""),
@@ -300,7 +344,8 @@ pub async fn post_message(
     let done = match &result {
         Ok(message) if message.internal => "Internal note added to the thread.".to_owned(),
         Ok(message) if message.channel == Channel::InApp => "Reply posted to the customer's order page.".to_owned(),
-        Ok(message) => format!("Reply sent {}.", channel_words(message.channel)),
+        // Sending happens after the answer: the thread shows how it went.
+        Ok(message) => format!("Reply queued to go {}.", channel_words(message.channel)),
         Err(_) => String::new(),
     };
     settle(result, &format!("{}#thread-h", order_path(order_id)), done)

@@ -107,14 +107,39 @@ fn the_crate_graph_is_one_way() {
 
 /// The Rust files under `dir`.
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    files_ending(dir, &["rs"], found);
+}
+
+/// The files under `dir` whose extension is one of `extensions`.
+fn files_ending(dir: &Path, extensions: &[&str], found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a source directory").filter_map(|entry| entry.ok()) {
         let path = entry.path();
         if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files_ending(&path, extensions, found);
+        } else if path.extension().is_some_and(|ext| extensions.iter().any(|wanted| ext == *wanted)) {
             found.push(path);
         }
     }
+}
+
+#[test]
+fn the_repository_points_at_nothing_outside_it() {
+    let root = crates_dir().parent().expect("the repository").to_path_buf();
+    let mut files = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for dir in ["crates", "docs", "scripts"] {
+        files_ending(&root.join(dir), &["rs", "md", "html", "js", "css", "toml", "sh"], &mut files);
+    }
+    let this_file = Path::new(file!()).file_name().expect("a file name");
+    let mut offenders = Vec::new();
+    for file in files.iter().filter(|f| f.file_name() != Some(this_file)) {
+        let text = std::fs::read_to_string(file).expect("a text file");
+        for (number, line) in text.lines().enumerate() {
+            if ["SPEC.md", "SPEC §", "../shared"].iter().any(|outside| line.contains(outside)) {
+                offenders.push(format!("{}:{}: {}", file.display(), number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "cite docs/api.md or the code instead:\n{}", offenders.join("\n"));
 }
 
 #[test]

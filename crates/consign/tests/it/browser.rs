@@ -46,6 +46,16 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
     browser.goto(&app.url("/shop/acme/cart")).await;
     browser.wait_for_text("#cart", "TENT-2P").await;
     browser.wait_for_text("#cart", "$498.00").await;
+    // The cart's Remove button is readable: its text is not the colour of
+    // its background (the shop's button rule once painted both brand).
+    let remove = browser
+        .execute(
+            "var s = getComputedStyle(document.querySelector('#cart button.secondary')); \
+             return [s.color, s.backgroundColor];",
+            vec![],
+        )
+        .await;
+    assert_ne!(remove[0], remove[1], "the cart's Remove button is invisible: {remove}");
     browser.screenshot("shop-cart").await;
 
     // Checkout; a double click places one order.

@@ -680,3 +680,83 @@ async fn channels_mailgun_checks_the_signature_before_reading_attachments_and_bo
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", too_large.text);
     assert_eq!(too_large.code(), "payload_too_large");
 }
+
+/// The delivery badge of the message whose body is `body` on the staff
+/// order page, or None.
+fn delivery_badge(page: &str, body: &str) -> Option<String> {
+    let message = page.find(body)?;
+    let meta = page[..message].rfind("class=\"message-meta\"")?;
+    let part = &page[meta..message];
+    let start = part.find("delivery\">")? + "delivery\">".len();
+    let end = part[start..].find("</span>")?;
+    Some(part[start..start + end].to_owned())
+}
+
+#[tokio::test]
+async fn channels_the_staff_thread_shows_how_each_reply_is_getting_there_live() {
+    let s = setup().await;
+    let mut staff = consign_testkit::pages::PageClient::signed_in(&s.app, &s.owner.email, &s.owner.password).await;
+    let order_page = format!("/admin/orders/{}", s.order_id);
+    let page = staff.get(&order_page).await;
+    // Every channel is configured here; the customer has a phone number.
+    for offered in ["value=\"in_app\"", "value=\"email\"", "value=\"sms\"", "value=\"whatsapp\""] {
+        assert!(page.text.contains(offered), "{offered} is not offered");
+    }
+    let mut socket = crate::live::connect(&s.app, &s.owner.token, false, None).await;
+
+    // A reply by email, from the page: queued until the job sends it.
+    let posted = staff
+        .post(&format!("{order_page}/messages"), &[("kind", "reply"), ("body", "Packed today."), ("channel", "email")])
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.text);
+    let page = staff.get(&order_page).await;
+    assert!(page.text.contains("Reply queued to go by email."), "the flash says what happened");
+    assert_eq!(delivery_badge(&page.text, "Packed today.").as_deref(), Some("Queued"));
+    s.app.run_jobs().await;
+    s.smtp.wait_for(1).await;
+    let event = loop {
+        let event = crate::live::next_event(&mut socket).await;
+        if event["type"] == "message.delivery_updated" {
+            break event;
+        }
+    };
+    assert_eq!(event["payload"]["status"], "sent", "{event}");
+    assert_eq!(event["payload"]["order_id"], s.order_id.as_str());
+    let page = staff.get(&order_page).await;
+    assert_eq!(delivery_badge(&page.text, "Packed today.").as_deref(), Some("Sent"));
+
+    // A reply by SMS that the provider keeps refusing ends failed, with why.
+    s.twilio.answer_with(vec![(500, "{}")]);
+    reply(&s, &s.owner.token, "Your parcel is late", "sms").await;
+    for _ in 0..3 {
+        sqlx_due_now(&s.app).await;
+        s.app.run_jobs().await;
+    }
+    let page = staff.get(&order_page).await;
+    let badge = delivery_badge(&page.text, "Your parcel is late").expect("a delivery badge");
+    assert!(badge.starts_with("Failed: ") && badge.contains("500"), "{badge}");
+
+    // The customer's page shows no delivery state, and no event of it.
+    let customer_page = s
+        .app
+        .send(s.app.client.get(s.app.url(&format!("/shop/acme/orders/{}?token={}", s.order_id, s.customer))))
+        .await;
+    assert!(!customer_page.text.contains("Failed: "), "the customer sees a delivery failure");
+    let timeline = s.app.get(&format!("/api/v1/orders/{}/timeline", s.order_id), &s.customer).await;
+    assert!(!timeline.text.contains("message.delivery_updated"), "{}", timeline.text);
+}
+
+#[tokio::test]
+async fn channels_only_configured_channels_are_offered_on_the_thread() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    app.stocked_brand(&owner, "acme", 1, &[Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+    let placed = app.checkout("acme", &[("MUG", 1)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap();
+    let mut staff = consign_testkit::pages::PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let page = staff.get(&format!("/admin/orders/{order_id}")).await;
+    assert!(page.text.contains("value=\"in_app\""), "{}", page.text);
+    for unconfigured in ["value=\"email\"", "value=\"sms\"", "value=\"whatsapp\""] {
+        assert!(!page.text.contains(unconfigured), "{unconfigured} is offered with no provider configured");
+    }
+}

@@ -133,7 +133,7 @@ async fn the_order_access_token_reads_its_own_order_and_nothing_else() {
         app.request(Method::GET, &format!("/api/v1/storefront/orders/{their_id}?token={token}"), None, None).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/api/v1/orders/{their_id}"), token).await.status, StatusCode::NOT_FOUND);
-    // Staff routes refuse the token outright (SPEC §5), even on its own order.
+    // Staff routes refuse the token outright, even on its own order.
     assert_eq!(app.get("/api/v1/orders", token).await.status, StatusCode::FORBIDDEN);
     assert_eq!(app.get("/api/v1/brands", token).await.status, StatusCode::FORBIDDEN);
     let cancel =

@@ -1,4 +1,4 @@
-//! The conventions a client written from SPEC §3 relies on: every list is
+//! The conventions a client written from docs/api.md relies on: every list is
 //! `{data, next_cursor}` (sub-collections included) and pages with
 //! `?limit=&cursor=`; codes are case-insensitive identifiers.
 

@@ -1,4 +1,4 @@
-//! What a customer sees (SPEC §5): an allow-list view of its order's events
+//! What a customer sees: an allow-list view of its order's events
 //! on every customer path, the timeline as a paged list, and every staff
 //! route refused to an order access token.
 

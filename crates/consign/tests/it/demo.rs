@@ -54,6 +54,8 @@ async fn seed_loads_a_living_demo_with_an_order_in_every_state() {
 pub(crate) struct ServeProcess {
     child: std::process::Child,
     pub(crate) address: String,
+    /// Its "Consign is listening" log line.
+    listening: serde_json::Value,
     dir: std::path::PathBuf,
 }
 
@@ -84,17 +86,17 @@ impl ServeProcess {
             .expect("start consign serve");
         let stderr = child.stderr.take().unwrap();
         let mut lines = std::io::BufReader::new(stderr).lines();
-        let address = loop {
+        let listening = loop {
             let line = lines.next().expect("consign serve exited before listening").unwrap();
             if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
                 && entry["message"] == "Consign is listening"
             {
-                break entry["address"].as_str().unwrap().to_owned();
+                break entry;
             }
         };
         // Keep draining its log so the process never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, address: format!("http://{address}"), dir }
+        Self { child, address: format!("http://{}", listening["address"].as_str().unwrap()), listening, dir }
     }
 }
 
@@ -118,6 +120,8 @@ impl Drop for ServeProcess {
 async fn serve_on_an_empty_database_creates_no_demo_logins_and_keeps_signup_closed() {
     let test_db = TestDb::new().await;
     let server = ServeProcess::start(&test_db.url, &[]);
+    assert_eq!(server.listening["admin"], format!("{}/admin", server.address));
+    assert!(server.listening.get("shop").is_none(), "no demo shop without the demo: {}", server.listening);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let login = client
         .post(format!("{}/api/v1/auth/login", server.address))
@@ -140,7 +144,15 @@ async fn serve_on_an_empty_database_creates_no_demo_logins_and_keeps_signup_clos
 async fn serve_with_demo_seeds_the_demo_logins_and_opens_signup() {
     let test_db = TestDb::new().await;
     let server = ServeProcess::start(&test_db.url, &["--demo"]);
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // The log names where to go.
+    let base = &server.address;
+    assert_eq!(server.listening["admin"], format!("{base}/admin"), "{}", server.listening);
+    assert_eq!(server.listening["docs"], format!("{base}/docs"));
+    assert_eq!(server.listening["shop"], format!("{base}/shop/acme"));
+    let client = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let root = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::SEE_OTHER);
+    assert_eq!(root.headers()["location"], "/admin");
     let login = client
         .post(format!("{}/api/v1/auth/login", server.address))
         .json(&json!({"email": "owner@acme.example", "password": "consign-demo"}))

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (SPEC §3): replay, body mismatch, in-flight requests,
+//! `Idempotency-Key` (docs/api.md): replay, body mismatch, in-flight requests,
 //! and exactly one effect under concurrency, on one instance and across two
 //! sharing a database; keys per caller, sealed stored responses, and a
 //! request cut off after it committed that is never run twice.

@@ -637,3 +637,45 @@ async fn every_page_of_the_demo_data_renders() {
         assert!(page.text.len() > 200, "{path} is nearly empty: {}", page.text);
     }
 }
+
+#[tokio::test]
+async fn the_root_leads_to_the_staff_app_and_unknown_addresses_answer_pages() {
+    let app = TestApp::spawn().await;
+    let (owner, _shop) = shop(&app).await;
+    let root = app.send(app.client.get(app.url("/"))).await;
+    assert_eq!(root.status, StatusCode::SEE_OTHER);
+    assert_eq!(root.header("location"), Some("/admin"));
+
+    // Under a shop, in the brand's frame, with the way back to its products
+    // and nothing that leads a customer into the staff app.
+    let unknown_id = "01a23bbc-1769-70d1-bef9-b57f63a224ad";
+    for path in [
+        "/shop/acme/nowhere".to_owned(),
+        format!("/shop/ACME/products/{unknown_id}"),
+        format!("/shop/acme/orders/{unknown_id}?token=cot_wrong"),
+    ] {
+        let page = app.send(app.client.get(app.url(&path))).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.header("content-type").unwrap_or_default().starts_with("text/html"), "{path}");
+        for needle in ["We cannot find that page", "Brand acme", "href=\"/shop/acme\""] {
+            assert!(page.text.contains(needle), "{path}: {needle} missing from {}", page.text);
+        }
+        assert!(!page.text.contains("/admin"), "{path} links to the staff app");
+    }
+    let nobody = app.send(app.client.get(app.url("/shop/nobody/cart"))).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert!(nobody.text.contains("No shop here"), "{}", nobody.text);
+    assert!(!nobody.text.contains("/admin"), "{}", nobody.text);
+
+    // Under the staff app, a page with the way to the dashboard.
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let page = staff.get("/admin/nowhere").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.header("content-type").unwrap_or_default().starts_with("text/html"));
+    assert!(page.text.contains("href=\"/admin\""), "{}", page.text);
+
+    // The API keeps its problem answers.
+    let api = app.send(app.client.get(app.url("/api/v1/nowhere"))).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.header("content-type"), Some("application/problem+json"));
+}

@@ -13,6 +13,7 @@ use consign_db::inbound::messages::{self as inbound, Inbound, Received};
 use consign_domain::messaging::Channel;
 use consign_testkit::pages::PageClient;
 use consign_testkit::{Sku, StockedBrand, TestApp, TestUser};
+use consign_web::WebConfig;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -191,7 +192,15 @@ async fn unmatched_email(app: &TestApp, brand_id: &str, body: &str) {
 
 #[tokio::test]
 async fn the_inbox_filters_threads_and_links_messages_without_an_order() {
-    let app = TestApp::spawn().await;
+    // Email is configured (replies by email are offered); nothing is sent.
+    let email = consign_channels::EmailConfig {
+        smtp_url: "smtp://127.0.0.1:1".into(),
+        from: "support@consign.test".into(),
+        inbound_domain: "in.consign.test".into(),
+        mailgun_signing_key: None,
+    };
+    let channels = consign_channels::ChannelsConfig { email: Some(email), ..Default::default() };
+    let app = TestApp::spawn_with(WebConfig { channels: std::sync::Arc::new(channels), ..WebConfig::default() }).await;
     let (owner, shop) = shop(&app).await;
     let (order_id, token) = place(&app, &shop).await;
     let (quiet_id, _) = place(&app, &shop).await;
