@@ -42,9 +42,12 @@ pub struct Args {
     /// by `--fill`.
     #[arg(long, default_value_t = 100_000)]
     pub orders: u64,
-    /// Sequential `GET /api/v1/orders?brand_id=…&limit=50` requests to time.
+    /// `GET /api/v1/orders?brand_id=…&limit=50` requests to time, in total.
     #[arg(long, default_value_t = 2_000)]
     pub list_requests: u64,
+    /// Concurrent readers of the order list, each one request at a time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub list_clients: u32,
     /// Distinct SKUs (one product and variant each).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub skus: u32,

@@ -1,6 +1,6 @@
 //! Phase 3a, `sql` mode: tops the brand up to `--orders` orders with bulk
 //! `INSERT`s into the server's own database, through consign-db's pools and
-//! macros so one code path serves SQLite and PostgreSQL.
+//! statements, so one code path serves SQLite and PostgreSQL.
 //!
 //! The rows are what the benchmark's own checkouts become once their
 //! reservations run out: `expired`, `unpaid`, `unfulfilled` orders with

@@ -135,7 +135,10 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<Summary> {
         );
     }
 
-    println!("\n== 3. Order list: top up to {} orders, then {} requests ==", args.orders, args.list_requests);
+    println!(
+        "\n== 3. Order list: top up to {} orders, then {} requests from {} readers ==",
+        args.orders, args.list_requests, args.list_clients
+    );
     let (fill, orders_in_brand) = match fill_mode {
         FillMode::Sql => {
             let url = target.database_url.as_deref().context("the SQL fill needs the database URL")?;
@@ -189,7 +192,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<Summary> {
     setup::login(&api, &mut fixture).await?;
     let newest = newest_order_number(&api, &fixture).await?;
     println!("  the brand has {orders_in_brand} orders; the list's newest is {newest}");
-    let listed = list::run(&api, &fixture, args.list_requests, orders_in_brand).await?;
+    let listed = list::run(&api, &fixture, args.list_requests, args.list_clients, orders_in_brand).await?;
     let list_latency = Latency::of(&listed.latency);
     println!("  {}/{} ok in {:.2} s", listed.ok, args.list_requests, listed.elapsed.as_secs_f64());
     println!("  {}", list_latency.line());
