@@ -72,7 +72,8 @@ pub async fn run(
         }
     };
     let parts = futures_util::future::join_all((0..readers.max(1)).map(read)).await;
-    let mut outcome = Outcome { elapsed: started.elapsed(), latency: new_histogram(), ok: 0, failures: BTreeMap::new() };
+    let mut outcome =
+        Outcome { elapsed: started.elapsed(), latency: new_histogram(), ok: 0, failures: BTreeMap::new() };
     for part in parts {
         outcome.ok += part.ok;
         outcome.latency.add(&part.latency)?;
@@ -84,7 +85,11 @@ pub async fn run(
 }
 
 /// Why an answer does not count, or None for a good one.
-fn judge(result: Result<(reqwest::StatusCode, String), reqwest::Error>, index: u64, expected_len: usize) -> Option<String> {
+fn judge(
+    result: Result<(reqwest::StatusCode, String), reqwest::Error>,
+    index: u64,
+    expected_len: usize,
+) -> Option<String> {
     match result {
         Ok((status, text)) if status == reqwest::StatusCode::OK => {
             let listed = serde_json::from_str::<Value>(&text)

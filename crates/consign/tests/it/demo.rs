@@ -60,7 +60,7 @@ pub(crate) struct ServeProcess {
 }
 
 impl ServeProcess {
-    fn start(database_url: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(database_url: &str, extra: &[&str]) -> Self {
         Self::start_with_env(database_url, extra, &[])
     }
 

@@ -31,6 +31,7 @@ mod pages_messaging;
 mod payments;
 mod payments_model;
 mod rate_limits;
+mod readme;
 mod secrets;
 mod sessions;
 mod storage;
