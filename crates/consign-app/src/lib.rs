@@ -17,7 +17,8 @@
 //! - [`order_commands`]: the staff commands on an order (cancel, note,
 //!   payment, address, items, shipments), each checking the caller, the
 //!   fields and then storing; [`messaging`], a message posted to an
-//!   order's thread.
+//!   order's thread; [`warehouse_allocation`], the warehouses a brand
+//!   ships from.
 //!
 //! Functions here return their own error types (or `DbError`); each edge
 //! maps them to its own answers (an `AppError`, a job retry).
@@ -35,3 +36,4 @@ pub mod payment_start;
 pub mod provider_accounts;
 pub mod refund_sending;
 pub mod tokens;
+pub mod warehouse_allocation;

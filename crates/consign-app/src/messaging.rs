@@ -60,7 +60,9 @@ pub struct Post {
 /// and then [`post_in`].
 pub async fn post(db: &Db, scope: &Scope, may: MayPost, post: Post) -> Result<Message, CommandError> {
     let draft = draft(db, scope, may, post).await?;
-    let mut tx = db.begin().await?;
+    // A post locks only its own thread: alone, it need not queue for the
+    // shared batch (see `Db::begin_alone`).
+    let mut tx = db.begin_alone().await?;
     let message = post_in(&mut tx, draft).await?;
     tx.commit().await?;
     Ok(message)

@@ -61,18 +61,24 @@ impl CommandError {
         Self::Invalid(vec![FieldProblem::new(field, message)])
     }
 
-    /// The same refusal with the field `from` called `to`, for an edge that
-    /// labels it otherwise (the order page's note is `note`, not `body`).
-    pub fn renamed(self, from: &str, to: &str) -> Self {
+    /// The same refusal with every field renamed by `rename`, for an edge
+    /// whose form names fields otherwise than the API's paths.
+    pub fn renamed_all(self, rename: impl Fn(&str) -> String) -> Self {
         match self {
             Self::Invalid(problems) => Self::Invalid(
                 problems
                     .into_iter()
-                    .map(|problem| if problem.field == from { FieldProblem::new(to, problem.message) } else { problem })
+                    .map(|problem| FieldProblem::new(rename(&problem.field), problem.message))
                     .collect(),
             ),
             other => other,
         }
+    }
+
+    /// The same refusal with the field `from` called `to`, for an edge that
+    /// labels it otherwise (the order page's note is `note`, not `body`).
+    pub fn renamed(self, from: &str, to: &str) -> Self {
+        self.renamed_all(|field| if field == from { to.to_owned() } else { field.to_owned() })
     }
 }
 

@@ -7,12 +7,22 @@
 //! counter) is locked once for the batch instead of being handed from
 //! transaction to transaction at commit speed.
 //!
-//! A *lane* is one connection's batches. There is one lane: SQLite has one
-//! writer anyway, and on PostgreSQL one lane per instance means no two
-//! batches of an instance wait for each other's row locks (two lanes that
-//! each hold a row the other's next member wants would deadlock). With
-//! [`PoolSettings::group_commit`](crate::PoolSettings) at 1 the batches are
-//! single transactions and PostgreSQL gets a lane per connection.
+//! A *lane* is one connection's batches. There is one shared lane: SQLite
+//! has one writer anyway, and on PostgreSQL one batching lane per instance
+//! means no two batches of an instance wait for each other's row locks (two
+//! lanes that each hold a row the other's next member wants would
+//! deadlock). With [`PoolSettings::group_commit`](crate::PoolSettings) at 1
+//! the batches are single transactions and PostgreSQL gets a lane per
+//! connection.
+//!
+//! On PostgreSQL, writes that touch no row many requests want (a message
+//! post locks only its own thread) gain nothing from sharing a batch and
+//! lose the overlap of their round trips: they begin with
+//! [`Db::begin_alone`](crate::Db::begin_alone) and run in lanes of one
+//! transaction each, beside the shared one (all but two of the pool's
+//! connections).
+//! Such a transaction and a batch can still wait for each other's rows;
+//! the deadlock detector then fails one, as below.
 //!
 //! Several instances on one PostgreSQL each have their lane; two of their
 //! batches can still come to wait for each other, and PostgreSQL's deadlock
@@ -47,11 +57,18 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 use crate::{Db, DbError, DbResult, Pool, PoolSettings};
 
 /// One connection's batches.
-#[derive(Default)]
 pub(crate) struct Lane {
     batch: Arc<Mutex<Option<Batch>>>,
     /// Writers waiting for this lane.
     waiting: AtomicUsize,
+    /// Most members in one batch: bounds how long the first one waits.
+    max_members: usize,
+}
+
+impl Lane {
+    fn of(max_members: usize) -> Self {
+        Self { batch: Arc::default(), waiting: AtomicUsize::new(0), max_members: max_members.max(1) }
+    }
 }
 
 /// The lane, held by the one writer running in it now.
@@ -82,35 +99,63 @@ pub(crate) enum Leave {
 
 /// The lanes of one [`Db`].
 pub(crate) struct Lanes {
-    lanes: Vec<Lane>,
-    /// Most members in one batch: bounds how long the first one waits.
-    max_members: usize,
+    /// Lanes that batch, for [`Db::begin`](crate::Db::begin).
+    shared: Vec<Lane>,
+    /// Lanes of one transaction each, for
+    /// [`Db::begin_alone`](crate::Db::begin_alone); empty where writes
+    /// alone would only queue for the one writer (SQLite) or where every
+    /// lane is already alone.
+    alone: Vec<Lane>,
     /// Batches committed, and the transactions they held (for `/metrics`).
     pub(crate) commits: AtomicU64,
     pub(crate) transactions: AtomicU64,
 }
 
+/// Which lanes a write transaction may run in.
+#[derive(Clone, Copy)]
+pub(crate) enum Joining {
+    /// A shared batch.
+    Shared,
+    /// A transaction of its own where the engine gains from it.
+    Alone,
+}
+
 impl Lanes {
     pub(crate) fn new(pool: &Pool, settings: &PoolSettings) -> Self {
         let max_members = settings.group_commit.max(1) as usize;
-        let count = match pool {
-            Pool::Postgres(_) if max_members == 1 => settings.max_connections.max(1) as usize,
-            _ => 1,
+        let connections = settings.max_connections.max(1) as usize;
+        let (shared, alone) = match pool {
+            Pool::Postgres(_) if max_members == 1 => (connections, 0),
+            // Two connections stay for reads (and the shared lane's own).
+            Pool::Postgres(_) => (1, connections.saturating_sub(2).max(1)),
+            Pool::Sqlite { .. } => (1, 0),
         };
         Self {
-            lanes: (0..count).map(|_| Lane::default()).collect(),
-            max_members,
+            shared: (0..shared).map(|_| Lane::of(max_members)).collect(),
+            alone: (0..alone).map(|_| Lane::of(1)).collect(),
             commits: AtomicU64::new(0),
             transactions: AtomicU64::new(0),
+        }
+    }
+
+    /// The lane at `index` ([`Db::join_batch`] numbers the shared lanes
+    /// first, then the lone ones).
+    fn get(&self, index: usize) -> &Lane {
+        match index.checked_sub(self.shared.len()) {
+            Some(alone) => &self.alone[alone],
+            None => &self.shared[index],
         }
     }
 }
 
 impl Db {
     /// Waits for a lane and makes sure it has a batch open.
-    pub(crate) async fn join_batch(&self) -> DbResult<(usize, Held)> {
-        let index = self.least_busy_lane();
-        let lane = &self.lanes.lanes[index];
+    pub(crate) async fn join_batch(&self, joining: Joining) -> DbResult<(usize, Held)> {
+        let index = match joining {
+            Joining::Alone if !self.lanes.alone.is_empty() => self.lanes.shared.len() + least_busy(&self.lanes.alone),
+            _ => least_busy(&self.lanes.shared),
+        };
+        let lane = self.lanes.get(index);
         lane.waiting.fetch_add(1, Ordering::SeqCst);
         let mut held = lane.batch.clone().lock_owned().await;
         lane.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -122,12 +167,6 @@ impl Db {
             *held = Some(Batch { tx, members: Vec::new() });
         }
         Ok((index, held))
-    }
-
-    fn least_busy_lane(&self) -> usize {
-        let load = |lane: &Lane| lane.waiting.load(Ordering::SeqCst) + usize::from(lane.batch.try_lock().is_err());
-        let lanes = &self.lanes.lanes;
-        (0..lanes.len()).min_by_key(|&index| load(&lanes[index])).unwrap_or(0)
     }
 
     /// Ends a member's part and passes the lane on or commits the batch.
@@ -154,8 +193,8 @@ impl Db {
         if matches!(leave, Leave::Commit { .. }) {
             held.as_mut().expect("a member's batch is open").members.push(told);
         }
-        let lane = &self.lanes.lanes[index];
-        let full = held.as_ref().is_some_and(|batch| batch.members.len() >= self.lanes.max_members);
+        let lane = self.lanes.get(index);
+        let full = held.as_ref().is_some_and(|batch| batch.members.len() >= lane.max_members);
         if lane.waiting.load(Ordering::SeqCst) == 0 || full {
             self.commit_batch(&mut held).await;
         }
@@ -183,6 +222,12 @@ impl Db {
             let _ = member.send(result.clone());
         }
     }
+}
+
+/// The index of the lane with the fewest writers in it or waiting.
+fn least_busy(lanes: &[Lane]) -> usize {
+    let load = |lane: &Lane| lane.waiting.load(Ordering::SeqCst) + usize::from(lane.batch.try_lock().is_err());
+    (0..lanes.len()).min_by_key(|&index| load(&lanes[index])).unwrap_or(0)
 }
 
 /// Runs a savepoint statement in the batch.

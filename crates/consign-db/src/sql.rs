@@ -21,7 +21,7 @@ use sqlx::{
     SqliteConnection, Type,
 };
 
-use crate::group_commit::{self, Held, Leave, Open};
+use crate::group_commit::{self, Held, Joining, Leave, Open};
 use crate::{Db, DbError, DbResult, Engine, Pool};
 
 /// A value a statement can bind on both engines. It is copied into the
@@ -61,18 +61,27 @@ pub struct Tx {
 impl Db {
     /// Opens a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
-        self.join(true).await
+        self.join(true, Joining::Shared).await
+    }
+
+    /// A write transaction for work that locks no row other requests want
+    /// at the same time (a message post): on PostgreSQL it runs alone on a
+    /// connection instead of queueing for the shared batch, so such writes
+    /// overlap their round trips; on SQLite it is [`Db::begin`]. See
+    /// `group_commit`.
+    pub async fn begin_alone(&self) -> DbResult<Tx> {
+        self.join(true, Joining::Alone).await
     }
 
     /// Joins a batch: with a savepoint of its own for a transaction, without
     /// one for a lone SQLite statement (SQLite undoes a failed statement by
     /// itself, and a lone statement has nothing else to undo).
-    async fn join(&self, with_savepoint: bool) -> DbResult<Tx> {
+    async fn join(&self, with_savepoint: bool, joining: Joining) -> DbResult<Tx> {
         // On a task of its own: a caller cancelled while waiting drops the
         // `Tx` the task made, which leaves the lane cleanly.
         let db = self.clone();
         let joined = tokio::spawn(async move {
-            let (lane, held) = db.join_batch().await?;
+            let (lane, held) = db.join_batch(joining).await?;
             let mut tx = Tx { held: Some(held), lane, savepoint: false, db };
             if with_savepoint {
                 group_commit::savepoint(tx.held.as_mut().expect("just joined"), "SAVEPOINT member").await?;
@@ -226,7 +235,7 @@ macro_rules! run {
         };
         match (on, args) {
             (On::Batched(db), args) => {
-                let mut tx = db.join(false).await?;
+                let mut tx = db.join(false, Joining::Shared).await?;
                 let value = match (tx.on(), args) {
                     (On::SqliteConn($executor), Args::Sqlite($args)) => $call,
                     (On::PgConn($executor), Args::Postgres($args)) => $call,

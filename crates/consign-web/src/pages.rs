@@ -163,6 +163,40 @@ impl Chrome {
     }
 }
 
+/// A form body, refused on a page in words when it does not fit the form
+/// (a field missing or not of its kind) rather than with axum's plain-text
+/// rejection ("Failed to deserialize form body").
+pub struct PageForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, PageError> {
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err(PageError::Refused(form_refusal(&rejection.body_text()))),
+        }
+    }
+}
+
+/// The words for a form body that does not fit, naming a missing field as
+/// a person would (`warehouse_id` is "warehouse").
+fn form_refusal(detail: &str) -> String {
+    match detail.split("missing field `").nth(1).and_then(|rest| rest.split('`').next()) {
+        Some(field) => format!(
+            "The form was sent without its {} field. Fill it in and send it again.",
+            field.trim_end_matches("_id").replace('_', " ")
+        ),
+        None => "The form could not be read: a field is not filled in the way the form expects. Check the fields and \
+                 send it again."
+            .to_owned(),
+    }
+}
+
 /// What a page handler can fail with.
 #[derive(Debug)]
 pub enum PageError {
@@ -305,6 +339,15 @@ pub fn settle<T>(result: Result<T, AppError>, to: &str, success: impl Into<Strin
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
+
+    use super::form_refusal;
+
+    #[test]
+    fn a_form_missing_a_field_is_refused_in_words() {
+        let text = form_refusal("Failed to deserialize form body: missing field `warehouse_id`");
+        assert_eq!(text, "The form was sent without its warehouse field. Fill it in and send it again.");
+        assert!(!form_refusal("Failed to deserialize form body: invalid digit").contains("deserialize"));
+    }
 
     /// The Rust files under `dir`, and `dir.rs` beside it (the module's own
     /// file).

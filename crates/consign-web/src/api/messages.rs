@@ -119,9 +119,10 @@ async fn post_message(
         canned_response_id: request.canned_response_id,
     };
     let draft = messaging::draft(&state.db, caller.scope(), may, post).await?;
-    // The key's claim, the message and the stored answer are one commit.
+    // The key's claim, the message and the stored answer are one commit,
+    // alone: a post locks only its own thread (see `Db::begin_alone`).
     let idempotent = idempotent.map(|axum::Extension(request)| request);
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_alone().await?;
     if let Some(idempotent) = &idempotent {
         idempotent.claim_in(&mut tx).await?;
     }

@@ -1,12 +1,8 @@
 //! Warehouses, and which of them serve a brand in what order.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
-use consign_db::warehouses::{
-    self, Allocation, AllocationError, BrandWarehouse, NewWarehouse, Warehouse, WarehouseFilter,
-};
+use consign_db::warehouses::{self, Allocation, BrandWarehouse, NewWarehouse, Warehouse, WarehouseFilter};
 use consign_db::{DbError, Page};
 use consign_domain::policy::Action;
 use consign_domain::text::{DisplayName, WarehouseCode};
@@ -18,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, FieldError, Problem, text_rule};
+use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -100,22 +96,21 @@ async fn list_warehouses(
 }
 
 /// One warehouse of a brand's allocation order.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AllocationInput {
     /// The warehouse.
-    #[garde(skip)]
     pub warehouse_id: WarehouseId,
     /// Lower is allocated first, 0 to 1000000.
-    #[garde(range(min = 0, max = 1_000_000))]
     #[schema(minimum = 0, maximum = 1000000)]
     pub priority: i64,
 }
 
-/// `PUT /brands/{id}/warehouses`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// `PUT /brands/{id}/warehouses`. The rules are
+/// `consign_app::warehouse_allocation::set`'s.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SetBrandWarehouses {
-    /// The brand's warehouses; replaces the list it had.
-    #[garde(length(max = 100), dive)]
+    /// The brand's warehouses (at most 100); replaces the list it had.
+    #[schema(max_items = 100)]
     pub warehouses: Vec<AllocationInput>,
 }
 
@@ -138,41 +133,12 @@ async fn set_brand_warehouses(
     AppPath(brand_id): AppPath<BrandId>,
     AppJson(request): AppJson<SetBrandWarehouses>,
 ) -> AppResult<AppJson<Page<BrandWarehouse>>> {
-    caller.authorize_brand(Action::ViewBrand, brand_id)?;
-    let grants = caller.scope().grants();
-    if !grants.allows_on_brand(Action::ManageBrand, brand_id) {
-        let fulfillers = warehouses::fulfillers(&state.db, caller.scope(), brand_id).await?;
-        if !fulfillers.iter().any(|org| grants.allows_in_organization(Action::ManageWarehouses, *org)) {
-            return Err(AppError::Forbidden);
-        }
-    }
-    request.validate()?;
-    let mut seen: HashMap<WarehouseId, usize> = HashMap::new();
-    let mut errors = Vec::new();
-    for (index, entry) in request.warehouses.iter().enumerate() {
-        if let Some(first) = seen.insert(entry.warehouse_id, index) {
-            errors.push(FieldError::new(
-                format!("warehouses[{index}].warehouse_id"),
-                format!("is listed twice (also warehouses[{first}])"),
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
     let allocation: Vec<Allocation> = request
         .warehouses
         .iter()
         .map(|entry| Allocation { warehouse_id: entry.warehouse_id, priority: entry.priority })
         .collect();
-    let linked =
-        warehouses::set_for_brand(&state.db, caller.scope(), brand_id, &allocation).await.map_err(|e| match e {
-            AllocationError::Ineligible { index } => AppError::field(
-                format!("warehouses[{index}].warehouse_id"),
-                "no such warehouse of the brand's organization or of a 3PL that fulfils for it",
-            ),
-            AllocationError::Db(error) => error.into(),
-        })?;
+    let linked = consign_app::warehouse_allocation::set(&state.db, caller.scope(), brand_id, &allocation).await?;
     Ok(AppJson(whole_list(linked)))
 }
 

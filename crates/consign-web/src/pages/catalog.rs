@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use consign_db::PageRequest;
 use consign_db::brands::Brand;
 use consign_db::products::{
@@ -26,6 +26,7 @@ use super::view::{self, filled};
 use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 /// The catalog routes.
 pub fn router() -> Router<AppState> {
@@ -197,7 +198,7 @@ pub struct NewProductForm {
 pub async fn create(
     State(state): State<AppState>,
     staff: Staff,
-    Form(form): Form<NewProductForm>,
+    PageForm(form): PageForm<NewProductForm>,
 ) -> Result<Response, PageError> {
     let brand_id: BrandId = form.brand_id.parse().map_err(|_| PageError::NotFound)?;
     let brand = consign_db::brands::get(&state.db, staff.caller.scope(), brand_id).await?;
@@ -302,7 +303,7 @@ pub async fn update(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<ProductForm>,
+    PageForm(form): PageForm<ProductForm>,
 ) -> Result<Response, PageError> {
     let back = format!("/admin/products/{id}");
     let result = async {
@@ -349,7 +350,7 @@ pub async fn add_variant(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<VariantForm>,
+    PageForm(form): PageForm<VariantForm>,
 ) -> Result<Response, PageError> {
     let back = format!("/admin/products/{id}");
     let result = async {
@@ -372,7 +373,7 @@ pub async fn update_variant(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<VariantForm>,
+    PageForm(form): PageForm<VariantForm>,
 ) -> Result<Response, PageError> {
     let variant_id: VariantId = id.parse().map_err(|_| PageError::NotFound)?;
     let variant = products::get_variant(&state.db, staff.caller.scope(), variant_id).await?;

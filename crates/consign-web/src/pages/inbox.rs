@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use consign_db::inbound::inbox;
 use consign_db::messages::threads::{self, ThreadFilter};
 use consign_db::orders::{self, OrderFilter};
@@ -31,6 +31,7 @@ use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
 use crate::actions;
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 /// The inbox routes.
 pub fn router() -> Router<AppState> {
@@ -261,7 +262,7 @@ pub async fn link(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<LinkForm>,
+    PageForm(form): PageForm<LinkForm>,
 ) -> Result<Response, PageError> {
     let item_id: InboxItemId = parse_id(&id)?;
     let brand_id: BrandId = parse_id(&form.brand_id)?;

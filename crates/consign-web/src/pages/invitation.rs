@@ -7,7 +7,6 @@
 //! another site cannot know it.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -19,6 +18,7 @@ use crate::AppState;
 use crate::actions::invitations::{accept_invitation, invitee_has_account};
 use crate::auth::tokens;
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 #[derive(Template)]
 #[template(path = "admin/invitation.html")]
@@ -72,7 +72,7 @@ pub struct AcceptForm {
 pub async fn submit(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<AcceptForm>,
+    PageForm(form): PageForm<AcceptForm>,
 ) -> Result<Response, PageError> {
     match accept_invitation(&state, &token, form.name.as_deref(), form.password).await {
         Ok((user, _)) => Ok(view::redirect_with(

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,6 +22,7 @@ use super::{PageError, Staff, render};
 use crate::AppState;
 use crate::auth::{password, tokens};
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 const LOGIN_CSRF_COOKIE: &str = "consign_login_csrf";
 
@@ -102,7 +102,7 @@ pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let cookie = view::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !tokens::constant_time_eq(&cookie, &form.csrf) {

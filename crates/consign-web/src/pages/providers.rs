@@ -5,10 +5,10 @@
 //! `PUT /api/v1/brands/{id}/payment-providers/{provider}`
 //! (`actions::payment_providers::store`, `ManageBrand`).
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::post;
-use axum::{Form, Router};
 use consign_db::payments::{self, ProviderSettings};
 use consign_domain::BrandId;
 use consign_payments::ProviderKind;
@@ -19,6 +19,7 @@ use super::view;
 use super::{PageError, Staff, settle};
 use crate::AppState;
 use crate::actions::payment_providers::{required_fields, store};
+use crate::pages::PageForm;
 
 /// The provider routes.
 pub fn router() -> axum::Router<AppState> {
@@ -87,7 +88,7 @@ pub async fn save(
     State(state): State<AppState>,
     staff: Staff,
     Path((id, provider)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let brand_id: BrandId = parse_id(&id)?;
     let credentials: serde_json::Map<String, Value> = fields

@@ -9,11 +9,11 @@
 //! with what was typed.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use consign_db::api_keys::{self, ApiKey};
 use consign_db::brands::{self, Brand, BrandChanges, BrandMember, BrandTheme, Fulfiller, NewBrand};
 use consign_db::invitations::{self, Invitation, InvitedRole};
@@ -32,6 +32,7 @@ use crate::actions::invitations::{CreatedInvitation, invite};
 use crate::actions::organizations;
 use crate::auth::tokens;
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 /// The settings routes.
 pub fn router() -> Router<AppState> {
@@ -127,7 +128,7 @@ pub struct NewBrandForm {
 pub async fn create_brand(
     State(state): State<AppState>,
     staff: Staff,
-    Form(form): Form<NewBrandForm>,
+    PageForm(form): PageForm<NewBrandForm>,
 ) -> Result<Response, PageError> {
     let result = async {
         let named: Option<OrganizationId> =
@@ -297,6 +298,8 @@ struct BrandPage {
     new_invitation: Option<NewInvitationView>,
     invite: InviteForm,
     providers: Vec<super::providers::ProviderView>,
+    /// The warehouses it ships from and could ship from.
+    warehouses: Vec<super::stock::WarehouseChoice>,
 }
 
 fn brand_id_of(id: &str) -> Result<BrandId, PageError> {
@@ -348,8 +351,10 @@ async fn brand_page_for(
         .map(FulfillerRow::of)
         .collect();
     let members = brands::list_members(&state.db, staff.caller.scope(), brand_id).await?;
+    let warehouses = super::stock::brand_choices(state, staff, &brand).await?;
     render(&BrandPage {
         providers,
+        warehouses,
         chrome: staff.chrome("settings", format!("Settings · {}", brand.name)),
         logo_url: theme.logo_url.clone().unwrap_or_default(),
         theme,
@@ -396,7 +401,7 @@ pub async fn update_brand(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<BrandForm>,
+    PageForm(form): PageForm<BrandForm>,
 ) -> Result<Response, PageError> {
     let brand_id = brand_id_of(&id)?;
     let back = format!("/admin/settings/brands/{brand_id}");
@@ -476,7 +481,7 @@ pub async fn add_member(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<InviteForm>,
+    PageForm(form): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
     let brand_id = brand_id_of(&id)?;
     let result = async {
@@ -506,7 +511,7 @@ pub async fn change_brand_member(
     State(state): State<AppState>,
     staff: Staff,
     Path((id, user_id)): Path<(String, String)>,
-    Form(form): Form<RoleForm>,
+    PageForm(form): PageForm<RoleForm>,
 ) -> Result<Response, PageError> {
     let (brand_id, user_id) = (brand_id_of(&id)?, user_id_of(&user_id)?);
     let result = async {
@@ -592,7 +597,7 @@ pub async fn create_key(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<KeyForm>,
+    PageForm(form): PageForm<KeyForm>,
 ) -> Result<Response, PageError> {
     let brand_id = brand_id_of(&id)?;
     let back = format!("/admin/settings/brands/{brand_id}");
@@ -706,7 +711,7 @@ pub async fn invite_org_member(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<InviteForm>,
+    PageForm(form): PageForm<InviteForm>,
 ) -> Result<Response, PageError> {
     let organization_id = organization_id_of(&id)?;
     let result = async {
@@ -725,7 +730,7 @@ pub async fn change_org_member(
     State(state): State<AppState>,
     staff: Staff,
     Path((id, user_id)): Path<(String, String)>,
-    Form(form): Form<RoleForm>,
+    PageForm(form): PageForm<RoleForm>,
 ) -> Result<Response, PageError> {
     let (organization_id, user_id) = (organization_id_of(&id)?, user_id_of(&user_id)?);
     let result = async {

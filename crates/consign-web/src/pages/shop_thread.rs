@@ -6,10 +6,10 @@
 //! with that token; the form carries the token, which is also what makes a
 //! forged post from another site impossible (it cannot know it).
 
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use consign_db::messages::threads;
 use consign_db::messages::{self, NewMessage};
 use consign_db::orders::Order;
@@ -26,6 +26,7 @@ use super::thread::{AttachmentLink, attachment_links};
 use super::view::{self, percent_encode};
 use crate::AppState;
 use crate::auth::rate_limit::Bucket;
+use crate::pages::PageForm;
 
 /// The customer's message routes.
 pub fn router() -> Router<AppState> {
@@ -117,7 +118,7 @@ pub struct WriteForm {
 pub async fn write(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
-    Form(form): Form<WriteForm>,
+    PageForm(form): PageForm<WriteForm>,
 ) -> Result<Response, PageError> {
     let (brand, _) = brand(&state, &slug).await?;
     let token = form.token.trim();

@@ -1,15 +1,17 @@
 //! Stock pages: a brand's stock levels per warehouse with an adjustment
-//! form, one variant's levels and ledger (history), and the warehouses of
-//! the caller's organizations.
+//! form, one variant's levels and ledger (history), the warehouses of the
+//! caller's organizations, and which of them a brand ships from (a section
+//! of the brand's settings page).
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::Router;
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use consign_app::warehouse_allocation;
 use consign_db::brands::Brand;
 use consign_db::stock::{self, AdjustError, LevelFilter, MovementFilter, NewAdjustment, StockChange};
-use consign_db::warehouses::{self, NewWarehouse};
+use consign_db::warehouses::{self, Allocation, NewWarehouse};
 use consign_db::{DbError, PageRequest, products};
 use consign_domain::policy::Action;
 use consign_domain::text::{AdjustmentReason, DisplayName, Reference, WarehouseCode};
@@ -21,6 +23,7 @@ use super::view::{self, filled};
 use super::{Chrome, PageError, Staff, render, settle};
 use crate::AppState;
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 /// The stock and warehouse routes.
 pub fn router() -> Router<AppState> {
@@ -29,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/stock/adjust", post(adjust))
         .route("/admin/stock/history", get(history))
         .route("/admin/warehouses", get(warehouse_list).post(create_warehouse))
+        .route("/admin/settings/brands/{id}/warehouses", post(save_brand_warehouses))
 }
 
 /// A stock level row.
@@ -174,7 +178,7 @@ pub struct AdjustForm {
 pub async fn adjust(
     State(state): State<AppState>,
     staff: Staff,
-    Form(form): Form<AdjustForm>,
+    PageForm(form): PageForm<AdjustForm>,
 ) -> Result<Response, PageError> {
     let variant_id: VariantId = form.variant_id.parse().map_err(|_| PageError::NotFound)?;
     let warehouse_id: WarehouseId = form.warehouse_id.parse().map_err(|_| PageError::NotFound)?;
@@ -331,6 +335,8 @@ struct WarehousesPage {
     chrome: Chrome,
     rows: Vec<WarehouseRow>,
     organizations: Vec<OrgChoice>,
+    /// The brands a new warehouse may start shipping for.
+    brands: Vec<Brand>,
 }
 
 /// `GET /admin/warehouses`.
@@ -352,7 +358,10 @@ pub async fn warehouse_list(State(state): State<AppState>, staff: Staff) -> Resu
             }
         }
     }
+    let brands =
+        staff.brands(&state).await?.into_iter().filter(|b| grants.allows_on_brand(Action::ManageBrand, b.id)).collect();
     render(&WarehousesPage {
+        brands,
         chrome: staff.chrome("warehouses", "Warehouses"),
         rows: found
             .data
@@ -369,13 +378,15 @@ pub struct WarehouseForm {
     name: String,
     code: String,
     organization_id: Option<String>,
+    /// A brand that ships from it from now on, after its other warehouses.
+    brand_id: Option<String>,
 }
 
 /// `POST /admin/warehouses`.
 pub async fn create_warehouse(
     State(state): State<AppState>,
     staff: Staff,
-    Form(form): Form<WarehouseForm>,
+    PageForm(form): PageForm<WarehouseForm>,
 ) -> Result<Response, PageError> {
     let result = async {
         let named: Option<OrganizationId> =
@@ -383,14 +394,110 @@ pub async fn create_warehouse(
         let organization_id = staff.caller.authorize_organization(Action::ManageWarehouses, named)?;
         let name = DisplayName::parse(&form.name).map_err(AppError::invalid("name"))?;
         let code = WarehouseCode::parse(&form.code).map_err(AppError::invalid("code"))?;
+        let brand_id: Option<BrandId> =
+            filled(&form.brand_id).map(|v| v.parse().map_err(|_| AppError::NotFound)).transpose()?;
         let new = NewWarehouse { organization_id, name: name.as_str(), code: code.as_str() };
-        warehouses::create(&state.db, staff.caller.scope(), new).await.map_err(|error| match error {
+        let created = warehouses::create(&state.db, staff.caller.scope(), new).await.map_err(|error| match error {
             DbError::Conflict { .. } => {
                 AppError::Conflict(format!("Your organization already has a warehouse with code {code}."))
             }
             other => other.into(),
+        })?;
+        let Some(brand_id) = brand_id else { return Ok("Warehouse created.".to_owned()) };
+        // Last in the brand's allocation order: it ships what the others
+        // cannot until someone reorders them.
+        let mut allocation: Vec<Allocation> = warehouses::for_brand(&state.db, staff.caller.scope(), brand_id)
+            .await?
+            .iter()
+            .map(|w| Allocation { warehouse_id: w.warehouse_id, priority: w.priority })
+            .collect();
+        let priority = allocation.iter().map(|a| a.priority + 1).max().unwrap_or(1);
+        allocation.push(Allocation { warehouse_id: created.id, priority });
+        warehouse_allocation::set(&state.db, staff.caller.scope(), brand_id, &allocation).await?;
+        Ok(format!("Warehouse created; the brand ships from it (priority {priority})."))
+    }
+    .await;
+    match result {
+        Ok(done) => settle(Ok(()), "/admin/warehouses", done),
+        Err(error) => settle(Err::<(), _>(error), "/admin/warehouses", ""),
+    }
+}
+
+/// A warehouse a brand may ship from, with its place in the allocation
+/// order if it is used.
+pub struct WarehouseChoice {
+    pub(crate) id: WarehouseId,
+    pub(crate) name: String,
+    pub(crate) code: String,
+    /// Empty when the brand does not ship from it.
+    pub(crate) priority: String,
+}
+
+/// The warehouses the brand ships from, in allocation order, then the
+/// others the caller sees that it could ship from (its organization's and
+/// its 3PLs').
+pub(super) async fn brand_choices(
+    state: &AppState,
+    staff: &Staff,
+    brand: &Brand,
+) -> Result<Vec<WarehouseChoice>, PageError> {
+    let scope = staff.caller.scope();
+    let linked = warehouses::for_brand(&state.db, scope, brand.id).await?;
+    let mut eligible = warehouses::fulfillers(&state.db, scope, brand.id).await?;
+    eligible.push(brand.organization_id);
+    let all = PageRequest { limit: 200, after: None };
+    let visible = warehouses::list(&state.db, scope, &warehouses::WarehouseFilter::default(), &all).await?.data;
+    let mut choices: Vec<WarehouseChoice> = linked
+        .iter()
+        .map(|w| WarehouseChoice {
+            id: w.warehouse_id,
+            name: w.name.clone(),
+            code: w.code.clone(),
+            priority: w.priority.to_string(),
+        })
+        .collect();
+    let mut others: Vec<WarehouseChoice> = visible
+        .into_iter()
+        .filter(|w| eligible.contains(&w.organization_id) && !linked.iter().any(|l| l.warehouse_id == w.id))
+        .map(|w| WarehouseChoice { id: w.id, name: w.name, code: w.code, priority: String::new() })
+        .collect();
+    others.sort_by(|a, b| a.name.cmp(&b.name));
+    choices.extend(others);
+    Ok(choices)
+}
+
+/// `POST /admin/settings/brands/{id}/warehouses`: a `priority_<warehouse
+/// id>` field per warehouse; a blank one means the brand does not ship
+/// from it.
+pub async fn save_brand_warehouses(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let brand_id: BrandId = id.parse().map_err(|_| PageError::NotFound)?;
+    let result = async {
+        let mut allocation = Vec::new();
+        for (name, value) in &fields {
+            let (Some(warehouse), priority) = (name.strip_prefix("priority_"), value.trim()) else { continue };
+            if priority.is_empty() {
+                continue;
+            }
+            let warehouse_id: WarehouseId = warehouse.parse().map_err(|_| AppError::NotFound)?;
+            let priority =
+                priority.parse::<i64>().map_err(|_| AppError::field("priority", "must be a whole number, or blank"))?;
+            allocation.push(Allocation { warehouse_id, priority });
+        }
+        allocation.sort_by_key(|a| a.priority);
+        warehouse_allocation::set(&state.db, staff.caller.scope(), brand_id, &allocation).await.map_err(|error| {
+            // The form has no list indexes: name the field as the page does.
+            AppError::from(error.renamed_all(|field| match field.rsplit_once('.') {
+                Some((_, "priority")) => "priority".to_owned(),
+                Some((_, "warehouse_id")) => "warehouse".to_owned(),
+                _ => field.to_owned(),
+            }))
         })
     }
     .await;
-    settle(result, "/admin/warehouses", "Warehouse created.")
+    settle(result, &format!("/admin/settings/brands/{brand_id}#warehouses"), "Warehouses saved.")
 }

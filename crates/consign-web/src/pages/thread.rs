@@ -11,10 +11,10 @@
 //! staff member. New messages arrive over the live socket (`live.js`),
 //! which makes htmx reload the message list.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use consign_app::messaging::{self, Post};
 use consign_app::order_commands;
 use consign_db::deliveries::{self, Delivery};
@@ -35,6 +35,7 @@ use super::{PageError, Staff, settle};
 use crate::AppState;
 use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::AppError;
+use crate::pages::PageForm;
 
 /// The thread routes.
 pub fn router() -> Router<AppState> {
@@ -311,7 +312,7 @@ pub async fn post_message(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<MessageForm>,
+    PageForm(form): PageForm<MessageForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let internal = form.kind == "note";
@@ -362,7 +363,7 @@ pub async fn assign(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<AssignForm>,
+    PageForm(form): PageForm<AssignForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {

@@ -679,3 +679,78 @@ async fn the_root_leads_to_the_staff_app_and_unknown_addresses_answer_pages() {
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.header("content-type"), Some("application/problem+json"));
 }
+
+#[tokio::test]
+async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@trail.example", "merchant").await;
+    let brand = app.create_brand(&owner, "trail").await;
+    let brand_id = brand["id"].as_str().unwrap().to_owned();
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+
+    // No warehouse yet: the stock page says what to do instead of a form
+    // that cannot be sent, and a form sent without one is refused in words.
+    let stock = staff.get(&format!("/admin/stock?brand_id={brand_id}")).await;
+    assert!(stock.text.contains("id=\"no-brand-warehouses\""), "{}", stock.text);
+    let settings = staff.get(&format!("/admin/settings/brands/{brand_id}")).await;
+    assert!(settings.text.contains("id=\"no-warehouses\""), "{}", settings.text);
+    let refused = staff.post("/admin/stock/adjust", &[("reason", "count"), ("set_on_hand", "5")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text.contains("without its variant field"), "{}", refused.text);
+    assert!(!refused.text.contains("deserialize"), "{}", refused.text);
+
+    // A warehouse created for the brand ships for it at once; a second,
+    // created for no brand, is offered on the brand's page, unused.
+    let created = staff
+        .post_and_follow("/admin/warehouses", &[("name", "Main"), ("code", "main"), ("brand_id", &brand_id)])
+        .await;
+    assert!(created.text.contains("the brand ships from it (priority 1)"), "{}", created.text);
+    staff.post_and_follow("/admin/warehouses", &[("name", "Overflow"), ("code", "over"), ("brand_id", "")]).await;
+    let linked = app.get(&format!("/api/v1/brands/{brand_id}/warehouses"), &owner.token).await;
+    let codes: Vec<&str> =
+        linked.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["MAIN"]);
+    let listed = app.get("/api/v1/warehouses?code=over", &owner.token).await;
+    let overflow = listed.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let main = linked.body["data"][0]["warehouse_id"].as_str().unwrap().to_owned();
+    let settings = staff.get(&format!("/admin/settings/brands/{brand_id}")).await;
+    assert!(settings.text.contains(&format!("name=\"priority_{overflow}\" value=\"\"")), "{}", settings.text);
+
+    // Both, overflow first; a priority that is not a number is refused in
+    // words and changes nothing.
+    let path = format!("/admin/settings/brands/{brand_id}/warehouses");
+    let bad = staff
+        .post_and_follow(&path, &[(&format!("priority_{main}"), "first"), (&format!("priority_{overflow}"), "1")])
+        .await;
+    assert!(bad.text.contains("must be a whole number"), "{}", bad.text);
+    let saved = staff
+        .post_and_follow(&path, &[(&format!("priority_{main}"), "2"), (&format!("priority_{overflow}"), "1")])
+        .await;
+    assert!(saved.text.contains("Warehouses saved."), "{}", saved.text);
+    let linked = app.get(&format!("/api/v1/brands/{brand_id}/warehouses"), &owner.token).await;
+    let codes: Vec<&str> =
+        linked.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["OVER", "MAIN"]);
+
+    // Now the stock page has its form, and a count lands.
+    let product = app
+        .post(
+            "/api/v1/products",
+            &owner.token,
+            serde_json::json!({"brand_id": brand_id, "title": "Pack", "status": "active",
+                               "variants": [{"sku": "PACK", "title": "Pack", "price": {"amount": 5000, "currency": "USD"}}]}),
+        )
+        .await;
+    let variant_id = product.body["variants"][0]["id"].as_str().unwrap().to_owned();
+    let stock = staff.get(&format!("/admin/stock?brand_id={brand_id}")).await;
+    assert!(stock.text.contains("action=\"/admin/stock/adjust\""), "{}", stock.text);
+    let counted = staff
+        .post_and_follow(
+            "/admin/stock/adjust",
+            &[("variant_id", &variant_id), ("warehouse_id", &main), ("set_on_hand", "7"), ("reason", "first count")],
+        )
+        .await;
+    assert_eq!(counted.status, StatusCode::OK, "{}", counted.text);
+    let levels = app.get(&format!("/api/v1/inventory/levels?variant_id={variant_id}"), &owner.token).await;
+    assert!(levels.text.contains("\"on_hand\":7"), "{}", levels.text);
+}

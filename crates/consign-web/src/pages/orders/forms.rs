@@ -3,7 +3,6 @@
 //! form, calls the use case the API calls (`consign_app::order_commands`)
 //! and answers with a flash message.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use consign_app::order_commands::{self, CommandError, ManualPayment, Parcel};
@@ -20,6 +19,7 @@ use crate::pages::view::{self, filled};
 use crate::pages::{PageError, Staff, settle};
 
 use super::{order_path, parse_id};
+use crate::pages::PageForm;
 
 /// Parses a decimal amount (`12.50`, `12`) into minor units.
 fn parse_amount(text: &str) -> Result<i64, AppError> {
@@ -49,7 +49,7 @@ pub async fn record_payment(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<PaymentForm>,
+    PageForm(form): PageForm<PaymentForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
@@ -79,7 +79,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<CancelForm>,
+    PageForm(form): PageForm<CancelForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = order_commands::cancel(&state.db, staff.caller.scope(), order_id, &form.reason).await;
@@ -104,7 +104,7 @@ pub async fn edit_address(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<AddressForm>,
+    PageForm(form): PageForm<AddressForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let address = Address {
@@ -180,7 +180,7 @@ pub async fn edit_items(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<ItemsForm>,
+    PageForm(form): PageForm<ItemsForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = async {
@@ -203,7 +203,7 @@ pub async fn add_note(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(form): Form<NoteForm>,
+    PageForm(form): PageForm<NoteForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let result = order_commands::add_note(&state.db, staff.caller.scope(), order_id, &form.body).await;
@@ -217,7 +217,7 @@ pub async fn create_shipment(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let field =
@@ -266,7 +266,7 @@ pub async fn shipment_status(
     State(state): State<AppState>,
     staff: Staff,
     Path((id, shipment_id)): Path<(String, String)>,
-    Form(form): Form<ShipmentStatusForm>,
+    PageForm(form): PageForm<ShipmentStatusForm>,
 ) -> Result<Response, PageError> {
     let order_id: OrderId = parse_id(&id)?;
     let shipment_id: ShipmentId = parse_id(&shipment_id)?;
