@@ -13,6 +13,7 @@
 //!
 //! Customer pages are public; an order's pages need its access token.
 
+pub mod account;
 pub mod assets;
 pub mod catalog;
 pub mod dashboard;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/alerts/{id}/resolve", post(dashboard::resolve_alert))
         .route("/admin/logout", post(login::logout))
         .route("/admin/live", get(socket::live))
+        .merge(account::router())
         .merge(orders::router())
         .merge(thread::router())
         .merge(inbox::router())

@@ -48,7 +48,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = connect(&args).await?;
             db.migrate().await.context("migration failed")?;
             match seed::demo(&db).await? {
-                Some(logins) => seed::print_logins(&logins),
+                Some(logins) => {
+                    println!("Demo data loaded.");
+                    seed::print_logins(&logins);
+                }
                 None => println!("Demo data is already there; nothing to do."),
             }
             db.close().await;

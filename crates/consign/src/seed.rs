@@ -180,7 +180,7 @@ async fn catalog(db: &Db, system: &Scope, brand: &Brand, threepl: OrganizationId
 
 /// Prints the demo logins.
 pub fn print_logins(logins: &[DemoLogin]) {
-    println!("Demo data loaded. Log in with password `{DEMO_PASSWORD}` as:");
+    println!("Log in with password `{DEMO_PASSWORD}` as:");
     for login in logins {
         println!("  {:<40} {}", login.role, login.email);
     }

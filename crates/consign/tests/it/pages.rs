@@ -175,6 +175,18 @@ fn every_form(
         ),
         ("/admin/logout".into(), vec![]),
         (
+            "/admin/account/password".into(),
+            vec![
+                ("current_password", "correct horse battery".into()),
+                ("new_password", "forged new password".into()),
+                ("confirm_password", "forged new password".into()),
+            ],
+        ),
+        (
+            format!("/admin/settings/brands/{brand_id}/warehouses"),
+            vec![("priority_0195f0c1-0000-7000-8000-000000000000", "1".into())],
+        ),
+        (
             "/admin/products".into(),
             vec![
                 ("brand_id", brand_id.into()),
@@ -753,4 +765,74 @@ async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
     assert_eq!(counted.status, StatusCode::OK, "{}", counted.text);
     let levels = app.get(&format!("/api/v1/inventory/levels?variant_id={variant_id}"), &owner.token).await;
     assert!(levels.text.contains("\"on_hand\":7"), "{}", levels.text);
+}
+
+#[tokio::test]
+async fn staff_change_their_own_password_and_every_session_ends() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let mut elsewhere = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let dashboard = staff.get("/admin").await;
+    assert!(dashboard.text.contains("href=\"/admin/account\""), "the header links to the account");
+    let page = staff.get("/admin/account").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Change your password"));
+
+    let form = |current: &'static str, new: &'static str, again: &'static str| {
+        [("current_password", current), ("new_password", new), ("confirm_password", again)]
+    };
+    let wrong =
+        staff.post_and_follow("/admin/account/password", &form("not it", "a new long one", "a new long one")).await;
+    assert!(wrong.text.contains("is not your password"), "{}", wrong.text);
+    let short = staff
+        .post_and_follow(
+            "/admin/account/password",
+            &[("current_password", owner.password.as_str()), ("new_password", "short"), ("confirm_password", "short")],
+        )
+        .await;
+    assert!(short.text.contains("8 to 256 characters"), "{}", short.text);
+    let mismatch = staff
+        .post_and_follow(
+            "/admin/account/password",
+            &[
+                ("current_password", owner.password.as_str()),
+                ("new_password", "a new long one"),
+                ("confirm_password", "another long one"),
+            ],
+        )
+        .await;
+    assert!(mismatch.text.contains("is not the same as the new password"), "{}", mismatch.text);
+    // Nothing changed so far: the old password still logs in.
+    let still = app
+        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": owner.password}))
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+
+    let changed = staff
+        .post(
+            "/admin/account/password",
+            &[
+                ("current_password", owner.password.as_str()),
+                ("new_password", "a new long one"),
+                ("confirm_password", "a new long one"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER);
+    assert_eq!(changed.header("location"), Some("/admin/login"));
+    // Both sessions ended; the old password no longer works, the new one does.
+    for client in [&mut staff, &mut elsewhere] {
+        let after = client.get("/admin").await;
+        assert_eq!(after.status, StatusCode::SEE_OTHER);
+        assert!(after.header("location").unwrap().starts_with("/admin/login"));
+    }
+    let old = app
+        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": owner.password}))
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = app
+        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": "a new long one"}))
+        .await;
+    assert_eq!(new.status, StatusCode::OK);
 }
