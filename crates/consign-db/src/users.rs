@@ -185,6 +185,32 @@ pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbRe
     Ok(())
 }
 
+/// The people behind `actors` (the `actor` of events and stock movements),
+/// by actor: a user's name, or an API key's as `API key "name"`. Actors
+/// that are neither (`system`, `customer`) or no longer exist are left
+/// out. System-level: the caller passes actors of rows it was allowed to
+/// read.
+pub async fn actor_names(db: &Db, actors: &[String]) -> DbResult<std::collections::HashMap<String, String>> {
+    let mut names = std::collections::HashMap::new();
+    let ids: std::collections::BTreeSet<&String> =
+        actors.iter().filter(|a| a.as_str() != "system" && a.as_str() != "customer").collect();
+    if ids.is_empty() {
+        return Ok(names);
+    }
+    let mut query = db.read("SELECT id, name FROM users WHERE ");
+    query.push_in("id", ids.iter().map(|id| (*id).clone()));
+    let people: Vec<(String, String)> = query.fetch_all().await?;
+    names.extend(people);
+    let keys: Vec<String> = ids.into_iter().filter(|id| !names.contains_key(id.as_str())).cloned().collect();
+    if !keys.is_empty() {
+        let mut query = db.read("SELECT id, name FROM api_keys WHERE ");
+        query.push_in("id", keys);
+        let found: Vec<(String, String)> = query.fetch_all().await?;
+        names.extend(found.into_iter().map(|(id, name)| (id, format!("API key \"{name}\""))));
+    }
+    Ok(names)
+}
+
 /// Makes an existing user a platform admin.
 pub async fn grant_platform_admin(db: &Db, user_id: UserId) -> DbResult<()> {
     let mut tx = db.begin().await?;

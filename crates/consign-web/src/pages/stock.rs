@@ -285,6 +285,8 @@ pub async fn history(
         &PageRequest { limit: 100, after: None },
     )
     .await?;
+    let actors: Vec<String> = movements.data.iter().map(|m| m.actor.clone()).collect();
+    let people = consign_db::users::actor_names(&state.db, &actors).await?;
     let movements = movements
         .data
         .iter()
@@ -299,7 +301,7 @@ pub async fn history(
             on_hand_after: m.on_hand_after,
             reason: m.reason.clone(),
             reference: m.reference.clone().unwrap_or_default(),
-            actor: if m.actor.len() > 20 { "staff".to_owned() } else { m.actor.clone() },
+            actor: view::actor_words(&m.actor, &people),
         })
         .collect();
     render(&HistoryPage {

@@ -207,6 +207,16 @@ pub fn filled(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The words for who did something (an event's or a stock movement's
+/// `actor`), given the names [`consign_db::users::actor_names`] found.
+pub fn actor_words(actor: &str, names: &std::collections::HashMap<String, String>) -> String {
+    match actor {
+        "system" => "Consign".to_owned(),
+        "customer" => "The customer".to_owned(),
+        other => names.get(other).cloned().unwrap_or_else(|| "A former staff member".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -765,6 +765,21 @@ async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
     assert_eq!(counted.status, StatusCode::OK, "{}", counted.text);
     let levels = app.get(&format!("/api/v1/inventory/levels?variant_id={variant_id}"), &owner.token).await;
     assert!(levels.text.contains("\"on_hand\":7"), "{}", levels.text);
+    // The history names who counted, not "staff".
+    let history = staff.get(&format!("/admin/stock/history?variant_id={variant_id}")).await;
+    assert!(history.text.contains("<td>Test User</td>"), "{}", history.text);
+
+    // So does the order's timeline: the customer, Consign, and the staff
+    // member who recorded the payment by name.
+    let placed = app.checkout("trail", &[("PACK", 1)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap();
+    staff
+        .post_and_follow(&format!("/admin/orders/{order_id}/payments"), &[("amount", "50.00"), ("reference", "W-1")])
+        .await;
+    let order = staff.get(&format!("/admin/orders/{order_id}")).await;
+    for who in ["· The customer</span>", "· Test User</span>"] {
+        assert!(order.text.contains(who), "{who} missing from the timeline: {}", order.text);
+    }
 }
 
 #[tokio::test]

@@ -201,11 +201,13 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
             created: view::time(p.created_at),
         })
         .collect();
+    let actors: Vec<String> = timeline.iter().map(|e| e.actor.clone()).collect();
+    let names = consign_db::users::actor_names(&state.db, &actors).await?;
     let timeline = timeline
         .iter()
         .map(|e| EventView {
             what: view::words(&e.event_type),
-            actor: if e.actor.len() > 20 { "staff".to_owned() } else { e.actor.clone() },
+            actor: view::actor_words(&e.actor, &names),
             at: view::time(e.created_at),
         })
         .collect();
