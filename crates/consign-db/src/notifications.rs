@@ -26,6 +26,7 @@ pub const DEFAULT_STAFF_DIGEST_SECONDS: i64 = 300;
 /// written in the app).
 pub const CUSTOMER_KINDS: &[&str] = &[
     "order.created",
+    "order.link_requested",
     "order.paid",
     "shipment.in_transit",
     "order.delivered",
@@ -64,6 +65,11 @@ pub fn default_template(kind: &str, channel: Channel) -> Option<Template> {
             "Your order {{order.number}} at {{brand.name}}",
             "Hi {{customer.name}},\n\nThank you for your order {{order.number}}. Follow it and write to us here:\n{{order.url}}\n\n{{brand.name}}",
             "{{brand.name}}: we have your order {{order.number}}. Follow it here: {{order.url}}",
+        ),
+        "order.link_requested" => (
+            "The link to your order {{order.number}} at {{brand.name}}",
+            "Hi {{customer.name}},\n\nHere is your order {{order.number}}: follow it and write to us there.\n{{order.url}}\n\nIf you did not ask for this link, you can ignore this email.\n\n{{brand.name}}",
+            "{{brand.name}}: your order {{order.number}}: {{order.url}}",
         ),
         "order.paid" => (
             "Payment received for order {{order.number}}",

@@ -418,3 +418,36 @@ pub async fn rotate_access_token(
     tx.commit().await?;
     Ok(next)
 }
+
+/// A customer who lost the link to their order asks for it by email and
+/// number (the shop's order lookup): when a brand's order has that number
+/// and was placed with that email, `order.link_requested` is recorded and
+/// its notification sends the link to the order's own address, never to
+/// whoever asked. Answers whether an order matched, for the log only: the
+/// shop answers the same either way, so the lookup tells no one whether an
+/// address ordered.
+pub async fn request_link(db: &Db, brand_id: BrandId, number: i64, email: &str) -> DbResult<bool> {
+    let found: Option<(OrderId, OrganizationId)> = db
+        .read(
+            "SELECT id, organization_id FROM orders WHERE brand_id = $1 AND number = $2 AND lower(customer_email) = $3",
+        )
+        .bind(brand_id)
+        .bind(number)
+        .bind(email.trim().to_lowercase())
+        .fetch_optional()
+        .await?;
+    let Some((order_id, organization_id)) = found else { return Ok(false) };
+    let mut tx = db.begin().await?;
+    tx.record_event(crate::NewEvent {
+        organization_id,
+        brand_id: Some(brand_id),
+        event_type: EventType::OrderLinkRequested,
+        aggregate_type: "order",
+        aggregate_id: order_id.to_string(),
+        payload: serde_json::json!({"order_id": order_id, "number": number}),
+        actor: "customer".to_owned(),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

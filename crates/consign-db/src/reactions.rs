@@ -37,7 +37,7 @@ impl Reaction {
 pub fn reaction(event: &NewEvent) -> Reaction {
     use EventType as E;
     match event.event_type {
-        E::OrderCreated => Reaction { system_message: None, notify: Some(Plan::Customer) },
+        E::OrderCreated | E::OrderLinkRequested => Reaction { system_message: None, notify: Some(Plan::Customer) },
         E::OrderPaid => Reaction::tell_and_notify("Payment received. Your order is confirmed."),
         // The reason is staff text, kept for staff (the event, the audit
         // log): it never goes to the customer.

@@ -56,6 +56,7 @@ macro_rules! event_types {
 // its description side by side, and the two lookups above exhaustive.
 event_types! {
     OrderCreated => "order.created", "A storefront or staff checkout placed the order and held its stock.";
+    OrderLinkRequested => "order.link_requested", "Someone asked the shop for the order's link by its email and number; it is sent to the order's email.";
     OrderPaid => "order.paid", "The order's captured payments cover its total.";
     OrderPartiallyRefunded => "order.partially_refunded", "Part of the order's payments was refunded.";
     OrderRefunded => "order.refunded", "All of the order's payments were refunded.";
@@ -120,6 +121,8 @@ impl EventType {
         use CustomerView::{Fields, Hidden, VisibleMessage};
         match self {
             Self::OrderCreated => Fields(&["number", "total", "currency", "reservation_expires_at"]),
+            // The customer is told the link was sent; who asked is not known.
+            Self::OrderLinkRequested => Fields(&["number"]),
             Self::OrderPaid | Self::OrderPartiallyRefunded | Self::OrderRefunded => Fields(PAYMENT_STATUS),
             Self::OrderCancelled => Fields(&["order_id", "refund_due"]),
             Self::OrderExpired | Self::OrderCompleted => Fields(&[]),
@@ -182,6 +185,7 @@ impl EventType {
             | Self::BrandWarehousesUpdated
             | Self::AccessRevoked => false,
             Self::OrderCreated
+            | Self::OrderLinkRequested
             | Self::OrderPaid
             | Self::OrderPartiallyRefunded
             | Self::OrderRefunded

@@ -156,6 +156,9 @@ pub enum Bucket {
     Search,
     /// Message posts by one caller.
     MessagePost,
+    /// The shop's order lookup, per IP: with the login's limit, as both
+    /// let an address guess.
+    OrderLookupFromIp,
 }
 
 impl Bucket {
@@ -170,6 +173,7 @@ impl Bucket {
             Bucket::Upload => "upload",
             Bucket::Search => "search",
             Bucket::MessagePost => "message_post",
+            Bucket::OrderLookupFromIp => "order_lookup_ip",
         }
     }
 }
@@ -202,7 +206,7 @@ impl RateLimiter {
     fn limit(&self, bucket: Bucket) -> Limit {
         let limits = &self.limits;
         match bucket {
-            Bucket::LoginFromIp => self.login_per_ip,
+            Bucket::LoginFromIp | Bucket::OrderLookupFromIp => self.login_per_ip,
             Bucket::LoginFailures | Bucket::LoginFailuresFromIp => self.login_failures_per_account,
             Bucket::Signup => limits.signup_per_ip,
             Bucket::CheckoutFromIp => limits.checkout_per_ip,

@@ -13,7 +13,10 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +33,9 @@ use super::shop_thread::CustomerThread;
 use super::view::{self, filled};
 use super::{PageError, render};
 use crate::AppState;
+use crate::auth::rate_limit::{Bucket, ip_key};
 use crate::auth::tokens;
+use crate::pages::PageForm;
 
 /// The customer routes.
 pub fn router() -> Router<AppState> {
@@ -42,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/shop/{slug}/checkout", get(checkout_page))
         .route("/shop/{slug}/orders/{id}/confirmation", get(confirmation))
         .route("/shop/{slug}/orders/{id}", get(tracking))
+        .route("/shop/{slug}/order-lookup", get(lookup_page).post(lookup))
 }
 
 /// The brand frame of every customer page.
@@ -81,13 +87,23 @@ fn chrome(brand: &StorefrontBrand, theme: BrandTheme, title: impl Into<String>) 
 #[template(path = "shop/not_found.html")]
 struct NotFoundPage {
     shop: ShopChrome,
+    /// Whether order links can be sent (email and the public address are
+    /// configured), so the lookup form is offered.
+    lookup: bool,
+}
+
+/// Whether this installation can email a customer the link to their order.
+fn can_send_links(state: &AppState) -> bool {
+    state.config.channels.email.is_some() && state.config.channels.public_base_url.is_some()
 }
 
 /// The 404 page of a shop: in the brand's frame when `slug` names a brand,
 /// else a plain page that links nowhere a customer cannot go.
 pub async fn not_found(state: &AppState, slug: &str) -> Response {
     let page = match brand(state, &slug.to_lowercase()).await {
-        Ok((brand, theme)) => render(&NotFoundPage { shop: chrome(&brand, theme, "Page not found") }),
+        Ok((brand, theme)) => {
+            render(&NotFoundPage { shop: chrome(&brand, theme, "Page not found"), lookup: can_send_links(state) })
+        }
         Err(PageError::NotFound) => Err(PageError::NotFound),
         Err(error) => return error.into_response(),
     };
@@ -102,6 +118,83 @@ pub async fn not_found(state: &AppState, slug: &str) -> Response {
     };
     *response.status_mut() = StatusCode::NOT_FOUND;
     response
+}
+
+#[derive(Template)]
+#[template(path = "shop/order_lookup.html")]
+struct LookupPage {
+    shop: ShopChrome,
+    /// The lookup was sent (its answer does not say whether it matched).
+    sent: bool,
+    /// Why the form was refused.
+    error: Option<&'static str>,
+    /// Whether order links can be sent at all.
+    lookup: bool,
+}
+
+/// `?sent=1` after a lookup.
+#[derive(Deserialize)]
+pub struct LookupQuery {
+    sent: Option<String>,
+}
+
+/// `GET /shop/{slug}/order-lookup`: find an order by its email and number.
+pub async fn lookup_page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<LookupQuery>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    let sent = filled(&query.sent).is_some();
+    render(&LookupPage {
+        shop: chrome(&brand, theme, "Find your order"),
+        sent,
+        error: None,
+        lookup: can_send_links(&state),
+    })
+}
+
+/// The order lookup form.
+#[derive(Deserialize)]
+pub struct LookupForm {
+    email: String,
+    number: String,
+}
+
+/// `POST /shop/{slug}/order-lookup`: sends the order's link to the order's
+/// own email when the email and number match one of the brand's orders.
+/// The answer is the same whether or not they did, and the form is rate
+/// limited per address like the login, so it tells no one who ordered.
+pub async fn lookup(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LookupForm>,
+) -> Result<Response, PageError> {
+    let (brand, theme) = brand(&state, &slug).await?;
+    if !can_send_links(&state) {
+        return Err(PageError::NotFound);
+    }
+    let ip = crate::extract::client_ip(&state, &headers, peer);
+    state.limiter.check(Bucket::OrderLookupFromIp, &ip_key(ip)).await?;
+    let number = form.number.trim().trim_start_matches('#').parse::<i64>().ok();
+    let email = form.email.trim();
+    let back = format!("/shop/{}/order-lookup", brand.slug);
+    let (Some(number), true) = (number, email.contains('@')) else {
+        let error = "Give the email you ordered with and the order number from your confirmation, such as #1001.";
+        let page = LookupPage {
+            shop: chrome(&brand, theme, "Find your order"),
+            sent: false,
+            error: Some(error),
+            lookup: true,
+        };
+        let mut response = render(&page)?;
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(response);
+    };
+    orders::request_link(&state.db, brand.id, number, email).await?;
+    Ok(axum::response::Redirect::to(&format!("{back}?sent=1")).into_response())
 }
 
 /// Puts a shop route's 404 (an unknown product or order) in the brand's frame.

@@ -308,7 +308,7 @@ async fn notifications_templates_are_validated_and_for_brand_admins() {
     let listed = s.app.get(&templates, &s.owner.token).await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
     let all = listed.body["data"].as_array().unwrap();
-    assert_eq!(all.len(), 8 * 3, "every kind on email, SMS and WhatsApp");
+    assert_eq!(all.len(), 9 * 3, "every kind on email, SMS and WhatsApp");
     let email_on = all.iter().filter(|t| t["channel"] == "email").all(|t| t["enabled"] == true);
     let others_off = all.iter().filter(|t| t["channel"] != "email").all(|t| t["enabled"] == false);
     assert!(email_on && others_off, "{}", listed.text);
@@ -342,4 +342,71 @@ async fn notifications_templates_are_validated_and_for_brand_admins() {
     assert_eq!(s.app.get(&templates, &s.customer).await.status, StatusCode::FORBIDDEN);
     let log = s.app.get(&format!("/api/v1/orders/{}/notifications", s.order_id), &stranger.token).await;
     assert_eq!(log.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_customer_who_lost_the_link_gets_it_by_email_and_nobody_else_learns_anything() {
+    let smtp = consign_testkit::providers::smtp::SmtpServer::start().await;
+    let email = consign_channels::EmailConfig {
+        smtp_url: smtp.url.clone(),
+        from: "support@consign.test".into(),
+        inbound_domain: "in.consign.test".into(),
+        mailgun_signing_key: None,
+    };
+    let channels = consign_channels::ChannelsConfig {
+        email: Some(email),
+        public_base_url: Some("https://consign.test".into()),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(consign_web::WebConfig {
+        channels: std::sync::Arc::new(channels),
+        ..consign_web::WebConfig::default()
+    })
+    .await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    app.stocked_brand(&owner, "acme", 1, &[consign_testkit::Sku { sku: "MUG", price: 1500, stock: &[10] }]).await;
+    let placed = app.checkout("acme", &[("MUG", 1)], "casey@example.com").await;
+    let order_id = placed.body["order"]["id"].as_str().unwrap().to_owned();
+    app.run_jobs().await;
+    smtp.wait_for(1).await;
+    smtp.take();
+
+    // The shop's 404 and its lookup page offer the form.
+    let lost = app.send(app.client.get(app.url("/shop/acme/orders/nowhere"))).await;
+    assert!(lost.text.contains("id=\"order-lookup\""), "{}", lost.text);
+    let lookup = |email: &'static str, number: &'static str| {
+        let body = format!("email={}&number={}", email.replace('@', "%40"), number.replace('#', "%23"));
+        app.client
+            .post(app.url("/shop/acme/order-lookup"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    // A wrong email or number answers exactly as a match does, and sends nothing.
+    for (email, number) in [("someone@else.example", "#1001"), ("casey@example.com", "#1002")] {
+        let answer = app.send(lookup(email, number)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+        assert_eq!(answer.header("location"), Some("/shop/acme/order-lookup?sent=1"));
+    }
+    let bad = app.send(lookup("not-an-email", "x")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text.contains("id=\"lookup-error\""), "{}", bad.text);
+    // The right pair, in another case and with the '#': the link goes to
+    // the order's own address.
+    let answer = app.send(lookup("Casey@Example.com", "#1001")).await;
+    assert_eq!(answer.header("location"), Some("/shop/acme/order-lookup?sent=1"));
+    app.run_jobs().await;
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails.len(), 1, "one email, for the one match");
+    assert_eq!(mails[0].rcpt_to, ["casey@example.com"]);
+    assert!(mails[0].header("Subject").unwrap().contains("The link to your order #1001"));
+    assert!(mails[0].body().contains(&format!("/shop/acme/orders/{order_id}?token=cot_")), "{}", mails[0].body());
+    let page = app.send(app.client.get(app.url("/shop/acme/order-lookup?sent=1"))).await;
+    assert!(page.text.contains("id=\"lookup-sent\""));
+    // The customer's timeline says the link was sent, and nothing more.
+    let token = placed.body["order_access_token"].as_str().unwrap();
+    let timeline = app.get(&format!("/api/v1/orders/{order_id}/timeline"), token).await;
+    let requested: Vec<&Value> =
+        timeline.body["data"].as_array().unwrap().iter().filter(|e| e["type"] == "order.link_requested").collect();
+    assert_eq!(requested.len(), 1, "{}", timeline.text);
+    assert_eq!(requested[0]["payload"], json!({"number": 1001}));
 }
