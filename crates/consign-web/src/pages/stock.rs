@@ -419,10 +419,8 @@ pub async fn create_warehouse(
         Ok(format!("Warehouse created; the brand ships from it (priority {priority})."))
     }
     .await;
-    match result {
-        Ok(done) => settle(Ok(()), "/admin/warehouses", done),
-        Err(error) => settle(Err::<(), _>(error), "/admin/warehouses", ""),
-    }
+    let done = result.as_ref().cloned().unwrap_or_default();
+    settle(result, "/admin/warehouses", done)
 }
 
 /// A warehouse a brand may ship from, with its place in the allocation

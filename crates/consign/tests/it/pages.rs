@@ -692,6 +692,15 @@ async fn the_root_leads_to_the_staff_app_and_unknown_addresses_answer_pages() {
     assert_eq!(api.header("content-type"), Some("application/problem+json"));
 }
 
+/// The codes of the warehouses a brand ships from, in allocation order,
+/// with the whole answer.
+async fn brand_warehouses(app: &TestApp, owner: &TestUser, brand_id: &str) -> (Vec<String>, Value) {
+    let linked = app.get(&format!("/api/v1/brands/{brand_id}/warehouses"), &owner.token).await;
+    let codes =
+        linked.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap().to_owned()).collect();
+    (codes, linked.body)
+}
+
 #[tokio::test]
 async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
     let app = TestApp::spawn().await;
@@ -718,13 +727,11 @@ async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
         .await;
     assert!(created.text.contains("the brand ships from it (priority 1)"), "{}", created.text);
     staff.post_and_follow("/admin/warehouses", &[("name", "Overflow"), ("code", "over"), ("brand_id", "")]).await;
-    let linked = app.get(&format!("/api/v1/brands/{brand_id}/warehouses"), &owner.token).await;
-    let codes: Vec<&str> =
-        linked.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    let (codes, linked) = brand_warehouses(&app, &owner, &brand_id).await;
     assert_eq!(codes, ["MAIN"]);
     let listed = app.get("/api/v1/warehouses?code=over", &owner.token).await;
     let overflow = listed.body["data"][0]["id"].as_str().unwrap().to_owned();
-    let main = linked.body["data"][0]["warehouse_id"].as_str().unwrap().to_owned();
+    let main = linked["data"][0]["warehouse_id"].as_str().unwrap().to_owned();
     let settings = staff.get(&format!("/admin/settings/brands/{brand_id}")).await;
     assert!(settings.text.contains(&format!("name=\"priority_{overflow}\" value=\"\"")), "{}", settings.text);
 
@@ -739,9 +746,7 @@ async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
         .post_and_follow(&path, &[(&format!("priority_{main}"), "2"), (&format!("priority_{overflow}"), "1")])
         .await;
     assert!(saved.text.contains("Warehouses saved."), "{}", saved.text);
-    let linked = app.get(&format!("/api/v1/brands/{brand_id}/warehouses"), &owner.token).await;
-    let codes: Vec<&str> =
-        linked.body["data"].as_array().unwrap().iter().map(|w| w["code"].as_str().unwrap()).collect();
+    let (codes, _) = brand_warehouses(&app, &owner, &brand_id).await;
     assert_eq!(codes, ["OVER", "MAIN"]);
 
     // Now the stock page has its form, and a count lands.
@@ -782,6 +787,11 @@ async fn a_new_brand_gets_its_warehouses_and_stock_in_the_pages() {
     }
 }
 
+/// The status of an API login with this password.
+async fn login_status(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    app.post_anonymous("/api/v1/auth/login", serde_json::json!({"email": email, "password": password})).await.status
+}
+
 #[tokio::test]
 async fn staff_change_their_own_password_and_every_session_ends() {
     let app = TestApp::spawn().await;
@@ -794,46 +804,23 @@ async fn staff_change_their_own_password_and_every_session_ends() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("Change your password"));
 
+    let path = "/admin/account/password";
     let form = |current: &'static str, new: &'static str, again: &'static str| {
         [("current_password", current), ("new_password", new), ("confirm_password", again)]
     };
-    let wrong =
-        staff.post_and_follow("/admin/account/password", &form("not it", "a new long one", "a new long one")).await;
+    let with_current = |new: &'static str, again: &'static str| {
+        [("current_password", owner.password.as_str()), ("new_password", new), ("confirm_password", again)]
+    };
+    let wrong = staff.post_and_follow(path, &form("not it", "a new long one", "a new long one")).await;
     assert!(wrong.text.contains("is not your password"), "{}", wrong.text);
-    let short = staff
-        .post_and_follow(
-            "/admin/account/password",
-            &[("current_password", owner.password.as_str()), ("new_password", "short"), ("confirm_password", "short")],
-        )
-        .await;
+    let short = staff.post_and_follow(path, &with_current("short", "short")).await;
     assert!(short.text.contains("8 to 256 characters"), "{}", short.text);
-    let mismatch = staff
-        .post_and_follow(
-            "/admin/account/password",
-            &[
-                ("current_password", owner.password.as_str()),
-                ("new_password", "a new long one"),
-                ("confirm_password", "another long one"),
-            ],
-        )
-        .await;
+    let mismatch = staff.post_and_follow(path, &with_current("a new long one", "another long one")).await;
     assert!(mismatch.text.contains("is not the same as the new password"), "{}", mismatch.text);
     // Nothing changed so far: the old password still logs in.
-    let still = app
-        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": owner.password}))
-        .await;
-    assert_eq!(still.status, StatusCode::OK);
+    assert_eq!(login_status(&app, &owner.email, &owner.password).await, StatusCode::OK);
 
-    let changed = staff
-        .post(
-            "/admin/account/password",
-            &[
-                ("current_password", owner.password.as_str()),
-                ("new_password", "a new long one"),
-                ("confirm_password", "a new long one"),
-            ],
-        )
-        .await;
+    let changed = staff.post(path, &with_current("a new long one", "a new long one")).await;
     assert_eq!(changed.status, StatusCode::SEE_OTHER);
     assert_eq!(changed.header("location"), Some("/admin/login"));
     // Both sessions ended; the old password no longer works, the new one does.
@@ -842,12 +829,6 @@ async fn staff_change_their_own_password_and_every_session_ends() {
         assert_eq!(after.status, StatusCode::SEE_OTHER);
         assert!(after.header("location").unwrap().starts_with("/admin/login"));
     }
-    let old = app
-        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": owner.password}))
-        .await;
-    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
-    let new = app
-        .post_anonymous("/api/v1/auth/login", serde_json::json!({"email": owner.email, "password": "a new long one"}))
-        .await;
-    assert_eq!(new.status, StatusCode::OK);
+    assert_eq!(login_status(&app, &owner.email, &owner.password).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_status(&app, &owner.email, "a new long one").await, StatusCode::OK);
 }
