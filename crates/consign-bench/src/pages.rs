@@ -125,8 +125,8 @@ fn value_after(html: &str, marker: &str) -> Option<String> {
     Some(value[..value.find('"')?].to_owned())
 }
 
-/// A page to time, with the session (an index into `DEMO_USERS`) it needs;
-/// none for customer pages.
+/// A page to time, with the session it needs (an index into `DEMO_USERS`,
+/// or past them the customer's); none for the shop's public pages.
 struct Page {
     path: String,
     session: Option<usize>,
@@ -143,7 +143,10 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<PagesSummary> {
         sessions.push(Session::sign_in(&api, email).await?);
         pages.extend(staff_pages(&api, email).await?.into_iter().map(|path| Page { path, session: Some(index) }));
     }
-    pages.extend(customer_pages(&api).await?.into_iter().map(|path| Page { path, session: None }));
+    let (customer_paths, customer) = customer_pages(&api).await?;
+    sessions.push(customer);
+    let customer = Some(sessions.len() - 1);
+    pages.extend(customer_paths.into_iter().map(|path| Page { path, session: customer }));
     println!("  {} pages", pages.len());
 
     println!("\n== 2. Render each page {} times ==", args.page_rounds);
@@ -173,7 +176,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<PagesSummary> {
             histogram.saturating_record(micros.max(1));
             all.saturating_record(micros.max(1));
         }
-        let user = page.session.map(|session| DEMO_USERS[session]);
+        let user = page.session.and_then(|session| DEMO_USERS.get(session).copied());
         per_page.push(PageTime { path: page.path.clone(), user, latency: Latency::of(&histogram) });
     }
     per_page.sort_by(|a, b| b.latency.p99_ms.total_cmp(&a.latency.p99_ms));
@@ -240,8 +243,9 @@ async fn staff_pages(api: &Api, email: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// The demo shop's pages, and the confirmation and order page of an order
-/// placed now (its access token is only ever shown to its customer).
-async fn customer_pages(api: &Api) -> anyhow::Result<Vec<String>> {
+/// placed now, with the customer's session: the order cookie its link
+/// leaves (its access token is only ever shown to its customer).
+async fn customer_pages(api: &Api) -> anyhow::Result<(Vec<String>, Session)> {
     let slug = "acme";
     let catalog_path = format!("/api/v1/storefront/{slug}/products");
     let catalog =
@@ -276,7 +280,8 @@ async fn customer_pages(api: &Api) -> anyhow::Result<Vec<String>> {
     let placed = api.call(endpoint, Method::POST, &checkout_path, None, Some(&order), StatusCode::CREATED).await?;
     let id = field(&placed, "/order/id", endpoint)?;
     let token = field(&placed, "/order_access_token", endpoint)?;
-    paths.push(format!("/shop/{slug}/orders/{id}/confirmation?token={token}"));
-    paths.push(format!("/shop/{slug}/orders/{id}?token={token}"));
-    Ok(paths)
+    paths.push(format!("/shop/{slug}/orders/{id}/confirmation"));
+    paths.push(format!("/shop/{slug}/orders/{id}"));
+    let customer = Session { cookies: BTreeMap::from([("consign_order".to_owned(), token.to_owned())]) };
+    Ok((paths, customer))
 }

@@ -4,10 +4,11 @@
 //! password reset, a revoked API key, a removed member) records one such
 //! event in the transaction of the change. Every instance's live hub follows
 //! the outbox, so each closes its own sockets of that principal, on any
-//! instance sharing the database. The event has no brand and names no
-//! order: it is never streamed to anyone, the hub only acts on it.
+//! instance sharing the database. The event has no brand: it is never
+//! streamed to anyone, the hub only acts on it (a rotated order link names
+//! its order, whose customer sockets close).
 
-use consign_domain::{ApiKeyId, EventType, OrganizationId, SessionId, UserId};
+use consign_domain::{ApiKeyId, EventType, OrderId, OrganizationId, SessionId, UserId};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,17 +27,25 @@ pub struct AccessRevoked {
     /// This API key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_id: Option<ApiKeyId>,
+    /// The order whose access token was rotated: its customers' sockets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
 }
 
 /// The `access.revoked` event, filed under `organization_id` (the outbox
 /// requires one; it does not narrow whose sockets close). `None` when the
 /// revocation names no one.
 pub fn revoked_event(organization_id: OrganizationId, revoked: &AccessRevoked) -> Option<NewEvent> {
-    let (aggregate_type, aggregate_id) = match (&revoked.session_id, &revoked.api_key_id, &revoked.user_id) {
-        (Some(session_id), _, _) => ("session", session_id.to_string()),
-        (None, Some(key_id), _) => ("api_key", key_id.to_string()),
-        (None, None, Some(user_id)) => ("user", user_id.to_string()),
-        (None, None, None) => return None,
+    let (aggregate_type, aggregate_id) = if let Some(session_id) = revoked.session_id {
+        ("session", session_id.to_string())
+    } else if let Some(key_id) = revoked.api_key_id {
+        ("api_key", key_id.to_string())
+    } else if let Some(user_id) = revoked.user_id {
+        ("user", user_id.to_string())
+    } else if let Some(order_id) = revoked.order_id {
+        ("order_access", order_id.to_string())
+    } else {
+        return None;
     };
     Some(NewEvent {
         organization_id,

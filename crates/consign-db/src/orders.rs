@@ -225,7 +225,8 @@ pub struct OrderFilter {
     pub payment_status: Option<PaymentStatus>,
     /// Goods status.
     pub fulfillment_status: Option<FulfillmentStatus>,
-    /// Number (`1001` or `#1001`) or exact customer email.
+    /// Search: an order number (`1001` or `#1001`), or part of the
+    /// customer's name or email, or a SKU or tracking number (whole).
     pub q: Option<String>,
     /// Placed at or after.
     pub created_after: Option<Timestamp>,
@@ -252,10 +253,7 @@ pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageReque
             query.push(" AND fulfillment_status = ").push_bind(status);
         }
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            match q.trim_start_matches('#').parse::<i64>() {
-                Ok(number) => query.push(" AND number = ").push_bind(number),
-                Err(_) => query.push(" AND customer_email = ").push_bind(q.to_lowercase()),
-            };
+            push_search(&mut query, q);
         }
         if let Some(after) = filter.created_after {
             query.push(" AND created_at >= ").push_bind(after);
@@ -284,6 +282,23 @@ pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageReque
         items = rest;
         row.into_order(mine)
     }))
+}
+
+/// Narrows `query` (over `orders`) to the search `q`. A number finds that
+/// order. Anything else matches part of the customer's name or email, any
+/// case, or a line's SKU or a shipment's tracking number, whole; those two
+/// go through their own indexes, the rest reads the caller's orders newest
+/// first until the page is full.
+fn push_search(query: &mut crate::sql::Statement<'_>, q: &str) {
+    if let Ok(number) = q.trim_start_matches('#').parse::<i64>() {
+        query.push(" AND number = ").push_bind(number);
+        return;
+    }
+    let pattern = crate::sql::like_pattern(&q.to_lowercase());
+    query.push(" AND (lower(customer_name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+    query.push(" OR customer_email LIKE ").push_bind(pattern).push(" ESCAPE '\\'");
+    query.push(" OR id IN (SELECT order_id FROM order_items WHERE sku = ").push_bind(q.to_uppercase()).push(")");
+    query.push(" OR id IN (SELECT order_id FROM shipments WHERE tracking_number = ").push_bind(q.to_owned()).push("))");
 }
 
 /// A staff note on an order.
@@ -415,6 +430,9 @@ pub async fn rotate_access_token(
         scope.audit(organization_id, Some(order.brand_id), "order.rotate_access_token", "order", order_id.to_string());
     audit.after = Some(serde_json::json!({"access_token_version": next}));
     tx.record_audit(audit).await?;
+    // The customer sockets opened with the old token close.
+    let revoked = crate::access::AccessRevoked { order_id: Some(order_id), ..Default::default() };
+    crate::access::record_revoked(&mut tx, organization_id, revoked).await?;
     tx.commit().await?;
     Ok(next)
 }

@@ -403,7 +403,7 @@ pub async fn list(
         query.push(" AND p.status = ").push_bind(status.as_str());
     }
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-        let pattern = like_pattern(q);
+        let pattern = crate::sql::like_pattern(q);
         query.push(" AND (lower(p.title) LIKE lower(").push_bind(pattern.clone()).push(") ESCAPE '\\'");
         query.push(" OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE lower(");
         query.push_bind(pattern).push(") ESCAPE '\\'))");
@@ -424,20 +424,6 @@ pub async fn list(
     };
     let products = attach(rows, variants)?;
     Ok(Page::from_rows(products, page, |p| p.product.id.to_string()))
-}
-
-/// `%text%` with LIKE's wildcards in `text` escaped (escape character `\`).
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// One product the caller sees, with its variants.

@@ -395,3 +395,17 @@ impl Values<'_, '_> {
         self
     }
 }
+
+/// `%text%` with LIKE's wildcards in `text` escaped (escape character `\`).
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}

@@ -102,6 +102,20 @@ impl<'a> PageClient<'a> {
         response
     }
 
+    /// GET a page and follow its redirects (at most five), keeping the
+    /// cookies they set, as a browser does.
+    pub async fn get_following(&mut self, path: &str) -> TestResponse {
+        let mut response = self.get(path).await;
+        for _ in 0..5 {
+            if !response.status.is_redirection() {
+                break;
+            }
+            let location = response.header("location").expect("redirect location").to_owned();
+            response = self.get(&location).await;
+        }
+        response
+    }
+
     /// POST a form exactly as given (no CSRF token added).
     pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
         let request = self

@@ -135,7 +135,8 @@ fn revokes(revoked: &AccessRevoked, principal: &Principal) -> bool {
             revoked.user_id == Some(*user_id) || revoked.session_id == Some(*session_id)
         }
         Principal::ApiKey { key_id } => revoked.api_key_id == Some(*key_id),
-        Principal::Customer { .. } | Principal::System => false,
+        Principal::Customer { order_id } => revoked.order_id == Some(*order_id),
+        Principal::System => false,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod providers;
 pub mod session;
 pub mod settings;
 pub mod shop;
+pub mod shop_access;
 pub mod shop_thread;
 pub mod socket;
 pub mod stock;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(
             shop::router()
                 .merge(shop_thread::router())
+                .merge(shop_access::router())
                 .layer(axum::middleware::from_fn_with_state(state.clone(), shop::branded_not_found)),
         )
         .merge(staff)

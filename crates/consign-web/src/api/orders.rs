@@ -12,6 +12,7 @@ use consign_db::{Page, events};
 use consign_domain::order::Address;
 use consign_domain::policy::Action;
 use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
+use consign_domain::text::SearchText;
 use consign_domain::{BrandId, OrderId, Timestamp};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -49,7 +50,8 @@ pub struct OrderQuery {
     pub payment_status: Option<PaymentStatus>,
     /// `unfulfilled`, `partially_shipped`, `shipped`, `delivered`, `returned`.
     pub fulfillment_status: Option<FulfillmentStatus>,
-    /// An order number (`1001` or `#1001`) or a customer email.
+    /// Search: an order number (`1001` or `#1001`), part of the customer's
+    /// name or email (any case), or a SKU or tracking number (whole).
     pub q: Option<String>,
     /// RFC 3339: placed at or after.
     pub created_after: Option<String>,
@@ -79,12 +81,13 @@ async fn list_orders(
     if let Some(brand_id) = query.brand_id {
         caller.authorize_brand(Action::ViewCommerce, brand_id)?;
     }
+    let q = query.q.as_deref().map(SearchText::parse).transpose().map_err(AppError::invalid("q"))?;
     let filter = OrderFilter {
         brand_id: query.brand_id,
         status: query.status,
         payment_status: query.payment_status,
         fulfillment_status: query.fulfillment_status,
-        q: query.q,
+        q: q.map(SearchText::into_string).filter(|q| !q.is_empty()),
         created_after: parse_time("created_after", query.created_after.as_deref())?,
         created_before: parse_time("created_before", query.created_before.as_deref())?,
     };

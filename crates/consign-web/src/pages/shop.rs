@@ -24,17 +24,17 @@ use axum::routing::get;
 use consign_db::brands::{self, BrandTheme};
 use consign_db::orders::checkout::{self, StorefrontBrand};
 use consign_db::orders::{self, Order};
-use consign_db::{DbError, PageRequest, fulfillment, products, stock};
+use consign_db::{PageRequest, fulfillment, products, stock};
 use consign_domain::status::OrderStatus;
-use consign_domain::{OrderId, ProductId, Timestamp};
+use consign_domain::{ProductId, Timestamp};
 use serde::Deserialize;
 
+use super::shop_access::{customer_order, enter_with_link, order_path, token_of};
 use super::shop_thread::CustomerThread;
 use super::view::{self, filled};
 use super::{PageError, render};
 use crate::AppState;
 use crate::auth::rate_limit::{Bucket, ip_key};
-use crate::auth::tokens;
 use crate::pages::PageForm;
 
 /// The customer routes.
@@ -378,40 +378,12 @@ pub async fn checkout_page(State(state): State<AppState>, Path(slug): Path<Strin
     render(&CheckoutPage { shop: chrome(&brand, theme, "Checkout"), providers })
 }
 
-/// `?token=`: the order access token; `sent` after the customer wrote.
+/// `?token=`: the order access token of a link (traded for the order
+/// cookie at once, see `shop_access.rs`); `sent` after the customer wrote.
 #[derive(Deserialize)]
 pub struct TokenQuery {
     pub(super) token: Option<String>,
     sent: Option<String>,
-}
-
-/// The customer's order page, reached with its token.
-pub(super) fn tracking_path(slug: &str, order_id: OrderId, token: &str) -> String {
-    format!("/shop/{slug}/orders/{order_id}?token={}", view::percent_encode(token))
-}
-
-/// The order behind a token, if it belongs to this brand; else 404.
-pub(super) async fn customer_order(
-    state: &AppState,
-    brand: &StorefrontBrand,
-    id: &str,
-    token: Option<&str>,
-) -> Result<(Order, consign_db::Scope), PageError> {
-    let order_id: OrderId = id.parse().map_err(|_| PageError::NotFound)?;
-    let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(PageError::NotFound)?;
-    let scope = match orders::scope_for_access_token(&state.db, &tokens::sha256_hex(token)).await {
-        Ok(scope) => scope,
-        Err(DbError::NotFound) => return Err(PageError::NotFound),
-        Err(error) => return Err(error.into()),
-    };
-    if scope.customer_order() != Some(order_id) {
-        return Err(PageError::NotFound);
-    }
-    let order = orders::get(&state.db, &scope, order_id).await?;
-    if order.brand_id != brand.id {
-        return Err(PageError::NotFound);
-    }
-    Ok((order, scope))
 }
 
 /// An order line for the customer.
@@ -458,23 +430,30 @@ struct ConfirmationPage {
     hold_until: String,
 }
 
-/// `GET /shop/{slug}/orders/{id}/confirmation?token=`.
+/// `GET /shop/{slug}/orders/{id}/confirmation`, reached once with
+/// `?token=` from the checkout.
 pub async fn confirmation(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
     let (brand, theme) = brand(&state, &slug).await?;
-    let (order, _) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
+    let token = token_of(&headers, query.token.as_deref());
+    let (order, _) = customer_order(&state, &brand, &id, token.as_deref()).await?;
+    let order_path = order_path(&brand.slug, order.id);
+    if let Some(token) = query.token {
+        let page = format!("{order_path}/confirmation");
+        return Ok(enter_with_link(&state, &headers, &order_path, &page, token.trim()));
+    }
     let instructions = (order.payment_provider == "manual" && order.outstanding.amount > 0)
         .then(|| payment_instructions(&order, &brand));
-    let token = query.token.unwrap_or_default();
     render(&ConfirmationPage {
         shop: chrome(&brand, theme, format!("Order {} placed", order.number)),
         lines: lines(&order),
         total: view::money(&order.total),
         instructions,
-        tracking_link: tracking_path(&brand.slug, order.id, token.trim()),
+        tracking_link: order_path,
         hold_until: order.reservation_expires_at.map(view::time).unwrap_or_default(),
         order,
     })
@@ -510,17 +489,24 @@ struct TrackingPage {
     sent: bool,
 }
 
-/// `GET /shop/{slug}/orders/{id}?token=`: the customer's order page.
+/// `GET /shop/{slug}/orders/{id}`: the customer's order page, reached once
+/// with `?token=` from a link.
 pub async fn tracking(
     State(state): State<AppState>,
     Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
     let (brand, theme) = brand(&state, &slug).await?;
-    let (order, scope) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
-    let token = query.token.as_deref().unwrap_or_default().trim().to_owned();
+    let token = token_of(&headers, query.token.as_deref()).unwrap_or_default().trim().to_owned();
+    let (order, scope) = customer_order(&state, &brand, &id, Some(&token)).await?;
+    let order_path = order_path(&brand.slug, order.id);
+    if query.token.is_some() {
+        let page = if query.sent.is_some() { format!("{order_path}?sent=1") } else { order_path.clone() };
+        return Ok(enter_with_link(&state, &headers, &order_path, &page, &token));
+    }
     let shipments = fulfillment::shipments_for_order(&state.db, &scope, order.id).await?;
-    let thread = super::shop_thread::load(&state, &scope, &order, &brand.name, &brand.slug, &token).await?;
+    let thread = super::shop_thread::load(&state, &scope, &order, &brand.name, &brand.slug).await?;
     let status_text = match order.status {
         OrderStatus::Cancelled => "This order was cancelled.".to_owned(),
         OrderStatus::Expired => "This order expired before it was paid.".to_owned(),
@@ -535,13 +521,12 @@ pub async fn tracking(
         (order.status == OrderStatus::Open && order.payment_provider == "manual" && order.outstanding.amount > 0)
             .then(|| payment_instructions(&order, &brand));
     let mut shop = chrome(&brand, theme, format!("Order {}", order.number));
-    // The customer's socket: the order token is its credential (browsers
-    // cannot set headers on a WebSocket).
-    shop.live_url = Some(format!("/api/v1/live?access_token={}", view::percent_encode(&token)));
+    // The customer's socket, with the order cookie as its credential.
+    shop.live_url = Some(format!("{order_path}/live"));
     render(&TrackingPage {
         shop,
         thread,
-        self_url: tracking_path(&brand.slug, order.id, &token),
+        self_url: order_path,
         token,
         sent: query.sent.is_some(),
         lines: lines(&order),

@@ -3,11 +3,13 @@
 //! filters them in SQL for a customer scope), a form to write, and the
 //! files of visible messages. Everything goes through the customer scope
 //! of the order access token, exactly as `/api/v1/orders/{id}/messages`
-//! with that token; the form carries the token, which is also what makes a
-//! forged post from another site impossible (it cannot know it).
+//! with that token. The form carries the token in its body, which is also
+//! what makes a forged post from another site impossible (it cannot know
+//! it); the files are read with the order cookie (`shop_access.rs`).
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use consign_db::messages::threads;
@@ -21,9 +23,10 @@ use serde::Deserialize;
 
 use super::PageError;
 use super::orders::parse_id;
-use super::shop::{TokenQuery, brand, customer_order, tracking_path};
+use super::shop::{TokenQuery, brand};
+use super::shop_access::{customer_order, order_path, token_of};
 use super::thread::{AttachmentLink, attachment_links};
-use super::view::{self, percent_encode};
+use super::view;
 use crate::AppState;
 use crate::auth::rate_limit::Bucket;
 use crate::pages::PageForm;
@@ -61,7 +64,6 @@ pub async fn load(
     order: &Order,
     brand_name: &str,
     slug: &str,
-    token: &str,
 ) -> Result<CustomerThread, PageError> {
     let mut list = Vec::new();
     let mut after = None;
@@ -83,7 +85,6 @@ pub async fn load(
         }
     }
     let base = format!("/shop/{slug}/orders/{}/attachments/", order.id);
-    let suffix = format!("?token={}", percent_encode(token));
     let messages = list
         .iter()
         .map(|m| CustomerMessage {
@@ -100,7 +101,7 @@ pub async fn load(
             },
             body: m.body.clone(),
             at: view::time(m.created_at),
-            attachments: attachment_links(m, &base, &suffix),
+            attachments: attachment_links(m, &base),
         })
         .collect();
     Ok(CustomerThread { messages, action: format!("/shop/{slug}/orders/{}/messages", order.id) })
@@ -128,19 +129,21 @@ pub async fn write(
     let new =
         NewMessage { body: body.into_string(), channel: Channel::InApp, internal: false, attachment_ids: Vec::new() };
     messages::post(&state.db, &scope, order.id, new).await?;
-    let to = format!("{}&sent=1#messages-h", tracking_path(&brand.slug, order.id, token));
+    let to = format!("{}?sent=1#messages-h", order_path(&brand.slug, order.id));
     Ok(Redirect::to(&to).into_response())
 }
 
-/// `GET /shop/{slug}/orders/{id}/attachments/{attachment_id}?token=`: a file
-/// of a message the customer can see.
+/// `GET /shop/{slug}/orders/{id}/attachments/{attachment_id}`: a file of a
+/// message the customer can see, with the order cookie (or `?token=`).
 pub async fn attachment(
     State(state): State<AppState>,
     Path((slug, id, attachment_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
     let (brand, _) = brand(&state, &slug).await?;
-    let (order, scope) = customer_order(&state, &brand, &id, query.token.as_deref()).await?;
+    let token = token_of(&headers, query.token.as_deref());
+    let (order, scope) = customer_order(&state, &brand, &id, token.as_deref()).await?;
     let attachment_id: AttachmentId = parse_id(&attachment_id)?;
     let file = messages::attachments::get(&state.db, &scope, attachment_id).await?;
     if file.order_id != order.id {

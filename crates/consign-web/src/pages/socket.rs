@@ -26,7 +26,7 @@ pub struct LiveQuery {
 /// page elsewhere could otherwise open a socket as the signed-in staff
 /// member (`SameSite=Lax` already stops that in current browsers; this is
 /// the second line). Clients that send no `Origin` are not browsers.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let origin_host = origin.split_once("://").map(|(_, host)| host).unwrap_or(origin);
     let header_value = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());

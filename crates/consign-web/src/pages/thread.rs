@@ -57,14 +57,14 @@ pub struct AttachmentLink {
 
 /// The files of a message, from its `attachments` snapshot; `base` is the
 /// download path the id is appended to.
-pub fn attachment_links(message: &Message, base: &str, suffix: &str) -> Vec<AttachmentLink> {
+pub fn attachment_links(message: &Message, base: &str) -> Vec<AttachmentLink> {
     let Value::Array(files) = &message.attachments.0 else { return Vec::new() };
     files
         .iter()
         .filter_map(|file| {
             let id = file.get("id")?.as_str()?;
             let name = file.get("file_name").and_then(Value::as_str).unwrap_or("file");
-            Some(AttachmentLink { url: format!("{base}{id}{suffix}"), name: name.to_owned() })
+            Some(AttachmentLink { url: format!("{base}{id}"), name: name.to_owned() })
         })
         .collect()
 }
@@ -292,7 +292,7 @@ fn message_view(message: &Message, me: &str) -> MessageView {
         delivery: None,
         body: message.body.clone(),
         at: view::time(message.created_at),
-        attachments: attachment_links(message, "/admin/attachments/", ""),
+        attachments: attachment_links(message, "/admin/attachments/"),
     }
 }
 

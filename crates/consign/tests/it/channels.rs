@@ -737,10 +737,8 @@ async fn channels_the_staff_thread_shows_how_each_reply_is_getting_there_live() 
     assert!(badge.starts_with("Failed: ") && badge.contains("500"), "{badge}");
 
     // The customer's page shows no delivery state, and no event of it.
-    let customer_page = s
-        .app
-        .send(s.app.client.get(s.app.url(&format!("/shop/acme/orders/{}?token={}", s.order_id, s.customer))))
-        .await;
+    let link = format!("/shop/acme/orders/{}?token={}", s.order_id, s.customer);
+    let customer_page = consign_testkit::pages::PageClient::new(&s.app).get_following(&link).await;
     assert!(!customer_page.text.contains("Failed: "), "the customer sees a delivery failure");
     let timeline = s.app.get(&format!("/api/v1/orders/{}/timeline", s.order_id), &s.customer).await;
     assert!(!timeline.text.contains("message.delivery_updated"), "{}", timeline.text);

@@ -98,9 +98,8 @@ async fn a_staff_note_cancel_reason_or_internal_message_reaches_no_customer_path
     let search = app.get(&format!("/api/v1/messages/search?q={SECRET}"), &p.token).await;
     assert_eq!(search.status, StatusCode::OK);
     assert!(!search.text.contains(SECRET), "{}", search.text);
-    let page = app
-        .request(Method::GET, &format!("/shop/{}/orders/{}?token={}", p.slug, p.order_id, p.token), None, None)
-        .await;
+    let link = format!("/shop/{}/orders/{}?token={}", p.slug, p.order_id, p.token);
+    let page = consign_testkit::pages::PageClient::new(&app).get_following(&link).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("Your order is cancelled."), "the page shows the thread");
     assert!(!page.text.contains(SECRET), "{}", page.text);

@@ -397,3 +397,34 @@ async fn a_client_message_over_the_size_limit_closes_the_socket() {
     let (events, code) = until_closed(&mut socket).await;
     assert!(code.is_none_or(|code| code == 1009), "closed as too big: {code:?} after {events:?}");
 }
+
+#[tokio::test]
+async fn the_order_pages_socket_needs_the_order_cookie_and_every_customer_socket_closes_when_the_link_is_rotated() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app).await;
+    let page_socket = format!("{}/shop/acme/orders/{}/live", app.address.replace("http://", "ws://"), s.order_id);
+    let Err(tokio_tungstenite::tungstenite::Error::Http(refused)) =
+        tokio_tungstenite::connect_async(page_socket.clone()).await
+    else {
+        panic!("a page socket without the order cookie is refused")
+    };
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    let mut request = page_socket.into_client_request().unwrap();
+    request.headers_mut().insert("cookie", format!("consign_order={}", s.customer).parse().unwrap());
+    let (mut page, _) = tokio_tungstenite::connect_async(request).await.expect("the page socket opens with the cookie");
+    let mut api = connect(&app, &s.customer, true, None).await;
+    say(&app, &s.owner.token, &s.order_id, json!({"body": "before"})).await;
+    for socket in [&mut page, &mut api] {
+        assert_eq!(message_bodies(&events_until_message(socket, "before").await), ["before"]);
+    }
+
+    let rotated = app.post(&format!("/api/v1/orders/{}/access-token", s.order_id), &s.owner.token, json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    say(&app, &s.owner.token, &s.order_id, json!({"body": "after rotation"})).await;
+    for socket in [&mut page, &mut api] {
+        let (events, code) = until_closed(socket).await;
+        assert_eq!(code, Some(4001), "closed as revoked; events first: {events:?}");
+        assert!(events.iter().all(|e| !e.to_string().contains("after rotation")), "{events:?}");
+    }
+}

@@ -123,8 +123,9 @@ async fn notifications_tell_the_customer_of_order_events_and_replies_by_email_an
     let token: String =
         body[at + link.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     assert_eq!(token, s.customer, "the link carries the customer's own token");
-    let page = s.app.client.get(s.app.url(&format!("/shop/acme/orders/{}?token={token}", s.order_id))).send().await;
-    assert_eq!(page.unwrap().status(), StatusCode::OK);
+    let link = format!("/shop/acme/orders/{}?token={token}", s.order_id);
+    let page = consign_testkit::pages::PageClient::new(&s.app).get_following(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
 
     // Paid, from the brand's own template.
     let paid = s

@@ -313,6 +313,75 @@ async fn the_order_list_filters_and_paginates() {
 }
 
 #[tokio::test]
+async fn the_order_search_finds_a_name_or_email_part_a_sku_and_a_tracking_number_in_the_api_and_the_page() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut placed = Vec::new();
+    for (name, email, sku) in [
+        ("Dana O'Neil", "dana.oneil@mail.example", "TENT"),
+        ("Casey Customer", "casey@example.com", "MUG"),
+        ("Robin 100% Banks", "robin_b@bank.example", "MUG"),
+    ] {
+        let mut body = consign_testkit::checkout_body(&[(sku, 1)], email);
+        body["customer"]["name"] = json!(name);
+        let order = app.post_anonymous(&format!("/api/v1/storefront/{}/checkout", shop.slug), body).await;
+        assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+        placed.push(order.body["order"].clone());
+    }
+    let (dana, casey, robin) = (id(&placed[0]), id(&placed[1]), id(&placed[2]));
+    app.post(&format!("/api/v1/orders/{casey}/payments"), &owner.token, json!({"amount": 1500, "method": "manual"}))
+        .await;
+    app.run_jobs().await;
+    let fulfillment = app.get(&format!("/api/v1/orders/{casey}/fulfillment-orders"), &owner.token).await;
+    let fo_id = fulfillment.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let item_id = placed[1]["items"][0]["id"].as_str().unwrap().to_owned();
+    let shipment =
+        json!({"items": [{"order_item_id": item_id, "quantity": 1}], "carrier": "ups", "tracking_number": "1Z999AA1"});
+    let shipped = app.post(&format!("/api/v1/fulfillment-orders/{fo_id}/shipments"), &owner.token, shipment).await;
+    assert_eq!(shipped.status, StatusCode::CREATED, "{}", shipped.text);
+
+    let found = |q: &'static str| {
+        let app = &app;
+        let token = owner.token.clone();
+        async move {
+            let page = app.get(&format!("/api/v1/orders?q={q}"), &token).await;
+            assert_eq!(page.status, StatusCode::OK, "{q}: {}", page.text);
+            page.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("o%27neil").await, [dana], "part of a name, any case, with a quote");
+    assert_eq!(found("ONEIL%40MAIL").await, [dana], "part of an email");
+    assert_eq!(found("%25").await, [robin], "a % is a character, not a wildcard");
+    assert_eq!(found("c_sey").await, Vec::<String>::new(), "an _ is a character, not a wildcard");
+    assert_eq!(found("n_b%40").await, [robin]);
+    assert_eq!(found("tent").await, [dana], "a SKU, any case");
+    assert_eq!(found("1Z999AA1").await, [casey], "a tracking number");
+    assert_eq!(found("1Z999").await, Vec::<String>::new(), "a tracking number is matched whole");
+    assert_eq!(found("%231002").await, [casey], "a number");
+    assert_eq!(found("customer").await, [casey]);
+    let too_long = app.get(&format!("/api/v1/orders?q={}", "x".repeat(201)), &owner.token).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_long.text);
+    assert_eq!(too_long.body["errors"][0]["field"], "q", "{}", too_long.text);
+
+    // Another tenant's search finds none of them.
+    let rival = app.sign_up("rival@other.example", "merchant").await;
+    let theirs = app.get("/api/v1/orders?q=tent", &rival.token).await;
+    assert_eq!(theirs.body["data"], json!([]), "{}", theirs.text);
+
+    // The staff page searches the same way.
+    let mut staff = consign_testkit::pages::PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let page = staff.get("/admin/orders?q=1Z999AA1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&format!("/admin/orders/{casey}")), "{}", page.text);
+    assert!(!page.text.contains(&format!("/admin/orders/{dana}")), "{}", page.text);
+}
+
+#[tokio::test]
 async fn another_tenants_orders_answer_404_and_stay_unchanged() {
     let app = TestApp::spawn().await;
     let (owner, shop) = shop(&app).await;

@@ -578,17 +578,33 @@ async fn customer_pages_show_the_brand_and_need_the_order_token() {
     let placed = place(&app, &shop, &[("TENT", 1)]).await;
     let order_id = placed["order"]["id"].as_str().unwrap();
     let token = placed["order_access_token"].as_str().unwrap();
-    let confirmation =
-        app.send(app.client.get(app.url(&format!("/shop/acme/orders/{order_id}/confirmation?token={token}")))).await;
+    // The link's token is traded for a cookie of the order's pages, and the
+    // address the customer then sees, shares or logs carries no token.
+    let order_path = format!("/shop/acme/orders/{order_id}");
+    let mut customer = PageClient::new(&app);
+    let entered = customer.get(&format!("{order_path}/confirmation?token={token}")).await;
+    assert_eq!(entered.status, StatusCode::SEE_OTHER, "{}", entered.text);
+    assert_eq!(entered.header("location"), Some(format!("{order_path}/confirmation").as_str()));
+    assert_eq!(entered.header("referrer-policy"), Some("no-referrer"));
+    let cookie = entered.header("set-cookie").unwrap_or_default();
+    for part in
+        [format!("consign_order={token}"), format!("Path={order_path};"), "HttpOnly".into(), "SameSite=Lax".into()]
+    {
+        assert!(cookie.contains(&part), "{part} missing from {cookie}");
+    }
+    let confirmation = customer.get(&format!("{order_path}/confirmation")).await;
     assert_eq!(confirmation.status, StatusCode::OK);
     assert!(confirmation.text.contains("by bank transfer to Acme Outdoor"), "{}", confirmation.text);
-    let tracking = app.send(app.client.get(app.url(&format!("/shop/acme/orders/{order_id}?token={token}")))).await;
+    assert!(confirmation.text.contains(&format!("href=\"{order_path}\"")), "{}", confirmation.text);
+    let tracking = customer.get(&order_path).await;
     assert_eq!(tracking.status, StatusCode::OK);
     assert_eq!(tracking.header("referrer-policy"), Some("same-origin"));
+    assert!(tracking.text.contains(&format!("data-live-url=\"{order_path}/live\"")), "{}", tracking.text);
+    assert!(!tracking.text.contains("token="), "a link or socket of the page carries the token: {}", tracking.text);
     for bad in [
-        format!("/shop/acme/orders/{order_id}"),
-        format!("/shop/acme/orders/{order_id}?token=cot_wrong"),
-        format!("/shop/acme/orders/{order_id}/confirmation?token=cot_wrong"),
+        order_path.clone(),
+        format!("{order_path}?token=cot_wrong"),
+        format!("{order_path}/confirmation?token=cot_wrong"),
     ] {
         assert_eq!(app.send(app.client.get(app.url(&bad))).await.status, StatusCode::NOT_FOUND, "{bad}");
     }

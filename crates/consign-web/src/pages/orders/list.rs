@@ -7,6 +7,7 @@ use axum::response::Response;
 use consign_db::PageRequest;
 use consign_db::orders::{self, Order, OrderFilter};
 use consign_domain::policy::Action;
+use consign_domain::text::SearchText;
 use consign_domain::{OrderId, Timestamp};
 use serde::Deserialize;
 
@@ -53,7 +54,10 @@ impl ListQuery {
             status: parse_option("status", &self.status)?,
             payment_status: parse_option("payment_status", &self.payment_status)?,
             fulfillment_status: parse_option("fulfillment_status", &self.fulfillment_status)?,
-            q: filled(&self.q).map(str::to_owned),
+            q: filled(&self.q)
+                .map(|q| SearchText::parse(q).map(SearchText::into_string))
+                .transpose()
+                .map_err(AppError::invalid("q"))?,
             created_after: parse_day("created_after", &self.created_after)?,
             // "Placed before 2026-11-22" includes that day.
             created_before: parse_day("created_before", &self.created_before)?.map(|t| {
