@@ -4,7 +4,8 @@
 //! - [`checkout`]: a storefront checkout's rules, its order placed and its
 //!   payment started.
 //! - [`links`]: the addresses Consign sends people to, and [`tokens`], the
-//!   order access tokens those addresses carry.
+//!   order access tokens those addresses carry; [`account_tokens`], the
+//!   password reset and invitation links of account emails.
 //! - [`instance_secrets`]: the keys every instance sharing the database
 //!   agrees on (JWT signing, order tokens, reply addresses), kept sealed.
 //! - [`outbound`]: the one send pipeline of staff replies and
@@ -26,6 +27,7 @@
 //! Architecture invariant: this crate and `consign-web` are the only ones
 //! that know Consign's URL paths (checked by the `architecture` test).
 
+pub mod account_tokens;
 pub mod checkout;
 pub mod instance_secrets;
 pub mod links;

@@ -13,6 +13,16 @@ pub fn staff_order(base: &str, order_id: &str) -> String {
     format!("{}/admin/orders/{order_id}", base.trim_end_matches('/'))
 }
 
+/// A staff invitation: `{base}/admin/invitations/{token}`.
+pub fn invitation(base: &str, token: &str) -> String {
+    format!("{}/admin/invitations/{token}", base.trim_end_matches('/'))
+}
+
+/// A password reset link: `{base}/admin/reset-password/{token}`.
+pub fn password_reset(base: &str, token: &str) -> String {
+    format!("{}/admin/reset-password/{token}", base.trim_end_matches('/'))
+}
+
 /// Where Twilio reports an SMS's delivery status for a brand:
 /// `{base}/api/v1/webhooks/sms/twilio/{slug}/status`.
 pub fn twilio_status_callback(base: &str, brand_slug: &str) -> String {

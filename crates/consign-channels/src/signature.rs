@@ -23,7 +23,8 @@ fn hmac_sha1(key: &[u8], message: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn same(expected: &[u8], presented: &[u8]) -> bool {
+/// Whether two byte strings are equal, in constant time.
+pub fn same(expected: &[u8], presented: &[u8]) -> bool {
     expected.len() == presented.len() && bool::from(expected.ct_eq(presented))
 }
 

@@ -59,6 +59,8 @@ pub enum InvitedRole {
 
 /// A new invitation.
 pub struct NewInvitation<'a> {
+    /// Its id, chosen by the caller (the token is derived from it).
+    pub id: InvitationId,
     /// The organization, or the owner of the brand of a brand role.
     pub organization_id: OrganizationId,
     /// What it grants.
@@ -84,7 +86,7 @@ pub async fn create(db: &Db, scope: &Scope, invitation: NewInvitation<'_>) -> Db
     };
     let now = Timestamp::now();
     let created = Invitation {
-        id: InvitationId::new(),
+        id: invitation.id,
         organization_id: invitation.organization_id,
         brand_id,
         email: invitation.email.to_owned(),
@@ -120,6 +122,7 @@ pub async fn create(db: &Db, scope: &Scope, invitation: NewInvitation<'_>) -> Db
     );
     audit.after = serde_json::to_value(&created).ok();
     tx.record_audit(audit).await?;
+    tx.enqueue(&crate::jobs::kinds::EmailInvitation { invitation_id: created.id }).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -214,6 +217,41 @@ pub async fn pending_by_token(db: &Db, token_hash: &str) -> DbResult<Option<Invi
     ))
     .bind(Timestamp::now())
     .bind(token_hash.to_owned())
+    .fetch_optional()
+    .await
+}
+
+/// A pending invitation with the names an email about it needs.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InvitationNotice {
+    /// Who is invited.
+    pub email: String,
+    /// The role, as stored.
+    pub role: String,
+    /// The organization's name.
+    pub organization_name: String,
+    /// The brand's name, for a brand invitation.
+    pub brand_name: Option<String>,
+    /// Who invited, by name (none for the system).
+    pub invited_by_name: Option<String>,
+    /// Until when it can be accepted.
+    pub expires_at: Timestamp,
+}
+
+/// The invitation to email, while it is pending. System-level: for the job
+/// that sends it.
+pub async fn pending_notice(db: &Db, invitation_id: InvitationId) -> DbResult<Option<InvitationNotice>> {
+    db.read(
+        "SELECT i.email, i.role, o.name AS organization_name, b.name AS brand_name,
+                u.name AS invited_by_name, i.expires_at
+           FROM invitations i
+           JOIN organizations o ON o.id = i.organization_id
+           LEFT JOIN brands b ON b.id = i.brand_id
+           LEFT JOIN users u ON u.id = i.invited_by
+          WHERE i.id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2",
+    )
+    .bind(invitation_id)
+    .bind(Timestamp::now())
     .fetch_optional()
     .await
 }

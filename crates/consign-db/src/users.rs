@@ -161,17 +161,28 @@ pub async fn get_by_email(db: &Db, email: &str) -> DbResult<Option<User>> {
 
 /// Replaces a user's password hash and ends every session it has.
 pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbResult<()> {
+    if replace_password(db, user_id, None, password_hash).await? { Ok(()) } else { Err(DbError::NotFound) }
+}
+
+/// Replaces a user's password hash, only while it is still `expected`
+/// when given (a reset link is spent once, even by two racing requests),
+/// and ends every session it has. Answers whether it was replaced.
+pub async fn replace_password(db: &Db, user_id: UserId, expected: Option<&str>, password_hash: &str) -> DbResult<bool> {
     let now = Timestamp::now().as_micros();
     let mut tx = db.begin().await?;
     let updated = tx
-        .query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .query(
+            "UPDATE users SET password_hash = $1, updated_at = $2
+              WHERE id = $3 AND ($4 IS NULL OR password_hash = $4)",
+        )
         .bind(password_hash.to_owned())
         .bind(now)
         .bind(user_id.to_string())
+        .bind(expected.map(str::to_owned))
         .execute()
         .await?;
     if updated == 0 {
-        return Err(DbError::NotFound);
+        return Ok(false);
     }
     tx.query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
         .bind(now)
@@ -182,7 +193,29 @@ pub async fn set_password(db: &Db, user_id: UserId, password_hash: &str) -> DbRe
     let revoked = crate::access::AccessRevoked { user_id: Some(user_id), ..Default::default() };
     crate::access::record_revoked_of_user(&mut tx, user_id, revoked).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
+}
+
+/// A user's email, name and password hash, for the password reset email
+/// and its link. System-level.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ResetSubject {
+    /// The user.
+    pub id: UserId,
+    /// Where the link goes.
+    pub email: String,
+    /// Whom the email greets.
+    pub name: String,
+    /// The argon2id PHC string the link is bound to.
+    pub password_hash: String,
+}
+
+/// The [`ResetSubject`] of a user id, if it exists.
+pub async fn reset_subject(db: &Db, user_id: UserId) -> DbResult<Option<ResetSubject>> {
+    db.read("SELECT id, email, name, password_hash FROM users WHERE id = $1")
+        .bind(user_id.to_string())
+        .fetch_optional()
+        .await
 }
 
 /// The people behind `actors` (the `actor` of events and stock movements),

@@ -20,7 +20,7 @@ use consign_domain::Timestamp;
 use consign_payments::{Gateway, Keyring};
 use futures_util::future::BoxFuture;
 
-use crate::{JobResult, Runner, deliver, money_jobs, notify};
+use crate::{JobResult, Runner, accounts, deliver, money_jobs, notify};
 
 /// How long finished jobs are kept, for staff to look back at.
 const DONE_JOB_RETENTION_SECONDS: i64 = 7 * 24 * 60 * 60;
@@ -87,9 +87,15 @@ pub fn register_every_job(runner: &mut Runner, services: Services) {
     runner.handle(move |db, job| deliver::deliver(with.clone(), key.clone(), db, job));
     let (with, key) = (channels.clone(), keyring.clone());
     runner.handle(move |db, job| notify::notify_customer(with.clone(), key.clone(), db, job));
-    let (with, key) = (channels.clone(), keyring);
+    let (with, key) = (channels.clone(), keyring.clone());
     runner.handle(move |db, job| notify::staff_digest(with.clone(), key.clone(), db, job));
-    runner.handle(move |db, job| notify::staff_alert(channels.clone(), db, job));
+    let with = channels.clone();
+    runner.handle(move |db, job| notify::staff_alert(with.clone(), db, job));
+
+    // Accounts.
+    let (with, key) = (channels.clone(), keyring.clone());
+    runner.handle(move |db, job| accounts::email_invitation(with.clone(), key.clone(), db, job));
+    runner.handle(move |db, job| accounts::email_password_reset(channels.clone(), keyring.clone(), db, job));
 }
 
 /// Deletes unsent uploads older than `ttl`, record first: once the record

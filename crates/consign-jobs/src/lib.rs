@@ -17,6 +17,7 @@
 //! - Nothing here knows HTTP; handlers get a `Db`, their typed payload and
 //!   the [`handlers::Services`] they call.
 
+pub mod accounts;
 pub mod deliver;
 pub mod handlers;
 pub mod money_jobs;

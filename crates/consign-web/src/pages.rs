@@ -21,6 +21,7 @@ pub mod inbox;
 pub mod invitation;
 pub mod login;
 pub mod orders;
+pub mod password_reset;
 pub mod providers;
 pub mod session;
 pub mod settings;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/invitations/{token}", get(invitation::form).post(invitation::submit))
+        .merge(password_reset::router())
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .merge(assets::router())
         .merge(

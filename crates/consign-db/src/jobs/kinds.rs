@@ -12,7 +12,9 @@
 //! never rename a kind, and change a payload only by adding fields serde
 //! can default.
 
-use consign_domain::{BrandId, EventId, MessageId, OrderId, PaymentId, StaffAlertId, ThreadId, WebhookEventId};
+use consign_domain::{
+    BrandId, EventId, InvitationId, MessageId, OrderId, PaymentId, StaffAlertId, ThreadId, UserId, WebhookEventId,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +54,8 @@ pub const ALL: &[(&str, i64)] = &[
     entry::<NotifyCustomer>(),
     entry::<StaffDigest>(),
     entry::<AnnounceAlert>(),
+    entry::<EmailInvitation>(),
+    entry::<EmailPasswordReset>(),
     entry::<ExpireReservations>(),
     entry::<PurgeMaintenance>(),
     entry::<PurgeUnsentUploads>(),
@@ -199,6 +203,39 @@ impl JobKind for AnnounceAlert {
     }
 }
 
+/// Emails an invitation's link to the invitee (when this installation
+/// sends email); a spent, revoked or expired invitation is not sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailInvitation {
+    /// The invitation.
+    pub invitation_id: InvitationId,
+}
+
+impl JobKind for EmailInvitation {
+    const KIND: &'static str = "accounts.email_invitation";
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("{}:{}", Self::KIND, self.invitation_id))
+    }
+}
+
+/// Emails a user a password reset link that works until `expires_at`
+/// (Unix seconds). The link is made when the email is sent, from the
+/// user's current password, so the payload holds nothing that could
+/// reset it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailPasswordReset {
+    /// Who asked.
+    pub user_id: UserId,
+    /// Until when the link works.
+    pub expires_at: i64,
+}
+
+/// One email per request (two in the same second are the same email).
+impl JobKind for EmailPasswordReset {
+    const KIND: &'static str = "accounts.email_password_reset";
+}
+
 /// Every thirty seconds: expires unpaid orders whose stock hold ran out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpireReservations {}
@@ -272,6 +309,12 @@ mod tests {
         round_trip(
             &StaffDigest { brand_id, thread_id, until: 180_000_000 },
             json!({"brand_id": brand_id.to_string(), "thread_id": thread_id.to_string(), "until": 180_000_000}),
+        );
+        let (invitation_id, user_id) = (InvitationId::new(), UserId::new());
+        round_trip(&EmailInvitation { invitation_id }, json!({"invitation_id": invitation_id.to_string()}));
+        round_trip(
+            &EmailPasswordReset { user_id, expires_at: 1_800_000_000 },
+            json!({"user_id": user_id.to_string(), "expires_at": 1_800_000_000}),
         );
         round_trip(&ExpireReservations {}, json!({}));
         round_trip(&PurgeMaintenance {}, json!({}));

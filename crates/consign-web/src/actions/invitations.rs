@@ -5,20 +5,18 @@
 //! `api::organizations`, `api::brands` and `api::invitations` answer with
 //! it in JSON; `pages::settings` and `pages::invitation` in pages.
 
+use consign_app::account_tokens;
 use consign_db::invitations::{self, Invitation, InvitedRole, Invitee, NewInvitation};
 use consign_db::users::{self, User};
 use consign_db::{DbError, Scope};
-use consign_domain::OrganizationId;
 use consign_domain::text::DisplayName;
+use consign_domain::{InvitationId, OrganizationId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{password, tokens};
 use crate::error::{AppError, AppResult};
-
-/// The prefix of invitation tokens.
-pub const INVITATION_TOKEN_PREFIX: &str = "cin_";
 
 /// A new invitation with its token, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +41,8 @@ pub fn invited_email(email: &str) -> AppResult<String> {
 }
 
 /// Records an invitation (the caller has checked the policy) and returns it
-/// with its token. The answer is the same whether or not a user has the
+/// with its token, which is also emailed to the invitee when this
+/// installation sends email (`consign_jobs::accounts`). The answer is the same whether or not a user has the
 /// email, so inviting cannot be used to find out who has an account.
 pub async fn invite(
     state: &AppState,
@@ -53,11 +52,13 @@ pub async fn invite(
     email: &str,
 ) -> AppResult<CreatedInvitation> {
     let email = invited_email(email)?;
-    let token = format!("{INVITATION_TOKEN_PREFIX}{}", tokens::random_hex(32));
+    let id = InvitationId::new();
+    let key = state.instance_secret(account_tokens::ACCOUNT_TOKEN_KEY_SECRET).await?;
+    let token = account_tokens::invitation_token(&key, &id.to_string());
     let invitation = invitations::create(
         &state.db,
         scope,
-        NewInvitation { organization_id, role, email: &email, token_hash: &tokens::sha256_hex(&token) },
+        NewInvitation { id, organization_id, role, email: &email, token_hash: &tokens::sha256_hex(&token) },
     )
     .await?;
     Ok(CreatedInvitation { invitation, token })

@@ -135,6 +135,9 @@ impl RateLimits {
     }
 }
 
+/// Password reset emails one account gets: 5 an hour.
+pub const PASSWORD_RESETS_PER_ACCOUNT: Limit = Limit::per(5, 3600);
+
 /// What is being limited; each bucket counts its own keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bucket {
@@ -159,6 +162,11 @@ pub enum Bucket {
     /// The shop's order lookup, per IP: with the login's limit, as both
     /// let an address guess.
     OrderLookupFromIp,
+    /// Password reset requests from one IP, with the login's limit.
+    PasswordResetFromIp,
+    /// Password reset emails to one account: [`PASSWORD_RESETS_PER_ACCOUNT`],
+    /// so nobody can fill someone's inbox.
+    PasswordResetForAccount,
 }
 
 impl Bucket {
@@ -174,6 +182,8 @@ impl Bucket {
             Bucket::Search => "search",
             Bucket::MessagePost => "message_post",
             Bucket::OrderLookupFromIp => "order_lookup_ip",
+            Bucket::PasswordResetFromIp => "password_reset_ip",
+            Bucket::PasswordResetForAccount => "password_reset_account",
         }
     }
 }
@@ -206,8 +216,9 @@ impl RateLimiter {
     fn limit(&self, bucket: Bucket) -> Limit {
         let limits = &self.limits;
         match bucket {
-            Bucket::LoginFromIp | Bucket::OrderLookupFromIp => self.login_per_ip,
+            Bucket::LoginFromIp | Bucket::OrderLookupFromIp | Bucket::PasswordResetFromIp => self.login_per_ip,
             Bucket::LoginFailures | Bucket::LoginFailuresFromIp => self.login_failures_per_account,
+            Bucket::PasswordResetForAccount => PASSWORD_RESETS_PER_ACCOUNT,
             Bucket::Signup => limits.signup_per_ip,
             Bucket::CheckoutFromIp => limits.checkout_per_ip,
             Bucket::CheckoutForEmail => limits.checkout_per_email,

@@ -42,6 +42,17 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
+/// The rules of a new password, typed twice (here and on the reset page).
+pub(super) fn check_new_password(new_password: &str, confirm_password: &str) -> Result<(), AppError> {
+    if !(8..=256).contains(&new_password.chars().count()) {
+        return Err(AppError::field("new_password", "must have 8 to 256 characters"));
+    }
+    if new_password != confirm_password {
+        return Err(AppError::field("confirm_password", "is not the same as the new password"));
+    }
+    Ok(())
+}
+
 /// `POST /admin/account/password`: checks the current password (wrong
 /// guesses count as failed logins, with the login's limits), sets the new
 /// one and ends every session of the user, this one included.
@@ -64,13 +75,7 @@ pub async fn change_password(
             state.limiter.record_login_failure(ip, &staff.email).await?;
             return Err(AppError::field("current_password", "is not your password"));
         }
-        let length = form.new_password.chars().count();
-        if !(8..=256).contains(&length) {
-            return Err(AppError::field("new_password", "must have 8 to 256 characters"));
-        }
-        if form.new_password != form.confirm_password {
-            return Err(AppError::field("confirm_password", "is not the same as the new password"));
-        }
+        check_new_password(&form.new_password, &form.confirm_password)?;
         let hash = password::hash(form.new_password.clone()).await.map_err(|error| AppError::Internal(error.into()))?;
         users::set_password(&state.db, user_id, &hash).await?;
         Ok(())

@@ -444,16 +444,23 @@ pub async fn update_brand(
 /// The answer to an invitation form: the page again, showing the new link
 /// once, or the refusal in words above the form as it was typed (422).
 fn invited_page(
+    state: &AppState,
     result: Result<CreatedInvitation, AppError>,
     mut staff: Staff,
     form: InviteForm,
 ) -> Result<(Staff, Shown, StatusCode), PageError> {
     match result {
         Ok(created) => {
-            staff.flash = Some(view::Flash::notice(format!(
-                "Invitation for {} created. Send them the link below: it is not shown again.",
-                created.invitation.email
-            )));
+            let email = &created.invitation.email;
+            let channels = &state.config.channels;
+            staff.flash =
+                Some(view::Flash::notice(if channels.email.is_some() && channels.public_base_url.is_some() {
+                    format!(
+                        "Invitation for {email} created and emailed to them. The link is below too, shown only now."
+                    )
+                } else {
+                    format!("Invitation for {email} created. Send them the link below: it is not shown again.")
+                }));
             Ok((
                 staff,
                 Shown { new_invitation: Some(NewInvitationView::of(&created)), ..Shown::default() },
@@ -492,7 +499,7 @@ pub async fn add_member(
             .await
     }
     .await;
-    let (staff, shown, status) = invited_page(result, staff, form)?;
+    let (staff, shown, status) = invited_page(&state, result, staff, form)?;
     with_status(brand_page_for(&state, &staff, brand_id, shown).await, status)
 }
 
@@ -720,7 +727,7 @@ pub async fn invite_org_member(
         invite(&state, staff.caller.scope(), organization_id, InvitedRole::Organization(role), &form.email).await
     }
     .await;
-    let (staff, shown, status) = invited_page(result, staff, form)?;
+    let (staff, shown, status) = invited_page(&state, result, staff, form)?;
     with_status(organization_page_for(&state, &staff, organization_id, shown).await, status)
 }
 

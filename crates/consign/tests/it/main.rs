@@ -3,6 +3,7 @@
 //! points at one. Modules mirror the API.
 
 mod abuse;
+mod account_emails;
 mod architecture;
 mod auth;
 mod bad_input;
