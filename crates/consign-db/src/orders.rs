@@ -223,8 +223,8 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     /// Money status.
     pub payment_status: Option<PaymentStatus>,
-    /// Goods status.
-    pub fulfillment_status: Option<FulfillmentStatus>,
+    /// Goods status: any of these (none: any).
+    pub fulfillment_status: Vec<FulfillmentStatus>,
     /// Search: an order number (`1001` or `#1001`), or part of the
     /// customer's name or email, or a SKU or tracking number (whole).
     pub q: Option<String>,
@@ -249,8 +249,8 @@ pub async fn list(db: &Db, scope: &Scope, filter: &OrderFilter, page: &PageReque
         if let Some(status) = filter.payment_status {
             query.push(" AND payment_status = ").push_bind(status);
         }
-        if let Some(status) = filter.fulfillment_status {
-            query.push(" AND fulfillment_status = ").push_bind(status);
+        if !filter.fulfillment_status.is_empty() {
+            query.push(" AND ").push_in("fulfillment_status", filter.fulfillment_status.iter().copied());
         }
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             push_search(&mut query, q);

@@ -34,6 +34,25 @@ pub struct Address {
 }
 
 impl Address {
+    /// The whole address on one line, every part that is filled in:
+    /// `1 Main St, Apt 4, 62701 Springfield, IL, US`.
+    pub fn one_line(&self) -> String {
+        let place = format!("{} {}", self.postal_code, self.city);
+        [
+            Some(self.line1.as_str()),
+            self.line2.as_deref(),
+            Some(place.trim()),
+            self.region.as_deref(),
+            Some(&self.country),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     /// Field errors, as (field, message), empty when valid.
     pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
         let mut problems = Vec::new();

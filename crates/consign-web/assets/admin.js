@@ -1,8 +1,8 @@
 // Consign staff pages: small enhancements over plain forms. A form's
 // submit button is disabled while it is sent (no double posts), forms with
-// data-confirm ask first, a canned response can be inserted into a reply,
-// and a flash message takes the focus so screen readers announce it. Live
-// updates are live.js.
+// data-confirm ask first, the order list ticks every row at once, a canned
+// response can be inserted into a reply, and a flash message takes the
+// focus so screen readers announce it. Live updates are live.js.
 (function () {
   "use strict";
   document.addEventListener("submit", function (event) {
@@ -11,7 +11,9 @@
       event.preventDefault();
       return;
     }
-    if (form.method.toLowerCase() === "post") {
+    // A download leaves the page as it is, so its form stays usable.
+    var download = event.submitter && event.submitter.hasAttribute("data-download");
+    if (form.method.toLowerCase() === "post" && !download) {
       window.setTimeout(function () {
         form.querySelectorAll('button[type="submit"]').forEach(function (button) { button.disabled = true; });
       }, 0);
@@ -32,6 +34,13 @@
       body.value = option.dataset.text + (body.value.trim() ? "\n\n" + body.value : "");
       canned.value = "";
       body.focus();
+    });
+  }
+  // The order list's "tick every order on this page".
+  var tickAll = document.getElementById("tick-all");
+  if (tickAll) {
+    tickAll.addEventListener("change", function () {
+      document.querySelectorAll('#orders input[name="order_id"]').forEach(function (box) { box.checked = tickAll.checked; });
     });
   }
   var flash = document.getElementById("flash");

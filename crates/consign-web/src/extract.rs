@@ -307,6 +307,15 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+/// A filter of one or more statuses, comma-separated (`unfulfilled,partially_shipped`);
+/// empty or absent means any. Names `field` when a value is not a status.
+pub fn status_list<T: std::str::FromStr>(field: &str, text: Option<&str>) -> AppResult<Vec<T>> {
+    let values = text.unwrap_or_default().split(',').map(str::trim).filter(|v| !v.is_empty());
+    values
+        .map(|value| value.parse().map_err(|_| AppError::field(field, format!("`{value}` is not one of the statuses"))))
+        .collect()
+}
+
 /// An `ETag` header value for a version.
 pub fn etag(version: i64) -> [(header::HeaderName, String); 1] {
     [(header::ETAG, format!("\"{version}\""))]

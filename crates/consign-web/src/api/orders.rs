@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{AppError, AppResult, Problem};
-use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller, IfMatch, PageQuery, etag, status_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -48,8 +48,10 @@ pub struct OrderQuery {
     pub status: Option<OrderStatus>,
     /// `unpaid`, `authorized`, `paid`, `partially_refunded`, `refunded`, `failed`.
     pub payment_status: Option<PaymentStatus>,
-    /// `unfulfilled`, `partially_shipped`, `shipped`, `delivered`, `returned`.
-    pub fulfillment_status: Option<FulfillmentStatus>,
+    /// One or more of `unfulfilled`, `partially_shipped`, `shipped`,
+    /// `delivered`, `returned`, comma-separated (`unfulfilled,partially_shipped`:
+    /// what is left to ship).
+    pub fulfillment_status: Option<String>,
     /// Search: an order number (`1001` or `#1001`), part of the customer's
     /// name or email (any case), or a SKU or tracking number (whole).
     pub q: Option<String>,
@@ -86,7 +88,10 @@ async fn list_orders(
         brand_id: query.brand_id,
         status: query.status,
         payment_status: query.payment_status,
-        fulfillment_status: query.fulfillment_status,
+        fulfillment_status: status_list::<FulfillmentStatus>(
+            "fulfillment_status",
+            query.fulfillment_status.as_deref(),
+        )?,
         q: q.map(SearchText::into_string).filter(|q| !q.is_empty()),
         created_after: parse_time("created_after", query.created_after.as_deref())?,
         created_before: parse_time("created_before", query.created_before.as_deref())?,

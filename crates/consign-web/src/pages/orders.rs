@@ -1,5 +1,6 @@
 //! Staff order pages: the list (every API filter, search, cursor pages,
-//! CSV export of the filtered list, streamed) and the order page with its
+//! CSV export of the filtered list, streamed, and bulk actions on the
+//! ticked orders: `bulk.rs`) and the order page with its
 //! actions: record a payment, ship quantities of a fulfillment order, move a
 //! shipment along, edit the address or the items, add a note, cancel. The
 //! order's message thread on the same page is `thread.rs`.
@@ -8,6 +9,7 @@
 //! (`consign_app::order_commands`), which checks the caller and the fields
 //! before it stores; a refusal comes back as a flash message in words.
 
+mod bulk;
 mod export;
 mod forms;
 mod list;
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/orders", get(list))
         .route("/admin/orders.csv", get(export_csv))
+        .route("/admin/orders/bulk", post(bulk::bulk))
+        .route("/admin/orders/bulk-ship", get(bulk::ship_page).post(bulk::ship))
         .route("/admin/orders/{id}", get(show))
         .route("/admin/orders/{id}/payments", post(record_payment))
         .route("/admin/orders/{id}/cancel", post(cancel))

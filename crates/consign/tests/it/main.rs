@@ -28,6 +28,7 @@ mod ops;
 mod order_access;
 mod orders;
 mod pages;
+mod pages_bulk;
 mod pages_messaging;
 mod payments;
 mod payments_model;

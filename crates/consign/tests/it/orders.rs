@@ -291,7 +291,13 @@ async fn the_order_list_filters_and_paginates() {
     assert_eq!(ids(&since), vec![id(&third), id(&second)]);
     let until = app.get(&format!("/api/v1/orders?created_before={}", before_second), &owner.token).await;
     assert_eq!(ids(&until), vec![id(&first)]);
-    for bad in ["status=shipped", "created_after=yesterday", "payment_status=free"] {
+    let any_of = app.get("/api/v1/orders?fulfillment_status=shipped,unfulfilled", &owner.token).await;
+    assert_eq!(ids(&any_of).len(), 3, "a comma-separated list is any of them: {}", any_of.text);
+    let none_of = app.get("/api/v1/orders?fulfillment_status=shipped,delivered", &owner.token).await;
+    assert_eq!(ids(&none_of).len(), 0, "{}", none_of.text);
+    for bad in
+        ["status=shipped", "created_after=yesterday", "payment_status=free", "fulfillment_status=unfulfilled,nope"]
+    {
         assert_eq!(
             app.get(&format!("/api/v1/orders?{bad}"), &owner.token).await.status,
             StatusCode::UNPROCESSABLE_ENTITY,

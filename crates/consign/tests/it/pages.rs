@@ -141,6 +141,7 @@ fn every_form(
     warehouse_id: &str,
 ) -> Vec<(String, Vec<(&'static str, String)>)> {
     let o = |suffix: &str| format!("/admin/orders/{order_id}{suffix}");
+    let tracking_field: &'static str = Box::leak(format!("tracking_{order_id}").into_boxed_str());
     vec![
         (o("/payments"), vec![("amount", "1.00".into())]),
         (o("/cancel"), vec![("reason", "forged".into())]),
@@ -174,6 +175,11 @@ fn every_form(
             vec![("secret_key", "sk_forged".into()), ("webhook_secret", "whsec_forged".into())],
         ),
         ("/admin/logout".into(), vec![]),
+        ("/admin/orders/bulk".into(), vec![("order_id", order_id.into()), ("action", "record_payment".into())]),
+        (
+            "/admin/orders/bulk-ship".into(),
+            vec![("order_id", order_id.into()), ("carrier", "ups".into()), (tracking_field, "1Z".into())],
+        ),
         (
             "/admin/account/password".into(),
             vec![

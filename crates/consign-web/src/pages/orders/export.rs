@@ -23,7 +23,7 @@ fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
-fn csv_row(order: &Order) -> String {
+pub(super) fn csv_row(order: &Order) -> String {
     let address = &order.shipping_address;
     let cents = |m: &consign_domain::Money| format!("{}.{:02}", m.amount / 100, (m.amount % 100).abs());
     let fields = [
@@ -36,7 +36,7 @@ fn csv_row(order: &Order) -> String {
         order.fulfillment_status.to_string(),
         order.customer.name.clone(),
         order.customer.email.clone(),
-        format!("{}, {} {}, {}", address.line1, address.postal_code, address.city, address.country),
+        address.one_line(),
         order.items.iter().map(|i| i.item.quantity).sum::<i64>().to_string(),
         order.total.currency.clone(),
         cents(&order.total),
@@ -47,7 +47,7 @@ fn csv_row(order: &Order) -> String {
     row
 }
 
-const CSV_HEADER: &str = "number,id,brand_id,created_at,status,payment_status,fulfillment_status,customer_name,customer_email,shipping_address,units,currency,total,paid\r\n";
+pub(super) const CSV_HEADER: &str = "number,id,brand_id,created_at,status,payment_status,fulfillment_status,customer_name,customer_email,shipping_address,units,currency,total,paid\r\n";
 
 /// `GET /admin/orders.csv`: the filtered list, every page, streamed 200
 /// orders at a time.
@@ -98,12 +98,17 @@ pub async fn export_csv(
             }
         }
     });
-    let mut response = Body::from_stream(stream).into_response();
+    Ok(csv_download(Body::from_stream(stream)))
+}
+
+/// A CSV body as the download `orders.csv`.
+pub(super) fn csv_download(body: Body) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"orders.csv\""));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

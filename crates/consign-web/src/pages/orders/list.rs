@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::extract::status_list;
 use crate::pages::dashboard::{BrandOption, brand_options};
 use crate::pages::view::{self, filled};
 use crate::pages::{Chrome, PageError, Staff, render};
@@ -53,7 +54,7 @@ impl ListQuery {
             brand_id: parse_option("brand_id", &self.brand_id)?,
             status: parse_option("status", &self.status)?,
             payment_status: parse_option("payment_status", &self.payment_status)?,
-            fulfillment_status: parse_option("fulfillment_status", &self.fulfillment_status)?,
+            fulfillment_status: status_list("fulfillment_status", filled(&self.fulfillment_status))?,
             q: filled(&self.q)
                 .map(|q| SearchText::parse(q).map(SearchText::into_string))
                 .transpose()
@@ -131,7 +132,9 @@ struct ListPage {
 
 const ORDER_STATUSES: &[&str] = &["draft", "open", "completed", "cancelled", "expired"];
 const PAYMENT_STATUSES: &[&str] = &["unpaid", "authorized", "paid", "partially_refunded", "refunded", "failed"];
-const FULFILLMENT_STATUSES: &[&str] = &["unfulfilled", "partially_shipped", "shipped", "delivered", "returned"];
+/// The fulfillment filter's choices; the first is the dashboard's "to ship".
+const FULFILLMENT_STATUSES: &[&str] =
+    &["unfulfilled,partially_shipped", "unfulfilled", "partially_shipped", "shipped", "delivered", "returned"];
 
 fn line(order: &Order, brands: &[consign_db::brands::Brand]) -> OrderLine {
     OrderLine {
@@ -172,12 +175,14 @@ pub async fn list(
         (Err(problem), _) | (_, Err(problem)) => error = Some(view::describe(problem)),
     }
     let selected_brand = filter.as_ref().ok().and_then(|f| f.brand_id);
+    let mut fulfillment_statuses = choices(FULFILLMENT_STATUSES, &query.fulfillment_status);
+    fulfillment_statuses[0].label = "To ship (unfulfilled or partly shipped)".to_owned();
     render(&ListPage {
         chrome: staff.chrome("orders", "Orders"),
         brands: brand_options(&brands, selected_brand),
         statuses: choices(ORDER_STATUSES, &query.status),
         payment_statuses: choices(PAYMENT_STATUSES, &query.payment_status),
-        fulfillment_statuses: choices(FULFILLMENT_STATUSES, &query.fulfillment_status),
+        fulfillment_statuses,
         q: filled(&query.q).unwrap_or_default().to_owned(),
         created_after: filled(&query.created_after).unwrap_or_default().to_owned(),
         created_before: filled(&query.created_before).unwrap_or_default().to_owned(),
