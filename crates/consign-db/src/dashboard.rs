@@ -115,3 +115,35 @@ async fn revenue_since(
     query.push(" GROUP BY currency ORDER BY currency");
     query.fetch_all().await
 }
+
+/// How far the caller's brands are set up, for the dashboard's checklist:
+/// each step is done when some brand the caller sees has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetupProgress {
+    /// A warehouse ships for a brand.
+    pub warehouse: bool,
+    /// A product is on sale.
+    pub product: bool,
+    /// Some stock is on a shelf.
+    pub stock: bool,
+    /// An order arrived (the checklist's end).
+    pub order: bool,
+}
+
+/// The [`SetupProgress`] of the brands the caller sees: four reads that
+/// stop at the first row each.
+pub async fn setup_progress(db: &Db, scope: &Scope) -> DbResult<SetupProgress> {
+    let any = |sql: &'static str, column: &'static str| {
+        let mut query = db.read(sql);
+        scope.push_brand_filter(&mut query, column);
+        query.push(" LIMIT 1");
+        async move { Ok::<bool, crate::DbError>(query.fetch_optional::<(i64,)>().await?.is_some()) }
+    };
+    let (warehouse, product, stock, order) = tokio::try_join!(
+        any("SELECT CAST(1 AS BIGINT) FROM brand_warehouses WHERE 1 = 1", "brand_id"),
+        any("SELECT CAST(1 AS BIGINT) FROM products WHERE status = 'active'", "brand_id"),
+        any("SELECT CAST(1 AS BIGINT) FROM stock_levels WHERE on_hand > 0", "brand_id"),
+        any("SELECT CAST(1 AS BIGINT) FROM orders WHERE 1 = 1", "brand_id"),
+    )?;
+    Ok(SetupProgress { warehouse, product, stock, order })
+}

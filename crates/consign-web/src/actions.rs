@@ -1,5 +1,5 @@
 //! The use cases the JSON API and the web pages share: what happens when
-//! someone invites, accepts an invitation, changes or removes an
+//! someone signs up, invites, accepts an invitation, changes or removes an
 //! organization member, links an inbox item to an order, or stores a
 //! payment provider's credentials, in one place so the two front ends
 //! cannot drift apart (same checks, same refusals, same words).
@@ -14,3 +14,4 @@ pub mod inbox;
 pub mod invitations;
 pub mod organizations;
 pub mod payment_providers;
+pub mod signup;

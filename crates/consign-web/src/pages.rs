@@ -28,6 +28,7 @@ pub mod settings;
 pub mod shop;
 pub mod shop_access;
 pub mod shop_thread;
+pub mod signup;
 pub mod socket;
 pub mod stock;
 pub mod thread;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/invitations/{token}", get(invitation::form).post(invitation::submit))
         .merge(password_reset::router())
+        .merge(signup::router())
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .merge(assets::router())
         .merge(

@@ -4,9 +4,8 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use consign_db::DbError;
 use consign_db::sessions::{self, Rotation};
-use consign_db::users::{self, NewSignup, Organization, User};
+use consign_db::users::{self, Organization, User};
 use consign_domain::roles::OrganizationKind;
 use consign_domain::text::DisplayName;
 use consign_domain::{Timestamp, UserId};
@@ -17,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::rate_limit::{Bucket, ip_key};
+use crate::actions::signup::{self, NewAccount};
 use crate::auth::{password, tokens};
 use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, Caller, client_ip};
@@ -101,36 +100,16 @@ async fn signup(
     headers: HeaderMap,
     AppJson(request): AppJson<SignupRequest>,
 ) -> AppResult<(StatusCode, AppJson<SignupResponse>)> {
-    if !state.config.allow_signup {
-        return Err(AppError::Forbidden);
-    }
-    let ip = client_ip(&state, &headers, peer);
-    state.limiter.check(Bucket::Signup, &ip_key(ip)).await?;
-    request.validate()?;
-    let email = request.email.trim().to_lowercase();
-    // A taken email is refused before the costly hash, so a flood of
-    // signups for one address costs a lookup each, not an argon2 run. The
-    // refusal cannot be fully uniform (a successful signup answers tokens at
-    // once), so its words name no email and every try counts
-    // against the address's signup budget, which bounds enumeration.
-    if users::get_by_email(&state.db, &email).await?.is_some() {
-        return Err(email_refused());
-    }
-    let name = DisplayName::parse(&request.name).map_err(AppError::invalid("name"))?;
-    let organization_name =
-        DisplayName::parse(&request.organization.name).map_err(AppError::invalid("organization.name"))?;
-    let password_hash = password::hash(request.password).await?;
-    let signup = NewSignup {
-        email: &email,
-        name: name.as_str(),
-        password_hash: &password_hash,
-        organization_name: organization_name.as_str(),
+    // The fields are checked by the use case, after signup's own rate
+    // limit, as every other signup is.
+    let account = NewAccount {
+        email: &request.email,
+        password: request.password,
+        name: &request.name,
+        organization_name: &request.organization.name,
         organization_kind: request.organization.kind,
     };
-    let (user, organization) = users::sign_up(&state.db, signup).await.map_err(|e| match e {
-        DbError::Conflict { .. } => email_refused(),
-        other => other.into(),
-    })?;
+    let (user, organization) = signup::sign_up(&state, client_ip(&state, &headers, peer), account).await?;
     let pair = start_session(&state, user.id).await?;
     let response = SignupResponse {
         user,
@@ -183,10 +162,6 @@ async fn login(
 }
 
 /// The refusal of a signup whose email is taken: it names no address.
-fn email_refused() -> AppError {
-    AppError::Conflict("These details cannot be used to sign up. If you already have an account, log in.".into())
-}
-
 /// `POST /auth/refresh`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {

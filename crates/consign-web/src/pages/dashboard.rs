@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{Datelike, Duration, TimeZone, Utc};
 use consign_db::alerts;
+use consign_db::brands::Brand;
 use consign_db::dashboard::{self, CurrencyTotal, LowStock};
 use consign_db::messages::threads;
 use consign_domain::policy::Action;
@@ -71,6 +72,35 @@ struct DashboardPage {
     chrome: Chrome,
     brands: Vec<BrandOption>,
     figures: Figures,
+    /// The setup steps, until the first order arrives.
+    setup: Option<Vec<SetupStep>>,
+}
+
+/// One step of the setup checklist.
+pub struct SetupStep {
+    /// What to do.
+    label: &'static str,
+    /// Where it is done.
+    href: String,
+    done: bool,
+}
+
+/// The setup checklist of a new organization, until its first order: each
+/// step links to the page where it is done, and says when it is.
+async fn setup_steps(state: &AppState, staff: &Staff, brands: &[Brand]) -> Result<Option<Vec<SetupStep>>, PageError> {
+    let progress = dashboard::setup_progress(&state.db, staff.caller.scope()).await?;
+    if progress.order {
+        return Ok(None);
+    }
+    let shop = brands.first().map(|brand| format!("/shop/{}", brand.slug)).unwrap_or_else(|| "/admin/settings".into());
+    let step = |label, href: &str, done| SetupStep { label, href: href.to_owned(), done };
+    Ok(Some(vec![
+        step("Create your brand", "/admin/settings", !brands.is_empty()),
+        step("Add a warehouse that ships for it", "/admin/warehouses", progress.warehouse),
+        step("Add a product and its variants, and put it on sale", "/admin/products", progress.product),
+        step("Put stock on the shelf", "/admin/stock", progress.stock),
+        step("Open your shop and place a first order", &shop, false),
+    ]))
 }
 
 #[derive(Template)]
@@ -145,10 +175,12 @@ pub async fn page(
     let brand_id = brand_from(&query)?;
     let brands = staff.brands(&state).await?;
     let figures = figures_for(&state, &staff, brand_id).await?;
+    let setup = setup_steps(&state, &staff, &brands).await?;
     render(&DashboardPage {
         chrome: staff.chrome("dashboard", "Dashboard"),
         brands: brand_options(&brands, brand_id),
         figures,
+        setup,
     })
 }
 

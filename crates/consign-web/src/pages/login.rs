@@ -33,6 +33,8 @@ struct LoginPage {
     next: String,
     email: String,
     flash: Option<Flash>,
+    /// Whether new accounts may sign up here.
+    signup: bool,
 }
 
 /// `?next=` after login.
@@ -75,16 +77,40 @@ fn show(
     flash: Option<Flash>,
 ) -> Result<Response, PageError> {
     let csrf = tokens::random_hex(32);
-    let page = LoginPage { csrf: csrf.clone(), next: safe_next(next), email: email.to_owned(), flash: flash.clone() };
+    let page = LoginPage {
+        csrf: csrf.clone(),
+        next: safe_next(next),
+        email: email.to_owned(),
+        flash: flash.clone(),
+        signup: state.config.allow_signup,
+    };
     let mut response = render(&page)?;
-    let secure = if session::secure(state, headers) { "; Secure" } else { "" };
-    let cookie =
-        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/admin/login; Max-Age=3600; HttpOnly; SameSite=Strict{secure}");
-    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII cookie"));
+    set_form_cookie(state, headers, &mut response, LOGIN_CSRF_COOKIE, "/admin/login", &csrf);
     if flash.is_some() {
         response.headers_mut().append(header::SET_COOKIE, view::clear_flash());
     }
     Ok(response)
+}
+
+/// Sets a form's double-submit CSRF cookie (`SameSite=Strict`, scoped to
+/// the form's `path`), for the forms that have no session yet.
+pub(super) fn set_form_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    response: &mut Response,
+    name: &str,
+    path: &str,
+    value: &str,
+) {
+    let secure = if session::secure(state, headers) { "; Secure" } else { "" };
+    let cookie = format!("{name}={value}; Path={path}; Max-Age=3600; HttpOnly; SameSite=Strict{secure}");
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII cookie"));
+}
+
+/// Whether a form's CSRF field matches its double-submit cookie.
+pub(super) fn form_cookie_matches(headers: &HeaderMap, name: &str, field: &str) -> bool {
+    let cookie = view::cookie(headers, name).unwrap_or_default();
+    !cookie.is_empty() && tokens::constant_time_eq(&cookie, field)
 }
 
 /// The login form.
@@ -104,8 +130,7 @@ pub async fn submit(
     headers: HeaderMap,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let cookie = view::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if cookie.is_empty() || !tokens::constant_time_eq(&cookie, &form.csrf) {
+    if !form_cookie_matches(&headers, LOGIN_CSRF_COOKIE, &form.csrf) {
         let mut response = show(
             &state,
             &headers,
@@ -138,6 +163,22 @@ pub async fn submit(
         *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         return Ok(response);
     };
+    let mut response = enter(&state, &headers, user_id, &safe_next(form.next.as_deref())).await?;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("consign_login_csrf=; Path=/admin/login; Max-Age=0; HttpOnly; SameSite=Strict"),
+    );
+    Ok(response)
+}
+
+/// Signs `user_id` in: a new page session, and a redirect to `to` that
+/// sets its cookie (after a login, or a signup in the pages).
+pub(super) async fn enter(
+    state: &AppState,
+    headers: &HeaderMap,
+    user_id: consign_domain::UserId,
+    to: &str,
+) -> Result<Response, PageError> {
     let cookie_value = tokens::random_hex(32);
     let now = Timestamp::now();
     let expires_at = state.config.session_limits().expiry(now, now);
@@ -149,14 +190,10 @@ pub async fn submit(
         expires_at,
     )
     .await?;
-    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
-    let headers_out = response.headers_mut();
-    headers_out
-        .append(header::SET_COOKIE, session::session_cookie(&state, &cookie_value, session::secure(&state, &headers)));
-    headers_out.append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("consign_login_csrf=; Path=/admin/login; Max-Age=0; HttpOnly; SameSite=Strict"),
-    );
+    let mut response = Redirect::to(to).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session::session_cookie(state, &cookie_value, session::secure(state, headers)));
     Ok(response)
 }
 

@@ -50,11 +50,16 @@ impl Flash {
 /// A 303 to `to` that shows `flash` there.
 pub fn redirect_with(to: &str, flash: Flash) -> Response {
     let mut response = Redirect::to(to).into_response();
+    set_flash(&mut response, &flash);
+    response
+}
+
+/// Adds the flash cookie to a response, for the next page to show.
+pub fn set_flash(response: &mut Response, flash: &Flash) {
     let cookie = format!("{FLASH_COOKIE}={}; Path=/admin; Max-Age=60; HttpOnly; SameSite=Lax", flash.encode());
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-    response
 }
 
 /// The `Set-Cookie` that removes the flash once shown.

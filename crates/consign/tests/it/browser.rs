@@ -1,7 +1,9 @@
 //! The pages in a real browser: headless Chromium driven over WebDriver
 //! (`consign_testkit::browser`). A customer buys and sees the confirmation;
 //! a staff member signs in, records the payment and ships; the customer's
-//! order page shows the tracking link. In a second scenario a customer and
+//! order page shows the tracking link. A new organization sets itself up
+//! from the dashboard's checklist and ships its first order in bulk. In
+//! another scenario a customer and
 //! a staff member, each in their own browser, talk on the order's thread
 //! and every message arrives live, without a reload. Screenshots of the
 //! main pages land in `target/screenshots/`.
@@ -146,6 +148,135 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
         browser.screenshot(name).await;
     }
     browser.quit().await;
+    app.assert_stock_invariants().await;
+}
+
+/// A new organization, with nothing made by the test but through the
+/// pages: sign up, follow the dashboard's checklist (brand, warehouse,
+/// product, stock), a customer buys in the shop, staff tick the order to
+/// record its payment and ship it, and the customer sees the parcel.
+#[tokio::test]
+async fn a_new_organization_sets_up_from_the_checklist_a_customer_buys_and_staff_ship_in_bulk() {
+    let app = TestApp::spawn().await;
+    let staff = Browser::start(1280, 1000).await;
+    let done_steps =
+        || async { staff.execute("return document.querySelectorAll('#setup li.done').length;", vec![]).await };
+
+    // Sign up from the login page; the dashboard's checklist greets them.
+    staff.goto(&app.url("/admin/login")).await;
+    staff.click("#sign-up").await;
+    staff.wait_for_url("/admin/signup").await;
+    staff.fill("#name", "Ingrid Fjord").await;
+    staff.fill("#email", "ingrid@fjord.example").await;
+    staff.fill("#password", "fjord supply password").await;
+    staff.fill("#organization_name", "Fjord Supply").await;
+    staff.screenshot("admin-signup").await;
+    staff.click("#create-account").await;
+    staff.wait_for_text("#setup", "Set up your shop").await;
+    staff.wait_for_text("#flash", "Welcome, Ingrid Fjord").await;
+    assert_eq!(done_steps().await, json!(0));
+    staff.screenshot("admin-setup-checklist").await;
+
+    // 1. The brand.
+    staff.click("#setup-1").await;
+    staff.wait_for_url("/admin/settings").await;
+    staff.fill("#nb-name", "Fjord").await;
+    staff.fill("#nb-slug", "fjord").await;
+    staff.click("form[action='/admin/settings/brands'] button[type=submit]").await;
+    staff.wait_for_text("#flash", "Fjord").await;
+    staff.goto(&app.url("/admin")).await;
+    staff.wait_for_text("#setup", "Set up your shop").await;
+    assert_eq!(done_steps().await, json!(1));
+
+    // 2. A warehouse that ships for it (the only brand is chosen already).
+    staff.click("#setup-2").await;
+    staff.wait_for_url("/admin/warehouses").await;
+    staff.fill("#wh-name", "Bergen").await;
+    staff.fill("#wh-code", "brg-1").await;
+    staff.click("form[method=post][action='/admin/warehouses'] button[type=submit]").await;
+    staff.wait_for_text("main", "BRG-1").await;
+
+    // 3. A product with a variant, on sale.
+    staff.goto(&app.url("/admin")).await;
+    staff.click("#setup-3").await;
+    staff.wait_for_url("/admin/products").await;
+    staff.click("details.card summary").await;
+    staff.fill("#new-title", "Storm parka").await;
+    staff.fill("#new-sku", "PARKA-M").await;
+    staff.fill("#new-price", "129.00").await;
+    staff.fill("#new-options", "size=M").await;
+    staff.click("form[method=post][action='/admin/products'] button[type=submit]").await;
+    staff.wait_for_text("main", "PARKA-M").await;
+
+    // 4. Stock on the shelf.
+    staff.goto(&app.url("/admin")).await;
+    staff.click("#setup-4").await;
+    staff.wait_for_url("/admin/stock").await;
+    staff.click("details.card summary").await;
+    staff.fill("#adj-delta", "+5").await;
+    staff.fill("#adj-reason", "First count").await;
+    staff.click("form[action='/admin/stock/adjust'] button[type=submit]").await;
+    staff.wait_for_text("main", "PARKA-M").await;
+    staff.goto(&app.url("/admin")).await;
+    staff.wait_for_text("#setup", "Set up your shop").await;
+    assert_eq!(done_steps().await, json!(4));
+    let shop = staff.execute("return document.getElementById('setup-5').href;", vec![]).await;
+    assert_eq!(shop, json!(app.url("/shop/fjord")));
+
+    // 5. A customer buys in the shop.
+    let customer = Browser::start(1100, 900).await;
+    customer.goto(shop.as_str().unwrap()).await;
+    customer.wait_for_text("main h1", "Fjord").await;
+    customer.click(".product h2 a").await;
+    customer.wait_for_text("#stock-line", "available").await;
+    customer.click("#add").await;
+    customer.wait_for_text("#cart-count", "1").await;
+    customer.goto(&app.url("/shop/fjord/checkout")).await;
+    customer.wait_for_text("#summary", "Storm parka").await;
+    for (field, value) in [
+        ("#name", "Kari Nordmann"),
+        ("#email", "kari@example.com"),
+        ("#line1", "Bryggen 1"),
+        ("#city", "Bergen"),
+        ("#postal_code", "5003"),
+        ("#country", "NO"),
+    ] {
+        customer.fill(field, value).await;
+    }
+    customer.click("#place-order").await;
+    customer.wait_for_text("#confirmation", "Thank you!").await;
+    customer.click("#tracking-link").await;
+    customer.wait_for_text("#no-shipments", "Not shipped yet").await;
+    let order_page = customer.url().await;
+    assert!(!order_page.contains("token="), "{order_page}");
+
+    // The checklist is gone once the order is in.
+    staff.goto(&app.url("/admin")).await;
+    staff.wait_for_text("#open-orders", "1").await;
+    assert_eq!(staff.execute("return document.getElementById('setup') === null;", vec![]).await, json!(true));
+
+    // Staff tick the order, record its payment, then ship it.
+    staff.goto(&app.url("/admin/orders")).await;
+    staff.wait_for_text("#orders", "Kari Nordmann").await;
+    staff.click("#orders input[name=order_id]").await;
+    staff.fill("#reference", "WIRE-2001").await;
+    staff.click("#bulk-pay").await;
+    staff.wait_for_text("#flash", "Payment recorded in full on 1 order.").await;
+    app.run_jobs().await;
+    staff.click("#orders input[name=order_id]").await;
+    staff.click("#bulk-ship").await;
+    staff.wait_for_url("/admin/orders/bulk-ship").await;
+    staff.fill("#carrier", "dhl").await;
+    staff.fill("#ship-lines input[name^=tracking_]", "JD014600006281230704").await;
+    staff.screenshot("admin-bulk-ship").await;
+    staff.click("#ship-all").await;
+    staff.wait_for_text("#flash", "Shipped 1 order.").await;
+
+    // The customer's page shows the parcel, without the token in its address.
+    customer.goto(&order_page).await;
+    customer.wait_for_text("#shipments", "JD014600006281230704").await;
+    customer.quit().await;
+    staff.quit().await;
     app.assert_stock_invariants().await;
 }
 

@@ -854,3 +854,90 @@ async fn staff_change_their_own_password_and_every_session_ends() {
     assert_eq!(login_status(&app, &owner.email, &owner.password).await, StatusCode::UNAUTHORIZED);
     assert_eq!(login_status(&app, &owner.email, "a new long one").await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_new_account_signs_up_in_the_pages_and_a_refused_form_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    app.sign_up("taken@acme.example", "merchant").await;
+    let mut browser = PageClient::new(&app);
+    let login = browser.get("/admin/login").await;
+    assert!(login.text.contains("href=\"/admin/signup\""), "{}", login.text);
+    let form = browser.get("/admin/signup").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = attribute_after(&form.text, "name=\"_csrf\"", "value").unwrap();
+    let fields = |email: &'static str, password: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "Ingrid Fjord".to_owned()),
+            ("email", email.to_owned()),
+            ("password", password.to_owned()),
+            ("organization_name", "Fjord Supply".to_owned()),
+            ("kind", "threepl".to_owned()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form_body(&pairs)
+    };
+    let post = |body: String, with_cookie: bool| {
+        let mut request = app
+            .client
+            .post(app.url("/admin/signup"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if with_cookie {
+            request = request.header("cookie", format!("consign_signup_csrf={csrf}"));
+        }
+        app.send(request)
+    };
+
+    let forged = post(send(fields("new@fjord.example", "a long password")), false).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a form without its cookie is refused");
+    let refused = post(send(fields("not-an-email", "short")), true).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text);
+    for kept in
+        ["value=\"Ingrid Fjord\"", "value=\"not-an-email\"", "value=\"Fjord Supply\"", "value=\"threepl\" checked"]
+    {
+        assert!(refused.text.contains(kept), "{kept} was lost: {}", refused.text);
+    }
+    assert!(refused.text.contains("email") && refused.text.contains("8 to 256 characters"), "{}", refused.text);
+    assert!(!refused.text.contains("value=\"short\""), "the password is typed again, not echoed");
+    let taken = post(send(fields("taken@acme.example", "a long password")), true).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.text);
+    assert!(taken.text.contains("cannot be used to sign up") && !taken.text.contains("taken@acme.example is"));
+
+    let signed_up = post(send(fields("new@fjord.example", "a long password")), true).await;
+    assert_eq!(signed_up.status, StatusCode::SEE_OTHER, "{}", signed_up.text);
+    assert_eq!(signed_up.header("location"), Some("/admin"));
+    let session = signed_up
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("consign_session="))
+        .expect("a page session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dashboard = app.send(app.client.get(app.url("/admin")).header("cookie", session)).await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(
+        dashboard.text.contains("Set up your shop") && dashboard.text.contains("Ingrid Fjord"),
+        "{}",
+        dashboard.text
+    );
+    let login = app.post_anonymous(
+        "/api/v1/auth/login",
+        serde_json::json!({"email": "new@fjord.example", "password": "a long password"}),
+    );
+    assert_eq!(login.await.status, StatusCode::OK);
+
+    // Where signup is off, the page says how to join instead.
+    let closed = TestApp::spawn_with(WebConfig { allow_signup: false, ..WebConfig::default() }).await;
+    let mut visitor = PageClient::new(&closed);
+    assert!(!visitor.get("/admin/login").await.text.contains("/admin/signup"));
+    let page = visitor.get("/admin/signup").await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.text.contains("does not take new accounts"), "{}", page.text);
+}
