@@ -10,6 +10,7 @@
 //! own answer (problem+json, or a flash message on the page). One file per
 //! capability.
 
+pub mod brand_messages;
 pub mod inbox;
 pub mod invitations;
 pub mod organizations;

@@ -15,6 +15,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod brand_messages;
 pub mod catalog;
 pub mod dashboard;
 pub mod inbox;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(catalog::router())
         .merge(stock::router())
         .merge(settings::router())
+        .merge(brand_messages::router())
         .merge(providers::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::require_staff));
     Router::new()

@@ -21,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::actions::brand_messages;
 use crate::auth::rate_limit::{Bucket, caller_key};
 use crate::error::{AppError, AppResult, Problem, text_rule};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery};
@@ -372,9 +373,7 @@ async fn create_canned(
     AppPath(brand_id): AppPath<BrandId>,
     AppJson(request): AppJson<CannedRequest>,
 ) -> AppResult<(StatusCode, AppJson<CannedResponse>)> {
-    caller.authorize_brand(Action::EditCommerce, brand_id)?;
-    request.validate()?;
-    let canned = canned::create(&state.db, caller.scope(), brand_id, request.name.trim(), &request.body).await?;
+    let canned = brand_messages::create_canned(&state, &caller, brand_id, &request.name, &request.body).await?;
     Ok((StatusCode::CREATED, AppJson(canned)))
 }
 

@@ -3,8 +3,7 @@
 
 use axum::extract::State;
 use consign_db::Page;
-use consign_db::notifications::{self, Notification, Settings, Template, TemplateChange};
-use consign_domain::messaging::Channel;
+use consign_db::notifications::{self, Notification, Settings, Template};
 use consign_domain::policy::Action;
 use consign_domain::{BrandId, OrderId};
 use garde::Validate;
@@ -14,7 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{AppError, AppResult, Problem};
+use crate::actions::brand_messages::{self, TemplateInput};
+use crate::error::{AppResult, Problem};
 use crate::extract::{AppJson, AppPath, AppQuery, Caller, PageQuery, whole_list};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -80,21 +80,8 @@ async fn put_template(
     AppPath((brand_id, kind, channel)): AppPath<(BrandId, String, String)>,
     AppJson(request): AppJson<TemplateRequest>,
 ) -> AppResult<AppJson<Template>> {
-    caller.authorize_brand(Action::ManageBrand, brand_id)?;
-    request.validate()?;
-    let channel: Channel = channel.parse().map_err(|_| AppError::field("channel", "must be email, sms or whatsapp"))?;
-    if channel == Channel::Email && request.subject.trim().is_empty() {
-        return Err(AppError::field("subject", "is required for email"));
-    }
-    if channel != Channel::Email
-        && request.enabled
-        && !state.config.channels.allow_brand_sms
-        && !notifications::messaging_approved(&state.db, brand_id).await?
-    {
-        return Err(AppError::field("enabled", format!("{channel} needs an operator's approval for this brand")));
-    }
-    let change = TemplateChange { enabled: request.enabled, subject: request.subject, body: request.body };
-    Ok(AppJson(notifications::save_template(&state.db, caller.scope(), brand_id, &kind, channel, change).await?))
+    let input = TemplateInput { enabled: request.enabled, subject: request.subject, body: request.body };
+    Ok(AppJson(brand_messages::save_template(&state, &caller, brand_id, &kind, &channel, input).await?))
 }
 
 /// A brand's notification settings.

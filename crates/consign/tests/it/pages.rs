@@ -177,6 +177,14 @@ fn every_form(
         ("/admin/logout".into(), vec![]),
         ("/admin/orders/bulk".into(), vec![("order_id", order_id.into()), ("action", "record_payment".into())]),
         (
+            format!("/admin/settings/brands/{brand_id}/templates/order.paid/email"),
+            vec![("enabled", "on".into()), ("subject", "Forged".into()), ("body", "forged".into())],
+        ),
+        (
+            format!("/admin/settings/brands/{brand_id}/canned-responses"),
+            vec![("name", "Forged".into()), ("body", "forged".into())],
+        ),
+        (
             "/admin/orders/bulk-ship".into(),
             vec![("order_id", order_id.into()), ("carrier", "ups".into()), (tracking_field, "1Z".into())],
         ),

@@ -466,3 +466,64 @@ async fn attachment_links_on_both_pages_serve_only_what_each_may_see() {
     let mut stranger = PageClient::signed_in(&app, &rival.email, &rival.password).await;
     assert_eq!(stranger.get(&format!("/admin/attachments/{receipt_id}")).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_brand_sets_up_its_notification_templates_and_canned_responses_in_the_pages() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let settings = staff.get(&format!("/admin/settings/brands/{}", shop.brand_id)).await;
+    let messages = format!("/admin/settings/brands/{}/messages", shop.brand_id);
+    assert!(settings.text.contains(&format!("href=\"{messages}\"")), "{}", settings.text);
+    let page = staff.get(&messages).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("id=\"no-canned\""), "{}", page.text);
+    let api = format!("/api/v1/brands/{}/notification-templates", shop.brand_id);
+    let templates = app.get(&api, &owner.token).await;
+    let kind = templates.body["data"][0]["kind"].as_str().unwrap().to_owned();
+    let save = |channel: &str| format!("/admin/settings/brands/{}/templates/{kind}/{channel}", shop.brand_id);
+    assert!(page.text.contains(&format!("action=\"{}\"", save("email"))), "{}", page.text);
+
+    // The brand's own email wording, saved from the page.
+    let saved = staff
+        .post_and_follow(
+            &save("email"),
+            &[("enabled", "on"), ("subject", "Order {{order.number}} news"), ("body", "Hello {{customer.name}}!")],
+        )
+        .await;
+    assert!(saved.text.contains("saved."), "{}", saved.text);
+    let templates = app.get(&api, &owner.token).await;
+    let email = templates.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == kind.as_str() && t["channel"] == "email")
+        .unwrap()
+        .clone();
+    assert_eq!(email["subject"], "Order {{order.number}} news");
+    assert_eq!(email["customized"], true);
+    // Refusals in words: an email without a subject, an SMS nobody approved.
+    let refused = staff.post_and_follow(&save("email"), &[("enabled", "on"), ("subject", " "), ("body", "x")]).await;
+    assert!(refused.text.contains("subject") && refused.text.contains("required for email"), "{}", refused.text);
+    let sms = staff.post_and_follow(&save("sms"), &[("enabled", "on"), ("body", "Paid!")]).await;
+    assert!(sms.text.contains("needs an operator"), "{}", sms.text);
+
+    // A canned response, then offered on the order's thread.
+    let added = staff
+        .post_and_follow(
+            &format!("/admin/settings/brands/{}/canned-responses", shop.brand_id),
+            &[("name", "Thanks"), ("body", "Thank you, {{customer.name}}.")],
+        )
+        .await;
+    assert!(added.text.contains("Canned response “Thanks” added."), "{}", added.text);
+    let empty = staff
+        .post_and_follow(
+            &format!("/admin/settings/brands/{}/canned-responses", shop.brand_id),
+            &[("name", " "), ("body", "x")],
+        )
+        .await;
+    assert!(empty.text.contains("name") && empty.text.contains("1 to 100 characters"), "{}", empty.text);
+    let (order_id, _) = place(&app, &shop).await;
+    let order_page = staff.get(&format!("/admin/orders/{order_id}")).await;
+    assert!(order_page.text.contains("Thanks"), "the canned response is not offered on the thread");
+}
