@@ -178,3 +178,22 @@ pub async fn start_payment(
         payment_start::start_attempt_with(db, provider, customer, order, &admitted.brand.slug, admitted.kind).await?;
     Ok(Some(attempt))
 }
+
+/// What a customer paying by bank transfer is told, on the checkout's
+/// answer and the shop's pages alike: how much, to whom, quoting what, and
+/// the brand's bank details when it gave them.
+pub fn bank_transfer_instructions(order: &Order, brand: &StorefrontBrand) -> String {
+    let due = &order.outstanding;
+    let mut text = format!(
+        "Pay {} {}.{:02} by bank transfer to {} quoting order {}.",
+        due.currency,
+        due.amount / 100,
+        (due.amount % 100).abs(),
+        brand.name,
+        order.number
+    );
+    if let Some(details) = brand.bank_details.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        text.push_str(&format!(" {details}"));
+    }
+    text
+}

@@ -30,6 +30,9 @@ pub struct Brand {
     /// How long checkout holds stock for an unpaid order paid by bank
     /// transfer (`manual`): days, since a transfer takes that long.
     pub manual_reservation_ttl_seconds: i64,
+    /// What a customer paying by bank transfer needs (account holder,
+    /// account or IBAN, bank), shown in the payment instructions.
+    pub bank_details: Option<String>,
     /// Optimistic-concurrency version.
     pub version: i64,
     /// When created.
@@ -42,7 +45,7 @@ pub struct Brand {
 /// otherwise: three days (the column's default).
 pub const DEFAULT_MANUAL_RESERVATION_TTL_SECONDS: i64 = 3 * 24 * 60 * 60;
 
-const BRAND_COLUMNS: &str = "id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds, version, created_at, updated_at";
+const BRAND_COLUMNS: &str = "id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds, bank_details, version, created_at, updated_at";
 
 /// A new brand.
 pub struct NewBrand<'a> {
@@ -67,6 +70,8 @@ pub struct BrandChanges<'a> {
     pub reservation_ttl_seconds: Option<i64>,
     /// New reservation TTL for bank transfers.
     pub manual_reservation_ttl_seconds: Option<i64>,
+    /// The bank transfer details; `Some("")` removes them.
+    pub bank_details: Option<&'a str>,
 }
 
 /// Creates a brand in an organization the caller belongs to. A taken slug
@@ -82,6 +87,7 @@ pub async fn create(db: &Db, scope: &Scope, brand: NewBrand<'_>) -> DbResult<Bra
         currency: brand.currency.to_owned(),
         reservation_ttl_seconds: 900,
         manual_reservation_ttl_seconds: DEFAULT_MANUAL_RESERVATION_TTL_SECONDS,
+        bank_details: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -122,11 +128,10 @@ pub async fn list(db: &Db, scope: &Scope, page: &PageRequest) -> DbResult<Page<B
 /// One brand the caller sees.
 pub async fn get(db: &Db, scope: &Scope, brand_id: BrandId) -> DbResult<Brand> {
     scope.check_brand(brand_id)?;
-    const SQL: &str =
-        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds,
-                version, created_at, updated_at
-           FROM brands WHERE id = $1";
-    db.read(SQL).bind(brand_id.to_string()).fetch_one().await
+    db.read_built(format!("SELECT {BRAND_COLUMNS} FROM brands WHERE id = $1"))
+        .bind(brand_id.to_string())
+        .fetch_one()
+        .await
 }
 
 /// Applies changes when the brand is at `expected_version` (if given).
@@ -142,14 +147,19 @@ pub async fn update(
     if expected_version.is_some_and(|v| v != current.version) {
         return Err(DbError::VersionMismatch);
     }
-    const SQL: &str = "UPDATE brands SET name = $1, currency = $2, reservation_ttl_seconds = $3,
-                              manual_reservation_ttl_seconds = $7, version = version + 1, updated_at = $4
-                        WHERE id = $5 AND version = $6
-                    RETURNING id, organization_id, name, slug, currency, reservation_ttl_seconds,
-                              manual_reservation_ttl_seconds, version, created_at, updated_at";
+    let sql = format!(
+        "UPDATE brands SET name = $1, currency = $2, reservation_ttl_seconds = $3,
+                           manual_reservation_ttl_seconds = $7, bank_details = $8, version = version + 1, updated_at = $4
+          WHERE id = $5 AND version = $6
+      RETURNING {BRAND_COLUMNS}"
+    );
+    let bank_details = match changes.bank_details {
+        Some(text) => Some(text.trim()).filter(|text| !text.is_empty()).map(str::to_owned),
+        None => current.bank_details.clone(),
+    };
     let mut tx = db.begin().await?;
     let updated: Option<Brand> = tx
-        .query(SQL)
+        .query_built(sql)
         .bind(changes.name.unwrap_or(&current.name).to_owned())
         .bind(changes.currency.unwrap_or(&current.currency).to_owned())
         .bind(changes.reservation_ttl_seconds.unwrap_or(current.reservation_ttl_seconds))
@@ -157,6 +167,7 @@ pub async fn update(
         .bind(brand_id.to_string())
         .bind(current.version)
         .bind(changes.manual_reservation_ttl_seconds.unwrap_or(current.manual_reservation_ttl_seconds))
+        .bind(bank_details)
         .fetch_optional()
         .await?;
     if let Some(brand) = &updated {

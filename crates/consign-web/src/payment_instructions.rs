@@ -5,6 +5,7 @@
 //! shapes a stored attempt (or a manual payment) for the page.
 
 use consign_db::orders::Order;
+use consign_db::orders::checkout::StorefrontBrand;
 use consign_db::payments;
 use consign_domain::{Money, PaymentAttemptId};
 use consign_payments::ProviderKind;
@@ -73,19 +74,9 @@ impl PaymentInstructions {
     }
 
     /// Manual payment: bank transfer, recorded by staff.
-    pub fn manual(order: &Order, brand_name: &str) -> Self {
-        Self::new(
-            ProviderKind::Manual,
-            "pending",
-            order.outstanding.clone(),
-            format!(
-                "Pay {} {:.2} by bank transfer to {} quoting order {}.",
-                order.outstanding.currency,
-                order.outstanding.amount as f64 / 100.0,
-                brand_name,
-                order.number
-            ),
-        )
+    pub fn manual(order: &Order, brand: &StorefrontBrand) -> Self {
+        let text = consign_app::checkout::bank_transfer_instructions(order, brand);
+        Self::new(ProviderKind::Manual, "pending", order.outstanding.clone(), text)
     }
 
     /// The instructions of a stored attempt (to show it again).

@@ -57,6 +57,8 @@ pub struct StorefrontBrand {
     pub reservation_ttl_seconds: i64,
     /// Stock hold for unpaid orders paid by bank transfer (`manual`).
     pub manual_reservation_ttl_seconds: i64,
+    /// Where to send a bank transfer, in the brand's words.
+    pub bank_details: Option<String>,
 }
 
 impl StorefrontBrand {
@@ -71,7 +73,8 @@ impl StorefrontBrand {
 /// scope: only what a shopper may see is returned.
 pub async fn storefront_brand(db: &Db, slug: &str) -> DbResult<StorefrontBrand> {
     db.read(
-        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds
+        "SELECT id, organization_id, name, slug, currency, reservation_ttl_seconds, manual_reservation_ttl_seconds,
+                bank_details
            FROM brands WHERE slug = $1",
     )
     .bind(slug.to_owned())

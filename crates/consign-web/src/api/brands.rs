@@ -138,6 +138,12 @@ pub struct UpdateBrand {
     #[garde(inner(range(min = 60, max = 2_592_000)))]
     #[schema(minimum = 60, maximum = 2592000)]
     pub manual_reservation_ttl_seconds: Option<i64>,
+    /// What a customer paying by bank transfer needs (account holder,
+    /// account or IBAN, bank), added to the payment instructions; `""`
+    /// removes it. At most 1,000 characters.
+    #[garde(inner(length(chars, max = 1000)))]
+    #[schema(max_length = 1000)]
+    pub bank_details: Option<String>,
 }
 
 /// Changes a brand. Send `If-Match: "<version>"` to refuse a stale write.
@@ -166,6 +172,7 @@ async fn update_brand(
         currency: request.currency.as_deref(),
         reservation_ttl_seconds: request.reservation_ttl_seconds,
         manual_reservation_ttl_seconds: request.manual_reservation_ttl_seconds,
+        bank_details: request.bank_details.as_deref(),
     };
     let brand = brands::update(&state.db, caller.scope(), brand_id, changes, expected_version).await?;
     Ok((etag(brand.version), AppJson(brand)))

@@ -237,7 +237,7 @@ async fn checkout(
     let (order, customer) =
         consign_app::checkout::place_in(&mut tx, &admitted, order_id, tokens::sha256_hex(&token)).await?;
     if admitted.provider_kind() == ProviderKind::Manual {
-        let payment = PaymentInstructions::manual(&order, &admitted.brand().name);
+        let payment = PaymentInstructions::manual(&order, admitted.brand());
         let response = CheckoutResponse { order, payment, order_access_token: token };
         if let Some(idempotent) = &idempotent {
             let body = serde_json::to_vec(&response).map_err(|error| AppError::Internal(error.into()))?;

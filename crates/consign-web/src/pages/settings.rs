@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/settings", get(overview))
         .route("/admin/settings/brands", post(create_brand))
         .route("/admin/settings/brands/{id}", get(brand_page).post(update_brand))
+        .route("/admin/settings/brands/{id}/bank-transfer", post(save_bank_transfer))
         .route("/admin/settings/brands/{id}/members", post(add_member))
         .route("/admin/settings/brands/{id}/members/{user_id}", post(change_brand_member))
         .route("/admin/settings/brands/{id}/members/{user_id}/remove", post(remove_brand_member))
@@ -300,6 +301,8 @@ struct BrandPage {
     providers: Vec<super::providers::ProviderView>,
     /// The warehouses it ships from and could ship from.
     warehouses: Vec<super::stock::WarehouseChoice>,
+    /// How many days a bank transfer order holds its stock.
+    hold_days: i64,
 }
 
 fn brand_id_of(id: &str) -> Result<BrandId, PageError> {
@@ -355,6 +358,7 @@ async fn brand_page_for(
     render(&BrandPage {
         providers,
         warehouses,
+        hold_days: (brand.manual_reservation_ttl_seconds / (24 * 60 * 60)).max(1),
         chrome: staff.chrome("settings", format!("Settings · {}", brand.name)),
         logo_url: theme.logo_url.clone().unwrap_or_default(),
         theme,
@@ -432,6 +436,7 @@ pub async fn update_brand(
             currency: None,
             reservation_ttl_seconds: Some(ttl),
             manual_reservation_ttl_seconds: None,
+            bank_details: None,
         };
         brands::update(&state.db, staff.caller.scope(), brand_id, changes, form.version).await?;
         brands::set_theme(&state.db, staff.caller.scope(), brand_id, &theme).await?;
@@ -439,6 +444,45 @@ pub async fn update_brand(
     }
     .await;
     settle(result, &back, "Brand saved.")
+}
+
+/// The bank transfer form: the details customers need, and how many days
+/// an order waiting for a transfer holds its stock.
+#[derive(Deserialize)]
+pub struct BankTransferForm {
+    bank_details: String,
+    hold_days: String,
+}
+
+/// `POST /admin/settings/brands/{id}/bank-transfer`.
+pub async fn save_bank_transfer(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<BankTransferForm>,
+) -> Result<Response, PageError> {
+    let brand_id = brand_id_of(&id)?;
+    let back = format!("/admin/settings/brands/{brand_id}#payment-providers");
+    let result = async {
+        staff.caller.authorize_brand(Action::ManageBrand, brand_id)?;
+        let mut problems = Vec::new();
+        if form.bank_details.chars().count() > 1000 {
+            problems.push(crate::error::FieldError::new("bank_details", "must have at most 1000 characters"));
+        }
+        let days = form.hold_days.trim().parse::<i64>().ok().filter(|days| (1..=30).contains(days));
+        if days.is_none() {
+            problems.push(crate::error::FieldError::new("hold_days", "must be a whole number of days, 1 to 30"));
+        }
+        let Some(days) = days.filter(|_| problems.is_empty()) else { return Err(AppError::Validation(problems)) };
+        let changes = BrandChanges {
+            manual_reservation_ttl_seconds: Some(days * 24 * 60 * 60),
+            bank_details: Some(&form.bank_details),
+            ..BrandChanges::default()
+        };
+        Ok(brands::update(&state.db, staff.caller.scope(), brand_id, changes, None).await?)
+    }
+    .await;
+    settle(result, &back, "Bank transfer saved.")
 }
 
 /// The answer to an invitation form: the page again, showing the new link

@@ -407,17 +407,6 @@ fn lines(order: &Order) -> Vec<LineView> {
         .collect()
 }
 
-/// What to do to pay, in words (the same text the checkout API answers).
-fn payment_instructions(order: &Order, brand: &StorefrontBrand) -> String {
-    format!(
-        "Pay {} {:.2} by bank transfer to {} quoting order {}.",
-        order.total.currency,
-        order.total.amount as f64 / 100.0,
-        brand.name,
-        order.number
-    )
-}
-
 #[derive(Template)]
 #[template(path = "shop/confirmation.html")]
 struct ConfirmationPage {
@@ -447,7 +436,7 @@ pub async fn confirmation(
         return Ok(enter_with_link(&state, &headers, &order_path, &page, token.trim()));
     }
     let instructions = (order.payment_provider == "manual" && order.outstanding.amount > 0)
-        .then(|| payment_instructions(&order, &brand));
+        .then(|| consign_app::checkout::bank_transfer_instructions(&order, &brand));
     render(&ConfirmationPage {
         shop: chrome(&brand, theme, format!("Order {} placed", order.number)),
         lines: lines(&order),
@@ -519,7 +508,7 @@ pub async fn tracking(
     };
     let instructions =
         (order.status == OrderStatus::Open && order.payment_provider == "manual" && order.outstanding.amount > 0)
-            .then(|| payment_instructions(&order, &brand));
+            .then(|| consign_app::checkout::bank_transfer_instructions(&order, &brand));
     let mut shop = chrome(&brand, theme, format!("Order {}", order.number));
     // The customer's socket, with the order cookie as its credential.
     shop.live_url = Some(format!("{order_path}/live"));

@@ -177,6 +177,10 @@ fn every_form(
         ("/admin/logout".into(), vec![]),
         ("/admin/orders/bulk".into(), vec![("order_id", order_id.into()), ("action", "record_payment".into())]),
         (
+            format!("/admin/settings/brands/{brand_id}/bank-transfer"),
+            vec![("bank_details", "Forged".into()), ("hold_days", "3".into())],
+        ),
+        (
             format!("/admin/settings/brands/{brand_id}/templates/order.paid/email"),
             vec![("enabled", "on".into()), ("subject", "Forged".into()), ("body", "forged".into())],
         ),
@@ -948,4 +952,51 @@ async fn a_new_account_signs_up_in_the_pages_and_a_refused_form_keeps_what_was_t
     let page = visitor.get("/admin/signup").await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.text.contains("does not take new accounts"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_brand_sets_its_bank_transfer_details_and_hold_in_the_pages_and_customers_are_told() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let form = format!("/admin/settings/brands/{}/bank-transfer", shop.brand_id);
+    let settings = staff.get(&format!("/admin/settings/brands/{}", shop.brand_id)).await;
+    assert!(settings.text.contains(&format!("action=\"{form}\"")), "{}", settings.text);
+    let details = "Account holder Acme Ltd, IBAN GB33 BUKB 2020 1555 5555 55, Barclays.";
+
+    let refused = staff.post_and_follow(&form, &[("bank_details", &"x".repeat(1001)), ("hold_days", "0")]).await;
+    assert!(refused.text.contains("hold_days") && refused.text.contains("1 to 30"), "{}", refused.text);
+    assert!(refused.text.contains("bank_details") && refused.text.contains("1000 characters"), "{}", refused.text);
+    let saved = staff.post_and_follow(&form, &[("bank_details", details), ("hold_days", "5")]).await;
+    assert!(saved.text.contains("Bank transfer saved.") && saved.text.contains("IBAN GB33"), "{}", saved.text);
+    let brand = app.get(&format!("/api/v1/brands/{}", shop.brand_id), &owner.token).await;
+    assert_eq!(brand.body["bank_details"], details);
+    assert_eq!(brand.body["manual_reservation_ttl_seconds"], 5 * 24 * 60 * 60);
+
+    // The checkout's answer and the confirmation page carry the details.
+    let placed = place(&app, &shop, &[("MUG", 1)]).await;
+    let instructions = placed["payment"]["instructions"].as_str().unwrap();
+    assert_eq!(instructions, format!("Pay USD 15.00 by bank transfer to Brand acme quoting order #1001. {details}"));
+    let held_until = placed["order"]["reservation_expires_at"].as_str().unwrap();
+    assert!(
+        held_until > consign_domain::Timestamp::now().plus_seconds(4 * 24 * 3600).to_string().as_str(),
+        "{held_until}"
+    );
+    let link = format!(
+        "/shop/acme/orders/{}/confirmation?token={}",
+        placed["order"]["id"].as_str().unwrap(),
+        placed["order_access_token"].as_str().unwrap()
+    );
+    let confirmation = PageClient::new(&app).get_following(&link).await;
+    assert!(confirmation.text.contains("IBAN GB33 BUKB 2020 1555 5555 55"), "{}", confirmation.text);
+
+    // The API removes them with "".
+    let request = app
+        .client
+        .patch(app.url(&format!("/api/v1/brands/{}", shop.brand_id)))
+        .bearer_auth(&owner.token)
+        .json(&serde_json::json!({"bank_details": ""}));
+    let cleared = app.send(request).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert_eq!(cleared.body["bank_details"], Value::Null);
 }
