@@ -669,3 +669,39 @@ pub async fn storefront_product(db: &Db, brand_id: BrandId, product_id: ProductI
     product.product.early_access_emails.clear();
     Ok(product)
 }
+
+/// A variant as a shop's cart shows it again.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CartVariant {
+    /// The variant.
+    pub variant_id: VariantId,
+    /// Its SKU.
+    pub sku: String,
+    /// Its product's title.
+    pub product_title: String,
+    /// Its own title.
+    pub variant_title: String,
+    /// Unit price, minor units.
+    pub price_amount: i64,
+    /// The price's currency.
+    pub currency: String,
+    /// When its product goes on sale, if later.
+    pub available_at: Option<Timestamp>,
+}
+
+/// The variants of a brand's active products with these SKUs, for the
+/// cart to show current prices. Public data only; an unknown SKU, another
+/// brand's or an inactive product's is left out.
+pub async fn storefront_variants_by_sku(db: &Db, brand_id: BrandId, skus: &[String]) -> DbResult<Vec<CartVariant>> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = db.read(
+        "SELECT v.id AS variant_id, v.sku, p.title AS product_title, v.title AS variant_title,
+                v.price_amount, v.currency, p.available_at
+           FROM variants v JOIN products p ON p.id = v.product_id
+          WHERE p.status = 'active' AND v.brand_id = ",
+    );
+    query.push_bind(brand_id).push(" AND ").push_in("v.sku", skus.iter().cloned());
+    query.fetch_all().await
+}

@@ -1,7 +1,10 @@
 // Consign customer pages: the cart (kept in this browser's localStorage,
-// one per shop), the product page's variant picker, and checkout, which
-// posts to the storefront API with an Idempotency-Key kept until the order
-// is placed, so a double click or a retry never makes two orders.
+// one per shop, its prices and stock checked again with the server each
+// time it is shown), the product page's variant picker (never more in the
+// cart than can be bought), and checkout, which posts to the storefront
+// API with an Idempotency-Key kept until the order is placed, so a double
+// click or a retry never makes two orders. Stock is shown in the server's
+// words ("In stock", "Only 3 left", "Sold out").
 (function () {
   "use strict";
   var shop = document.body.dataset.shop;
@@ -62,8 +65,10 @@
       option.dataset.available = String(available);
       document.getElementById("price").textContent = option.dataset.priceText;
       var line = document.getElementById("stock-line");
-      line.textContent = available > 0 ? available + " available" : "Sold out";
+      line.textContent = live ? live.dataset.stock : option.dataset.stock;
       line.className = available > 0 ? "stock-ok" : "stock-out";
+      var quantity = document.getElementById("quantity");
+      quantity.max = String(Math.max(1, Math.min(1000, available)));
     }
     picker.addEventListener("change", refresh);
     document.body.addEventListener("htmx:afterSettle", refresh);
@@ -71,9 +76,17 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var option = chosen();
-      var quantity = Math.max(1, Math.min(1000, parseInt(document.getElementById("quantity").value, 10) || 1));
+      var available = Number(option.dataset.available);
+      var said = document.getElementById("added");
       var cart = readCart();
       var line = cart.find(function (l) { return l.sku === option.value; });
+      var inCart = line ? line.quantity : 0;
+      var wanted = Math.max(1, Math.min(1000, parseInt(document.getElementById("quantity").value, 10) || 1));
+      var quantity = Math.min(wanted, available - inCart);
+      if (quantity <= 0) {
+        said.textContent = available > 0 ? "Your cart already has all " + available + " there are." : "Sold out.";
+        return;
+      }
       if (line) {
         line.quantity += quantity;
       } else {
@@ -85,7 +98,9 @@
         });
       }
       writeCart(cart);
-      document.getElementById("added").textContent = "Added " + quantity + " to your cart.";
+      said.textContent = quantity < wanted
+        ? "Only " + available + " left: added " + quantity + " to your cart."
+        : "Added " + quantity + " to your cart.";
     });
   }
 
@@ -110,7 +125,9 @@
     var total = 0;
     cart.forEach(function (line, index) {
       var row = body.insertRow();
-      row.appendChild(text("td", line.title));
+      var item = text("td", line.title);
+      if (line.note) item.appendChild(text("div", line.note, line.soldOut ? "stock-out" : "muted"));
+      row.appendChild(item);
       var qty = document.createElement("td");
       qty.className = "num";
       if (editable) {
@@ -123,7 +140,8 @@
         input.setAttribute("aria-label", "Quantity of " + line.title);
         input.addEventListener("change", function () {
           var cart = readCart();
-          cart[index].quantity = Math.max(1, Math.min(1000, parseInt(input.value, 10) || 1));
+          var most = cart[index].available === undefined ? 1000 : Math.max(1, cart[index].available);
+          cart[index].quantity = Math.max(1, Math.min(most, parseInt(input.value, 10) || 1));
           writeCart(cart);
           drawCart(container, editable);
         });
@@ -132,7 +150,7 @@
         qty.textContent = String(line.quantity);
       }
       row.appendChild(qty);
-      row.appendChild(text("td", money(line.price * line.quantity), "num"));
+      row.appendChild(text("td", line.soldOut ? "—" : money(line.price * line.quantity), "num"));
       var actions = document.createElement("td");
       if (editable) {
         var remove = text("button", "Remove", "secondary");
@@ -147,7 +165,7 @@
         actions.appendChild(remove);
       }
       row.appendChild(actions);
-      total += line.price * line.quantity;
+      if (!line.soldOut) total += line.price * line.quantity;
     });
     var foot = table.createTFoot().insertRow();
     var label = text("th", "Total", "num");
@@ -161,11 +179,59 @@
     container.appendChild(wrap);
   }
 
+  // Asks the server for the cart's current titles, prices and stock, and
+  // brings the cart up to date: a changed price is taken and said, a
+  // quantity above what is left is lowered and said, a SKU no longer sold
+  // is marked. Then `done` draws it again.
+  function refreshCart(done) {
+    var cart = readCart();
+    if (cart.length === 0) return;
+    var query = cart.map(function (l) { return "sku=" + encodeURIComponent(l.sku); }).join("&");
+    fetch("/shop/" + encodeURIComponent(shop) + "/cart/lines?" + query, { headers: { accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (lines) {
+        var now = {};
+        lines.forEach(function (l) { now[l.sku] = l; });
+        var cart = readCart();
+        cart.forEach(function (line) {
+          var current = now[line.sku.toUpperCase()];
+          line.note = "";
+          line.soldOut = false;
+          if (!current || !current.on_sale || current.available <= 0) {
+            line.soldOut = true;
+            line.available = 0;
+            line.note = current && current.on_sale ? "Sold out: remove it to check out." : "No longer sold: remove it to check out.";
+            return;
+          }
+          line.title = current.title;
+          line.available = current.available;
+          if (current.price !== line.price) {
+            line.note = "The price is now " + money(current.price) + " (it was " + money(line.price) + ").";
+            line.price = current.price;
+          }
+          if (line.quantity > current.available) {
+            line.quantity = current.available;
+            line.note = (line.note ? line.note + " " : "") + current.stock + ": your quantity is now " + current.available + ".";
+          } else if (!line.note && current.few_left) {
+            line.note = current.stock + ".";
+          }
+        });
+        writeCart(cart);
+        done();
+      })
+      .catch(function () { /* the cart as kept; checkout still checks everything */ });
+  }
+
   function setupCart() {
     var container = document.getElementById("cart");
-    if (container) drawCart(container, true);
     var summary = document.getElementById("summary");
-    if (summary) drawCart(summary, false);
+    var draw = function () {
+      if (container) drawCart(container, true);
+      if (summary) drawCart(summary, false);
+    };
+    if (!container && !summary) return;
+    draw();
+    refreshCart(draw);
   }
 
   // Checkout: one Idempotency-Key per attempt to buy this cart, kept until

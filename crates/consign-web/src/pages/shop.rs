@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/shop/{slug}/products/{id}", get(product))
         .route("/shop/{slug}/products/{id}/availability", get(availability))
         .route("/shop/{slug}/cart", get(cart))
+        .route("/shop/{slug}/cart/lines", get(cart_lines))
         .route("/shop/{slug}/checkout", get(checkout_page))
         .route("/shop/{slug}/orders/{id}/confirmation", get(confirmation))
         .route("/shop/{slug}/orders/{id}", get(tracking))
@@ -266,6 +267,8 @@ pub struct VariantChoice {
     price: String,
     price_minor: i64,
     available: i64,
+    /// "In stock", "Only 3 left", "Sold out".
+    stock: String,
 }
 
 #[derive(Template)]
@@ -277,6 +280,9 @@ struct ProductPage {
     description: String,
     on_sale: bool,
     available_from: String,
+    /// What the variants differ by ("Size", "Size and colour"), for the
+    /// picker's label; "Option" when they say nothing.
+    option_label: String,
     variants: Vec<VariantChoice>,
 }
 
@@ -306,6 +312,7 @@ async fn variants_of(
             price: view::money(&v.price),
             price_minor: v.price.amount,
             available: available.get(&v.id).copied().unwrap_or(0),
+            stock: view::stock_words(available.get(&v.id).copied().unwrap_or(0)),
         })
         .collect();
     Ok((product, choices))
@@ -326,8 +333,83 @@ pub async fn product(
         description: product.product.description.clone(),
         on_sale: product.product.available_at.is_none_or(|at| at <= now),
         available_from: product.product.available_at.map(view::time).unwrap_or_default(),
+        option_label: option_label(&product),
         variants,
     })
+}
+
+/// The names of the options a product's variants differ by, in words.
+fn option_label(product: &products::ProductWithVariants) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for variant in &product.variants {
+        for name in variant.options.keys() {
+            let name = view::words(name);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    match names.as_slice() {
+        [] => "Option".to_owned(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {}", rest.join(", "), last.to_lowercase()),
+    }
+}
+
+/// `?sku=…` (repeated): the SKUs in a cart.
+const MOST_CART_LINES: usize = 100;
+
+/// A cart line as the server sees it now.
+#[derive(serde::Serialize)]
+pub struct CartLineNow {
+    sku: String,
+    title: String,
+    price: i64,
+    available: i64,
+    stock: String,
+    /// So few are left that the cart says so.
+    few_left: bool,
+    on_sale: bool,
+}
+
+/// `GET /shop/{slug}/cart/lines?sku=…&sku=…`: the current title, price and
+/// stock of the cart's SKUs, so a cart kept in the browser shows today's
+/// prices and never more than can be bought. An SKU no longer sold is left
+/// out.
+pub async fn cart_lines(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, PageError> {
+    let (brand, _) = brand(&state, &slug).await?;
+    let skus: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "sku")
+        .map(|(_, sku)| sku.trim().to_uppercase())
+        .filter(|sku| !sku.is_empty() && sku.len() <= 100)
+        .take(MOST_CART_LINES)
+        .collect();
+    let variants = products::storefront_variants_by_sku(&state.db, brand.id, &skus).await?;
+    let ids: Vec<_> = variants.iter().map(|v| v.variant_id).collect();
+    let available = stock::available_by_variant(&state.db, brand.id, &ids).await?;
+    let now = Timestamp::now();
+    let lines: Vec<CartLineNow> = variants
+        .into_iter()
+        .map(|v| {
+            let units = available.get(&v.variant_id).copied().unwrap_or(0);
+            CartLineNow {
+                title: format!("{} · {}", v.product_title, v.variant_title),
+                price: v.price_amount,
+                available: units,
+                stock: view::stock_words(units),
+                few_left: units <= view::FEW_LEFT,
+                on_sale: v.available_at.is_none_or(|at| at <= now),
+                sku: v.sku,
+            }
+        })
+        .collect();
+    let mut response = axum::Json(lines).into_response();
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 /// `GET /shop/{slug}/products/{id}/availability`: the live part of the

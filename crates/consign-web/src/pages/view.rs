@@ -150,6 +150,20 @@ pub fn time(at: Timestamp) -> String {
     at.to_datetime().format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// Fewest units a shop still calls "In stock"; at or under it, it says how
+/// few are left.
+pub const FEW_LEFT: i64 = 5;
+
+/// Stock as a shop shows it: "In stock", "Only 3 left" or "Sold out", never
+/// the exact count of a well-stocked shelf.
+pub fn stock_words(available: i64) -> String {
+    match available {
+        ..=0 => "Sold out".to_owned(),
+        1..=FEW_LEFT => format!("Only {available} left"),
+        _ => "In stock".to_owned(),
+    }
+}
+
 /// A status code in words: `partially_shipped` → `Partially shipped`.
 pub fn words(code: &str) -> String {
     let text = code.replace(['_', '.'], " ");

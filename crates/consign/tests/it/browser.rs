@@ -39,7 +39,7 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
         )
         .await;
     browser.goto(tent_link.as_str().unwrap()).await;
-    browser.wait_for_text("#stock-line", "6 available").await;
+    browser.wait_for_text("#stock-line", "In stock").await;
     browser.fill("#quantity", "2").await;
     browser.click("#add").await;
     browser.wait_for_text("#added", "Added 2").await;
@@ -228,7 +228,7 @@ async fn a_new_organization_sets_up_from_the_checklist_a_customer_buys_and_staff
     customer.goto(shop.as_str().unwrap()).await;
     customer.wait_for_text("main h1", "Fjord").await;
     customer.click(".product h2 a").await;
-    customer.wait_for_text("#stock-line", "available").await;
+    customer.wait_for_text("#stock-line", "Only 5 left").await;
     customer.click("#add").await;
     customer.wait_for_text("#cart-count", "1").await;
     customer.goto(&app.url("/shop/fjord/checkout")).await;
@@ -278,6 +278,59 @@ async fn a_new_organization_sets_up_from_the_checklist_a_customer_buys_and_staff
     customer.quit().await;
     staff.quit().await;
     app.assert_stock_invariants().await;
+}
+
+/// The cart never holds more than is left, and a cart kept in the browser
+/// is brought up to date with the server's prices and stock when shown.
+#[tokio::test]
+async fn the_cart_holds_no_more_than_is_left_and_shows_todays_prices() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    app.stocked_brand(
+        &owner,
+        "acme",
+        1,
+        &[Sku { sku: "LAMP", price: 5000, stock: &[3] }, Sku { sku: "MUG", price: 1800, stock: &[30] }],
+    )
+    .await;
+    let browser = Browser::start(1100, 900).await;
+    browser.goto(&app.url("/shop/acme")).await;
+    let lamp = browser
+        .execute(
+            "return [...document.querySelectorAll('.product h2 a')].find(a => a.textContent.includes('LAMP')).href;",
+            vec![],
+        )
+        .await;
+    browser.goto(lamp.as_str().unwrap()).await;
+    browser.wait_for_text("#stock-line", "Only 3 left").await;
+    browser.fill("#quantity", "5").await;
+    browser.execute("document.getElementById('add').click(); return true;", vec![]).await;
+    browser.wait_for_text("#added", "Only 3 left: added 3 to your cart.").await;
+    browser.execute("document.getElementById('add').click(); return true;", vec![]).await;
+    browser.wait_for_text("#added", "Your cart already has all 3 there are.").await;
+
+    // A cart kept from before: a mug at an old price, and a SKU gone since.
+    browser
+        .execute(
+            "var cart = JSON.parse(localStorage.getItem('consign_cart_acme')); \
+             cart.push({sku: 'MUG', title: 'Old mug', price: 100, quantity: 40}); \
+             cart.push({sku: 'GONE', title: 'Old thing', price: 100, quantity: 1}); \
+             localStorage.setItem('consign_cart_acme', JSON.stringify(cart)); return true;",
+            vec![],
+        )
+        .await;
+    browser.goto(&app.url("/shop/acme/cart")).await;
+    browser.wait_for_text("#cart", "The price is now $18.00 (it was $1.00).").await;
+    let cart = browser.wait_for_text("#cart", "No longer sold").await;
+    assert!(cart.contains("In stock: your quantity is now 30."), "{cart}");
+    assert!(cart.contains("Only 3 left."), "{cart}");
+    assert!(cart.contains("Product MUG · MUG"), "the title is today's: {cart}");
+    let kept = browser.execute("return localStorage.getItem('consign_cart_acme');", vec![]).await;
+    let kept: serde_json::Value = serde_json::from_str(kept.as_str().unwrap()).unwrap();
+    let mug = kept.as_array().unwrap().iter().find(|l| l["sku"] == "MUG").unwrap().clone();
+    assert_eq!((mug["price"].as_i64(), mug["quantity"].as_i64()), (Some(1800), Some(30)), "{kept}");
+    browser.screenshot("shop-cart-updated").await;
+    browser.quit().await;
 }
 
 /// Marks the page so a later check can tell it was not reloaded.

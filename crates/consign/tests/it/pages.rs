@@ -1000,3 +1000,58 @@ async fn a_brand_sets_its_bank_transfer_details_and_hold_in_the_pages_and_custom
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
     assert_eq!(cleared.body["bank_details"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_shop_names_the_options_says_how_few_are_left_and_gives_the_cart_todays_prices() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@acme.example", "merchant").await;
+    let shop = app
+        .stocked_brand(
+            &owner,
+            "acme",
+            1,
+            &[Sku { sku: "LAMP", price: 5000, stock: &[3] }, Sku { sku: "MUG", price: 1500, stock: &[20] }],
+        )
+        .await;
+    let warehouse = &shop.warehouses[0];
+    let jacket = app
+        .post(
+            "/api/v1/products",
+            &owner.token,
+            serde_json::json!({"brand_id": shop.brand_id, "title": "Jacket", "description": "", "status": "active",
+                "variants": [
+                    {"sku": "JKT-M-RED", "title": "M red", "options": {"size": "M", "colour": "red"}, "price": {"amount": 9900, "currency": "USD"}},
+                    {"sku": "JKT-L-RED", "title": "L red", "options": {"size": "L", "colour": "red"}, "price": {"amount": 9900, "currency": "USD"}}]}),
+        )
+        .await;
+    assert_eq!(jacket.status, StatusCode::CREATED, "{}", jacket.text);
+    let jacket_id = jacket.body["id"].as_str().unwrap();
+    let variant = jacket.body["variants"][0]["id"].as_str().unwrap();
+    let adjust =
+        serde_json::json!({"variant_id": variant, "warehouse_id": warehouse, "set_on_hand": 9, "reason": "count"});
+    assert_eq!(app.post("/api/v1/inventory/adjustments", &owner.token, adjust).await.status, StatusCode::CREATED);
+
+    let page = app.send(app.client.get(app.url(&format!("/shop/acme/products/{jacket_id}")))).await;
+    assert!(page.text.contains("<label for=\"variant\">Colour and size</label>"), "{}", page.text);
+    assert!(page.text.contains("M red: In stock") && page.text.contains("L red: Sold out"), "{}", page.text);
+    assert!(!page.text.contains("9 available"), "a well-stocked shelf's count is shown");
+
+    let lines = app.send(app.client.get(app.url("/shop/acme/cart/lines?sku=LAMP&sku=mug&sku=GONE&sku=CUP"))).await;
+    assert_eq!(lines.status, StatusCode::OK, "{}", lines.text);
+    let lines = lines.body.as_array().unwrap().clone();
+    assert_eq!(lines.len(), 2, "unknown SKUs are left out: {lines:?}");
+    let lamp = lines.iter().find(|l| l["sku"] == "LAMP").unwrap();
+    assert_eq!(lamp["price"], 5000);
+    assert_eq!(lamp["available"], 3);
+    assert_eq!(lamp["stock"], "Only 3 left");
+    assert_eq!(lamp["few_left"], true);
+    let mug = lines.iter().find(|l| l["sku"] == "MUG").unwrap();
+    assert_eq!((mug["stock"].as_str(), mug["few_left"].as_bool()), (Some("In stock"), Some(false)));
+    assert_eq!(mug["title"], "Product MUG · MUG");
+
+    // Another brand's SKU is not this shop's.
+    let rival = app.sign_up("rival@other.example", "merchant").await;
+    app.stocked_brand(&rival, "other", 1, &[Sku { sku: "CUP", price: 900, stock: &[5] }]).await;
+    let theirs = app.send(app.client.get(app.url("/shop/acme/cart/lines?sku=CUP"))).await;
+    assert_eq!(theirs.body, serde_json::json!([]));
+}
