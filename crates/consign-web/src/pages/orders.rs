@@ -18,6 +18,7 @@ mod show;
 use axum::Router;
 use axum::routing::{get, post};
 use consign_domain::OrderId;
+use consign_domain::status::{FulfillmentStatus, OrderStatus, PaymentStatus};
 
 use super::PageError;
 use super::view::{self, filled};
@@ -59,6 +60,55 @@ pub(super) fn choices(all: &[&'static str], current: &Option<String>) -> Vec<Cho
     all.iter()
         .map(|value| Choice { value, label: view::words(value), selected: filled(current) == Some(*value) })
         .collect()
+}
+
+/// A status as the pages show it: in words, in the colour of its tone
+/// (`good` done, `info` under way, `warn` waiting on someone, `bad` ended
+/// badly), the same on the list and the order page.
+pub struct Badge {
+    /// The status in words.
+    pub words: String,
+    /// The CSS tone.
+    pub tone: &'static str,
+}
+
+impl Badge {
+    fn of(code: &str, tone: &'static str) -> Self {
+        Self { words: view::words(code), tone }
+    }
+
+    /// An order's status.
+    pub fn order(status: OrderStatus) -> Self {
+        let tone = match status {
+            OrderStatus::Completed => "good",
+            OrderStatus::Draft => "info",
+            OrderStatus::Open => "warn",
+            OrderStatus::Cancelled | OrderStatus::Expired => "bad",
+        };
+        Self::of(status.as_str(), tone)
+    }
+
+    /// An order's payment status.
+    pub fn payment(status: PaymentStatus) -> Self {
+        let tone = match status {
+            PaymentStatus::Paid => "good",
+            PaymentStatus::Authorized | PaymentStatus::PartiallyRefunded => "info",
+            PaymentStatus::Unpaid | PaymentStatus::PartiallyPaid => "warn",
+            PaymentStatus::Refunded | PaymentStatus::Failed => "bad",
+        };
+        Self::of(status.as_str(), tone)
+    }
+
+    /// An order's fulfillment status.
+    pub fn fulfillment(status: FulfillmentStatus) -> Self {
+        let tone = match status {
+            FulfillmentStatus::Delivered | FulfillmentStatus::Shipped => "good",
+            FulfillmentStatus::PartiallyShipped => "info",
+            FulfillmentStatus::Unfulfilled => "warn",
+            FulfillmentStatus::Returned => "bad",
+        };
+        Self::of(status.as_str(), tone)
+    }
 }
 
 pub(super) fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, PageError> {

@@ -110,11 +110,11 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
     browser.wait_for_text("#orders", "Casey Customer").await;
     browser.screenshot("admin-orders").await;
     browser.click("#orders tbody a").await;
-    browser.wait_for_text("#payment-status", "unpaid").await;
+    browser.wait_for_text("#payment-status", "Unpaid").await;
     browser.fill("#reference", "WIRE-7781").await;
     browser.click("#record-payment").await;
     browser.wait_for_text("#flash", "The order is paid").await;
-    browser.wait_for_text("#payment-status", "paid").await;
+    browser.wait_for_text("#payment-status", "Paid").await;
     app.run_jobs().await;
     let order_page = browser.url().await;
     browser.goto(&order_page).await;
@@ -122,7 +122,7 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
     browser.fill("input[name=tracking_number]", "1Z999AA10123456784").await;
     browser.click(".create-shipment").await;
     browser.wait_for_text("#flash", "Shipment created.").await;
-    browser.wait_for_text("#fulfillment-status", "shipped").await;
+    browser.wait_for_text("#fulfillment-status", "Shipped").await;
     browser.click(".mark-in-transit").await;
     browser.wait_for_text("#flash", "Shipment marked in transit.").await;
     browser.screenshot("admin-order").await;

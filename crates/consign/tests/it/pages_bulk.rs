@@ -96,6 +96,20 @@ async fn every_dashboard_tile_counts_what_the_list_it_opens_shows() {
     assert_eq!(tiles, 2, "{figures}");
     assert!(figures.contains("id=\"to-ship\">2<"), "a partly shipped paid order is still to ship: {figures}");
     assert!(figures.contains("id=\"open-orders\">3<"), "{figures}");
+
+    // The list says each status in words, in its tone's colour.
+    let list = staff.get("/admin/orders").await.text;
+    for badge in [
+        "badge info\">Partially shipped<",
+        "badge warn\">Unfulfilled<",
+        "badge good\">Paid<",
+        "badge warn\">Unpaid<",
+        "badge bad\">Cancelled<",
+        "badge warn\">Open<",
+    ] {
+        assert!(list.contains(badge), "{badge} missing from {list}");
+    }
+    assert!(!list.contains(">partially_shipped<") && !list.contains(">unpaid<"), "a raw status code is shown");
 }
 
 #[tokio::test]

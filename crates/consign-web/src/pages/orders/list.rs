@@ -18,7 +18,7 @@ use crate::pages::dashboard::{BrandOption, brand_options};
 use crate::pages::view::{self, filled};
 use crate::pages::{Chrome, PageError, Staff, render};
 
-use super::{Choice, choices};
+use super::{Badge, Choice, choices};
 
 /// The filters of the list, as the form sends them (empty = any).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,9 +107,9 @@ pub struct OrderLine {
     customer: String,
     email: String,
     total: String,
-    status: String,
-    payment_status: String,
-    fulfillment_status: String,
+    status: Badge,
+    payment_status: Badge,
+    fulfillment_status: Badge,
 }
 
 #[derive(Template)]
@@ -145,9 +145,9 @@ fn line(order: &Order, brands: &[consign_db::brands::Brand]) -> OrderLine {
         customer: order.customer.name.clone(),
         email: order.customer.email.clone(),
         total: view::money(&order.total),
-        status: order.status.to_string(),
-        payment_status: order.payment_status.to_string(),
-        fulfillment_status: order.fulfillment_status.to_string(),
+        status: Badge::order(order.status),
+        payment_status: Badge::payment(order.payment_status),
+        fulfillment_status: Badge::fulfillment(order.fulfillment_status),
     }
 }
 

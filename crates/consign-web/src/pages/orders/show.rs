@@ -9,15 +9,14 @@ use consign_db::fulfillment::{self};
 use consign_db::orders::Order;
 use consign_db::{events, warehouses};
 use consign_domain::policy::Action;
-use consign_domain::status::{
-    FulfillmentOrderStatus, FulfillmentStatus, Lifecycle, OrderStatus, PaymentStatus, ShipmentStatus,
-};
+use consign_domain::status::{FulfillmentOrderStatus, FulfillmentStatus, Lifecycle, OrderStatus, ShipmentStatus};
 use consign_domain::{FulfillmentOrderId, OrderId, OrderItemId, ShipmentId};
 
 use crate::AppState;
 use crate::pages::view::{self};
 use crate::pages::{Chrome, PageError, Staff, render};
 
+use super::Badge;
 use super::parse_id;
 
 /// An order line on the order page.
@@ -83,9 +82,9 @@ struct OrderPage {
     order: Order,
     brand: String,
     placed: String,
-    status_badge: &'static str,
-    payment_badge: &'static str,
-    fulfillment_badge: &'static str,
+    status_badge: Badge,
+    payment_badge: Badge,
+    fulfillment_badge: Badge,
     items: Vec<ItemView>,
     items_text: String,
     subtotal: String,
@@ -106,30 +105,6 @@ struct OrderPage {
     address_line2: String,
     address_region: String,
     thread: crate::pages::thread::ThreadView,
-}
-
-fn badge_for_status(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Completed => "good",
-        OrderStatus::Open | OrderStatus::Draft => "warn",
-        OrderStatus::Cancelled | OrderStatus::Expired => "bad",
-    }
-}
-
-fn badge_for_payment(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::Paid => "good",
-        PaymentStatus::Unpaid | PaymentStatus::Authorized | PaymentStatus::PartiallyPaid => "warn",
-        _ => "bad",
-    }
-}
-
-fn badge_for_fulfillment(status: FulfillmentStatus) -> &'static str {
-    match status {
-        FulfillmentStatus::Delivered | FulfillmentStatus::Shipped => "good",
-        FulfillmentStatus::Returned => "bad",
-        _ => "warn",
-    }
 }
 
 /// `GET /admin/orders/{id}`.
@@ -159,7 +134,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
                 .find(|w| w.warehouse_id == fo.warehouse_id)
                 .map(|w| format!("{} ({})", w.name, w.code))
                 .unwrap_or_else(|| fo.warehouse_id.to_string()),
-            status: fo.status.to_string(),
+            status: view::words(fo.status.as_str()),
             can_ship: may_edit
                 && order_open
                 && matches!(fo.status, FulfillmentOrderStatus::Open | FulfillmentOrderStatus::InProgress)
@@ -181,7 +156,7 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
         .iter()
         .map(|s| ShipmentView {
             id: s.id,
-            status: s.status.to_string(),
+            status: view::words(s.status.as_str()),
             carrier: s.carrier.clone(),
             tracking_number: s.tracking_number.clone(),
             tracking_url: s.tracking_url.clone(),
@@ -218,9 +193,9 @@ pub async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<St
         chrome: staff.chrome("orders", format!("Order {}", order.number)),
         brand: brand.name,
         placed: view::time(order.created_at),
-        status_badge: badge_for_status(order.status),
-        payment_badge: badge_for_payment(order.payment_status),
-        fulfillment_badge: badge_for_fulfillment(order.fulfillment_status),
+        status_badge: Badge::order(order.status),
+        payment_badge: Badge::payment(order.payment_status),
+        fulfillment_badge: Badge::fulfillment(order.fulfillment_status),
         items: order
             .items
             .iter()
