@@ -14,6 +14,14 @@ pub struct Customer {
     pub phone: Option<String>,
 }
 
+/// Every ISO 3166-1 country as `(alpha-2 code, English name)`, by name:
+/// what an address's `country` may be, for the shop's country list.
+pub fn countries() -> Vec<(&'static str, &'static str)> {
+    let mut all: Vec<_> = isocountry::CountryCode::iter().map(|c| (c.alpha2(), c.name())).collect();
+    all.sort_by_key(|(_, name)| *name);
+    all
+}
+
 /// A postal address snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
@@ -72,7 +80,7 @@ impl Address {
         if !within(&self.postal_code, 20) {
             problems.push(("postal_code", "must be 1 to 20 characters"));
         }
-        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+        if isocountry::CountryCode::for_alpha2(&self.country).is_err() {
             problems.push(("country", "must be an ISO 3166-1 alpha-2 code such as US"));
         }
         problems
@@ -116,5 +124,30 @@ mod tests {
     fn a_tracking_number_cannot_inject_into_the_url() {
         let url = tracking_url("usps", "94001&evil=1#x").unwrap();
         assert!(url.ends_with("tLabels=94001evil1x"));
+    }
+
+    #[test]
+    fn an_address_is_in_a_real_country_and_the_list_has_every_one() {
+        let address = |country: &str| Address {
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Springfield".into(),
+            region: Some("IL".into()),
+            postal_code: "62701".into(),
+            country: country.into(),
+        };
+        assert!(address("US").problems().is_empty());
+        for wrong in ["ZZ", "XX", "us", "USA", ""] {
+            assert_eq!(
+                address(wrong).problems(),
+                [("country", "must be an ISO 3166-1 alpha-2 code such as US")],
+                "{wrong}"
+            );
+        }
+        let countries = countries();
+        assert!(countries.len() >= 249, "{}", countries.len());
+        assert!(countries.contains(&("NO", "Norway")));
+        assert!(countries.windows(2).all(|pair| pair[0].1 <= pair[1].1), "by name");
+        assert_eq!(address("US").one_line(), "1 Main St, 62701 Springfield, IL, US");
     }
 }

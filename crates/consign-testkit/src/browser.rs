@@ -222,6 +222,16 @@ impl Browser {
         self.command("POST", &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
     }
 
+    /// Chooses the option `value` of the select matching `css`, as a user
+    /// picking it would (the page hears `change`).
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css).await;
+        let script = "var e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+                      e.dispatchEvent(new Event('change', {bubbles: true})); return e.value;";
+        let chosen = self.execute(script, vec![json!(css), json!(value)]).await;
+        assert_eq!(chosen, json!(value), "{css} has no option {value}");
+    }
+
     /// Saves a PNG of the page as `target/screenshots/{name}.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let encoded = self.command("GET", "/screenshot", None).await;

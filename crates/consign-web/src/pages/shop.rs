@@ -447,6 +447,8 @@ pub struct ProviderChoice {
 struct CheckoutPage {
     shop: ShopChrome,
     providers: Vec<ProviderChoice>,
+    /// Every country an address may be in, by name.
+    countries: Vec<(&'static str, &'static str)>,
 }
 
 /// `GET /shop/{slug}/checkout`.
@@ -457,7 +459,11 @@ pub async fn checkout_page(State(state): State<AppState>, Path(slug): Path<Strin
         label: "Bank transfer",
         help: "You get the payment instructions on the next page; we ship once the payment arrives.",
     }];
-    render(&CheckoutPage { shop: chrome(&brand, theme, "Checkout"), providers })
+    render(&CheckoutPage {
+        shop: chrome(&brand, theme, "Checkout"),
+        providers,
+        countries: consign_domain::order::countries(),
+    })
 }
 
 /// `?token=`: the order access token of a link (traded for the order
