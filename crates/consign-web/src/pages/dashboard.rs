@@ -49,14 +49,14 @@ pub struct Figures {
     low_stock: Vec<LowStock>,
     alerts: Vec<AlertRow>,
     csrf: String,
-    updated: String,
+    updated: view::When,
 }
 
 /// A staff alert on the dashboard.
 pub struct AlertRow {
     id: StaffAlertId,
     message: String,
-    raised: String,
+    raised: view::When,
     /// The order it concerns, for a link.
     order_id: Option<String>,
     /// Whether it has a dead job to retry.

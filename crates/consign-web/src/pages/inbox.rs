@@ -99,7 +99,7 @@ pub struct ThreadRow {
     status: String,
     channel: String,
     assignee: String,
-    last_message: String,
+    last_message: view::When,
     unread: i64,
 }
 
@@ -114,7 +114,7 @@ pub struct ItemRow {
     sender_verified: bool,
     subject: String,
     body: String,
-    received: String,
+    received: view::When,
 }
 
 #[derive(Template)]

@@ -66,7 +66,7 @@ pub async fn views(state: &AppState, staff: &Staff, brand_id: BrandId) -> Result
             ProviderView {
                 code: kind.as_str(),
                 label: label_of(kind),
-                configured: settings.map(|s| view::time(s.updated_at)).unwrap_or_default(),
+                configured: settings.map(|s| view::time_text(s.updated_at)).unwrap_or_default(),
                 public_id: settings.and_then(|s| s.public_id.clone()).unwrap_or_default(),
                 fields: required
                     .iter()

@@ -212,7 +212,7 @@ pub struct InvitationRow {
     id: InvitationId,
     email: String,
     role: String,
-    expires: String,
+    expires: view::When,
 }
 
 impl InvitationRow {
@@ -230,7 +230,7 @@ impl InvitationRow {
 pub struct FulfillerRow {
     organization_id: OrganizationId,
     name: String,
-    linked: String,
+    linked: view::When,
 }
 
 impl FulfillerRow {
@@ -276,7 +276,7 @@ struct Shown {
 /// An API key row.
 pub struct KeyRow {
     key: ApiKey,
-    created: String,
+    created: view::When,
     revoked: String,
 }
 
@@ -326,7 +326,7 @@ async fn brand_page_for(
             .into_iter()
             .map(|key| KeyRow {
                 created: view::time(key.created_at),
-                revoked: key.revoked_at.map(view::time).unwrap_or_default(),
+                revoked: key.revoked_at.map(view::time_text).unwrap_or_default(),
                 key,
             })
             .collect()

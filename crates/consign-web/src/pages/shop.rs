@@ -279,7 +279,7 @@ struct ProductPage {
     title: String,
     description: String,
     on_sale: bool,
-    available_from: String,
+    available_from: Option<view::When>,
     /// What the variants differ by ("Size", "Size and colour"), for the
     /// picker's label; "Option" when they say nothing.
     option_label: String,
@@ -332,7 +332,7 @@ pub async fn product(
         title: product.product.title.clone(),
         description: product.product.description.clone(),
         on_sale: product.product.available_at.is_none_or(|at| at <= now),
-        available_from: product.product.available_at.map(view::time).unwrap_or_default(),
+        available_from: product.product.available_at.map(view::time),
         option_label: option_label(&product),
         variants,
     })
@@ -504,7 +504,7 @@ struct ConfirmationPage {
     total: String,
     instructions: Option<String>,
     tracking_link: String,
-    hold_until: String,
+    hold_until: Option<view::When>,
 }
 
 /// `GET /shop/{slug}/orders/{id}/confirmation`, reached once with
@@ -531,7 +531,7 @@ pub async fn confirmation(
         total: view::money(&order.total),
         instructions,
         tracking_link: order_path,
-        hold_until: order.reservation_expires_at.map(view::time).unwrap_or_default(),
+        hold_until: order.reservation_expires_at.map(view::time),
         order,
     })
 }

@@ -45,7 +45,7 @@ pub struct CustomerMessage {
     /// `customer`, `staff` or `system`: the style of the bubble.
     pub(crate) kind: &'static str,
     pub(crate) body: String,
-    pub(crate) at: String,
+    pub(crate) at: view::When,
     pub(crate) attachments: Vec<AttachmentLink>,
 }
 

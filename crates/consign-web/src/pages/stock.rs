@@ -236,7 +236,7 @@ pub async fn adjust(
 
 /// A ledger row.
 pub struct MovementRow {
-    at: String,
+    at: view::When,
     warehouse: String,
     delta: String,
     on_hand_after: i64,
@@ -322,7 +322,7 @@ pub async fn history(
 pub struct WarehouseRow {
     name: String,
     code: String,
-    created: String,
+    created: view::When,
 }
 
 /// An organization the caller may add warehouses to.

@@ -103,7 +103,7 @@ pub struct MessageView {
     /// How a reply sent on email, WhatsApp or SMS is getting there.
     pub(crate) delivery: Option<DeliveryView>,
     pub(crate) body: String,
-    pub(crate) at: String,
+    pub(crate) at: view::When,
     pub(crate) attachments: Vec<AttachmentLink>,
 }
 

@@ -145,9 +145,32 @@ fn group_thousands(value: u64) -> String {
     grouped
 }
 
-/// A time for people, in UTC: `2026-11-22 14:05 UTC`.
-pub fn time(at: Timestamp) -> String {
+/// A time for people, in UTC: `2026-11-22 14:05 UTC` (flash messages,
+/// plain text).
+pub fn time_text(at: Timestamp) -> String {
     at.to_datetime().format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A time on a page: `<time datetime="2026-11-22T14:05:00Z">2026-11-22
+/// 14:05 UTC</time>`. The pages' scripts (`admin.js`, `shop.js`) show it in
+/// the viewer's own time zone, keeping the UTC text as its title; without
+/// them it reads in UTC.
+#[derive(Clone, Copy, Debug)]
+pub struct When(Timestamp);
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<time datetime=\"{}\">{}</time>", self.0, time_text(self.0))
+    }
+}
+
+/// Its text is a `Timestamp`'s RFC 3339 form and digits, nothing a page
+/// must escape.
+impl askama::filters::HtmlSafe for When {}
+
+/// A [`When`] for a page.
+pub fn time(at: Timestamp) -> When {
+    When(at)
 }
 
 /// Fewest units a shop still calls "In stock"; at or under it, it says how

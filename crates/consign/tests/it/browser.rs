@@ -111,6 +111,16 @@ async fn a_customer_buys_staff_ship_and_the_customer_sees_the_tracking_link() {
     browser.screenshot("admin-orders").await;
     browser.click("#orders tbody a").await;
     browser.wait_for_text("#payment-status", "Unpaid").await;
+    // Times read in the viewer's zone; the UTC text stays as the title.
+    let placed = browser
+        .execute(
+            "var t = document.querySelector('time[datetime]'); \
+             return [t.dataset.local || '', t.title, t.textContent, t.getAttribute('datetime')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(placed[0], json!("true"), "{placed}");
+    assert!(placed[1].as_str().unwrap().ends_with(" UTC") && placed[2] != placed[1], "{placed}");
     browser.fill("#reference", "WIRE-7781").await;
     browser.click("#record-payment").await;
     browser.wait_for_text("#flash", "The order is paid").await;

@@ -103,7 +103,7 @@ pub struct OrderLine {
     id: OrderId,
     number: String,
     brand: String,
-    placed: String,
+    placed: view::When,
     customer: String,
     email: String,
     total: String,

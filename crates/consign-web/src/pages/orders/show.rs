@@ -54,7 +54,7 @@ pub struct ShipmentView {
     tracking_number: String,
     tracking_url: Option<String>,
     units: i64,
-    created: String,
+    created: view::When,
     can_mark_in_transit: bool,
     can_mark_delivered: bool,
 }
@@ -65,14 +65,14 @@ pub struct PaymentView {
     provider: String,
     amount: String,
     reference: String,
-    created: String,
+    created: view::When,
 }
 
 /// A timeline entry.
 pub struct EventView {
     what: String,
     actor: String,
-    at: String,
+    at: view::When,
 }
 
 #[derive(Template)]
@@ -81,7 +81,7 @@ struct OrderPage {
     chrome: Chrome,
     order: Order,
     brand: String,
-    placed: String,
+    placed: view::When,
     status_badge: Badge,
     payment_badge: Badge,
     fulfillment_badge: Badge,
