@@ -51,6 +51,35 @@
   }
   localTimes(document);
   document.body.addEventListener("htmx:afterSettle", function (event) { localTimes(event.target); });
+  // The order list's own saved views, kept in this browser: "Save this
+  // view" names the current filters and adds a tab for them.
+  var tabs = document.getElementById("order-tabs");
+  var save = document.getElementById("save-view");
+  if (tabs && save) {
+    var viewsKey = "consign_order_views";
+    var views = [];
+    try { views = JSON.parse(localStorage.getItem(viewsKey) || "[]"); } catch (e) { views = []; }
+    var here = tabs.dataset.query;
+    views.forEach(function (view) {
+      var link = document.createElement("a");
+      link.href = "/admin/orders" + (view.query ? "?" + view.query : "");
+      link.textContent = view.name;
+      link.className = "saved-view";
+      if (view.query === here) link.setAttribute("aria-current", "page");
+      tabs.insertBefore(link, save);
+    });
+    var known = Array.prototype.some.call(tabs.querySelectorAll("a"), function (a) {
+      return a.getAttribute("aria-current") === "page";
+    });
+    save.hidden = known || !here;
+    save.addEventListener("click", function () {
+      var name = (window.prompt("Name this view") || "").trim();
+      if (!name) return;
+      views.push({ name: name.slice(0, 40), query: here });
+      localStorage.setItem(viewsKey, JSON.stringify(views));
+      window.location.reload();
+    });
+  }
   // The order list's "tick every order on this page".
   var tickAll = document.getElementById("tick-all");
   if (tickAll) {

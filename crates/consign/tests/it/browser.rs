@@ -282,6 +282,13 @@ async fn a_new_organization_sets_up_from_the_checklist_a_customer_buys_and_staff
     staff.click("#ship-all").await;
     staff.wait_for_text("#flash", "Shipped 1 order.").await;
 
+    // A filter of one's own becomes a tab of this browser.
+    staff.goto(&app.url("/admin/orders?q=Kari")).await;
+    staff.wait_for_text("#orders", "Kari Nordmann").await;
+    staff.execute("window.prompt = function () { return 'Kari orders'; }; return true;", vec![]).await;
+    staff.click("#save-view").await;
+    staff.wait_for_text("#order-tabs a[aria-current=page]", "Kari orders").await;
+
     // The customer's page shows the parcel, without the token in its address.
     customer.goto(&order_page).await;
     customer.wait_for_text("#shipments", "JD014600006281230704").await;

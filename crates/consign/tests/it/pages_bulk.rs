@@ -110,6 +110,15 @@ async fn every_dashboard_tile_counts_what_the_list_it_opens_shows() {
         assert!(list.contains(badge), "{badge} missing from {list}");
     }
     assert!(!list.contains(">partially_shipped<") && !list.contains(">unpaid<"), "a raw status code is shown");
+
+    // The built-in views are tabs; the one shown is marked, and "To ship"
+    // lists what the dashboard's tile counts.
+    assert!(list.contains("href=\"/admin/orders\" aria-current=\"page\">All<"), "{list}");
+    let to_ship = list.split("<a href=\"").find(|a| a.contains(">To ship<")).unwrap();
+    let to_ship = to_ship[..to_ship.find('"').unwrap()].replace("&amp;", "&").replace("&#38;", "&");
+    let shown = staff.get(&to_ship).await.text;
+    assert!(shown.contains("aria-current=\"page\">To ship<"), "{shown}");
+    assert_eq!(listed(&shown).len(), 2, "{to_ship}");
 }
 
 #[tokio::test]

@@ -98,6 +98,23 @@ impl ListQuery {
     }
 }
 
+/// A view of the list above it: the built-in ones, and those this browser
+/// saved (`admin.js` adds them).
+pub struct Tab {
+    label: &'static str,
+    query: &'static str,
+    current: bool,
+}
+
+/// The built-in views: what staff look at every day.
+const TABS: &[(&str, &str)] = &[
+    ("All", ""),
+    ("Unpaid", "status=open&payment_status=unpaid"),
+    ("To ship", "status=open&payment_status=paid&fulfillment_status=unfulfilled%2Cpartially_shipped"),
+    ("Shipped", "fulfillment_status=shipped"),
+    ("Cancelled", "status=cancelled"),
+];
+
 /// A row of the order list.
 pub struct OrderLine {
     id: OrderId,
@@ -120,6 +137,7 @@ struct ListPage {
     statuses: Vec<Choice>,
     payment_statuses: Vec<Choice>,
     fulfillment_statuses: Vec<Choice>,
+    tabs: Vec<Tab>,
     q: String,
     created_after: String,
     created_before: String,
@@ -183,6 +201,10 @@ pub async fn list(
         statuses: choices(ORDER_STATUSES, &query.status),
         payment_statuses: choices(PAYMENT_STATUSES, &query.payment_status),
         fulfillment_statuses,
+        tabs: TABS
+            .iter()
+            .map(|(label, tab)| Tab { label, query: tab, current: query.query_string() == *tab })
+            .collect(),
         q: filled(&query.q).unwrap_or_default().to_owned(),
         created_after: filled(&query.created_after).unwrap_or_default().to_owned(),
         created_before: filled(&query.created_before).unwrap_or_default().to_owned(),
