@@ -7,7 +7,8 @@
 //!
 //! The request answers the same whether or not an account has the email,
 //! and is limited per IP (the login's limit) and per email (a few an hour,
-//! past which nothing more is sent, silently). Like the invitation page,
+//! past which nothing more is sent, silently); opening or sending a reset
+//! link counts against the same per-IP limit. Like the invitation page,
 //! the reset page is public: the token in its path is the credential and
 //! the form's CSRF defence. Without email (or a public address to link
 //! to), the page says who can reset a password instead.
@@ -117,8 +118,9 @@ struct ResetPage {
 }
 
 /// The user a reset token is a valid, unspent link of; else a refusal that
-/// says what to do.
-async fn subject_of(state: &AppState, token: &str) -> Result<ResetSubject, PageError> {
+/// says what to do. Every try counts against the IP's reset budget.
+async fn subject_of(state: &AppState, ip: std::net::IpAddr, token: &str) -> Result<ResetSubject, PageError> {
+    state.limiter.check(Bucket::PasswordResetFromIp, &ip_key(ip)).await?;
     let refused = || {
         PageError::Refused(
             "This password reset link is not valid any more: it was used, or it expired. Ask for a new one.".into(),
@@ -133,8 +135,13 @@ async fn subject_of(state: &AppState, token: &str) -> Result<ResetSubject, PageE
 }
 
 /// `GET /admin/reset-password/{token}`.
-pub async fn reset_form(State(state): State<AppState>, Path(token): Path<String>) -> Result<Response, PageError> {
-    let user = subject_of(&state, &token).await?;
+pub async fn reset_form(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let user = subject_of(&state, crate::extract::client_ip(&state, &headers, peer), &token).await?;
     render(&ResetPage { token, email: user.email, flash: None })
 }
 
@@ -150,10 +157,12 @@ pub struct ResetForm {
 /// again.
 pub async fn reset(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(token): Path<String>,
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
-    let user = subject_of(&state, &token).await?;
+    let user = subject_of(&state, crate::extract::client_ip(&state, &headers, peer), &token).await?;
     if let Err(error) = super::account::check_new_password(&form.new_password, &form.confirm_password) {
         let flash = Some(Flash::error(view::describe(&error)));
         let mut response = render(&ResetPage { token, email: user.email, flash })?;

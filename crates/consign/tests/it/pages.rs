@@ -1055,3 +1055,44 @@ async fn the_shop_names_the_options_says_how_few_are_left_and_gives_the_cart_tod
     let theirs = app.send(app.client.get(app.url("/shop/acme/cart/lines?sku=CUP"))).await;
     assert_eq!(theirs.body, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_product_gets_its_variants_and_options_in_the_pages() {
+    let app = TestApp::spawn().await;
+    let (owner, shop) = shop(&app).await;
+    let mut staff = PageClient::signed_in(&app, &owner.email, &owner.password).await;
+    let created = staff
+        .post(
+            "/admin/products",
+            &[
+                ("brand_id", shop.brand_id.as_str()),
+                ("title", "Rain jacket"),
+                ("status", "active"),
+                ("sku", "JKT-M"),
+                ("variant_title", "M"),
+                ("price", "89.50"),
+                ("options", "size=M; colour=navy"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text);
+    let product_page = created.header("location").unwrap().to_owned();
+    assert!(product_page.starts_with("/admin/products/"), "{product_page}");
+    let added = staff
+        .post_and_follow(
+            &format!("{product_page}/variants"),
+            &[("sku", "JKT-L"), ("title", "L"), ("price", "92.00"), ("options", "size=L; colour=navy")],
+        )
+        .await;
+    assert!(added.text.contains("JKT-L"), "{}", added.text);
+    let product_id = product_page.trim_start_matches("/admin/products/");
+    let api = app.get(&format!("/api/v1/products/{product_id}"), &owner.token).await;
+    let variants = api.body["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 2, "{}", api.text);
+    assert_eq!(variants[1]["price"]["amount"], 9200);
+    assert_eq!(variants[1]["options"], serde_json::json!({"size": "L", "colour": "navy"}));
+    let refused = staff
+        .post_and_follow(&format!("{product_page}/variants"), &[("sku", "JKT-XL"), ("title", "XL"), ("price", "lots")])
+        .await;
+    assert!(refused.text.contains("price"), "the bad price is named: {}", refused.text);
+}
