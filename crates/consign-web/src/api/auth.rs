@@ -7,9 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use consign_db::sessions::{self, Rotation};
 use consign_db::users::{self, Organization, User};
 use consign_domain::roles::OrganizationKind;
-use consign_domain::text::DisplayName;
 use consign_domain::{Timestamp, UserId};
-use garde::Validate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +16,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::actions::signup::{self, NewAccount};
 use crate::auth::{password, tokens};
-use crate::error::{AppError, AppResult, Problem, text_rule};
+use crate::error::{AppError, AppResult, Problem};
 use crate::extract::{AppJson, Caller, client_ip};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -26,34 +24,29 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The organization created at signup.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewOrganization {
     /// Its name.
-    #[garde(custom(text_rule::<DisplayName>))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// `threepl` or `merchant`.
-    #[garde(skip)]
     pub kind: OrganizationKind,
 }
 
-/// `POST /auth/signup`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// `POST /auth/signup`. The fields are checked by the signup use case
+/// (`actions::signup`), which the signup page shares.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// Login email.
-    #[garde(email, length(max = 254))]
     #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// At least 8 characters.
-    #[garde(length(chars, min = 8, max = 256))]
     #[schema(min_length = 8, max_length = 256, format = Password)]
     pub password: String,
     /// Display name.
-    #[garde(custom(text_rule::<DisplayName>))]
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The user's new organization, which it will administer.
-    #[garde(dive)]
     pub organization: NewOrganization,
 }
 

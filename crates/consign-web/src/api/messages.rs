@@ -349,16 +349,17 @@ async fn list_canned(
     Ok(AppJson(page.page_of(rows, |canned| canned.name.clone())?))
 }
 
-/// `POST /brands/{id}/canned-responses`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// `POST /brands/{id}/canned-responses`. The fields are checked by the
+/// use case the brand's messages page shares (`actions::brand_messages`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CannedRequest {
     /// A short name, unique per brand.
-    #[garde(length(chars, min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The text; placeholders: `{{order.number}}`, `{{customer.name}}`,
     /// `{{customer.email}}`, `{{tracking.url}}`, `{{brand.name}}`.
-    #[garde(length(chars, min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
     pub body: String,
 }
 

@@ -40,22 +40,23 @@ async fn list_templates(
     Ok(AppJson(whole_list(notifications::templates(&state.db, caller.scope(), brand_id).await?)))
 }
 
-/// `PUT /brands/{id}/notification-templates/{kind}/{channel}`.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// `PUT /brands/{id}/notification-templates/{kind}/{channel}`. The fields
+/// are checked by the use case the brand's messages page shares
+/// (`actions::brand_messages`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRequest {
     /// Whether this channel sends this kind (SMS and WhatsApp are off until
     /// a brand turns them on).
-    #[garde(skip)]
     pub enabled: bool,
-    /// Email subject; placeholders allowed.
-    #[garde(length(chars, max = 300))]
+    /// Email subject (required for email); placeholders allowed.
     #[serde(default)]
+    #[schema(max_length = 300)]
     pub subject: String,
     /// The text; placeholders: `{{order.number}}`, `{{customer.name}}`,
     /// `{{customer.email}}`, `{{order.url}}`, `{{tracking.url}}`,
     /// `{{message.body}}`, `{{brand.name}}`.
-    #[garde(length(chars, min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
     pub body: String,
 }
 
