@@ -1,9 +1,9 @@
 // Consign staff pages: small enhancements over plain forms. A form's
 // submit button is disabled while it is sent (no double posts), forms with
 // data-confirm ask first, the order list ticks every row at once, a canned
-// response can be inserted into a reply, times read in the viewer's zone,
-// and a flash message takes the focus so screen readers announce it. Live
-// updates are live.js.
+// response can be inserted into a reply, and a flash message takes the
+// focus so screen readers announce it. Live updates are live.js, local
+// times times.js.
 (function () {
   "use strict";
   document.addEventListener("submit", function (event) {
@@ -37,20 +37,6 @@
       body.focus();
     });
   }
-  // Times come in UTC (<time datetime>); show them in the viewer's own
-  // zone, keeping the UTC text as the title. Parts that htmx or the live
-  // feed refresh are done again once they settle.
-  function localTimes(root) {
-    root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (element) {
-      var at = new Date(element.getAttribute("datetime"));
-      if (isNaN(at.getTime())) return;
-      element.title = element.textContent;
-      element.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-      element.dataset.local = "true";
-    });
-  }
-  localTimes(document);
-  document.body.addEventListener("htmx:afterSettle", function (event) { localTimes(event.target); });
   // The order list's own saved views, kept in this browser: "Save this
   // view" names the current filters and adds a tab for them.
   var tabs = document.getElementById("order-tabs");

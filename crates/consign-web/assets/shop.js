@@ -4,7 +4,7 @@
 // cart than can be bought), and checkout, which posts to the storefront
 // API with an Idempotency-Key kept until the order is placed, so a double
 // click or a retry never makes two orders. Stock is shown in the server's
-// words ("In stock", "Only 3 left", "Sold out"); times in the shopper's zone.
+// words ("In stock", "Only 3 left", "Sold out"). Local times are times.js.
 (function () {
   "use strict";
   var shop = document.body.dataset.shop;
@@ -310,20 +310,6 @@
     });
   }
 
-  // Times come in UTC (<time datetime>); show them in the viewer's own
-  // zone, keeping the UTC text as the title. Parts that htmx or the live
-  // feed refresh are done again once they settle.
-  function localTimes(root) {
-    root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (element) {
-      var at = new Date(element.getAttribute("datetime"));
-      if (isNaN(at.getTime())) return;
-      element.title = element.textContent;
-      element.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-      element.dataset.local = "true";
-    });
-  }
-  localTimes(document);
-  document.body.addEventListener("htmx:afterSettle", function (event) { localTimes(event.target); });
   showCount();
   setupProduct();
   setupCart();

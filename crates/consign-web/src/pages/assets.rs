@@ -18,6 +18,7 @@ const ADMIN_JS: &[u8] = include_bytes!("../../assets/admin.js");
 const LIVE_JS: &[u8] = include_bytes!("../../assets/live.js");
 /// The customer pages' script: cart, checkout, order page.
 const SHOP_JS: &[u8] = include_bytes!("../../assets/shop.js");
+const TIMES_JS: &[u8] = include_bytes!("../../assets/times.js");
 
 /// `/assets/…`.
 pub fn router() -> Router<AppState> {
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/admin.js", get(|| async { asset(ADMIN_JS, "text/javascript; charset=utf-8") }))
         .route("/assets/live.js", get(|| async { asset(LIVE_JS, "text/javascript; charset=utf-8") }))
         .route("/assets/shop.js", get(|| async { asset(SHOP_JS, "text/javascript; charset=utf-8") }))
+        .route("/assets/times.js", get(|| async { asset(TIMES_JS, "text/javascript; charset=utf-8") }))
 }
 
 fn asset(body: &'static [u8], content_type: &'static str) -> Response {

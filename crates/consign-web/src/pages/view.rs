@@ -152,7 +152,7 @@ pub fn time_text(at: Timestamp) -> String {
 }
 
 /// A time on a page: `<time datetime="2026-11-22T14:05:00Z">2026-11-22
-/// 14:05 UTC</time>`. The pages' scripts (`admin.js`, `shop.js`) show it in
+/// 14:05 UTC</time>`. The pages' script `times.js` shows it in
 /// the viewer's own time zone, keeping the UTC text as its title; without
 /// them it reads in UTC.
 #[derive(Clone, Copy, Debug)]

@@ -4,7 +4,6 @@
 //! whether an account exists.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use consign_channels::{ChannelsConfig, EmailConfig};
 use consign_testkit::pages::PageClient;
@@ -33,17 +32,11 @@ async fn emailing_app() -> (TestApp, SmtpServer) {
     (app, smtp)
 }
 
-/// Runs due jobs until `count` emails arrived (or 10 s passed).
+/// Runs the due jobs (each sends its email before it finishes), then
+/// waits, with the SMTP server's deadline, for `count` emails.
 async fn emails_after_jobs(app: &TestApp, smtp: &SmtpServer, count: usize) -> Vec<ReceivedEmail> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        app.run_jobs().await;
-        let received = smtp.received();
-        if received.len() >= count || tokio::time::Instant::now() > deadline {
-            return received;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.run_jobs().await;
+    smtp.wait_for(count).await
 }
 
 /// The path of the first `{PUBLIC}{prefix}…` link in an email.

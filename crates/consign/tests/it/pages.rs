@@ -9,7 +9,7 @@ use consign_web::WebConfig;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-async fn shop(app: &TestApp) -> (TestUser, StockedBrand) {
+pub(crate) async fn shop(app: &TestApp) -> (TestUser, StockedBrand) {
     let owner = app.sign_up("owner@acme.example", "merchant").await;
     let shop = app
         .stocked_brand(

@@ -4,21 +4,10 @@
 
 use consign_testkit::pages::PageClient;
 use consign_testkit::{Sku, StockedBrand, TestApp, TestUser};
+
+use crate::pages::shop;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn shop(app: &TestApp) -> (TestUser, StockedBrand) {
-    let owner = app.sign_up("owner@acme.example", "merchant").await;
-    let shop = app
-        .stocked_brand(
-            &owner,
-            "acme",
-            1,
-            &[Sku { sku: "TENT", price: 10000, stock: &[10] }, Sku { sku: "MUG", price: 1500, stock: &[20] }],
-        )
-        .await;
-    (owner, shop)
-}
 
 async fn place(app: &TestApp, shop: &StockedBrand, lines: &[(&str, i64)]) -> Value {
     let placed = app.checkout(&shop.slug, lines, "casey@example.com").await;
